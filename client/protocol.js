@@ -1,0 +1,308 @@
+// protocol.js: the wire contract of docs/PROTOCOL.md (version 1) in one place.
+//
+// Type tags, field indexes, the 1/16 position scale and the aim conversion live here; builders turn client messages
+// into bytes and parseServerMessage turns server bytes into plain objects, checking their shape. Entity fields stay
+// in wire units (integers) so the snapshot store can rebuild the server's state exactly; convert with toWorld().
+
+import { decode, encode } from './msgpack.js';
+
+export const PROTOCOL_VERSION = 1;
+
+/** Client-to-server type tags. */
+export const C2S = Object.freeze({ HELLO: 1, INPUT: 2, ACK: 3, PING: 4 });
+/** Server-to-client type tags. */
+export const S2C = Object.freeze({ WELCOME: 1, SNAPSHOT: 2, PONG: 3, CLOSE: 4 });
+
+/** Wire units per world unit, for positions and velocities. */
+export const POS_SCALE = 16;
+/** Aim steps per full turn. */
+export const AIM_STEPS = 65536;
+/** Largest movement value per axis (the value for a fully pressed direction). */
+export const MOVE_MAX = 127;
+/** `buttons` bit for fire. */
+export const BUTTON_FIRE = 1;
+
+export const KIND_PLAYER = 0;
+export const KIND_BULLET = 1;
+
+/** Player field indexes (also the bit numbers of a `changed` mask). */
+export const P_X = 0;
+export const P_Y = 1;
+export const P_VX = 2;
+export const P_VY = 3;
+export const P_AIM = 4;
+export const P_HP = 5;
+export const P_SCORE = 6;
+export const P_RESPAWN = 7;
+export const PLAYER_FIELD_COUNT = 8;
+
+/** Bullet field indexes. */
+export const B_X = 0;
+export const B_Y = 1;
+export const B_VX = 2;
+export const B_VY = 3;
+export const B_OWNER = 4;
+export const B_SPAWN_TICK = 5;
+export const BULLET_FIELD_COUNT = 6;
+
+/** Number of fields of each entity kind, indexed by kind. */
+export const FIELD_COUNT = Object.freeze([PLAYER_FIELD_COUNT, BULLET_FIELD_COUNT]);
+
+export const EVENT_KILL = 1;
+export const EVENT_JOIN = 2;
+export const EVENT_LEAVE = 3;
+
+/** Names of the `rules` array entries of `welcome`, in wire order. */
+export const RULE_NAMES = Object.freeze([
+  'playerRadius',
+  'accel',
+  'friction',
+  'maxSpeed',
+  'bulletRadius',
+  'bulletSpeed',
+  'bulletLifetimeTicks',
+  'fireIntervalTicks',
+  'maxHp',
+  'respawnTicks',
+]);
+
+/** Longest player name, in characters (Unicode scalar values) after trimming. */
+export const NAME_MAX_CHARS = 16;
+
+/** Thrown when a server message has the wrong shape. */
+export class ProtocolError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Units
+
+/** Wire units (1/16) to world units. */
+export function toWorld(wire) {
+  return wire / POS_SCALE;
+}
+
+/** Wire aim (0..65535) to radians, clockwise on screen from +x. */
+export function aimToRadians(aim) {
+  return (aim * 2 * Math.PI) / AIM_STEPS;
+}
+
+/** Radians (any range) to the nearest wire aim in 0..65535. */
+export function radiansToAim(rad) {
+  const steps = Math.round((rad * AIM_STEPS) / (2 * Math.PI)) % AIM_STEPS;
+  return steps < 0 ? steps + AIM_STEPS : steps;
+}
+
+/** Axis value in -1..1 to a wire movement value in -127..127. */
+export function toMoveAxis(axis) {
+  const v = Math.round(axis * MOVE_MAX);
+  return v > MOVE_MAX ? MOVE_MAX : v < -MOVE_MAX ? -MOVE_MAX : v;
+}
+
+/**
+ * Trims spaces and checks a name against the hello rules. Returns the trimmed name, or null if it is not valid.
+ */
+export function normalizeName(raw) {
+  const name = String(raw).trim();
+  const chars = [...name].length;
+  if (chars < 1 || chars > NAME_MAX_CHARS) return null;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return null;
+  return name;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Client to server
+
+export function helloMessage(name) {
+  return encode([C2S.HELLO, PROTOCOL_VERSION, name]);
+}
+
+/** `input`: movement values -127..127, aim 0..65535, buttons bit 0 = fire, ack_tick 0 for none. */
+export function inputMessage(seq, moveX, moveY, aim, buttons, ackTick) {
+  return encode([C2S.INPUT, seq, moveX, moveY, aim, buttons, ackTick]);
+}
+
+export function ackMessage(ackTick) {
+  return encode([C2S.ACK, ackTick]);
+}
+
+export function pingMessage(nonce) {
+  return encode([C2S.PING, nonce]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Server to client
+
+/**
+ * Decodes and checks one server message. Returns one of
+ * `{type: 'welcome', version, playerId, tickRate, tick, map, rules}`,
+ * `{type: 'snapshot', tick, baseline, lastInputSeq, created, changed, removed, events}`,
+ * `{type: 'pong', nonce}`, `{type: 'close', code, reason}`.
+ * Throws MsgpackError or ProtocolError.
+ */
+export function parseServerMessage(bytes) {
+  const msg = decode(bytes);
+  if (!Array.isArray(msg) || msg.length === 0) throw new ProtocolError('message is not a non-empty array');
+  switch (msg[0]) {
+    case S2C.WELCOME:
+      return parseWelcome(msg);
+    case S2C.SNAPSHOT:
+      return parseSnapshot(msg);
+    case S2C.PONG:
+      expectLength(msg, 2, 'pong');
+      return { type: 'pong', nonce: uint(msg[1], 'pong nonce') };
+    case S2C.CLOSE:
+      expectLength(msg, 3, 'close');
+      return { type: 'close', code: uint(msg[1], 'close code'), reason: str(msg[2], 'close reason') };
+    default:
+      throw new ProtocolError(`unknown message tag ${JSON.stringify(msg[0])}`);
+  }
+}
+
+function parseWelcome(msg) {
+  expectLength(msg, 7, 'welcome');
+  const mapArr = arr(msg[5], 'map');
+  expectLength(mapArr, 5, 'map');
+  const walls = arr(mapArr[3], 'walls').map((w) => {
+    expectLength(arr(w, 'wall'), 4, 'wall');
+    return { x: num(w[0], 'wall x'), y: num(w[1], 'wall y'), w: num(w[2], 'wall w'), h: num(w[3], 'wall h') };
+  });
+  const spawns = arr(mapArr[4], 'spawns').map((s) => {
+    expectLength(arr(s, 'spawn'), 2, 'spawn');
+    return { x: num(s[0], 'spawn x'), y: num(s[1], 'spawn y') };
+  });
+  const rulesArr = arr(msg[6], 'rules');
+  if (rulesArr.length < RULE_NAMES.length) throw new ProtocolError(`rules has ${rulesArr.length} entries`);
+  const rules = {};
+  for (let i = 0; i < RULE_NAMES.length; i++) rules[RULE_NAMES[i]] = num(rulesArr[i], RULE_NAMES[i]);
+  const tickRate = uint(msg[3], 'tick_rate');
+  if (tickRate === 0) throw new ProtocolError('tick_rate is 0');
+  return {
+    type: 'welcome',
+    version: uint(msg[1], 'version'),
+    playerId: uint(msg[2], 'player_id'),
+    tickRate,
+    tick: uint(msg[4], 'tick'),
+    map: {
+      name: str(mapArr[0], 'map name'),
+      width: num(mapArr[1], 'map width'),
+      height: num(mapArr[2], 'map height'),
+      walls,
+      spawns,
+    },
+    rules,
+  };
+}
+
+/**
+ * Snapshot as plain data: `created` entries are `{id, kind, fields, name}` (fields in wire units, name null for
+ * bullets), `changed` entries `{id, mask, values}` with one value per set mask bit, `removed` a list of ids, events
+ * `{tick, kind, killer, victim}` / `{tick, kind, playerId, name}` / `{tick, kind, playerId}` (unknown kinds keep
+ * `{tick, kind}` only, so a newer server's extra events are skipped rather than fatal).
+ */
+function parseSnapshot(msg) {
+  expectLength(msg, 8, 'snapshot');
+  const created = arr(msg[4], 'created').map(parseCreated);
+  const changed = arr(msg[5], 'changed').map(parseChanged);
+  const removed = arr(msg[6], 'removed').map((id) => uint(id, 'removed id'));
+  const events = arr(msg[7], 'events').map(parseEvent);
+  return {
+    type: 'snapshot',
+    tick: uint(msg[1], 'tick'),
+    baseline: uint(msg[2], 'baseline'),
+    lastInputSeq: uint(msg[3], 'last_input_seq'),
+    created,
+    changed,
+    removed,
+    events,
+  };
+}
+
+function parseCreated(e) {
+  arr(e, 'created entry');
+  if (e.length < 2) throw new ProtocolError('created entry too short');
+  const id = uint(e[0], 'entity id');
+  const kind = uint(e[1], 'entity kind');
+  if (kind === KIND_PLAYER) {
+    expectLength(e, 2 + PLAYER_FIELD_COUNT + 1, 'created player');
+    const fields = new Array(PLAYER_FIELD_COUNT);
+    for (let i = 0; i < PLAYER_FIELD_COUNT; i++) fields[i] = int(e[2 + i], 'player field');
+    return { id, kind, fields, name: str(e[2 + PLAYER_FIELD_COUNT], 'player name') };
+  }
+  if (kind === KIND_BULLET) {
+    expectLength(e, 2 + BULLET_FIELD_COUNT, 'created bullet');
+    const fields = new Array(BULLET_FIELD_COUNT);
+    for (let i = 0; i < BULLET_FIELD_COUNT; i++) fields[i] = int(e[2 + i], 'bullet field');
+    return { id, kind, fields, name: null };
+  }
+  throw new ProtocolError(`unknown entity kind ${kind}`);
+}
+
+function parseChanged(e) {
+  arr(e, 'changed entry');
+  if (e.length < 2) throw new ProtocolError('changed entry too short');
+  const id = uint(e[0], 'entity id');
+  const mask = uint(e[1], 'changed mask');
+  if (mask > 0xffff) throw new ProtocolError(`changed mask ${mask} too wide`);
+  let bits = 0;
+  for (let m = mask; m !== 0; m >>>= 1) bits += m & 1;
+  expectLength(e, 2 + bits, 'changed entry');
+  const values = new Array(bits);
+  for (let i = 0; i < bits; i++) values[i] = int(e[2 + i], 'changed value');
+  return { id, mask, values };
+}
+
+function parseEvent(e) {
+  arr(e, 'event');
+  if (e.length < 2) throw new ProtocolError('event too short');
+  const tick = uint(e[0], 'event tick');
+  const kind = uint(e[1], 'event kind');
+  switch (kind) {
+    case EVENT_KILL:
+      expectLength(e, 4, 'kill event');
+      return { tick, kind, killer: uint(e[2], 'killer'), victim: uint(e[3], 'victim') };
+    case EVENT_JOIN:
+      expectLength(e, 4, 'join event');
+      return { tick, kind, playerId: uint(e[2], 'player_id'), name: str(e[3], 'name') };
+    case EVENT_LEAVE:
+      expectLength(e, 3, 'leave event');
+      return { tick, kind, playerId: uint(e[2], 'player_id') };
+    default:
+      return { tick, kind };
+  }
+}
+
+// Shape checks ---------------------------------------------------------------------------------------------------
+
+function expectLength(a, n, what) {
+  if (a.length !== n) throw new ProtocolError(`${what} has ${a.length} elements, expected ${n}`);
+}
+
+function arr(v, what) {
+  if (!Array.isArray(v)) throw new ProtocolError(`${what} is not an array`);
+  return v;
+}
+
+function num(v, what) {
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ProtocolError(`${what} is not a number`);
+  return v;
+}
+
+function int(v, what) {
+  if (!Number.isInteger(v)) throw new ProtocolError(`${what} is not an integer`);
+  return v;
+}
+
+function uint(v, what) {
+  if (!Number.isInteger(v) || v < 0) throw new ProtocolError(`${what} is not an unsigned integer`);
+  return v;
+}
+
+function str(v, what) {
+  if (typeof v !== 'string') throw new ProtocolError(`${what} is not a string`);
+  return v;
+}

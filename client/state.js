@@ -1,0 +1,165 @@
+// state.js: the snapshot store, the client's side of the delta contract ("Applying snapshots" in docs/PROTOCOL.md).
+//
+// Pure data, no DOM and no clock: parsed snapshots go in, tick states and new events come out. Each applied tick's
+// state is kept in a ring of the last 64 applied ticks so a delta against any acknowledged baseline can be rebuilt.
+// Entities are immutable once stored (copy on write): a new tick state shares every entity object its baseline did
+// not change, so keeping 64 states costs little.
+
+import { FIELD_COUNT } from './protocol.js';
+
+/** How many applied tick states are kept (the server keeps 32, so every baseline it can name is here). */
+export const HISTORY = 64;
+
+/**
+ * One entity in wire units: `fields` as in PROTOCOL.md (players: x, y, vx, vy, aim, hp, score, respawn;
+ * bullets: x, y, vx, vy, owner, spawn_tick); `name` is the player name or null. Never mutated once stored.
+ * @typedef {{id: number, kind: number, fields: number[], name: string|null}} Entity
+ */
+
+/** The world as of one applied tick. */
+export class TickState {
+  constructor(tick, lastInputSeq, entities) {
+    /** The tick this state describes. */
+    this.tick = tick;
+    /** `last_input_seq` of the snapshot that produced it (newest input of ours the server had applied). */
+    this.lastInputSeq = lastInputSeq;
+    /** @type {Map<number, Entity>} id -> entity. */
+    this.entities = entities;
+  }
+}
+
+/** Result of SnapshotStore.apply: what happened and the events not handled before (oldest first). */
+export const APPLIED = 'applied';
+export const STALE = 'stale';
+export const DESYNC = 'desync';
+
+export class SnapshotStore {
+  constructor(history = HISTORY) {
+    this.history = history;
+    /** Ring of applied states, oldest overwritten first. */
+    this.ring = new Array(history).fill(null);
+    this.ringNext = 0;
+    /** @type {TickState|null} newest applied state. */
+    this.current = null;
+    /** True from a failed delta until the next full snapshot: nothing is acknowledged meanwhile. */
+    this.desynced = false;
+    /** Why the last desync happened (for the overlay and debugging). */
+    this.desyncReason = '';
+    /** Newest event tick already handled; events at or before it are repeats. */
+    this.lastEventTick = 0;
+
+    /** Snapshot messages given to apply(), whatever became of them. */
+    this.received = 0;
+    /** Full snapshots applied. */
+    this.fullApplied = 0;
+    /** Deltas applied. */
+    this.deltasApplied = 0;
+    /** Snapshots ignored because they were not newer than the newest applied tick. */
+    this.stale = 0;
+    /** Times the store lost sync (a delta whose baseline it does not have, or that does not fit its baseline). */
+    this.desyncs = 0;
+    /** Deltas dropped for lack of a usable baseline (one desync may drop several). */
+    this.dropped = 0;
+  }
+
+  /** Newest applied tick, 0 if none. */
+  get newestTick() {
+    return this.current ? this.current.tick : 0;
+  }
+
+  /** The tick to put in the next `input`/`ack`: the newest applied one, or 0 while desynced or before any. */
+  get ackTick() {
+    return this.desynced ? 0 : this.newestTick;
+  }
+
+  /** The stored state of `tick`, or null. */
+  stateAt(tick) {
+    for (let i = 0; i < this.history; i++) {
+      const s = this.ring[i];
+      if (s !== null && s.tick === tick) return s;
+    }
+    return null;
+  }
+
+  /**
+   * Applies one parsed snapshot (see protocol.js). Returns `{status, events}`: status is APPLIED, STALE or DESYNC;
+   * events are the snapshot's events newer than any handled before, to be shown once.
+   */
+  apply(snap) {
+    this.received++;
+    if (snap.tick <= this.newestTick) {
+      this.stale++;
+      return { status: STALE, events: [] };
+    }
+    // Events describe what happened, independently of our entity state, so they are taken even from a delta we
+    // cannot apply: a full snapshot carries only its own tick's events and would not bring them back.
+    const events = this.takeEvents(snap.events);
+
+    let entities;
+    if (snap.baseline === 0) {
+      entities = new Map();
+    } else {
+      const base = this.stateAt(snap.baseline);
+      if (base === null) return this.fail(`baseline ${snap.baseline} not in history`, events);
+      entities = new Map(base.entities);
+    }
+
+    for (let i = 0; i < snap.removed.length; i++) {
+      const id = snap.removed[i];
+      if (!entities.delete(id)) return this.fail(`removed id ${id} not in baseline ${snap.baseline}`, events);
+    }
+    for (let i = 0; i < snap.created.length; i++) {
+      const c = snap.created[i];
+      // An existing id is replaced entirely: the server reused the slot for a new entity.
+      entities.set(c.id, { id: c.id, kind: c.kind, fields: c.fields.slice(), name: c.name });
+    }
+    for (let i = 0; i < snap.changed.length; i++) {
+      const ch = snap.changed[i];
+      const old = entities.get(ch.id);
+      if (old === undefined) return this.fail(`changed id ${ch.id} not in baseline ${snap.baseline}`, events);
+      const count = FIELD_COUNT[old.kind];
+      if (ch.mask >>> count !== 0) return this.fail(`changed mask ${ch.mask} too wide for entity ${ch.id}`, events);
+      const fields = old.fields.slice();
+      let k = 0;
+      for (let bit = 0; bit < count; bit++) {
+        if (ch.mask & (1 << bit)) fields[bit] = ch.values[k++];
+      }
+      entities.set(ch.id, { id: old.id, kind: old.kind, fields, name: old.name });
+    }
+
+    const state = new TickState(snap.tick, snap.lastInputSeq, entities);
+    this.ring[this.ringNext] = state;
+    this.ringNext = (this.ringNext + 1) % this.history;
+    this.current = state;
+    if (snap.baseline === 0) {
+      this.fullApplied++;
+      this.desynced = false;
+    } else {
+      // A delta against a baseline we do hold is exact even while desynced, so the world keeps moving; we still
+      // acknowledge nothing until a full snapshot, as the contract asks.
+      this.deltasApplied++;
+    }
+    return { status: APPLIED, events };
+  }
+
+  /** Keeps the events newer than the newest handled event tick; several events may share one tick. */
+  takeEvents(list) {
+    const after = this.lastEventTick;
+    const out = [];
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i];
+      if (e.tick <= after) continue;
+      out.push(e);
+      if (e.tick > this.lastEventTick) this.lastEventTick = e.tick;
+    }
+    return out;
+  }
+
+  fail(reason, events) {
+    if (!this.desynced) this.desyncs++;
+    this.desynced = true;
+    this.desyncReason = reason;
+    this.dropped++;
+    return { status: DESYNC, events };
+  }
+}

@@ -1,0 +1,127 @@
+// Message builders and server message parsing (protocol.js).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { encode } from '../msgpack.js';
+import {
+  ProtocolError,
+  ackMessage,
+  aimToRadians,
+  helloMessage,
+  inputMessage,
+  normalizeName,
+  parseServerMessage,
+  pingMessage,
+  radiansToAim,
+  toMoveAxis,
+  toWorld,
+} from '../protocol.js';
+
+const hex = (bytes) => Buffer.from(bytes).toString('hex');
+
+test('builds client messages', () => {
+  assert.equal(hex(helloMessage('ana')), '930101a3616e61');
+  assert.equal(hex(inputMessage(1, 127, 0, 0, 0, 1235)), '970201' + '7f000000' + 'cd04d3');
+  assert.equal(hex(ackMessage(1235)), '9203cd04d3');
+  assert.equal(hex(pingMessage(99)), '920463');
+});
+
+test('converts units', () => {
+  assert.equal(toWorld(19200), 1200);
+  assert.equal(toWorld(19213), 1200.8125);
+  assert.equal(aimToRadians(16384), Math.PI / 2);
+  assert.equal(radiansToAim(0), 0);
+  assert.equal(radiansToAim(Math.PI / 2), 16384);
+  assert.equal(radiansToAim(-Math.PI / 2), 49152);
+  assert.equal(radiansToAim(Math.PI), 32768);
+  assert.equal(radiansToAim(-Math.PI), 32768);
+  assert.equal(radiansToAim(2 * Math.PI - 1e-9), 0);
+  for (let aim = 0; aim < 65536; aim += 1111) assert.equal(radiansToAim(aimToRadians(aim)), aim);
+  assert.equal(toMoveAxis(1), 127);
+  assert.equal(toMoveAxis(-1), -127);
+  assert.equal(toMoveAxis(0), 0);
+  assert.equal(toMoveAxis(2), 127);
+});
+
+test('checks names like the server', () => {
+  assert.equal(normalizeName('  ana '), 'ana');
+  assert.equal(normalizeName('a'.repeat(16)), 'a'.repeat(16));
+  assert.equal(normalizeName('😀'.repeat(16)), '😀'.repeat(16));
+  assert.equal(normalizeName('a'.repeat(17)), null);
+  assert.equal(normalizeName('   '), null);
+  assert.equal(normalizeName('a\tb'), null);
+});
+
+test('parses welcome', () => {
+  const rules = [16.0, 1800, 8, 300, 4, 900, 45, 6, 100, 90];
+  const msg = parseServerMessage(
+    encode([1, 1, 7, 30, 1234, ['arena', 2400, 1600, [[100, 200, 50, 60]], [[10, 20]]], rules]),
+  );
+  assert.equal(msg.type, 'welcome');
+  assert.equal(msg.playerId, 7);
+  assert.equal(msg.tickRate, 30);
+  assert.equal(msg.tick, 1234);
+  assert.deepEqual(msg.map, {
+    name: 'arena',
+    width: 2400,
+    height: 1600,
+    walls: [{ x: 100, y: 200, w: 50, h: 60 }],
+    spawns: [{ x: 10, y: 20 }],
+  });
+  assert.equal(msg.rules.playerRadius, 16);
+  assert.equal(msg.rules.bulletSpeed, 900);
+  assert.equal(msg.rules.respawnTicks, 90);
+});
+
+test('parses snapshots of the PROTOCOL.md session', () => {
+  const full = parseServerMessage(
+    encode([2, 1235, 0, 0, [[7, 0, 19200, 12800, 0, 0, 0, 100, 0, 0, 'ana']], [], [], [[1235, 2, 7, 'ana']]]),
+  );
+  assert.deepEqual(full, {
+    type: 'snapshot',
+    tick: 1235,
+    baseline: 0,
+    lastInputSeq: 0,
+    created: [{ id: 7, kind: 0, fields: [19200, 12800, 0, 0, 0, 100, 0, 0], name: 'ana' }],
+    changed: [],
+    removed: [],
+    events: [{ tick: 1235, kind: 2, playerId: 7, name: 'ana' }],
+  });
+  const delta = parseServerMessage(encode([2, 1237, 1235, 1, [], [[7, 5, 19213, 427]], [], []]));
+  assert.deepEqual(delta.changed, [{ id: 7, mask: 5, values: [19213, 427] }]);
+  const bullets = parseServerMessage(
+    encode([2, 9, 8, 3, [[65536, 1, 160, 320, -14400, 0, 7, 9]], [], [65537], [[9, 1, 7, 8], [9, 3, 8], [9, 99, 1]]]),
+  );
+  assert.deepEqual(bullets.created[0], { id: 65536, kind: 1, fields: [160, 320, -14400, 0, 7, 9], name: null });
+  assert.deepEqual(bullets.removed, [65537]);
+  assert.deepEqual(bullets.events, [
+    { tick: 9, kind: 1, killer: 7, victim: 8 },
+    { tick: 9, kind: 3, playerId: 8 },
+    { tick: 9, kind: 99 },
+  ]);
+});
+
+test('parses pong and close', () => {
+  assert.deepEqual(parseServerMessage(encode([3, 99])), { type: 'pong', nonce: 99 });
+  assert.deepEqual(parseServerMessage(encode([4, 1013, 'server full'])), {
+    type: 'close',
+    code: 1013,
+    reason: 'server full',
+  });
+});
+
+test('rejects malformed server messages', () => {
+  const bad = [
+    5,
+    [],
+    [9, 1],
+    [3],
+    [4, 1000],
+    [2, 1, 0, 0, [[7, 0, 1, 2]], [], [], []], // short player
+    [2, 1, 0, 0, [[7, 2, 1, 2]], [], [], []], // unknown kind
+    [2, 2, 1, 0, [], [[7, 3, 1]], [], []], // mask says two values, one given
+    [2, 2, 1, 0, [], [], [-1], []],
+    [2, 2, 1, 0, [], [], [], [[2, 1, 7]]], // short kill event
+    [1, 1, 7, 0, 1, ['m', 10, 10, [], []], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]], // tick_rate 0
+  ];
+  for (const m of bad) assert.throws(() => parseServerMessage(encode(m)), ProtocolError, JSON.stringify(m));
+});

@@ -1,0 +1,315 @@
+//! Bytes to messages and back: size limits, strict decoding and the validation of everything a client sends.
+//!
+//! Decoding untrusted bytes is the first line of defence: the size is checked before a single byte is parsed, the
+//! decoder borrows from the frame (a declared length larger than the frame fails instead of allocating), trailing
+//! bytes are refused, and every value is range-checked. Each failure carries the WebSocket close code it earns.
+
+use serde::de::DeserializeOwned;
+use thiserror::Error;
+
+use crate::protocol::{ClientMessage, ServerMessage, BUTTON_FIRE};
+
+/// Longest player name, in characters.
+pub const MAX_NAME_CHARS: usize = 16;
+
+/// WebSocket close codes the server uses (RFC 6455 section 7.4 plus one application code).
+pub mod close_code {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    pub const POLICY_VIOLATION: u16 = 1008;
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+    pub const VERSION_MISMATCH: u16 = 4000;
+}
+
+/// Why a message could not be decoded.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("message of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    #[error("{0} trailing bytes after the message")]
+    TrailingBytes(usize),
+    #[error("invalid value: {0}")]
+    Invalid(String),
+}
+
+impl DecodeError {
+    /// The close code a connection that sent this gets.
+    pub fn close_code(&self) -> u16 {
+        match self {
+            DecodeError::TooLarge { .. } => close_code::MESSAGE_TOO_BIG,
+            DecodeError::Malformed(_) | DecodeError::TrailingBytes(_) | DecodeError::Invalid(_) => {
+                close_code::INVALID_PAYLOAD
+            }
+        }
+    }
+}
+
+/// Decodes exactly one value filling `bytes`. The reader copies strings through a buffer that grows only as bytes
+/// actually arrive, so a huge declared length in a small frame fails without allocating.
+fn decode_exact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let mut rest = bytes;
+    let value = T::deserialize(&mut rmp_serde::Deserializer::new(&mut rest))
+        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    match rest.len() {
+        0 => Ok(value),
+        extra => Err(DecodeError::TrailingBytes(extra)),
+    }
+}
+
+/// Decodes and validates one client message of at most `limit` bytes.
+pub fn decode_client(bytes: &[u8], limit: usize) -> Result<ClientMessage, DecodeError> {
+    if bytes.len() > limit {
+        return Err(DecodeError::TooLarge { size: bytes.len(), limit });
+    }
+    let message: ClientMessage = decode_exact(bytes)?;
+    validate_client(&message)?;
+    Ok(message)
+}
+
+fn validate_client(message: &ClientMessage) -> Result<(), DecodeError> {
+    match message {
+        ClientMessage::Hello { name, .. } => validate_name(name),
+        ClientMessage::Input(input) => {
+            if input.move_x == i8::MIN || input.move_y == i8::MIN {
+                return Err(DecodeError::Invalid("movement axis out of range -127..127".into()));
+            }
+            if input.buttons & !BUTTON_FIRE != 0 {
+                return Err(DecodeError::Invalid(format!("unknown button bits {:#04x}", input.buttons)));
+            }
+            if input.seq == 0 {
+                return Err(DecodeError::Invalid("input sequence numbers start at 1".into()));
+            }
+            Ok(())
+        }
+        ClientMessage::Ack { .. } | ClientMessage::Ping { .. } => Ok(()),
+    }
+}
+
+/// A name is 1 to 16 characters once trimmed, with no control characters.
+pub fn validate_name(name: &str) -> Result<(), DecodeError> {
+    let trimmed = name.trim();
+    let chars = trimmed.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS {
+        return Err(DecodeError::Invalid(format!("name must be 1 to {MAX_NAME_CHARS} characters, got {chars}")));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(DecodeError::Invalid("name contains control characters".into()));
+    }
+    Ok(())
+}
+
+/// Decodes a server message (the client side: bots, tests). Server frames are trusted only as far as their shape.
+pub fn decode_server(bytes: &[u8]) -> Result<ServerMessage, DecodeError> {
+    decode_exact(bytes)
+}
+
+/// Encodes a client message.
+pub fn encode_client(message: &ClientMessage) -> Vec<u8> {
+    encode(message)
+}
+
+/// Encodes a server message in one piece (snapshots on the hot path use `encode_snapshot_header` instead).
+pub fn encode_server(message: &ServerMessage) -> Vec<u8> {
+    encode(message)
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(64);
+    // Writing to a Vec cannot fail and every message type serializes unconditionally.
+    value.serialize(&mut rmp_serde::Serializer::new(&mut buf)).expect("serializing to a Vec cannot fail");
+    buf
+}
+
+/// Appends `value` to `buf` as one MessagePack value (used to build a snapshot body once for many clients).
+pub fn append<T: serde::Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) {
+    value.serialize(&mut rmp_serde::Serializer::new(buf)).expect("serializing to a Vec cannot fail");
+}
+
+/// Writes the per-client head of a snapshot message: the array header, the tag and the three header integers.
+/// The shared body (`created, changed, removed, events`, four values) follows it; together they are byte for byte
+/// what serializing a whole `ServerMessage::Snapshot` gives (a unit test holds this).
+pub fn encode_snapshot_header(buf: &mut Vec<u8>, tick: u32, baseline: u32, last_input_seq: u32) {
+    use rmp::encode::{write_array_len, write_uint};
+    // Writing to a Vec cannot fail.
+    let _ = write_array_len(buf, 8);
+    for value in [crate::protocol::server_tag::SNAPSHOT as u32, tick, baseline, last_input_seq] {
+        let _ = write_uint(buf, u64::from(value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::protocol::*;
+
+    fn player(id: u32, x: i32) -> EntityState {
+        EntityState { id, kind: EntityKind::Player, fields: [x, 2, -3, 4, 65535, 100, 7, 0], name: Some(Arc::from("ana")) }
+    }
+
+    #[test]
+    fn client_messages_round_trip() {
+        let messages = [
+            ClientMessage::Hello { version: PROTOCOL_VERSION, name: "ana".into() },
+            ClientMessage::Input(Input { seq: 70000, move_x: -127, move_y: 127, aim: 40000, buttons: 1, ack_tick: 9 }),
+            ClientMessage::Ack { tick: 123456 },
+            ClientMessage::Ping { nonce: u32::MAX },
+        ];
+        for message in messages {
+            let bytes = encode_client(&message);
+            assert_eq!(decode_client(&bytes, 128).unwrap(), message);
+        }
+    }
+
+    #[test]
+    fn client_messages_are_compact_arrays_with_integer_tags() {
+        let hello = encode_client(&ClientMessage::Hello { version: 1, name: "ab".into() });
+        assert_eq!(hello, [0x93, 0x01, 0x01, 0xa2, b'a', b'b']);
+        let input = encode_client(&ClientMessage::Input(Input {
+            seq: 1,
+            move_x: -1,
+            move_y: 0,
+            aim: 0,
+            buttons: 1,
+            ack_tick: 200,
+        }));
+        assert_eq!(input, [0x97, 0x02, 0x01, 0xff, 0x00, 0x00, 0x01, 0xcc, 200]);
+        // A typical mid-game input (seq and tick in the thousands, an arbitrary aim) stays under 16 bytes.
+        let typical = encode_client(&ClientMessage::Input(Input {
+            seq: 5000,
+            move_x: 90,
+            move_y: -90,
+            aim: 41234,
+            buttons: 1,
+            ack_tick: 90000,
+        }));
+        assert_eq!(typical.len(), 15);
+    }
+
+    #[test]
+    fn server_messages_round_trip() {
+        let snapshot = Snapshot {
+            tick: 500,
+            baseline: 498,
+            last_input_seq: 77,
+            created: vec![
+                player(3, 160),
+                EntityState { id: 65536, kind: EntityKind::Bullet, fields: [1, 2, 3, 4, 3, 499, 0, 0], name: None },
+            ],
+            changed: vec![FieldDelta { id: 4, mask: 0b1000_0101, fields: [10, 0, 30, 0, 0, 0, 0, 80] }],
+            removed: vec![5, 65537],
+            events: vec![
+                Event::Kill { tick: 499, killer: 3, victim: 4 },
+                Event::Join { tick: 500, player: 6, name: Arc::from("bo") },
+                Event::Leave { tick: 500, player: 5 },
+            ],
+        };
+        let messages = [
+            ServerMessage::Snapshot(snapshot),
+            ServerMessage::Pong { nonce: 5 },
+            ServerMessage::Close { code: 4000, reason: "protocol version mismatch".into() },
+            ServerMessage::Welcome(Welcome {
+                version: 1,
+                player_id: 3,
+                tick_rate: 30,
+                tick: 10,
+                map: MapInfo {
+                    name: "t".into(),
+                    width: 100,
+                    height: 80,
+                    walls: vec![[1, 2, 3, 4]],
+                    spawns: vec![[50, 40]],
+                },
+                rules: RulesInfo {
+                    player_radius: 16.0,
+                    accel: 2400.0,
+                    friction: 8.0,
+                    max_speed: 260.0,
+                    bullet_radius: 4.0,
+                    bullet_speed: 900.0,
+                    bullet_lifetime_ticks: 36,
+                    fire_interval_ticks: 5,
+                    max_hp: 100,
+                    respawn_ticks: 90,
+                },
+            }),
+        ];
+        for message in messages {
+            let bytes = encode_server(&message);
+            assert_eq!(decode_server(&bytes).unwrap(), message);
+        }
+    }
+
+    #[test]
+    fn field_delta_carries_only_masked_fields() {
+        let delta = FieldDelta { id: 7, mask: 0b101, fields: [19213, 999, 427, 999, 999, 999, 999, 999] };
+        let mut bytes = Vec::new();
+        append(&mut bytes, &delta);
+        // [7, 5, 19213, 427]: fixarray(4), 7, 5, uint16 19213, uint16 427.
+        assert_eq!(bytes, [0x94, 7, 5, 0xcd, 0x4b, 0x0d, 0xcd, 0x01, 0xab]);
+    }
+
+    #[test]
+    fn snapshot_header_plus_body_equals_the_whole_message() {
+        let snapshot = Snapshot {
+            tick: 70000,
+            baseline: 69998,
+            last_input_seq: 300,
+            created: vec![player(1, 5)],
+            changed: vec![],
+            removed: vec![2],
+            events: vec![],
+        };
+        let mut pieces = Vec::new();
+        encode_snapshot_header(&mut pieces, snapshot.tick, snapshot.baseline, snapshot.last_input_seq);
+        append(&mut pieces, &snapshot.created);
+        append(&mut pieces, &snapshot.changed);
+        append(&mut pieces, &snapshot.removed);
+        append(&mut pieces, &snapshot.events);
+        assert_eq!(pieces, encode_server(&ServerMessage::Snapshot(snapshot)));
+    }
+
+    #[test]
+    fn oversized_messages_are_refused_before_decoding() {
+        let bytes = vec![0x91; 200];
+        let error = decode_client(&bytes, 128).unwrap_err();
+        assert_eq!(error, DecodeError::TooLarge { size: 200, limit: 128 });
+        assert_eq!(error.close_code(), close_code::MESSAGE_TOO_BIG);
+    }
+
+    #[test]
+    fn malformed_and_invalid_messages_get_1007_with_a_reason() {
+        let cases: [(&[u8], &str); 8] = [
+            (&[0xc1], "malformed"),                                  // a byte MessagePack never uses
+            (&[0x92, 0x09, 0x00], "unknown message type 9"),         // unknown tag
+            (&[0x92, 0x02, 0x01], "missing"),                        // input with too few fields
+            (&[0x93, 0x04, 0x01, 0x02], "too many elements"),        // ping with an extra field
+            (&[0x92, 0x04, 0x01, 0x00], "trailing"),                 // a second value after the message
+            (&[0x97, 0x02, 0x01, 0xd0, 0x80, 0, 0, 0, 0], "movement"), // move_x = -128
+            (&[0x97, 0x02, 0x01, 0, 0, 0, 0x02, 0], "button"),      // unknown button bit
+            (&[0x93, 0x01, 0x01, 0xdb, 0xff, 0xff, 0xff, 0xff], "malformed"), // a 4 GiB string in 8 bytes
+        ];
+        for (bytes, needle) in cases {
+            let error = decode_client(bytes, 128).unwrap_err();
+            assert_eq!(error.close_code(), close_code::INVALID_PAYLOAD, "{bytes:?}");
+            assert!(error.to_string().to_lowercase().contains(needle), "{bytes:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn names_are_validated() {
+        assert!(validate_name(" ana ").is_ok());
+        assert!(validate_name("sixteen chars ok").is_ok());
+        assert!(validate_name("").is_err());
+        assert!(validate_name("   ").is_err());
+        assert!(validate_name("seventeen chars!!").is_err());
+        assert!(validate_name("a\u{7}b").is_err());
+    }
+}

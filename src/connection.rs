@@ -1,0 +1,350 @@
+//! One WebSocket connection: a reader task that decodes, validates and forwards client messages to the room, and a
+//! writer task that drains the client's bounded outbox onto the socket.
+//!
+//! A connection's failure is logged here and ends only this connection. Everything the client sends is checked
+//! before it reaches the room: masking (RFC 6455 section 5.1), message size, frame type, MessagePack shape, value
+//! ranges, the hello handshake and sequence order. Each violation closes with the matching code and a reason.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use fastwebsockets::{Frame, OpCode, Payload, WebSocket, WebSocketError, WebSocketRead, WebSocketWrite};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::io::{ReadHalf, WriteHalf};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::timeout;
+use tracing::{debug, info, warn};
+
+use crate::codec::{self, close_code, DecodeError};
+use crate::config::Config;
+use crate::protocol::{ClientMessage, ServerMessage, PROTOCOL_VERSION};
+use crate::room::{ClientKey, JoinRefused, RoomCommand};
+
+type Stream = TokioIo<Upgraded>;
+
+/// How and why a connection is being closed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CloseReason {
+    pub code: u16,
+    pub reason: String,
+    /// True when answering the peer's own close frame: then only the close frame is echoed, without a close message.
+    pub echo: bool,
+}
+
+impl CloseReason {
+    pub fn new(code: u16, reason: impl Into<String>) -> CloseReason {
+        CloseReason { code, reason: reason.into(), echo: false }
+    }
+}
+
+/// What a writer sends: an encoded message, or the answer to a WebSocket-level ping.
+#[derive(Debug)]
+pub enum Outgoing {
+    Message(Vec<u8>),
+    Pong(Vec<u8>),
+}
+
+/// The room's handle on a client: its bounded outbox and a way to close it.
+#[derive(Clone, Debug)]
+pub struct ClientLink {
+    pub outbox: mpsc::Sender<Outgoing>,
+    closer: Arc<watch::Sender<Option<CloseReason>>>,
+}
+
+impl ClientLink {
+    /// A link with an outbox of `capacity` frames; the receivers go to the writer.
+    pub fn new(capacity: usize) -> (ClientLink, mpsc::Receiver<Outgoing>, watch::Receiver<Option<CloseReason>>) {
+        let (outbox, outbox_rx) = mpsc::channel(capacity.max(1));
+        let (closer, close_rx) = watch::channel(None);
+        (ClientLink { outbox, closer: Arc::new(closer) }, outbox_rx, close_rx)
+    }
+
+    /// Asks the writer to close the connection; the first reason given wins.
+    pub fn close(&self, reason: CloseReason) {
+        self.closer.send_if_modified(|current| {
+            if current.is_none() {
+                *current = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+/// What the connection needs from the server.
+#[derive(Clone)]
+pub struct ConnectionContext {
+    pub room: mpsc::Sender<RoomCommand>,
+    pub max_message_bytes: usize,
+    pub outbox_frames: usize,
+    pub hello_timeout: std::time::Duration,
+}
+
+impl ConnectionContext {
+    pub fn new(config: &Config, room: mpsc::Sender<RoomCommand>) -> ConnectionContext {
+        ConnectionContext {
+            room,
+            max_message_bytes: config.max_message_bytes,
+            outbox_frames: config.outbox_frames,
+            hello_timeout: config.hello_timeout,
+        }
+    }
+}
+
+/// Why the reader stopped.
+#[derive(Debug)]
+enum ReadEnd {
+    /// The peer closed the socket or sent a close frame.
+    PeerClosed,
+    /// The server closed it (shutdown, slow client); the writer already has the reason.
+    ServerClosed,
+    /// The peer broke a rule: close with this code and reason.
+    Violation(u16, String),
+    /// The transport failed (reset, broken frame stream).
+    Transport(String),
+}
+
+/// Serves one upgraded WebSocket until it closes.
+pub async fn serve(ws: WebSocket<Stream>, peer: SocketAddr, context: ConnectionContext) {
+    let (read, write) = ws.split(tokio::io::split);
+    let (link, outbox_rx, close_rx) = ClientLink::new(context.outbox_frames);
+    let writer = tokio::spawn(write_loop(write, outbox_rx, close_rx.clone()));
+
+    let mut reader = Reader { read, context: &context, link: &link, client: None, last_seq: 0 };
+    let end = reader.run(close_rx).await;
+    let client = reader.client;
+    match &end {
+        ReadEnd::PeerClosed => debug!(%peer, "peer closed"),
+        ReadEnd::ServerClosed => debug!(%peer, "closed by server"),
+        ReadEnd::Violation(code, reason) => {
+            warn!(%peer, code, reason = %reason, "closing misbehaving client");
+            link.close(CloseReason::new(*code, reason.clone()));
+        }
+        ReadEnd::Transport(error) => debug!(%peer, error = %error, "connection failed"),
+    }
+    if let Some(client) = client {
+        let _ = context.room.send(RoomCommand::Leave { client }).await;
+    }
+    // Let the writer send its close frame; a peer that never reads cannot hold the task longer than this.
+    link.close(CloseReason::new(close_code::NORMAL, ""));
+    drop(link);
+    let _ = timeout(std::time::Duration::from_secs(2), writer).await;
+}
+
+struct Reader<'a> {
+    read: WebSocketRead<ReadHalf<Stream>>,
+    context: &'a ConnectionContext,
+    link: &'a ClientLink,
+    client: Option<ClientKey>,
+    last_seq: u32,
+}
+
+impl Reader<'_> {
+    async fn run(&mut self, mut close_rx: watch::Receiver<Option<CloseReason>>) -> ReadEnd {
+        self.read.set_auto_close(false);
+        self.read.set_auto_pong(false);
+        // Frames larger than this are refused before their payload is read.
+        self.read.set_max_message_size(self.context.max_message_bytes + 1);
+        let deadline = tokio::time::Instant::now() + self.context.hello_timeout;
+        loop {
+            let message = tokio::select! {
+                message = self.next_message() => message,
+                _ = closing(&mut close_rx) => return ReadEnd::ServerClosed,
+                _ = tokio::time::sleep_until(deadline), if self.client.is_none() => {
+                    return ReadEnd::Violation(close_code::POLICY_VIOLATION, "no hello within the time limit".into());
+                }
+            };
+            let bytes = match message {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => return ReadEnd::PeerClosed,
+                Err(end) => return end,
+            };
+            let message = match codec::decode_client(&bytes, self.context.max_message_bytes) {
+                Ok(message) => message,
+                Err(error) => return ReadEnd::Violation(error.close_code(), error.to_string()),
+            };
+            if let Err(end) = self.handle(message).await {
+                return end;
+            }
+        }
+    }
+
+    /// Reads the next complete binary message, answering pings and handling close frames on the way.
+    /// `Ok(None)` means the peer closed.
+    async fn next_message(&mut self) -> Result<Option<Vec<u8>>, ReadEnd> {
+        let limit = self.context.max_message_bytes;
+        let mut message: Vec<u8> = Vec::new();
+        let mut fragmented = false;
+        loop {
+            let mut frame = self.read.read_frame(&mut never_send).await.map_err(read_error)?;
+            if !was_masked(&mut frame) {
+                return Err(ReadEnd::Violation(close_code::PROTOCOL_ERROR, "client frames must be masked".into()));
+            }
+            match frame.opcode {
+                OpCode::Binary | OpCode::Continuation => {
+                    if (frame.opcode == OpCode::Continuation) != fragmented {
+                        return Err(ReadEnd::Violation(close_code::PROTOCOL_ERROR, "unexpected continuation".into()));
+                    }
+                    if message.len() + frame.payload.len() > limit {
+                        let size = message.len() + frame.payload.len();
+                        return Err(ReadEnd::Violation(
+                            close_code::MESSAGE_TOO_BIG,
+                            DecodeError::TooLarge { size, limit }.to_string(),
+                        ));
+                    }
+                    message.extend_from_slice(&frame.payload);
+                    if frame.fin {
+                        return Ok(Some(message));
+                    }
+                    fragmented = true;
+                }
+                OpCode::Text => {
+                    return Err(ReadEnd::Violation(
+                        close_code::UNSUPPORTED_DATA,
+                        "text messages are not accepted; send binary MessagePack".into(),
+                    ));
+                }
+                OpCode::Ping => {
+                    let _ = self.link.outbox.try_send(Outgoing::Pong(frame.payload.to_vec()));
+                }
+                OpCode::Pong => {}
+                OpCode::Close => {
+                    self.link.close(CloseReason { code: close_code::NORMAL, reason: String::new(), echo: true });
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, message: ClientMessage) -> Result<(), ReadEnd> {
+        let policy = |reason: &str| Err(ReadEnd::Violation(close_code::POLICY_VIOLATION, reason.to_string()));
+        let client = match (self.client, &message) {
+            (None, ClientMessage::Hello { version, name }) => {
+                if *version != PROTOCOL_VERSION {
+                    return Err(ReadEnd::Violation(
+                        close_code::VERSION_MISMATCH,
+                        format!("protocol version mismatch: server speaks {PROTOCOL_VERSION}, client sent {version}"),
+                    ));
+                }
+                return self.join(name.clone()).await;
+            }
+            (None, _) => return policy("the first message must be hello"),
+            (Some(_), ClientMessage::Hello { .. }) => return policy("hello sent twice"),
+            (Some(client), _) => client,
+        };
+        let command = match message {
+            ClientMessage::Input(input) => {
+                if input.seq <= self.last_seq {
+                    return policy(&format!("input sequence went backwards ({} after {})", input.seq, self.last_seq));
+                }
+                self.last_seq = input.seq;
+                RoomCommand::Input { client, input }
+            }
+            ClientMessage::Ack { tick } => RoomCommand::Ack { client, tick },
+            ClientMessage::Ping { nonce } => {
+                let _ = self.link.outbox.try_send(Outgoing::Message(codec::encode_server(&ServerMessage::Pong { nonce })));
+                return Ok(());
+            }
+            ClientMessage::Hello { .. } => unreachable!("handled above"),
+        };
+        self.context.room.send(command).await.map_err(|_| ReadEnd::ServerClosed)
+    }
+
+    async fn join(&mut self, name: String) -> Result<(), ReadEnd> {
+        let (reply, answer) = oneshot::channel();
+        let command = RoomCommand::Join { name: name.clone(), link: self.link.clone(), reply };
+        let refused = |reason: JoinRefused| {
+            let code = match reason {
+                JoinRefused::Full(_) => close_code::TRY_AGAIN_LATER,
+                JoinRefused::ShuttingDown => close_code::GOING_AWAY,
+            };
+            ReadEnd::Violation(code, reason.to_string())
+        };
+        self.context.room.send(command).await.map_err(|_| refused(JoinRefused::ShuttingDown))?;
+        match answer.await {
+            Ok(Ok(key)) => {
+                info!(name = %name.trim(), "player joined");
+                self.client = Some(key);
+                Ok(())
+            }
+            Ok(Err(reason)) => Err(refused(reason)),
+            Err(_) => Err(refused(JoinRefused::ShuttingDown)),
+        }
+    }
+}
+
+/// Auto-pong and auto-close are off, so fastwebsockets never has an obligated frame to send through this.
+async fn never_send(_frame: Frame<'_>) -> Result<(), std::io::Error> {
+    Ok(())
+}
+
+/// fastwebsockets unmasks client frames but does not refuse unmasked ones; the frame head it would write back
+/// still carries the mask bit of what was received.
+fn was_masked(frame: &mut Frame<'_>) -> bool {
+    let mut head = [0u8; 16];
+    frame.fmt_head(&mut head);
+    head[1] & 0x80 != 0
+}
+
+fn read_error(error: WebSocketError) -> ReadEnd {
+    match error {
+        WebSocketError::FrameTooLarge => {
+            ReadEnd::Violation(close_code::MESSAGE_TOO_BIG, "frame exceeds the message size limit".into())
+        }
+        WebSocketError::UnexpectedEOF | WebSocketError::ConnectionClosed => ReadEnd::PeerClosed,
+        WebSocketError::IoError(e) => ReadEnd::Transport(e.to_string()),
+        WebSocketError::ReservedBitsNotZero
+        | WebSocketError::ControlFrameFragmented
+        | WebSocketError::PingFrameTooLarge
+        | WebSocketError::InvalidFragment
+        | WebSocketError::InvalidContinuationFrame
+        | WebSocketError::InvalidCloseFrame
+        | WebSocketError::InvalidCloseCode
+        | WebSocketError::InvalidValue => ReadEnd::Violation(close_code::PROTOCOL_ERROR, error.to_string()),
+        WebSocketError::InvalidUTF8 => ReadEnd::Violation(close_code::INVALID_PAYLOAD, error.to_string()),
+        other => ReadEnd::Transport(other.to_string()),
+    }
+}
+
+/// Resolves once a close reason is set (or the sender is gone).
+async fn closing(close_rx: &mut watch::Receiver<Option<CloseReason>>) {
+    let _ = close_rx.wait_for(Option::is_some).await;
+}
+
+async fn write_loop(
+    mut write: WebSocketWrite<WriteHalf<Stream>>,
+    mut outbox: mpsc::Receiver<Outgoing>,
+    mut close_rx: watch::Receiver<Option<CloseReason>>,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            _ = closing(&mut close_rx) => break,
+            message = outbox.recv() => {
+                let Some(message) = message else { break };
+                let frame = match message {
+                    Outgoing::Message(bytes) => Frame::binary(Payload::Owned(bytes)),
+                    Outgoing::Pong(payload) => Frame::pong(Payload::Owned(payload)),
+                };
+                if write.write_frame(frame).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let reason = close_rx.borrow().clone().unwrap_or_else(|| CloseReason::new(close_code::NORMAL, ""));
+    if !reason.echo && reason.code != close_code::NORMAL {
+        let message = ServerMessage::Close { code: reason.code, reason: reason.reason.clone() };
+        if write.write_frame(Frame::binary(Payload::Owned(codec::encode_server(&message)))).await.is_err() {
+            return;
+        }
+    }
+    // A close frame's reason is at most 123 bytes (RFC 6455 section 5.5).
+    let mut end = reason.reason.len().min(123);
+    while !reason.reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let _ = write.write_frame(Frame::close(reason.code, &reason.reason.as_bytes()[..end])).await;
+}

@@ -1,0 +1,27 @@
+//! Skirmish: an authoritative multiplayer game server for a top-down arena shooter.
+//!
+//! A fixed-rate room loop owns the world; WebSocket connections feed it inputs through a queue and receive
+//! MessagePack snapshots, each a delta against the newest tick that client acknowledged.
+//!
+//! # Layout
+//! - [`server`]: the network edge — accept loop, HTTP routes (bundled client, `/healthz`, `/ws`), shutdown.
+//! - [`connection`]: one WebSocket — a reader that validates and forwards client messages, a writer that drains
+//!   the client's bounded outbox.
+//! - [`protocol`]: the message types of protocol v1, pure data; [`codec`]: bytes ↔ messages, limits, typed errors.
+//! - [`room`]: the tick loop — drain inputs, step, snapshot, send.
+//! - [`sim`]: the pure simulation (map, players, bullets, collisions); no I/O, no clock, deterministic per seed.
+//! - [`snapshot`]: per-tick world snapshots, the history ring, deltas against acknowledged baselines, and the
+//!   client-side replica that rebuilds the world from them.
+//! - [`client`]: a WebSocket client library (connect, hello, apply snapshots, acknowledge, send input), used by the
+//!   bots and the integration tests.
+//! - [`config`]: flags and limits.
+
+pub mod client;
+pub mod codec;
+pub mod config;
+pub mod connection;
+pub mod protocol;
+pub mod room;
+pub mod server;
+pub mod sim;
+pub mod snapshot;

@@ -1,0 +1,508 @@
+//! The room: one task that owns the `World` and runs the fixed-rate tick loop.
+//!
+//! Connections reach the room only through its command queue; the room reaches them only through each client's
+//! bounded outbox, with `try_send`, so the tick never waits on a socket. A tick runs, always in this order: drain
+//! commands, apply one input per player, step the simulation, capture the snapshot, and for each client encode a
+//! delta against its acknowledged baseline and hand it to its writer.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use glam::Vec2;
+use slab::Slab;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{sleep_until, Instant};
+use tracing::{debug, info, warn};
+
+use crate::codec::{self, close_code};
+use crate::config::{Config, HISTORY_TICKS};
+use crate::connection::{ClientLink, CloseReason, Outgoing};
+use crate::protocol::{Input, MapInfo, RulesInfo, ServerMessage, Welcome, BUTTON_FIRE, PROTOCOL_VERSION};
+use crate::sim::{PlayerId, PlayerInput, Rules, World};
+use crate::snapshot::{self, EventLog, SnapshotHistory, WorldSnapshot};
+
+/// Inputs queued beyond this many are stale: the oldest are skipped so a client that sent a burst catches up.
+const MAX_INPUT_BACKLOG: usize = 2;
+/// Inputs held per client between ticks; more than this and the oldest are dropped.
+const MAX_QUEUED_INPUTS: usize = 8;
+
+/// Identifies a client of the room; the generation keeps a reused slot from being mistaken for its previous owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientKey {
+    slot: usize,
+    generation: u64,
+}
+
+/// Why a join was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinRefused {
+    #[error("server is full ({0} players)")]
+    Full(usize),
+    #[error("server shutting down")]
+    ShuttingDown,
+}
+
+/// What connections ask of the room.
+#[derive(Debug)]
+pub enum RoomCommand {
+    Join { name: String, link: ClientLink, reply: oneshot::Sender<Result<ClientKey, JoinRefused>> },
+    Input { client: ClientKey, input: Input },
+    Ack { client: ClientKey, tick: u32 },
+    Leave { client: ClientKey },
+}
+
+/// Counters the room publishes for /healthz, logs and tests.
+#[derive(Debug, Default)]
+pub struct RoomStats {
+    pub tick: AtomicU32,
+    pub players: AtomicU32,
+    pub overruns: AtomicU64,
+    pub frames_sent: AtomicU64,
+    pub frames_dropped: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub last_tick_micros: AtomicU64,
+    pub max_tick_micros: AtomicU64,
+}
+
+/// Test hook: the server's own snapshots of recent ticks, to compare with what clients rebuilt.
+pub type SnapshotTap = Arc<Mutex<VecDeque<Arc<WorldSnapshot>>>>;
+
+struct Client {
+    generation: u64,
+    player: PlayerId,
+    link: ClientLink,
+    inputs: VecDeque<Input>,
+    /// Newest tick this client acknowledged (0: none).
+    acked_tick: u32,
+    /// First and last tick whose frame went into this client's outbox (0: none yet).
+    first_sent_tick: u32,
+    last_sent_tick: u32,
+    last_applied_seq: u32,
+}
+
+/// The room's state; `run` drives it in real time, `tick` advances it by exactly one step (tests, benchmarks).
+pub struct Room {
+    world: World,
+    clients: Slab<Client>,
+    next_generation: u64,
+    history: SnapshotHistory,
+    events: EventLog,
+    max_players: usize,
+    tick_rate: u32,
+    stats: Arc<RoomStats>,
+    tap: Option<(SnapshotTap, usize)>,
+    /// Encoded snapshot bodies of the current tick, by baseline tick (0 = full): clients sharing a baseline share it.
+    bodies: Vec<(u32, Vec<u8>)>,
+}
+
+impl Room {
+    pub fn new(config: &Config, stats: Arc<RoomStats>, tap: Option<SnapshotTap>) -> Room {
+        let rules = Rules::for_tick_rate(config.tick_rate);
+        Room {
+            world: World::new(config.map.clone(), rules, config.seed),
+            clients: Slab::new(),
+            next_generation: 1,
+            history: SnapshotHistory::new(HISTORY_TICKS),
+            events: EventLog::default(),
+            max_players: config.max_players,
+            tick_rate: config.tick_rate,
+            stats,
+            tap: tap.map(|tap| (tap, config.record_snapshots.max(1))),
+            bodies: Vec::new(),
+        }
+    }
+
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Applies one command from a connection.
+    pub fn handle(&mut self, command: RoomCommand) {
+        match command {
+            RoomCommand::Join { name, link, reply } => {
+                let result = self.join(name, link);
+                // The connection may have gone away while waiting; then the slot is freed right here.
+                if let Err(Ok(key)) = reply.send(result) {
+                    self.leave(key);
+                }
+            }
+            RoomCommand::Input { client, input } => {
+                if let Some(c) = self.client_mut(client) {
+                    if c.inputs.len() == MAX_QUEUED_INPUTS {
+                        c.inputs.pop_front();
+                    }
+                    c.inputs.push_back(input);
+                    Self::acknowledge(c, input.ack_tick);
+                }
+            }
+            RoomCommand::Ack { client, tick } => {
+                if let Some(c) = self.client_mut(client) {
+                    Self::acknowledge(c, tick);
+                }
+            }
+            RoomCommand::Leave { client } => self.leave(client),
+        }
+    }
+
+    fn client_mut(&mut self, key: ClientKey) -> Option<&mut Client> {
+        self.clients.get_mut(key.slot).filter(|c| c.generation == key.generation)
+    }
+
+    /// Acknowledgements only move forward and only name ticks this client was actually sent.
+    fn acknowledge(client: &mut Client, tick: u32) {
+        if tick > client.acked_tick && tick >= client.first_sent_tick && tick <= client.last_sent_tick {
+            client.acked_tick = tick;
+        }
+    }
+
+    fn join(&mut self, name: String, link: ClientLink) -> Result<ClientKey, JoinRefused> {
+        if self.clients.len() >= self.max_players {
+            return Err(JoinRefused::Full(self.max_players));
+        }
+        let player = self.world.add_player(name.trim());
+        let welcome = ServerMessage::Welcome(Welcome {
+            version: PROTOCOL_VERSION,
+            player_id: player.wire_id(),
+            tick_rate: self.tick_rate as u16,
+            tick: self.world.tick(),
+            map: map_info(&self.world),
+            rules: rules_info(self.world.rules()),
+        });
+        // The outbox is new and empty, so the welcome always fits ahead of the first snapshot.
+        let _ = link.outbox.try_send(Outgoing::Message(codec::encode_server(&welcome)));
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let slot = self.clients.insert(Client {
+            generation,
+            player,
+            link,
+            inputs: VecDeque::with_capacity(MAX_QUEUED_INPUTS),
+            acked_tick: 0,
+            first_sent_tick: 0,
+            last_sent_tick: 0,
+            last_applied_seq: 0,
+        });
+        self.stats.players.store(self.clients.len() as u32, Ordering::Relaxed);
+        debug!(player = player.wire_id(), name = %name.trim(), "player joined");
+        Ok(ClientKey { slot, generation })
+    }
+
+    fn leave(&mut self, key: ClientKey) {
+        if self.client_mut(key).is_none() {
+            return;
+        }
+        let client = self.clients.remove(key.slot);
+        self.world.remove_player(client.player);
+        self.stats.players.store(self.clients.len() as u32, Ordering::Relaxed);
+        debug!(player = client.player.wire_id(), "player left");
+    }
+
+    /// Runs one tick: inputs, simulation, snapshots. Returns the new tick number.
+    pub fn tick(&mut self) -> u32 {
+        self.apply_inputs();
+        self.world.step();
+        self.events.record(self.world.drain_events());
+        let current = Arc::new(WorldSnapshot::capture(&self.world));
+        self.history.push(current.clone());
+        if let Some(oldest) = self.history.oldest_tick() {
+            self.events.forget_through(oldest.saturating_sub(1));
+        }
+        if let Some((tap, capacity)) = &self.tap {
+            let mut tap = tap.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if tap.len() == *capacity {
+                tap.pop_front();
+            }
+            tap.push_back(current.clone());
+        }
+        self.send_snapshots(&current);
+        self.stats.tick.store(current.tick, Ordering::Relaxed);
+        current.tick
+    }
+
+    fn apply_inputs(&mut self) {
+        for (_, client) in self.clients.iter_mut() {
+            while client.inputs.len() > MAX_INPUT_BACKLOG {
+                client.inputs.pop_front();
+            }
+            if let Some(input) = client.inputs.pop_front() {
+                client.last_applied_seq = input.seq;
+                self.world.set_input(client.player, player_input(&input));
+            }
+        }
+    }
+
+    fn send_snapshots(&mut self, current: &WorldSnapshot) {
+        let tick = current.tick;
+        for (_, body) in self.bodies.iter_mut() {
+            body.clear();
+        }
+        let mut used_bodies = 0;
+        let (mut sent, mut dropped, mut bytes) = (0u64, 0u64, 0u64);
+        for (_, client) in self.clients.iter_mut() {
+            let baseline = match self.history.get(client.acked_tick) {
+                Some(_) if client.acked_tick >= client.first_sent_tick && client.first_sent_tick != 0 => {
+                    client.acked_tick
+                }
+                _ => 0,
+            };
+            let index = match self.bodies[..used_bodies].iter().position(|(b, _)| *b == baseline) {
+                Some(index) => index,
+                None => {
+                    if used_bodies == self.bodies.len() {
+                        self.bodies.push((baseline, Vec::new()));
+                    }
+                    let (slot_baseline, body) = &mut self.bodies[used_bodies];
+                    *slot_baseline = baseline;
+                    encode_body(body, &self.history, &self.events, current, baseline);
+                    used_bodies += 1;
+                    used_bodies - 1
+                }
+            };
+            let body = &self.bodies[index].1;
+            let mut frame = Vec::with_capacity(16 + body.len());
+            codec::encode_snapshot_header(&mut frame, tick, baseline, client.last_applied_seq);
+            frame.extend_from_slice(body);
+            let len = frame.len() as u64;
+            match client.link.outbox.try_send(Outgoing::Message(frame)) {
+                Ok(()) => {
+                    if client.first_sent_tick == 0 {
+                        client.first_sent_tick = tick;
+                    }
+                    client.last_sent_tick = tick;
+                    sent += 1;
+                    bytes += len;
+                }
+                // A full outbox: this client misses the tick and converges on a later delta. A closed one: its
+                // reader is about to send Leave.
+                Err(_) => dropped += 1,
+            }
+        }
+        self.stats.frames_sent.fetch_add(sent, Ordering::Relaxed);
+        self.stats.frames_dropped.fetch_add(dropped, Ordering::Relaxed);
+        self.stats.bytes_sent.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Closes every client with `reason` (used on shutdown).
+    pub fn close_all(&mut self, reason: &CloseReason) {
+        for (_, client) in self.clients.iter() {
+            client.link.close(reason.clone());
+        }
+    }
+}
+
+/// Writes `created, changed, removed, events` of the snapshot of `current` against `baseline` (0 = full).
+fn encode_body(body: &mut Vec<u8>, history: &SnapshotHistory, events: &EventLog, current: &WorldSnapshot, baseline: u32) {
+    let base = (baseline != 0).then(|| history.get(baseline)).flatten();
+    let delta = match base {
+        Some(base) => snapshot::diff(base, current),
+        None => snapshot::full(current),
+    };
+    let events_after = if base.is_some() { baseline } else { current.tick - 1 };
+    let events: Vec<_> = events.between(events_after, current.tick).collect();
+    codec::append(body, &delta.created);
+    codec::append(body, &delta.changed);
+    codec::append(body, &delta.removed);
+    codec::append(body, &events);
+}
+
+fn player_input(input: &Input) -> PlayerInput {
+    PlayerInput {
+        movement: Vec2::new(f32::from(input.move_x), f32::from(input.move_y)) / 127.0,
+        aim: input.aim,
+        fire: input.buttons & BUTTON_FIRE != 0,
+    }
+}
+
+fn map_info(world: &World) -> MapInfo {
+    let map = world.map();
+    MapInfo {
+        name: map.name.clone(),
+        width: map.width,
+        height: map.height,
+        walls: map.walls.iter().map(|w| [w.x, w.y, w.w, w.h]).collect(),
+        spawns: map.spawns.iter().map(|s| [s.x, s.y]).collect(),
+    }
+}
+
+fn rules_info(rules: &Rules) -> RulesInfo {
+    RulesInfo {
+        player_radius: rules.player_radius,
+        accel: rules.accel,
+        friction: rules.friction,
+        max_speed: rules.max_speed,
+        bullet_radius: rules.bullet_radius,
+        bullet_speed: rules.bullet_speed,
+        bullet_lifetime_ticks: rules.bullet_lifetime_ticks,
+        fire_interval_ticks: rules.fire_interval_ticks,
+        max_hp: rules.max_hp,
+        respawn_ticks: rules.respawn_ticks,
+    }
+}
+
+/// Drives `room` in real time until `shutdown` turns true, then closes every client with 1001.
+///
+/// Tick N starts at `start + N * dt`, so timing never drifts. A tick that ends after the next one was due is an
+/// overrun: it is counted and logged, and the schedule skips to the next future slot rather than running a burst
+/// of catch-up ticks.
+pub async fn run(mut room: Room, mut commands: mpsc::Receiver<RoomCommand>, mut shutdown: watch::Receiver<bool>) {
+    let dt = Duration::from_secs_f64(1.0 / f64::from(room.tick_rate));
+    let start = Instant::now();
+    let mut slot: u32 = 1;
+    info!(tick_rate = room.tick_rate, "room running");
+    loop {
+        let deadline = start + dt * slot;
+        tokio::select! {
+            biased;
+            _ = crate::server::stopping(&mut shutdown) => break,
+            _ = sleep_until(deadline) => {}
+            command = commands.recv() => {
+                match command {
+                    Some(command) => room.handle(command),
+                    None => break,
+                }
+                continue;
+            }
+        }
+        let began = Instant::now();
+        while let Ok(command) = commands.try_recv() {
+            room.handle(command);
+        }
+        let tick = room.tick();
+        let finished = Instant::now();
+        let micros = (finished - began).as_micros() as u64;
+        room.stats.last_tick_micros.store(micros, Ordering::Relaxed);
+        room.stats.max_tick_micros.fetch_max(micros, Ordering::Relaxed);
+        slot += 1;
+        let next = start + dt * slot;
+        if finished > next {
+            let behind = finished - next;
+            room.stats.overruns.fetch_add(1, Ordering::Relaxed);
+            // Skip every slot already in the past: no burst of catch-up ticks.
+            slot = ((finished - start).as_nanos() / dt.as_nanos()) as u32 + 1;
+            warn!(tick, tick_micros = micros, behind_micros = behind.as_micros() as u64, "tick overran its slot");
+        }
+    }
+    room.close_all(&CloseReason::new(close_code::GOING_AWAY, "server shutting down"));
+    info!("room stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::Outgoing;
+    use crate::protocol::{player_field, Snapshot};
+    use crate::snapshot::Replica;
+
+    struct TestClient {
+        key: ClientKey,
+        outbox: mpsc::Receiver<Outgoing>,
+        replica: Replica,
+        seq: u32,
+    }
+
+    fn join(room: &mut Room, name: &str, outbox_frames: usize) -> Result<TestClient, JoinRefused> {
+        let (link, outbox, _close) = ClientLink::new(outbox_frames);
+        let (reply, mut answer) = oneshot::channel();
+        room.handle(RoomCommand::Join { name: name.into(), link, reply });
+        let key = answer.try_recv().expect("the room answers a join at once")?;
+        Ok(TestClient { key, outbox, replica: Replica::new(), seq: 0 })
+    }
+
+    /// Decodes every queued frame, applies the snapshots, and returns the newest applied one.
+    fn drain(client: &mut TestClient) -> Option<Snapshot> {
+        let mut newest = None;
+        while let Ok(Outgoing::Message(bytes)) = client.outbox.try_recv() {
+            if let ServerMessage::Snapshot(snapshot) = codec::decode_server(&bytes).expect("valid frame") {
+                client.replica.apply(&snapshot).expect("applies without desync");
+                newest = Some(snapshot);
+            }
+        }
+        newest
+    }
+
+    fn send_input(room: &mut Room, client: &mut TestClient, move_x: i8, fire: bool) {
+        client.seq += 1;
+        let ack_tick = client.replica.latest().map_or(0, |(tick, _)| tick);
+        let input = Input { seq: client.seq, move_x, move_y: 0, aim: 0, buttons: u8::from(fire), ack_tick };
+        room.handle(RoomCommand::Input { client: client.key, input });
+    }
+
+    #[test]
+    fn a_client_with_a_full_outbox_misses_frames_and_still_converges() {
+        let stats = Arc::new(RoomStats::default());
+        let mut room = Room::new(&Config::for_tests(), stats.clone(), None);
+        let mut players: Vec<TestClient> = (0..8).map(|i| join(&mut room, &format!("p{i}"), 64).unwrap()).collect();
+        let mut slow = join(&mut room, "slow", 3).unwrap();
+        let mut compared = 0;
+        for round in 0..400u32 {
+            for (i, player) in players.iter_mut().enumerate() {
+                let move_x = if (round / 20 + i as u32) % 2 == 0 { 127 } else { -127 };
+                send_input(&mut room, player, move_x, round % 3 == 0);
+            }
+            let tick = room.tick();
+            for player in players.iter_mut() {
+                drain(player);
+            }
+            // The slow client reads only every 10 ticks, so its 3-frame outbox overflows in between.
+            if round % 10 == 9 {
+                if let Some(snapshot) = drain(&mut slow) {
+                    let server_view = room.history.get(snapshot.tick).expect("recent tick in history");
+                    assert_eq!(slow.replica.latest().unwrap().1, server_view.entities.as_slice());
+                    compared += 1;
+                    assert!(snapshot.tick < tick, "the newest frames were the ones dropped");
+                }
+                send_input(&mut room, &mut slow, 0, false);
+            }
+        }
+        assert!(compared >= 35, "compared {compared} times");
+        assert!(stats.frames_dropped.load(Ordering::Relaxed) > 200, "frames were dropped");
+        assert!(room.world().bullets().count() > 0 || room.world().tick() == 400);
+    }
+
+    #[test]
+    fn joins_beyond_the_limit_are_refused_and_leaving_frees_the_slot() {
+        let mut config = Config::for_tests();
+        config.max_players = 2;
+        let mut room = Room::new(&config, Arc::new(RoomStats::default()), None);
+        let first = join(&mut room, "a", 4).unwrap();
+        let _second = join(&mut room, "b", 4).unwrap();
+        assert_eq!(join(&mut room, "c", 4).err(), Some(JoinRefused::Full(2)));
+        room.handle(RoomCommand::Leave { client: first.key });
+        assert_eq!(room.client_count(), 1);
+        assert_eq!(room.world().player_count(), 1);
+        let third = join(&mut room, "c", 4).unwrap();
+        // The old key does not reach the client that now holds its slot.
+        assert_ne!(third.key, first.key);
+        room.handle(RoomCommand::Leave { client: first.key });
+        assert_eq!(room.client_count(), 2);
+    }
+
+    #[test]
+    fn one_input_per_tick_is_applied_and_reported() {
+        let mut room = Room::new(&Config::for_tests(), Arc::new(RoomStats::default()), None);
+        let mut client = join(&mut room, "a", 64).unwrap();
+        let welcome = client.outbox.try_recv().unwrap();
+        assert!(matches!(welcome, Outgoing::Message(bytes) if matches!(codec::decode_server(&bytes), Ok(ServerMessage::Welcome(_)))));
+        room.tick();
+        let start = drain(&mut client).unwrap();
+        assert_eq!(start.last_input_seq, 0);
+        let x0 = client.replica.latest().unwrap().1[0].fields[player_field::X];
+        send_input(&mut room, &mut client, 127, false);
+        send_input(&mut room, &mut client, 127, false);
+        room.tick();
+        assert_eq!(drain(&mut client).unwrap().last_input_seq, 1, "one input per tick, in order");
+        room.tick();
+        assert_eq!(drain(&mut client).unwrap().last_input_seq, 2);
+        let x2 = client.replica.latest().unwrap().1[0].fields[player_field::X];
+        assert_ne!(x0, x2, "the inputs moved the player");
+        // With no new input the last one repeats, and the reported sequence stays.
+        room.tick();
+        assert_eq!(drain(&mut client).unwrap().last_input_seq, 2);
+    }
+}

@@ -1,0 +1,243 @@
+//! The network edge: the accept loop, HTTP routing (bundled client, `/healthz`, `/ws` upgrade), the room thread,
+//! and graceful shutdown.
+//!
+//! The room runs on a thread of its own (a current-thread tokio runtime), so socket tasks on the main runtime can
+//! never delay a tick. `start` binds and returns a handle; `RunningServer::shutdown` stops accepting, has the room
+//! close every client with 1001, and waits a bounded time for connections to finish.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::connection::{self, ConnectionContext};
+use crate::room::{self, Room, RoomStats, SnapshotTap};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/client_files.rs"));
+}
+
+/// Capacity of the room's command queue, shared by all connections.
+const ROOM_QUEUE: usize = 8192;
+/// How long shutdown waits for connections to send their close frames.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Server-wide counters.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    /// Open TCP connections (HTTP and WebSocket).
+    pub connections: AtomicUsize,
+    /// Open WebSocket sessions.
+    pub websockets: AtomicUsize,
+}
+
+/// A started server.
+pub struct RunningServer {
+    pub local_addr: SocketAddr,
+    pub room_stats: Arc<RoomStats>,
+    pub server_stats: Arc<ServerStats>,
+    /// Present when `Config::record_snapshots` > 0.
+    pub snapshots: Option<SnapshotTap>,
+    shutdown: watch::Sender<bool>,
+    accept_task: tokio::task::JoinHandle<()>,
+    room_thread: std::thread::JoinHandle<()>,
+}
+
+/// Binds `config.addr` and starts the room and the accept loop.
+pub async fn start(config: Config) -> std::io::Result<RunningServer> {
+    let listener = TcpListener::bind(config.addr).await?;
+    let local_addr = listener.local_addr()?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let room_stats = Arc::new(RoomStats::default());
+    let server_stats = Arc::new(ServerStats::default());
+    let snapshots: Option<SnapshotTap> = (config.record_snapshots > 0).then(Default::default);
+
+    let (room_tx, room_rx) = mpsc::channel(ROOM_QUEUE);
+    let room = Room::new(&config, room_stats.clone(), snapshots.clone());
+    let room_shutdown = shutdown_rx.clone();
+    let room_thread = std::thread::Builder::new().name("room".into()).spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("room runtime");
+        runtime.block_on(room::run(room, room_rx, room_shutdown));
+    })?;
+
+    let site = Arc::new(Site {
+        context: ConnectionContext::new(&config, room_tx),
+        room_stats: room_stats.clone(),
+        server_stats: server_stats.clone(),
+        tick_rate: config.tick_rate,
+        max_players: config.max_players,
+        open_sockets: watch::channel(0).0,
+    });
+    info!(%local_addr, tick_rate = config.tick_rate, map = %config.map.name, "listening");
+    let accept_task = tokio::spawn(accept_loop(listener, site, shutdown_rx));
+    Ok(RunningServer { local_addr, room_stats, server_stats, snapshots, shutdown, accept_task, room_thread })
+}
+
+impl RunningServer {
+    /// Stops accepting, closes every client with 1001 "server shutting down", and waits (bounded) for the
+    /// connections and the room to finish.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.accept_task.await;
+        let room_thread = self.room_thread;
+        let _ = tokio::task::spawn_blocking(move || room_thread.join()).await;
+        info!("server stopped");
+    }
+}
+
+struct Site {
+    context: ConnectionContext,
+    room_stats: Arc<RoomStats>,
+    server_stats: Arc<ServerStats>,
+    tick_rate: u32,
+    max_players: usize,
+    /// Open WebSocket sessions; shutdown waits for this to reach zero.
+    open_sockets: watch::Sender<usize>,
+}
+
+async fn accept_loop(listener: TcpListener, site: Arc<Site>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = stopping(&mut shutdown) => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let site = site.clone();
+        tokio::spawn(async move {
+            site.server_stats.connections.fetch_add(1, Ordering::Relaxed);
+            let service = service_fn({
+                let site = site.clone();
+                move |request| {
+                    let site = site.clone();
+                    async move { Ok::<_, Infallible>(route(request, peer, &site)) }
+                }
+            });
+            let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades();
+            if let Err(error) = connection.await {
+                debug!(%peer, %error, "http connection ended with an error");
+            }
+            site.server_stats.connections.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+    drop(listener);
+    let mut open = site.open_sockets.subscribe();
+    if tokio::time::timeout(SHUTDOWN_GRACE, open.wait_for(|count| *count == 0)).await.is_err() {
+        warn!("some connections did not finish within the shutdown grace period");
+    }
+}
+
+/// Resolves once shutdown is requested.
+pub(crate) async fn stopping(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+fn route(mut request: Request<Incoming>, peer: SocketAddr, site: &Arc<Site>) -> Response<Full<Bytes>> {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "only GET is served\n");
+    }
+    match request.uri().path() {
+        "/ws" => {
+            if !fastwebsockets::upgrade::is_upgrade_request(&request) {
+                return plain(StatusCode::UPGRADE_REQUIRED, "this endpoint speaks WebSocket only\n");
+            }
+            let (response, upgrade) = match fastwebsockets::upgrade::upgrade(&mut request) {
+                Ok(pair) => pair,
+                Err(error) => return plain(StatusCode::BAD_REQUEST, &format!("bad WebSocket upgrade: {error}\n")),
+            };
+            let site = site.clone();
+            site.open_sockets.send_modify(|count| *count += 1);
+            site.server_stats.websockets.fetch_add(1, Ordering::Relaxed);
+            // The 101 response must go out before the upgrade completes, so the socket is served in its own task.
+            tokio::spawn(async move {
+                match upgrade.await {
+                    Ok(ws) => connection::serve(ws, peer, site.context.clone()).await,
+                    Err(error) => debug!(%peer, %error, "WebSocket upgrade failed"),
+                }
+                site.server_stats.websockets.fetch_sub(1, Ordering::Relaxed);
+                site.open_sockets.send_modify(|count| *count -= 1);
+            });
+            let (parts, _) = response.into_parts();
+            Response::from_parts(parts, Full::new(Bytes::new()))
+        }
+        "/healthz" => {
+            let stats = &site.room_stats;
+            let body = serde_json::json!({
+                "status": "ok",
+                "tick": stats.tick.load(Ordering::Relaxed),
+                "tick_rate": site.tick_rate,
+                "players": stats.players.load(Ordering::Relaxed),
+                "max_players": site.max_players,
+                "connections": site.server_stats.connections.load(Ordering::Relaxed),
+                "websockets": site.server_stats.websockets.load(Ordering::Relaxed),
+                "tick_overruns": stats.overruns.load(Ordering::Relaxed),
+                "frames_dropped": stats.frames_dropped.load(Ordering::Relaxed),
+                "last_tick_micros": stats.last_tick_micros.load(Ordering::Relaxed),
+                "max_tick_micros": stats.max_tick_micros.load(Ordering::Relaxed),
+            });
+            Response::builder()
+                .header(CONTENT_TYPE, "application/json")
+                .header(CACHE_CONTROL, "no-store")
+                .body(Full::new(Bytes::from(body.to_string())))
+                .expect("static response parts are valid")
+        }
+        path => static_file(path),
+    }
+}
+
+/// Serves a bundled client file; `/` is `index.html`.
+fn static_file(path: &str) -> Response<Full<Bytes>> {
+    let name = match path.trim_start_matches('/') {
+        "" => "index.html",
+        name => name,
+    };
+    match embedded::CLIENT_FILES.iter().find(|(file, _)| *file == name) {
+        Some((file, contents)) => Response::builder()
+            .header(CONTENT_TYPE, content_type(file))
+            .header(CACHE_CONTROL, "no-cache")
+            .body(Full::new(Bytes::from_static(contents)))
+            .expect("static response parts are valid"),
+        None => plain(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+fn content_type(file: &str) -> &'static str {
+    match file.rsplit('.').next() {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js" | "mjs") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("json") => "application/json",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        _ => "application/octet-stream",
+    }
+}
+
+fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(Full::new(Bytes::from(text.to_owned())))
+        .expect("static response parts are valid")
+}

@@ -1,0 +1,475 @@
+//! Snapshots and deltas: the server's view of the world per tick, the diff against a client's acknowledged
+//! baseline, and the client-side `Replica` that applies the stream to rebuild that view.
+//!
+//! Entities are kept sorted by wire id and two snapshots are walked together, as in Quake III's
+//! `SV_EmitPacketEntities`: same id and generation → a field delta (nothing when unchanged), id only in the new one
+//! or reused with a new generation → created, id only in the old one → removed.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::protocol::{bullet_field, player_field, EntityKind, EntityState, Event, FieldDelta, Snapshot, MAX_FIELDS};
+use crate::sim::{quantize, GameEvent, TimedEvent, World};
+
+/// The server's quantized view of the whole world at one tick.
+#[derive(Clone, Debug, Default)]
+pub struct WorldSnapshot {
+    pub tick: u32,
+    /// Sorted by id.
+    pub entities: Vec<EntityState>,
+    /// The sim's generation of each entity (parallel to `entities`): tells a reused id from the entity it replaced.
+    generations: Vec<u32>,
+}
+
+impl WorldSnapshot {
+    /// Captures the world as clients will see it. Players (ids below 65536) come before bullets, and each list is
+    /// in slot order, so the result is sorted by id without a sort.
+    pub fn capture(world: &World) -> WorldSnapshot {
+        let mut snapshot = WorldSnapshot {
+            tick: world.tick(),
+            entities: Vec::with_capacity(world.player_count() + world.bullet_count()),
+            generations: Vec::with_capacity(world.player_count() + world.bullet_count()),
+        };
+        for player in world.players() {
+            let mut fields = [0; MAX_FIELDS];
+            fields[player_field::X] = quantize(player.pos.x);
+            fields[player_field::Y] = quantize(player.pos.y);
+            fields[player_field::VX] = quantize(player.vel.x);
+            fields[player_field::VY] = quantize(player.vel.y);
+            fields[player_field::AIM] = i32::from(player.aim);
+            fields[player_field::HP] = i32::from(player.hp);
+            fields[player_field::SCORE] = player.score;
+            fields[player_field::RESPAWN] = player.respawn_ticks as i32;
+            snapshot.push(
+                EntityState { id: player.id.wire_id(), kind: EntityKind::Player, fields, name: Some(player.name.clone()) },
+                player.id.generation,
+            );
+        }
+        for bullet in world.bullets() {
+            let mut fields = [0; MAX_FIELDS];
+            fields[bullet_field::X] = quantize(bullet.origin.x);
+            fields[bullet_field::Y] = quantize(bullet.origin.y);
+            fields[bullet_field::VX] = quantize(bullet.vel.x);
+            fields[bullet_field::VY] = quantize(bullet.vel.y);
+            fields[bullet_field::OWNER] = bullet.owner.wire_id() as i32;
+            fields[bullet_field::SPAWN_TICK] = bullet.spawn_tick as i32;
+            snapshot.push(
+                EntityState { id: bullet.id.wire_id(), kind: EntityKind::Bullet, fields, name: None },
+                bullet.id.generation,
+            );
+        }
+        debug_assert!(snapshot.entities.windows(2).all(|w| w[0].id < w[1].id));
+        snapshot
+    }
+
+    /// Builds a snapshot from entities (sorted by id) and their generations: for tests and benchmarks.
+    pub fn from_entities(tick: u32, entities: Vec<(EntityState, u32)>) -> WorldSnapshot {
+        let (entities, generations): (Vec<_>, Vec<_>) = entities.into_iter().unzip();
+        assert!(entities.windows(2).all(|w| w[0].id < w[1].id), "entities must be sorted by id");
+        WorldSnapshot { tick, entities, generations }
+    }
+
+    fn push(&mut self, entity: EntityState, generation: u32) {
+        self.entities.push(entity);
+        self.generations.push(generation);
+    }
+
+    pub fn entity(&self, id: u32) -> Option<&EntityState> {
+        self.entities.binary_search_by_key(&id, |e| e.id).ok().map(|i| &self.entities[i])
+    }
+}
+
+/// What changed between a baseline and a newer snapshot, ready to serialize.
+#[derive(Debug, Default)]
+pub struct Delta<'a> {
+    pub created: Vec<&'a EntityState>,
+    pub changed: Vec<FieldDelta>,
+    pub removed: Vec<u32>,
+}
+
+/// A full snapshot: every entity created.
+pub fn full(current: &WorldSnapshot) -> Delta<'_> {
+    Delta { created: current.entities.iter().collect(), changed: Vec::new(), removed: Vec::new() }
+}
+
+/// Diffs `current` against `baseline` by walking both sorted entity lists together.
+pub fn diff<'a>(baseline: &WorldSnapshot, current: &'a WorldSnapshot) -> Delta<'a> {
+    let mut delta = Delta::default();
+    let (old, new) = (&baseline.entities, &current.entities);
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        let old_id = old.get(i).map_or(u32::MAX, |e| e.id);
+        let new_id = new.get(j).map_or(u32::MAX, |e| e.id);
+        if old_id < new_id || j == new.len() {
+            delta.removed.push(old_id);
+            i += 1;
+        } else if new_id < old_id || i == old.len() {
+            delta.created.push(&new[j]);
+            j += 1;
+        } else {
+            if baseline.generations[i] != current.generations[j] || old[i].kind != new[j].kind {
+                delta.created.push(&new[j]);
+            } else if let Some(change) = field_delta(&old[i], &new[j]) {
+                delta.changed.push(change);
+            }
+            i += 1;
+            j += 1;
+        }
+    }
+    delta
+}
+
+fn field_delta(old: &EntityState, new: &EntityState) -> Option<FieldDelta> {
+    let mut mask = 0u8;
+    for index in 0..new.kind.field_count() {
+        if old.fields[index] != new.fields[index] {
+            mask |= 1 << index;
+        }
+    }
+    (mask != 0).then(|| FieldDelta { id: new.id, mask, fields: new.fields })
+}
+
+/// The last `capacity` snapshots, one per tick, so deltas can be encoded against any recent acknowledgement.
+#[derive(Debug)]
+pub struct SnapshotHistory {
+    ring: VecDeque<Arc<WorldSnapshot>>,
+    capacity: usize,
+}
+
+impl SnapshotHistory {
+    pub fn new(capacity: usize) -> SnapshotHistory {
+        SnapshotHistory { ring: VecDeque::with_capacity(capacity), capacity: capacity.max(1) }
+    }
+
+    /// Records the snapshot of a new tick; ticks must increase by exactly one per push.
+    pub fn push(&mut self, snapshot: Arc<WorldSnapshot>) {
+        debug_assert!(self.ring.back().is_none_or(|last| last.tick + 1 == snapshot.tick));
+        if self.ring.len() == self.capacity {
+            self.ring.pop_front();
+        }
+        self.ring.push_back(snapshot);
+    }
+
+    pub fn get(&self, tick: u32) -> Option<&Arc<WorldSnapshot>> {
+        let oldest = self.ring.front()?.tick;
+        let index = tick.checked_sub(oldest)? as usize;
+        self.ring.get(index)
+    }
+
+    pub fn latest(&self) -> Option<&Arc<WorldSnapshot>> {
+        self.ring.back()
+    }
+
+    pub fn oldest_tick(&self) -> Option<u32> {
+        self.ring.front().map(|s| s.tick)
+    }
+}
+
+/// Game events of recent ticks, in tick order, so each snapshot can carry those after its baseline.
+#[derive(Debug, Default)]
+pub struct EventLog {
+    events: VecDeque<Event>,
+}
+
+impl EventLog {
+    /// Records the sim's events, translated to wire ids.
+    pub fn record(&mut self, events: impl IntoIterator<Item = TimedEvent>) {
+        for TimedEvent { tick, event } in events {
+            self.events.push_back(match event {
+                GameEvent::Kill { killer, victim } => {
+                    Event::Kill { tick, killer: killer.wire_id(), victim: victim.wire_id() }
+                }
+                GameEvent::Join { player, name } => Event::Join { tick, player: player.wire_id(), name },
+                GameEvent::Leave { player } => Event::Leave { tick, player: player.wire_id() },
+            });
+        }
+    }
+
+    /// Forgets events at or before `tick` (no baseline that old can be used any more).
+    pub fn forget_through(&mut self, tick: u32) {
+        while self.events.front().is_some_and(|e| e.tick() <= tick) {
+            self.events.pop_front();
+        }
+    }
+
+    /// Events with `after < tick <= through`.
+    pub fn between(&self, after: u32, through: u32) -> impl Iterator<Item = &Event> {
+        let start = self.events.partition_point(|e| e.tick() <= after);
+        self.events.range(start..).take_while(move |e| e.tick() <= through)
+    }
+}
+
+/// Why a client could not apply a snapshot.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ReplicaError {
+    #[error("snapshot {tick} is a delta against tick {baseline}, which this client does not have")]
+    MissingBaseline { tick: u32, baseline: u32 },
+    #[error("snapshot {tick} changes entity {id}, which does not exist in its baseline")]
+    UnknownEntity { tick: u32, id: u32 },
+    #[error("snapshot {tick} is not newer than the newest applied tick {newest}")]
+    Stale { tick: u32, newest: u32 },
+}
+
+/// The client's side of the delta contract: rebuilds the server's view from full and delta snapshots.
+///
+/// It keeps only the states the server may still use as a baseline: the server never encodes against a tick
+/// older than the baseline (or full snapshot) it last sent, so everything older is dropped on each apply.
+#[derive(Debug, Default)]
+pub struct Replica {
+    states: VecDeque<(u32, Arc<Vec<EntityState>>)>,
+    newest_event_tick: u32,
+}
+
+/// The result of applying one snapshot.
+#[derive(Debug)]
+pub struct Applied {
+    pub tick: u32,
+    /// Events this client had not seen yet.
+    pub new_events: Vec<Event>,
+}
+
+/// Upper bound on kept states, in case a server never advances its baselines.
+const MAX_REPLICA_STATES: usize = 64;
+
+impl Replica {
+    pub fn new() -> Replica {
+        Replica::default()
+    }
+
+    /// The newest applied tick and its entities, sorted by id.
+    pub fn latest(&self) -> Option<(u32, &[EntityState])> {
+        self.states.back().map(|(tick, entities)| (*tick, entities.as_slice()))
+    }
+
+    pub fn apply(&mut self, snapshot: &Snapshot) -> Result<Applied, ReplicaError> {
+        if let Some((newest, _)) = self.states.back() {
+            if snapshot.tick <= *newest {
+                return Err(ReplicaError::Stale { tick: snapshot.tick, newest: *newest });
+            }
+        }
+        let mut entities = if snapshot.baseline == 0 {
+            Vec::with_capacity(snapshot.created.len())
+        } else {
+            let position = self.states.iter().position(|(tick, _)| *tick == snapshot.baseline).ok_or(
+                ReplicaError::MissingBaseline { tick: snapshot.tick, baseline: snapshot.baseline },
+            )?;
+            self.states.drain(..position);
+            self.states[0].1.as_ref().clone()
+        };
+        if snapshot.baseline == 0 {
+            self.states.clear();
+        }
+        for id in &snapshot.removed {
+            if let Ok(index) = entities.binary_search_by_key(id, |e| e.id) {
+                entities.remove(index);
+            }
+        }
+        for created in &snapshot.created {
+            match entities.binary_search_by_key(&created.id, |e| e.id) {
+                Ok(index) => entities[index] = created.clone(),
+                Err(index) => entities.insert(index, created.clone()),
+            }
+        }
+        for change in &snapshot.changed {
+            let index = entities
+                .binary_search_by_key(&change.id, |e| e.id)
+                .map_err(|_| ReplicaError::UnknownEntity { tick: snapshot.tick, id: change.id })?;
+            let entity = &mut entities[index];
+            for field in 0..entity.kind.field_count() {
+                if change.mask & (1 << field) != 0 {
+                    entity.fields[field] = change.fields[field];
+                }
+            }
+        }
+        if self.states.len() == MAX_REPLICA_STATES {
+            self.states.pop_front();
+        }
+        self.states.push_back((snapshot.tick, Arc::new(entities)));
+        let new_events: Vec<Event> =
+            snapshot.events.iter().filter(|e| e.tick() > self.newest_event_tick).cloned().collect();
+        if let Some(last) = new_events.last() {
+            self.newest_event_tick = last.tick();
+        }
+        Ok(Applied { tick: snapshot.tick, new_events })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tiny deterministic generator, so the random walks below repeat exactly.
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self, bound: u32) -> u32 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((self.0 >> 33) % u64::from(bound)) as u32
+        }
+    }
+
+    fn entity(id: u32, value: i32) -> EntityState {
+        let kind = if id < 65536 { EntityKind::Player } else { EntityKind::Bullet };
+        EntityState { id, kind, fields: [value; MAX_FIELDS], name: (kind == EntityKind::Player).then(|| Arc::from("p")) }
+            .normalized()
+    }
+
+    impl EntityState {
+        fn normalized(mut self) -> Self {
+            for field in self.kind.field_count()..MAX_FIELDS {
+                self.fields[field] = 0;
+            }
+            self
+        }
+    }
+
+    /// Evolves a world of entities at random: moves, spawns, despawns and slot reuse with a new generation.
+    fn random_walk(seed: u64, ticks: u32) -> Vec<WorldSnapshot> {
+        let mut rng = Lcg(seed);
+        let mut live: Vec<(EntityState, u32)> = Vec::new();
+        let mut generation = 0;
+        let mut snapshots = Vec::new();
+        for tick in 1..=ticks {
+            for (e, _) in live.iter_mut() {
+                if rng.next(3) == 0 {
+                    let field = rng.next(e.kind.field_count() as u32) as usize;
+                    e.fields[field] += rng.next(200) as i32 - 100;
+                }
+            }
+            live.retain(|_| rng.next(20) != 0);
+            for _ in 0..rng.next(4) {
+                let id = if rng.next(2) == 0 { 1 + rng.next(40) } else { 65536 + rng.next(60) };
+                generation += 1;
+                match live.iter().position(|(e, _)| e.id == id) {
+                    // Same slot, new entity: must arrive as created, never as a field delta.
+                    Some(index) => live[index] = (entity(id, rng.next(1000) as i32), generation),
+                    None => live.push((entity(id, rng.next(1000) as i32), generation)),
+                }
+            }
+            live.sort_by_key(|(e, _)| e.id);
+            snapshots.push(WorldSnapshot::from_entities(tick, live.clone()));
+        }
+        snapshots
+    }
+
+    fn as_message(tick: u32, baseline: u32, delta: &Delta<'_>) -> Snapshot {
+        Snapshot {
+            tick,
+            baseline,
+            last_input_seq: 0,
+            created: delta.created.iter().map(|e| (*e).clone()).collect(),
+            changed: delta.changed.clone(),
+            removed: delta.removed.clone(),
+            events: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn unchanged_entities_cost_nothing() {
+        let a = WorldSnapshot::from_entities(1, vec![(entity(1, 5), 1), (entity(65536, 9), 2)]);
+        let b = WorldSnapshot::from_entities(2, vec![(entity(1, 5), 1), (entity(65536, 9), 2)]);
+        let delta = diff(&a, &b);
+        assert!(delta.created.is_empty() && delta.changed.is_empty() && delta.removed.is_empty());
+    }
+
+    #[test]
+    fn diff_reports_changed_fields_created_removed_and_reused_ids() {
+        let mut moved = entity(1, 5);
+        moved.fields[0] = 6;
+        moved.fields[7] = 1;
+        let a = WorldSnapshot::from_entities(1, vec![(entity(1, 5), 1), (entity(2, 5), 2), (entity(3, 5), 3)]);
+        let b = WorldSnapshot::from_entities(2, vec![(moved, 1), (entity(3, 5), 9), (entity(4, 5), 4)]);
+        let delta = diff(&a, &b);
+        assert_eq!(delta.changed, vec![FieldDelta { id: 1, mask: 0b1000_0001, fields: b.entities[0].fields }]);
+        assert_eq!(delta.removed, vec![2]);
+        let created: Vec<u32> = delta.created.iter().map(|e| e.id).collect();
+        assert_eq!(created, vec![3, 4], "id 3 was reused by a new entity, so it is created again");
+    }
+
+    #[test]
+    fn replica_rebuilds_every_tick_when_every_frame_arrives() {
+        let snapshots = random_walk(7, 300);
+        let mut replica = Replica::new();
+        let mut acked = 0;
+        for (i, current) in snapshots.iter().enumerate() {
+            // The ack arrives one tick late, as it would over a network.
+            let baseline = if i >= 1 { acked } else { 0 };
+            let delta = match baseline {
+                0 => full(current),
+                b => diff(&snapshots[b as usize - 1], current),
+            };
+            replica.apply(&as_message(current.tick, baseline, &delta)).unwrap();
+            assert_eq!(replica.latest().unwrap().1, current.entities.as_slice(), "tick {}", current.tick);
+            acked = current.tick;
+        }
+    }
+
+    #[test]
+    fn replica_converges_when_frames_are_dropped() {
+        let snapshots = random_walk(11, 400);
+        let mut rng = Lcg(3);
+        let mut replica = Replica::new();
+        let mut acked = 0u32;
+        let mut applied = 0;
+        for current in &snapshots {
+            let baseline = if acked != 0 && current.tick - acked <= 32 { acked } else { 0 };
+            let delta = match baseline {
+                0 => full(current),
+                b => diff(&snapshots[b as usize - 1], current),
+            };
+            let message = as_message(current.tick, baseline, &delta);
+            // 40% of frames are lost on the way, sometimes many in a row.
+            if rng.next(10) < 4 || (current.tick % 50 < 35 && current.tick % 50 > 5 && current.tick > 200) {
+                continue;
+            }
+            replica.apply(&message).unwrap();
+            applied += 1;
+            assert_eq!(replica.latest().unwrap().1, current.entities.as_slice(), "tick {}", current.tick);
+            acked = current.tick;
+        }
+        assert!(applied > 100, "only {applied} frames applied");
+    }
+
+    #[test]
+    fn a_missing_baseline_is_reported_not_guessed() {
+        let mut replica = Replica::new();
+        let message = Snapshot { tick: 10, baseline: 8, ..Snapshot::default() };
+        assert_eq!(replica.apply(&message).unwrap_err(), ReplicaError::MissingBaseline { tick: 10, baseline: 8 });
+        let full_message = Snapshot { tick: 11, ..Snapshot::default() };
+        replica.apply(&full_message).unwrap();
+        let stale = Snapshot { tick: 11, ..Snapshot::default() };
+        assert_eq!(replica.apply(&stale).unwrap_err(), ReplicaError::Stale { tick: 11, newest: 11 });
+    }
+
+    #[test]
+    fn events_are_delivered_once() {
+        let mut replica = Replica::new();
+        let kill = Event::Kill { tick: 2, killer: 1, victim: 2 };
+        let leave = Event::Leave { tick: 3, player: 2 };
+        let first = Snapshot { tick: 2, events: vec![kill.clone()], ..Snapshot::default() };
+        assert_eq!(replica.apply(&first).unwrap().new_events, vec![kill.clone()]);
+        // Not yet acknowledged by the server's view: tick 3's delta against 1 carries the kill again.
+        let second = Snapshot { tick: 3, baseline: 2, events: vec![kill, leave.clone()], ..Snapshot::default() };
+        assert_eq!(replica.apply(&second).unwrap().new_events, vec![leave]);
+    }
+
+    #[test]
+    fn history_and_event_log_window() {
+        let mut history = SnapshotHistory::new(4);
+        for tick in 1..=6 {
+            history.push(Arc::new(WorldSnapshot { tick, ..WorldSnapshot::default() }));
+        }
+        assert!(history.get(2).is_none());
+        assert_eq!(history.get(3).unwrap().tick, 3);
+        assert_eq!(history.get(6).unwrap().tick, 6);
+        assert!(history.get(7).is_none());
+
+        let mut log = EventLog::default();
+        log.events.extend((1..=6).map(|tick| Event::Leave { tick, player: tick }));
+        let between: Vec<u32> = log.between(2, 4).map(Event::tick).collect();
+        assert_eq!(between, vec![3, 4]);
+        log.forget_through(3);
+        assert_eq!(log.between(0, 10).count(), 3);
+    }
+}
