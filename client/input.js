@@ -76,10 +76,12 @@ export class InputManager {
   }
 
   onKey(e, pressed) {
-    const t = e.target;
-    if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.isContentEditable)) return;
-    if (e.ctrlKey || e.metaKey || e.altKey) return;
     const code = e.code;
+    const t = e.target;
+    const typing =
+      t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'BUTTON' || t.isContentEditable);
+    // Releases always count, so a key let go while a modifier or a form field has the focus never sticks.
+    if (pressed && (typing || e.ctrlKey || e.metaKey || e.altKey)) return;
     if (UP.has(code)) this.up = pressed;
     else if (DOWN.has(code)) this.down = pressed;
     else if (LEFT.has(code)) this.left = pressed;
@@ -88,7 +90,7 @@ export class InputManager {
     else if (TOGGLE_OVERLAY.has(code)) {
       if (pressed && !e.repeat) this.emit('toggleOverlay');
     } else return;
-    e.preventDefault(); // no page scrolling on arrows and space, no browser action on F3
+    if (!typing) e.preventDefault(); // no page scrolling on arrows and space, no browser action on F3
   }
 
   onMouseMove(e) {

@@ -117,9 +117,7 @@ function sendInput(s) {
   }
   s.seq = (s.seq + 1) >>> 0;
   const buttons = input.fire ? BUTTON_FIRE : 0;
-  s.conn.send(
-    inputMessage(s.seq, toMoveAxis(input.moveX), toMoveAxis(input.moveY), s.aim, buttons, s.store.ackTick),
-  );
+  s.conn.send(inputMessage(s.seq, toMoveAxis(input.moveX), toMoveAxis(input.moveY), s.aim, buttons, s.store.ackTick));
 }
 
 // ---------------------------------------------------------------------------------------------------------------

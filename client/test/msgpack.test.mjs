@@ -91,7 +91,13 @@ test('decodes floats, strings, bin and maps in every width', () => {
   assert.deepEqual(decode(bytes('c6000000020102')), new Uint8Array([1, 2]));
   assert.deepEqual(decode(bytes('dc00020102')), [1, 2]);
   assert.deepEqual(decode(bytes('dd000000020102')), [1, 2]);
-  assert.deepEqual(decode(bytes('82a16101a162c0')), new Map([['a', 1], ['b', null]]));
+  assert.deepEqual(
+    decode(bytes('82a16101a162c0')),
+    new Map([
+      ['a', 1],
+      ['b', null],
+    ]),
+  );
   assert.deepEqual(decode(bytes('de00010102')), new Map([[1, 2]]));
   assert.deepEqual(decode(bytes('df000000010102')), new Map([[1, 2]]));
 });

@@ -89,7 +89,20 @@ test('parses snapshots of the PROTOCOL.md session', () => {
   const delta = parseServerMessage(encode([2, 1237, 1235, 1, [], [[7, 5, 19213, 427]], [], []]));
   assert.deepEqual(delta.changed, [{ id: 7, mask: 5, values: [19213, 427] }]);
   const bullets = parseServerMessage(
-    encode([2, 9, 8, 3, [[65536, 1, 160, 320, -14400, 0, 7, 9]], [], [65537], [[9, 1, 7, 8], [9, 3, 8], [9, 99, 1]]]),
+    encode([
+      2,
+      9,
+      8,
+      3,
+      [[65536, 1, 160, 320, -14400, 0, 7, 9]],
+      [],
+      [65537],
+      [
+        [9, 1, 7, 8],
+        [9, 3, 8],
+        [9, 99, 1],
+      ],
+    ]),
   );
   assert.deepEqual(bullets.created[0], { id: 65536, kind: 1, fields: [160, 320, -14400, 0, 7, 9], name: null });
   assert.deepEqual(bullets.removed, [65537]);

@@ -80,5 +80,8 @@ test('the kill feed names players from the newest state, the previous one, or jo
   feed.handle([{ tick: 3, kind: 1, killer: 9, victim: 9 }], now, prev, 2, 600);
   assert.equal(feed.entries.at(-1).text, '#9 died');
   feed.prune(1150);
-  assert.deepEqual(feed.entries.map((e) => e.text), ['#9 died']);
+  assert.deepEqual(
+    feed.entries.map((e) => e.text),
+    ['#9 died'],
+  );
 });

@@ -46,7 +46,16 @@ test('applies a delta against an older acknowledged baseline after dropped frame
   store.apply(snap(12, 11, [bullet(65536, 176, 160, 1600, 0, 1, 12)], [[1, 1, 192]]));
   // The server had only seen our ack of 10 when it built 15 (11..14 acks lost or late): a delta against 10.
   const r = store.apply(
-    snap(15, 10, [bullet(65537, 320, 320, 0, 1600, 2, 14)], [[1, 3, 240, 176], [2, 1 << 6, 1]], []),
+    snap(
+      15,
+      10,
+      [bullet(65537, 320, 320, 0, 1600, 2, 14)],
+      [
+        [1, 3, 240, 176],
+        [2, 1 << 6, 1],
+      ],
+      [],
+    ),
   );
   assert.equal(r.status, APPLIED);
   assert.deepEqual(dump(store.current), [
@@ -56,7 +65,10 @@ test('applies a delta against an older acknowledged baseline after dropped frame
   ]);
   // and the next delta may name 12, which is still stored
   store.apply(snap(16, 12, [], [], [65536], []));
-  assert.deepEqual(dump(store.current), [[1, 0, 192, 160, 0, 0, 0, 100, 0, 0, 'a'], [2, 0, 320, 320, 0, 0, 0, 100, 0, 0, 'b']]);
+  assert.deepEqual(dump(store.current), [
+    [1, 0, 192, 160, 0, 0, 0, 100, 0, 0, 'a'],
+    [2, 0, 320, 320, 0, 0, 0, 100, 0, 0, 'b'],
+  ]);
   assert.equal(store.desyncs, 0);
 });
 
@@ -74,7 +86,10 @@ test('removed, created, then changed, in that order', () => {
   const store = new SnapshotStore();
   store.apply(snap(1, 0, [player(1, 0, 0, 'a'), player(2, 0, 0, 'b')]));
   store.apply(snap(2, 1, [player(3, 5, 5, 'c')], [[1, 0b10000000, 60]], [2]));
-  assert.deepEqual(dump(store.current), [[1, 0, 0, 0, 0, 0, 0, 100, 0, 60, 'a'], [3, 0, 5, 5, 0, 0, 0, 100, 0, 0, 'c']]);
+  assert.deepEqual(dump(store.current), [
+    [1, 0, 0, 0, 0, 0, 0, 100, 0, 60, 'a'],
+    [3, 0, 5, 5, 0, 0, 0, 100, 0, 0, 'c'],
+  ]);
 });
 
 test('a missing baseline is a desync: no acks until a full snapshot', () => {
@@ -143,20 +158,48 @@ test('events are handled once even though they repeat until acknowledged', () =>
   const kill2 = [11, 1, 3, 4];
   const join = [12, 2, 5, 'e'];
   let r = store.apply(snap(10, 0, [player(1, 0, 0, 'a')], [], [], [[10, 2, 1, 'a']]));
-  assert.deepEqual(r.events.map((e) => e.tick), [10]);
+  assert.deepEqual(
+    r.events.map((e) => e.tick),
+    [10],
+  );
   r = store.apply(snap(11, 10, [], [], [], [kill, kill2]));
-  assert.deepEqual(r.events.map((e) => [e.killer, e.victim]), [[1, 2], [3, 4]], 'two events in one tick');
+  assert.deepEqual(
+    r.events.map((e) => [e.killer, e.victim]),
+    [
+      [1, 2],
+      [3, 4],
+    ],
+    'two events in one tick',
+  );
   // our ack of 11 was lost: the server repeats tick 11's events along with tick 12's
   r = store.apply(snap(12, 10, [], [], [], [kill, kill2, join]));
-  assert.deepEqual(r.events.map((e) => e.tick), [12]);
+  assert.deepEqual(
+    r.events.map((e) => e.tick),
+    [12],
+  );
   r = store.apply(snap(13, 10, [], [], [], [kill, kill2, join]));
   assert.deepEqual(r.events, []);
   // a stale snapshot hands out nothing
   r = store.apply(snap(13, 0, [], [], [], [[13, 3, 5]]));
   assert.deepEqual(r.events, []);
   // a delta we cannot apply still delivers its new events
-  r = store.apply(snap(15, 14, [], [], [], [[14, 3, 5], [15, 3, 1]]));
+  r = store.apply(
+    snap(
+      15,
+      14,
+      [],
+      [],
+      [],
+      [
+        [14, 3, 5],
+        [15, 3, 1],
+      ],
+    ),
+  );
   assert.equal(r.status, DESYNC);
-  assert.deepEqual(r.events.map((e) => e.tick), [14, 15]);
+  assert.deepEqual(
+    r.events.map((e) => e.tick),
+    [14, 15],
+  );
   assert.equal(store.lastEventTick, 15);
 });
