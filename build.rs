@@ -31,5 +31,6 @@ fn main() {
         code.push_str(&format!("    ({url:?}, include_bytes!({:?})),\n", path.display().to_string()));
     }
     code.push_str("];\n");
-    fs::write(PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR")).join("client_files.rs"), code).expect("write client_files.rs");
+    fs::write(PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR")).join("client_files.rs"), code)
+        .expect("write client_files.rs");
 }

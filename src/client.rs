@@ -54,10 +54,17 @@ pub struct ClientStats {
 #[derive(Debug)]
 pub enum ServerEvent {
     /// A snapshot was applied; `tick` is now the newest state.
-    Snapshot { tick: u32, baseline: u32, last_input_seq: u32, new_events: Vec<Event> },
+    Snapshot {
+        tick: u32,
+        baseline: u32,
+        last_input_seq: u32,
+        new_events: Vec<Event>,
+    },
     /// A snapshot could not be applied (counted in `ClientStats::desyncs`); the client waits for a full one.
     Desync(ReplicaError),
-    Pong { nonce: u32 },
+    Pong {
+        nonce: u32,
+    },
 }
 
 /// A connected, welcomed client.
@@ -104,9 +111,8 @@ pub async fn open(url: &str) -> Result<WebSocket<TokioIo<Upgraded>>, ClientError
         .header("Sec-WebSocket-Version", "13")
         .body(Empty::<Bytes>::new())
         .map_err(|e| ClientError::Handshake(e.to_string()))?;
-    let (mut ws, _) = handshake::client(&SpawnExecutor, request, stream)
-        .await
-        .map_err(|e| ClientError::Handshake(e.to_string()))?;
+    let (mut ws, _) =
+        handshake::client(&SpawnExecutor, request, stream).await.map_err(|e| ClientError::Handshake(e.to_string()))?;
     ws.set_max_message_size(MAX_SERVER_MESSAGE);
     ws.set_auto_close(true);
     ws.set_auto_pong(true);

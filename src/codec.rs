@@ -151,7 +151,12 @@ mod tests {
     use crate::protocol::*;
 
     fn player(id: u32, x: i32) -> EntityState {
-        EntityState { id, kind: EntityKind::Player, fields: [x, 2, -3, 4, 65535, 100, 7, 0], name: Some(Arc::from("ana")) }
+        EntityState {
+            id,
+            kind: EntityKind::Player,
+            fields: [x, 2, -3, 4, 65535, 100, 7, 0],
+            name: Some(Arc::from("ana")),
+        }
     }
 
     #[test]
@@ -287,13 +292,13 @@ mod tests {
     #[test]
     fn malformed_and_invalid_messages_get_1007_with_a_reason() {
         let cases: [(&[u8], &str); 8] = [
-            (&[0xc1], "malformed"),                                  // a byte MessagePack never uses
-            (&[0x92, 0x09, 0x00], "unknown message type 9"),         // unknown tag
-            (&[0x92, 0x02, 0x01], "missing"),                        // input with too few fields
-            (&[0x93, 0x04, 0x01, 0x02], "too many elements"),        // ping with an extra field
-            (&[0x92, 0x04, 0x01, 0x00], "trailing"),                 // a second value after the message
-            (&[0x97, 0x02, 0x01, 0xd0, 0x80, 0, 0, 0, 0], "movement"), // move_x = -128
-            (&[0x97, 0x02, 0x01, 0, 0, 0, 0x02, 0], "button"),      // unknown button bit
+            (&[0xc1], "malformed"),                                           // a byte MessagePack never uses
+            (&[0x92, 0x09, 0x00], "unknown message type 9"),                  // unknown tag
+            (&[0x92, 0x02, 0x01], "missing"),                                 // input with too few fields
+            (&[0x93, 0x04, 0x01, 0x02], "too many elements"),                 // ping with an extra field
+            (&[0x92, 0x04, 0x01, 0x00], "trailing"),                          // a second value after the message
+            (&[0x97, 0x02, 0x01, 0xd0, 0x80, 0, 0, 0, 0], "movement"),        // move_x = -128
+            (&[0x97, 0x02, 0x01, 0, 0, 0, 0x02, 0], "button"),                // unknown button bit
             (&[0x93, 0x01, 0x01, 0xdb, 0xff, 0xff, 0xff, 0xff], "malformed"), // a 4 GiB string in 8 bytes
         ];
         for (bytes, needle) in cases {

@@ -244,7 +244,8 @@ impl Reader<'_> {
             }
             ClientMessage::Ack { tick } => RoomCommand::Ack { client, tick },
             ClientMessage::Ping { nonce } => {
-                let _ = self.link.outbox.try_send(Outgoing::Message(codec::encode_server(&ServerMessage::Pong { nonce })));
+                let _ =
+                    self.link.outbox.try_send(Outgoing::Message(codec::encode_server(&ServerMessage::Pong { nonce })));
                 return Ok(());
             }
             ClientMessage::Hello { .. } => unreachable!("handled above"),

@@ -382,11 +382,9 @@ impl<'de> Deserialize<'de> for Event {
                 let tick: u32 = next(&mut seq, "event tick")?;
                 let kind: u8 = next(&mut seq, "event kind")?;
                 let event = match kind {
-                    EVENT_KILL => Event::Kill {
-                        tick,
-                        killer: next(&mut seq, "killer")?,
-                        victim: next(&mut seq, "victim")?,
-                    },
+                    EVENT_KILL => {
+                        Event::Kill { tick, killer: next(&mut seq, "killer")?, victim: next(&mut seq, "victim")? }
+                    }
                     EVENT_JOIN => Event::Join {
                         tick,
                         player: next(&mut seq, "player")?,
@@ -464,10 +462,9 @@ impl<'de> Deserialize<'de> for ServerMessage {
                         events: next(&mut seq, "events")?,
                     }),
                     server_tag::PONG => ServerMessage::Pong { nonce: next(&mut seq, "nonce")? },
-                    server_tag::CLOSE => ServerMessage::Close {
-                        code: next(&mut seq, "code")?,
-                        reason: next(&mut seq, "reason")?,
-                    },
+                    server_tag::CLOSE => {
+                        ServerMessage::Close { code: next(&mut seq, "code")?, reason: next(&mut seq, "reason")? }
+                    }
                     other => return Err(de::Error::custom(format_args!("unknown message type {other}"))),
                 };
                 end(&mut seq, "server message")?;

@@ -297,7 +297,13 @@ impl Room {
 }
 
 /// Writes `created, changed, removed, events` of the snapshot of `current` against `baseline` (0 = full).
-fn encode_body(body: &mut Vec<u8>, history: &SnapshotHistory, events: &EventLog, current: &WorldSnapshot, baseline: u32) {
+fn encode_body(
+    body: &mut Vec<u8>,
+    history: &SnapshotHistory,
+    events: &EventLog,
+    current: &WorldSnapshot,
+    baseline: u32,
+) {
     let base = (baseline != 0).then(|| history.get(baseline)).flatten();
     let delta = match base {
         Some(base) => snapshot::diff(base, current),
@@ -488,7 +494,9 @@ mod tests {
         let mut room = Room::new(&Config::for_tests(), Arc::new(RoomStats::default()), None);
         let mut client = join(&mut room, "a", 64).unwrap();
         let welcome = client.outbox.try_recv().unwrap();
-        assert!(matches!(welcome, Outgoing::Message(bytes) if matches!(codec::decode_server(&bytes), Ok(ServerMessage::Welcome(_)))));
+        assert!(
+            matches!(welcome, Outgoing::Message(bytes) if matches!(codec::decode_server(&bytes), Ok(ServerMessage::Welcome(_))))
+        );
         room.tick();
         let start = drain(&mut client).unwrap();
         assert_eq!(start.last_input_seq, 0);
@@ -504,5 +512,52 @@ mod tests {
         // With no new input the last one repeats, and the reported sequence stays.
         room.tick();
         assert_eq!(drain(&mut client).unwrap().last_input_seq, 2);
+    }
+
+    /// Bytes of one client's frame, full and delta, with every player moving and firing; the figures the README
+    /// quotes come from this test (`cargo test --release --lib frame_sizes -- --nocapture`).
+    #[test]
+    fn frame_sizes_full_versus_delta() {
+        for players in [10usize, 50] {
+            let mut room = Room::new(&Config::for_tests(), Arc::new(RoomStats::default()), None);
+            let mut clients: Vec<TestClient> =
+                (0..players).map(|i| join(&mut room, &format!("player{i}"), 64).unwrap()).collect();
+            let (mut full_bytes, mut full_count, mut delta_bytes, mut delta_count, mut entities) = (0, 0, 0, 0, 0);
+            for round in 0..300u32 {
+                for (i, client) in clients.iter_mut().enumerate() {
+                    let move_x = if (round / 25 + i as u32) % 2 == 0 { 127 } else { -127 };
+                    send_input(&mut room, client, move_x, (round + i as u32) % 2 == 0);
+                }
+                room.tick();
+                for client in clients.iter_mut() {
+                    while let Ok(Outgoing::Message(bytes)) = client.outbox.try_recv() {
+                        if let Ok(ServerMessage::Snapshot(snapshot)) = codec::decode_server(&bytes) {
+                            client.replica.apply(&snapshot).unwrap();
+                            if round < 100 {
+                                continue; // let bullets fill the arena first
+                            }
+                            if snapshot.baseline == 0 {
+                                full_bytes += bytes.len();
+                                full_count += 1;
+                            } else {
+                                delta_bytes += bytes.len();
+                                delta_count += 1;
+                            }
+                        }
+                    }
+                }
+                if round == 250 {
+                    // A late joiner measures a full snapshot of the busy world.
+                    clients.push(join(&mut room, "late", 64).unwrap());
+                    entities = room.world().player_count() + room.world().bullet_count();
+                }
+            }
+            let full = full_bytes / full_count.max(1);
+            let delta = delta_bytes / delta_count.max(1);
+            println!("{players} players: full snapshot {full} B ({entities} entities), mean delta {delta} B per client per tick");
+            assert_eq!(full_count, 1, "only the late joiner needed a full snapshot");
+            assert!(full <= entities * 24 + 64, "full snapshot of {entities} entities took {full} B");
+            assert!(delta * 3 < full, "a delta ({delta} B) is well under a full snapshot ({full} B)");
+        }
     }
 }

@@ -43,7 +43,12 @@ impl WorldSnapshot {
             fields[player_field::SCORE] = player.score;
             fields[player_field::RESPAWN] = player.respawn_ticks as i32;
             snapshot.push(
-                EntityState { id: player.id.wire_id(), kind: EntityKind::Player, fields, name: Some(player.name.clone()) },
+                EntityState {
+                    id: player.id.wire_id(),
+                    kind: EntityKind::Player,
+                    fields,
+                    name: Some(player.name.clone()),
+                },
                 player.id.generation,
             );
         }
@@ -252,9 +257,11 @@ impl Replica {
         let mut entities = if snapshot.baseline == 0 {
             Vec::with_capacity(snapshot.created.len())
         } else {
-            let position = self.states.iter().position(|(tick, _)| *tick == snapshot.baseline).ok_or(
-                ReplicaError::MissingBaseline { tick: snapshot.tick, baseline: snapshot.baseline },
-            )?;
+            let position = self
+                .states
+                .iter()
+                .position(|(tick, _)| *tick == snapshot.baseline)
+                .ok_or(ReplicaError::MissingBaseline { tick: snapshot.tick, baseline: snapshot.baseline })?;
             self.states.drain(..position);
             self.states[0].1.as_ref().clone()
         };
@@ -311,8 +318,13 @@ mod tests {
 
     fn entity(id: u32, value: i32) -> EntityState {
         let kind = if id < 65536 { EntityKind::Player } else { EntityKind::Bullet };
-        EntityState { id, kind, fields: [value; MAX_FIELDS], name: (kind == EntityKind::Player).then(|| Arc::from("p")) }
-            .normalized()
+        EntityState {
+            id,
+            kind,
+            fields: [value; MAX_FIELDS],
+            name: (kind == EntityKind::Player).then(|| Arc::from("p")),
+        }
+        .normalized()
     }
 
     impl EntityState {

@@ -66,7 +66,8 @@ async fn observe(server: &skirmish::server::RunningServer, name: &str, loss: Los
         let server_view = server_snapshot(server, tick).expect("tap holds recent ticks");
         assert_eq!(entities, server_view.entities.as_slice(), "{name}: world differs at tick {tick}");
         outcome.compared += 1;
-        outcome.bullets_seen = outcome.bullets_seen.max(entities.iter().filter(|e| e.kind == EntityKind::Bullet).count());
+        outcome.bullets_seen =
+            outcome.bullets_seen.max(entities.iter().filter(|e| e.kind == EntityKind::Bullet).count());
         client.send_input(0, 0, 0, false).await.unwrap();
     }
     outcome.deltas = client.stats.deltas;

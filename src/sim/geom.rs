@@ -37,6 +37,7 @@ impl Rect {
     }
 
     /// Whether a circle overlaps the rectangle by more than touching.
+    #[cfg(test)]
     pub(crate) fn overlaps_circle(self, center: Vec2, r: f32) -> bool {
         let d = center - center.clamp(self.min, self.max);
         d.length_squared() < r * r

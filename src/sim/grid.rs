@@ -108,7 +108,6 @@ impl WallGrid {
 #[derive(Clone, Debug)]
 pub(crate) struct PlayerGrid {
     shape: GridShape,
-    cell: f32,
     starts: Vec<u32>,
     cursor: Vec<u32>,
     /// `(slot, position)` of each player, grouped by cell, in slot order within a cell.
@@ -119,14 +118,8 @@ impl PlayerGrid {
     /// A grid whose cells are at least `min_cell` wide.
     pub(crate) fn new(width: f32, height: f32, min_cell: f32) -> PlayerGrid {
         let shape = GridShape::new(width, height, min_cell);
-        let cell = 1.0 / shape.inv_cell;
         let cells = shape.len();
-        PlayerGrid { shape, cell, starts: vec![0; cells + 1], cursor: vec![0; cells], entries: Vec::new() }
-    }
-
-    /// The cell size in world units.
-    pub(crate) fn cell_size(&self) -> f32 {
-        self.cell
+        PlayerGrid { shape, starts: vec![0; cells + 1], cursor: vec![0; cells], entries: Vec::new() }
     }
 
     /// Refills the grid with `players` (`(slot, position)` pairs; the iterator is walked twice).
@@ -210,6 +203,5 @@ mod tests {
         grid.for_each_near(rect(0.0, 0.0, 1000.0, 1000.0), |slot, _| found.push(slot));
         found.sort_unstable();
         assert_eq!(found, vec![3, 5]);
-        assert_eq!(grid.cell_size(), 128.0);
     }
 }

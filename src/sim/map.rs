@@ -258,13 +258,15 @@ impl Map {
     /// A procedurally placed arena of (about) `width` by `height`, for benchmarks that grow the map with the player
     /// count. Sizes are clamped into `MIN_SIZE..=MAX_SIZE`; the same arguments always give the same map.
     ///
-    /// The world is cut into cells of roughly 400 x 400 units. Each cell gets one spawn point and, most of the time,
-    /// one wall (a block or a bar), kept 24 units clear of the cell's border: walls never touch the world edges or
-    /// each other, every gap is wide enough for a player, and the density (about one wall per 190,000 square
-    /// units) matches the bundled arena.
+    /// The world is cut into cells of roughly 400 x 400 units. Each cell gets one spawn point (24 units or more from
+    /// the cell's border) and, most of the time, one wall (a block or a bar) kept 40 units clear of the cell's
+    /// border: walls never touch the world edges or each other, every gap (at least 40 to an edge, 80 between
+    /// walls) is wide enough for a player, and the density (about one wall per 190,000 square units) matches the
+    /// bundled arena.
     pub fn generated(width: i32, height: i32, seed: u64) -> Map {
         const CELL: i32 = 400;
-        const MARGIN: i32 = 24;
+        const SPAWN_MARGIN: i32 = 24;
+        const WALL_MARGIN: i32 = 40;
         let width = width.clamp(MIN_SIZE, MAX_SIZE);
         let height = height.clamp(MIN_SIZE, MAX_SIZE);
         let cols = (width / CELL).max(1);
@@ -278,15 +280,15 @@ impl Map {
             for col in 0..cols {
                 let (x0, x1) = (split(col, cols, width), split(col + 1, cols, width));
                 let spawn = IVec2::new(
-                    rng.range_i32(x0 + MARGIN, x1 - MARGIN),
-                    rng.range_i32(y0 + MARGIN, y1 - MARGIN),
+                    rng.range_i32(x0 + SPAWN_MARGIN, x1 - SPAWN_MARGIN),
+                    rng.range_i32(y0 + SPAWN_MARGIN, y1 - SPAWN_MARGIN),
                 );
                 spawns.push(spawn);
                 // Six cells in seven get a wall: about one per 190,000 square units.
                 if rng.below(7) == 0 {
                     continue;
                 }
-                let (room_w, room_h) = (x1 - x0 - 2 * MARGIN, y1 - y0 - 2 * MARGIN);
+                let (room_w, room_h) = (x1 - x0 - 2 * WALL_MARGIN, y1 - y0 - 2 * WALL_MARGIN);
                 for _attempt in 0..8 {
                     let (w, h) = match rng.below(3) {
                         0 => (rng.range_i32(40, 120), rng.range_i32(40, 120)),
@@ -298,8 +300,8 @@ impl Map {
                         break;
                     }
                     let wall = Wall {
-                        x: rng.range_i32(x0 + MARGIN, x1 - MARGIN - w),
-                        y: rng.range_i32(y0 + MARGIN, y1 - MARGIN - h),
+                        x: rng.range_i32(x0 + WALL_MARGIN, x1 - WALL_MARGIN - w),
+                        y: rng.range_i32(y0 + WALL_MARGIN, y1 - WALL_MARGIN - h),
                         w,
                         h,
                     };
@@ -339,7 +341,8 @@ impl Map {
             if wall.w <= 0 || wall.h <= 0 {
                 return Err(MapProblem::EmptyWall { index, w: wall.w, h: wall.h });
             }
-            let axes = [("x", "w", "width", wall.x, wall.w, self.width), ("y", "h", "height", wall.y, wall.h, self.height)];
+            let axes =
+                [("x", "w", "width", wall.x, wall.w, self.width), ("y", "h", "height", wall.y, wall.h, self.height)];
             for (axis, size, dimension, start, extent, limit) in axes {
                 if start < 0 {
                     return Err(MapProblem::WallBeforeOrigin { index, axis, value: start });
@@ -356,7 +359,8 @@ impl Map {
         let clearance = SPAWN_CLEARANCE;
         for (index, spawn) in self.spawns.iter().enumerate() {
             let (x, y) = (spawn.x, spawn.y);
-            let near_edge = |v: i32, limit: i32| v < clearance || i64::from(v) > i64::from(limit) - i64::from(clearance);
+            let near_edge =
+                |v: i32, limit: i32| v < clearance || i64::from(v) > i64::from(limit) - i64::from(clearance);
             if near_edge(x, self.width) || near_edge(y, self.height) {
                 return Err(MapProblem::SpawnNearEdge { index, x, y });
             }
@@ -398,7 +402,8 @@ fn json_error(error: &serde_json::Error, source: &str) -> MapError {
 mod tests {
     use super::*;
 
-    const SMALL: &str = r#"{"name": "t", "width": 400, "height": 300, "walls": [[100, 100, 50, 20]], "spawns": [[40, 40]]}"#;
+    const SMALL: &str =
+        r#"{"name": "t", "width": 400, "height": 300, "walls": [[100, 100, 50, 20]], "spawns": [[40, 40]]}"#;
 
     /// Parses `SMALL` with one field replaced, returning the error message.
     fn problem_with(field: &str, value: &str) -> String {
@@ -473,7 +478,10 @@ mod tests {
             problem_with("walls", "[[10, -5, 10, 10]]"),
             "test.json: wall 0 starts outside the world (y = -5 < 0)"
         );
-        assert_eq!(problem_with("walls", "[[10, 10, 0, 10]]"), "test.json: wall 0 must have a positive size, got w = 0, h = 10");
+        assert_eq!(
+            problem_with("walls", "[[10, 10, 0, 10]]"),
+            "test.json: wall 0 must have a positive size, got w = 0, h = 10"
+        );
         assert_eq!(
             problem_with("spawns", "[[40, 40], [200, 150], [120, 110]]"),
             "test.json: spawn 2 at (120, 110) is inside wall 0"
@@ -567,9 +575,10 @@ mod tests {
                 map.validate().unwrap_or_else(|p| panic!("generated {w}x{h} seed {seed}: {p}"));
                 assert_eq!((map.width, map.height), (w, h));
                 assert_eq!(map, Map::generated(w, h, seed), "generation is deterministic");
-                // No wall touches the world edges.
+                // Walls leave room for a player (32 units) between them and the world edges.
                 for wall in &map.walls {
-                    assert!(wall.x > 0 && wall.y > 0 && wall.x + wall.w < w && wall.y + wall.h < h, "{wall:?}");
+                    assert!(wall.x >= 40 && wall.y >= 40, "{wall:?}");
+                    assert!(wall.x + wall.w <= w - 40 && wall.y + wall.h <= h - 40, "{wall:?}");
                 }
                 if i >= 2 {
                     let per_million = map.walls.len() as f64 / (f64::from(w) * f64::from(h) / 1e6);

@@ -52,6 +52,13 @@ pub(crate) fn snap_f32(v: f32) -> f32 {
     (v * POS_SCALE).round() / POS_SCALE
 }
 
+/// Rounds each component towards zero to a multiple of `1 / POS_SCALE`: how velocities are put on the grid, so
+/// that friction always brings a player to a full stop (rounding to nearest would keep 1/16 u/s alive forever,
+/// since `1/16 * (1 - friction * dt)` rounds back up) and snapping never lifts a speed above the cap.
+pub fn snap_toward_zero(v: Vec2) -> Vec2 {
+    (v * POS_SCALE).trunc() / POS_SCALE
+}
+
 /// Converts a wire aim (65536 steps per turn, from +x towards +y) to radians in `0..2π`.
 pub fn aim_to_radians(aim: u16) -> f32 {
     (f64::from(aim) * std::f64::consts::TAU / AIM_STEPS) as f32
@@ -94,6 +101,13 @@ mod tests {
             assert!((s - x).abs() <= 0.5 / POS_SCALE + 1e-6);
             assert_eq!(snap_f32(s), s, "snapping is idempotent");
         }
+    }
+
+    #[test]
+    fn snap_toward_zero_truncates() {
+        assert_eq!(snap_toward_zero(Vec2::new(0.06, -0.06)), Vec2::ZERO);
+        assert_eq!(snap_toward_zero(Vec2::new(1.99, -1.99)), Vec2::new(1.9375, -1.9375));
+        assert_eq!(snap_toward_zero(Vec2::new(2.5, -3.0)), Vec2::new(2.5, -3.0));
     }
 
     #[test]
