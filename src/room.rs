@@ -448,7 +448,7 @@ mod tests {
         let mut compared = 0;
         for round in 0..400u32 {
             for (i, player) in players.iter_mut().enumerate() {
-                let move_x = if (round / 20 + i as u32) % 2 == 0 { 127 } else { -127 };
+                let move_x = if (round / 20 + i as u32).is_multiple_of(2) { 127 } else { -127 };
                 send_input(&mut room, player, move_x, round % 3 == 0);
             }
             let tick = room.tick();
@@ -525,8 +525,8 @@ mod tests {
             let (mut full_bytes, mut full_count, mut delta_bytes, mut delta_count, mut entities) = (0, 0, 0, 0, 0);
             for round in 0..300u32 {
                 for (i, client) in clients.iter_mut().enumerate() {
-                    let move_x = if (round / 25 + i as u32) % 2 == 0 { 127 } else { -127 };
-                    send_input(&mut room, client, move_x, (round + i as u32) % 2 == 0);
+                    let move_x = if (round / 25 + i as u32).is_multiple_of(2) { 127 } else { -127 };
+                    send_input(&mut room, client, move_x, (round + i as u32).is_multiple_of(2));
                 }
                 room.tick();
                 for client in clients.iter_mut() {

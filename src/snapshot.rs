@@ -133,7 +133,7 @@ fn field_delta(old: &EntityState, new: &EntityState) -> Option<FieldDelta> {
             mask |= 1 << index;
         }
     }
-    (mask != 0).then(|| FieldDelta { id: new.id, mask, fields: new.fields })
+    (mask != 0).then_some(FieldDelta { id: new.id, mask, fields: new.fields })
 }
 
 /// The last `capacity` snapshots, one per tick, so deltas can be encoded against any recent acknowledgement.
