@@ -14,8 +14,10 @@
 //!   client-side replica that rebuilds the world from them.
 //! - [`client`]: a WebSocket client library (connect, hello, apply snapshots, acknowledge, send input), used by the
 //!   bots and the integration tests.
+//! - [`bot`]: the bots' pure decision logic; [`swarm`]: runs many bots against a server and reports what they saw.
 //! - [`config`]: flags and limits.
 
+pub mod bot;
 pub mod client;
 pub mod codec;
 pub mod config;
@@ -25,3 +27,4 @@ pub mod room;
 pub mod server;
 pub mod sim;
 pub mod snapshot;
+pub mod swarm;
