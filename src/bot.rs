@@ -602,32 +602,7 @@ mod tests {
     const RATE: u16 = 30;
 
     fn rules() -> RulesInfo {
-        rules_info(&Rules::for_tick_rate(u32::from(RATE)))
-    }
-
-    fn rules_info(rules: &Rules) -> RulesInfo {
-        RulesInfo {
-            player_radius: rules.player_radius,
-            accel: rules.accel,
-            friction: rules.friction,
-            max_speed: rules.max_speed,
-            bullet_radius: rules.bullet_radius,
-            bullet_speed: rules.bullet_speed,
-            bullet_lifetime_ticks: rules.bullet_lifetime_ticks,
-            fire_interval_ticks: rules.fire_interval_ticks,
-            max_hp: rules.max_hp,
-            respawn_ticks: rules.respawn_ticks,
-        }
-    }
-
-    fn map_info(map: &Map) -> MapInfo {
-        MapInfo {
-            name: map.name.clone(),
-            width: map.width,
-            height: map.height,
-            walls: map.walls.iter().map(|w| [w.x, w.y, w.w, w.h]).collect(),
-            spawns: map.spawns.iter().map(|s| [s.x, s.y]).collect(),
-        }
+        RulesInfo::from(&Rules::for_tick_rate(u32::from(RATE)))
     }
 
     fn open_map(walls: Vec<[i32; 4]>) -> MapInfo {
@@ -859,7 +834,7 @@ mod tests {
         const CELL: f32 = 200.0;
         let sim_rules = Rules::for_tick_rate(u32::from(RATE));
         let mut world = World::new(Map::bundled_arena(), sim_rules.clone(), 42);
-        let (map, rules) = (map_info(world.map()), rules_info(&sim_rules));
+        let (map, rules) = (MapInfo::from(world.map()), RulesInfo::from(&sim_rules));
         let mut bots: Vec<_> = (0..BOTS)
             .map(|i| (world.add_player(&format!("bot{i}")), Brain::new(1000 + i as u64), HashSet::new()))
             .collect();

@@ -130,31 +130,8 @@ impl GameClient {
         let ws = open(url).await?;
         let mut client = GameClient {
             ws,
-            welcome: Welcome {
-                version: 0,
-                player_id: 0,
-                tick_rate: 0,
-                tick: 0,
-                map: crate::protocol::MapInfo {
-                    name: String::new(),
-                    width: 0,
-                    height: 0,
-                    walls: Vec::new(),
-                    spawns: Vec::new(),
-                },
-                rules: crate::protocol::RulesInfo {
-                    player_radius: 0.0,
-                    accel: 0.0,
-                    friction: 0.0,
-                    max_speed: 0.0,
-                    bullet_radius: 0.0,
-                    bullet_speed: 0.0,
-                    bullet_lifetime_ticks: 0,
-                    fire_interval_ticks: 0,
-                    max_hp: 0,
-                    respawn_ticks: 0,
-                },
-            },
+            // Filled in from the server's welcome below, before the client is handed out.
+            welcome: Welcome::default(),
             replica: Replica::new(),
             stats: ClientStats::default(),
             next_seq: 1,

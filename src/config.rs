@@ -24,7 +24,7 @@ pub struct Args {
     pub map: Option<PathBuf>,
 
     /// Most players in the room at once; later joins are refused with close code 1013.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65535))]
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=65535))]
     pub max_players: u32,
 
     /// Largest WebSocket message a client may send, in bytes (real messages are under 40); larger closes with 1009.

@@ -138,7 +138,7 @@ pub enum ClientMessage {
 }
 
 /// The map as sent in `welcome`, in integer world units.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct MapInfo {
     pub name: String,
     pub width: i32,
@@ -148,7 +148,7 @@ pub struct MapInfo {
 }
 
 /// Game constants a client needs for prediction, in the order PROTOCOL.md lists them.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RulesInfo {
     pub player_radius: f32,
     pub accel: f32,
@@ -162,7 +162,7 @@ pub struct RulesInfo {
     pub respawn_ticks: u32,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Welcome {
     pub version: u16,
     pub player_id: u32,
@@ -170,6 +170,35 @@ pub struct Welcome {
     pub tick: u32,
     pub map: MapInfo,
     pub rules: RulesInfo,
+}
+
+impl From<&crate::sim::Map> for MapInfo {
+    fn from(map: &crate::sim::Map) -> MapInfo {
+        MapInfo {
+            name: map.name.clone(),
+            width: map.width,
+            height: map.height,
+            walls: map.walls.iter().map(|w| [w.x, w.y, w.w, w.h]).collect(),
+            spawns: map.spawns.iter().map(|s| [s.x, s.y]).collect(),
+        }
+    }
+}
+
+impl From<&crate::sim::Rules> for RulesInfo {
+    fn from(rules: &crate::sim::Rules) -> RulesInfo {
+        RulesInfo {
+            player_radius: rules.player_radius,
+            accel: rules.accel,
+            friction: rules.friction,
+            max_speed: rules.max_speed,
+            bullet_radius: rules.bullet_radius,
+            bullet_speed: rules.bullet_speed,
+            bullet_lifetime_ticks: rules.bullet_lifetime_ticks,
+            fire_interval_ticks: rules.fire_interval_ticks,
+            max_hp: rules.max_hp,
+            respawn_ticks: rules.respawn_ticks,
+        }
+    }
 }
 
 /// A decoded snapshot; the server writes the same layout piecewise (see `codec::encode_snapshot`).

@@ -74,10 +74,13 @@ struct Client {
     player: PlayerId,
     link: ClientLink,
     inputs: VecDeque<Input>,
-    /// Newest tick this client acknowledged (0: none).
+    /// Newest usable tick this client acknowledged (0: none).
     acked_tick: u32,
-    /// First and last tick whose frame went into this client's outbox (0: none yet).
-    first_sent_tick: u32,
+    /// Tick of the newest full snapshot queued for this client (0: none yet). A client applying a full snapshot
+    /// forgets every older state, so acknowledgements of older ticks (still in flight when it was sent) must
+    /// never become a baseline again.
+    baseline_floor: u32,
+    /// Tick of the newest frame queued for this client.
     last_sent_tick: u32,
     last_applied_seq: u32,
 }
@@ -154,9 +157,10 @@ impl Room {
         self.clients.get_mut(key.slot).filter(|c| c.generation == key.generation)
     }
 
-    /// Acknowledgements only move forward and only name ticks this client was actually sent.
+    /// Acknowledgements only move forward, never below the newest full snapshot, and only name ticks this client
+    /// was actually sent.
     fn acknowledge(client: &mut Client, tick: u32) {
-        if tick > client.acked_tick && tick >= client.first_sent_tick && tick <= client.last_sent_tick {
+        if tick > client.acked_tick && tick >= client.baseline_floor && tick <= client.last_sent_tick {
             client.acked_tick = tick;
         }
     }
@@ -171,8 +175,8 @@ impl Room {
             player_id: player.wire_id(),
             tick_rate: self.tick_rate as u16,
             tick: self.world.tick(),
-            map: map_info(&self.world),
-            rules: rules_info(self.world.rules()),
+            map: MapInfo::from(self.world.map()),
+            rules: RulesInfo::from(self.world.rules()),
         });
         // The outbox is new and empty, so the welcome always fits ahead of the first snapshot.
         let _ = link.outbox.try_send(Outgoing::Message(codec::encode_server(&welcome)));
@@ -184,7 +188,7 @@ impl Room {
             link,
             inputs: VecDeque::with_capacity(MAX_QUEUED_INPUTS),
             acked_tick: 0,
-            first_sent_tick: 0,
+            baseline_floor: 0,
             last_sent_tick: 0,
             last_applied_seq: 0,
         });
@@ -245,10 +249,9 @@ impl Room {
         let mut used_bodies = 0;
         let (mut sent, mut dropped, mut bytes) = (0u64, 0u64, 0u64);
         for (_, client) in self.clients.iter_mut() {
+            let usable = client.acked_tick != 0 && client.acked_tick >= client.baseline_floor;
             let baseline = match self.history.get(client.acked_tick) {
-                Some(_) if client.acked_tick >= client.first_sent_tick && client.first_sent_tick != 0 => {
-                    client.acked_tick
-                }
+                Some(_) if usable => client.acked_tick,
                 _ => 0,
             };
             let index = match self.bodies[..used_bodies].iter().position(|(b, _)| *b == baseline) {
@@ -271,8 +274,8 @@ impl Room {
             let len = frame.len() as u64;
             match client.link.outbox.try_send(Outgoing::Message(frame)) {
                 Ok(()) => {
-                    if client.first_sent_tick == 0 {
-                        client.first_sent_tick = tick;
+                    if baseline == 0 {
+                        client.baseline_floor = tick;
                     }
                     client.last_sent_tick = tick;
                     sent += 1;
@@ -322,32 +325,6 @@ fn player_input(input: &Input) -> PlayerInput {
         movement: Vec2::new(f32::from(input.move_x), f32::from(input.move_y)) / 127.0,
         aim: input.aim,
         fire: input.buttons & BUTTON_FIRE != 0,
-    }
-}
-
-fn map_info(world: &World) -> MapInfo {
-    let map = world.map();
-    MapInfo {
-        name: map.name.clone(),
-        width: map.width,
-        height: map.height,
-        walls: map.walls.iter().map(|w| [w.x, w.y, w.w, w.h]).collect(),
-        spawns: map.spawns.iter().map(|s| [s.x, s.y]).collect(),
-    }
-}
-
-fn rules_info(rules: &Rules) -> RulesInfo {
-    RulesInfo {
-        player_radius: rules.player_radius,
-        accel: rules.accel,
-        friction: rules.friction,
-        max_speed: rules.max_speed,
-        bullet_radius: rules.bullet_radius,
-        bullet_speed: rules.bullet_speed,
-        bullet_lifetime_ticks: rules.bullet_lifetime_ticks,
-        fire_interval_ticks: rules.fire_interval_ticks,
-        max_hp: rules.max_hp,
-        respawn_ticks: rules.respawn_ticks,
     }
 }
 
@@ -559,5 +536,41 @@ mod tests {
             assert!(full <= entities * 24 + 64, "full snapshot of {entities} entities took {full} B");
             assert!(delta * 3 < full, "a delta ({delta} B) is well under a full snapshot ({full} B)");
         }
+    }
+
+    /// An acknowledgement still in flight when the server fell back to a full snapshot names a state the client
+    /// has since forgotten; the server must not encode against it.
+    #[test]
+    fn acknowledgements_older_than_a_full_snapshot_are_not_used() {
+        let mut room = Room::new(&Config::for_tests(), Arc::new(RoomStats::default()), None);
+        let mut client = join(&mut room, "a", 256).unwrap();
+        let _welcome = client.outbox.try_recv();
+        room.tick();
+        drain(&mut client);
+        room.handle(RoomCommand::Ack { client: client.key, tick: 1 });
+        // Silence for longer than the history: the acknowledged tick 1 falls out, and the server sends full again.
+        let mut full_tick = 0;
+        for _ in 0..40 {
+            room.tick();
+            if let Some(snapshot) = drain(&mut client) {
+                if snapshot.baseline == 0 {
+                    full_tick = snapshot.tick;
+                    break;
+                }
+            }
+        }
+        assert!(full_tick > 1, "a full snapshot replaced the stale baseline");
+        // The client applied ticks up to full_tick - 1 before the full one; an ack of one of them arrives late.
+        room.handle(RoomCommand::Ack { client: client.key, tick: full_tick - 1 });
+        room.tick();
+        let next = drain(&mut client).expect("a frame");
+        assert!(
+            next.baseline == 0 || next.baseline >= full_tick,
+            "baseline {} predates the full snapshot",
+            next.baseline
+        );
+        room.handle(RoomCommand::Ack { client: client.key, tick: next.tick });
+        room.tick();
+        assert_eq!(drain(&mut client).expect("a frame").baseline, next.tick, "a fresh ack is used again");
     }
 }

@@ -236,7 +236,8 @@ async fn play(
                     }
                 }
             }
-            Ok(ServerEvent::Desync(_)) | Ok(ServerEvent::Pong { .. }) => {}
+            Ok(ServerEvent::Desync(error)) => tracing::warn!(bot = index, %error, "desync"),
+            Ok(ServerEvent::Pong { .. }) => {}
             Err(error) => {
                 outcome.failure = Some(reason_of(&error));
                 break;
