@@ -181,6 +181,13 @@ impl GameClient {
         Ok(seq)
     }
 
+    /// Acknowledges the newest applied tick without sending input; returns the tick acknowledged.
+    pub async fn send_ack(&mut self) -> Result<u32, ClientError> {
+        let tick = self.ack_tick;
+        self.send(&ClientMessage::Ack { tick }).await?;
+        Ok(tick)
+    }
+
     /// Reads and decodes the next server message without applying it (a test may drop it on purpose).
     pub async fn next_message(&mut self) -> Result<ServerMessage, ClientError> {
         loop {

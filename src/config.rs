@@ -44,8 +44,9 @@ pub struct Args {
     pub seed: u64,
 }
 
-/// Ticks of snapshot history kept for delta encoding (PROTOCOL.md promises 32).
-pub const HISTORY_TICKS: usize = 32;
+/// Ticks of snapshot history kept for delta encoding (PROTOCOL.md promises 64): two seconds at 30 Hz, so a client
+/// that falls briefly behind still gets deltas instead of much larger full snapshots.
+pub const HISTORY_TICKS: usize = 64;
 
 /// Everything the server needs to run, resolved from `Args` (the map loaded and validated).
 #[derive(Debug, Clone)]

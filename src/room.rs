@@ -550,7 +550,7 @@ mod tests {
         room.handle(RoomCommand::Ack { client: client.key, tick: 1 });
         // Silence for longer than the history: the acknowledged tick 1 falls out, and the server sends full again.
         let mut full_tick = 0;
-        for _ in 0..40 {
+        for _ in 0..HISTORY_TICKS + 8 {
             room.tick();
             if let Some(snapshot) = drain(&mut client) {
                 if snapshot.baseline == 0 {

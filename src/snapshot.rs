@@ -215,6 +215,8 @@ pub enum ReplicaError {
     UnknownEntity { tick: u32, id: u32 },
     #[error("snapshot {tick} is not newer than the newest applied tick {newest}")]
     Stale { tick: u32, newest: u32 },
+    #[error("snapshot {tick} lists entities out of id order")]
+    Unsorted { tick: u32 },
 }
 
 /// The client's side of the delta contract: rebuilds the server's view from full and delta snapshots.
@@ -236,7 +238,7 @@ pub struct Applied {
 }
 
 /// Upper bound on kept states, in case a server never advances its baselines.
-const MAX_REPLICA_STATES: usize = 64;
+const MAX_REPLICA_STATES: usize = 128;
 
 impl Replica {
     pub fn new() -> Replica {
@@ -254,8 +256,15 @@ impl Replica {
                 return Err(ReplicaError::Stale { tick: snapshot.tick, newest: *newest });
             }
         }
-        let mut entities = if snapshot.baseline == 0 {
-            Vec::with_capacity(snapshot.created.len())
+        if !ascending(snapshot.created.iter().map(|e| e.id))
+            || !ascending(snapshot.changed.iter().map(|c| c.id))
+            || !ascending(snapshot.removed.iter().copied())
+        {
+            return Err(ReplicaError::Unsorted { tick: snapshot.tick });
+        }
+        let entities = if snapshot.baseline == 0 {
+            self.states.clear();
+            merge(&[], snapshot)?
         } else {
             let position = self
                 .states
@@ -263,33 +272,8 @@ impl Replica {
                 .position(|(tick, _)| *tick == snapshot.baseline)
                 .ok_or(ReplicaError::MissingBaseline { tick: snapshot.tick, baseline: snapshot.baseline })?;
             self.states.drain(..position);
-            self.states[0].1.as_ref().clone()
+            merge(&self.states[0].1, snapshot)?
         };
-        if snapshot.baseline == 0 {
-            self.states.clear();
-        }
-        for id in &snapshot.removed {
-            if let Ok(index) = entities.binary_search_by_key(id, |e| e.id) {
-                entities.remove(index);
-            }
-        }
-        for created in &snapshot.created {
-            match entities.binary_search_by_key(&created.id, |e| e.id) {
-                Ok(index) => entities[index] = created.clone(),
-                Err(index) => entities.insert(index, created.clone()),
-            }
-        }
-        for change in &snapshot.changed {
-            let index = entities
-                .binary_search_by_key(&change.id, |e| e.id)
-                .map_err(|_| ReplicaError::UnknownEntity { tick: snapshot.tick, id: change.id })?;
-            let entity = &mut entities[index];
-            for field in 0..entity.kind.field_count() {
-                if change.mask & (1 << field) != 0 {
-                    entity.fields[field] = change.fields[field];
-                }
-            }
-        }
         if self.states.len() == MAX_REPLICA_STATES {
             self.states.pop_front();
         }
@@ -301,6 +285,54 @@ impl Replica {
         }
         Ok(Applied { tick: snapshot.tick, new_events })
     }
+}
+
+fn ascending(mut ids: impl Iterator<Item = u32>) -> bool {
+    let mut previous = None;
+    ids.all(|id| previous.replace(id).is_none_or(|p| p < id))
+}
+
+/// Builds the state of `snapshot` from its baseline in one linear pass over the sorted lists (removed dropped,
+/// created inserted or replacing, changed fields patched), so applying costs O(entities), not a shift per insert.
+fn merge(base: &[EntityState], snapshot: &Snapshot) -> Result<Vec<EntityState>, ReplicaError> {
+    let mut out = Vec::with_capacity(base.len() + snapshot.created.len());
+    let (mut created, mut removed) = (snapshot.created.iter().peekable(), snapshot.removed.iter().peekable());
+    let mut base = base.iter().peekable();
+    loop {
+        let base_id = base.peek().map_or(u32::MAX, |e| e.id);
+        let created_id = created.peek().map_or(u32::MAX, |e| e.id);
+        if base_id == u32::MAX && created_id == u32::MAX {
+            break;
+        }
+        if created_id <= base_id {
+            out.push(created.next().expect("peeked").clone());
+            if created_id == base_id {
+                base.next();
+            }
+            continue;
+        }
+        let entity = base.next().expect("peeked");
+        while removed.next_if(|id| **id < entity.id).is_some() {}
+        if removed.next_if(|id| **id == entity.id).is_none() {
+            out.push(entity.clone());
+        }
+    }
+    let mut index = 0;
+    for change in &snapshot.changed {
+        while out.get(index).is_some_and(|e| e.id < change.id) {
+            index += 1;
+        }
+        let entity = match out.get_mut(index) {
+            Some(entity) if entity.id == change.id => entity,
+            _ => return Err(ReplicaError::UnknownEntity { tick: snapshot.tick, id: change.id }),
+        };
+        for field in 0..entity.kind.field_count() {
+            if change.mask & (1 << field) != 0 {
+                entity.fields[field] = change.fields[field];
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

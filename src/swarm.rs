@@ -20,6 +20,9 @@ use crate::bot::{Brain, View};
 use crate::client::{ClientError, GameClient, ServerEvent};
 use crate::protocol::Event;
 
+/// With inputs slower than snapshots, a bare acknowledgement goes out after this many unacknowledged ticks.
+const ACK_EVERY_TICKS: u32 = 4;
+
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct SwarmConfig {
@@ -184,6 +187,7 @@ async fn play(
     // Inputs not yet reported as processed, oldest first.
     let mut pending: VecDeque<(u32, Instant)> = VecDeque::with_capacity(64);
     let (mut reported_in, mut reported_out, mut reported_desyncs) = (0, 0, 0);
+    let mut acked_sent = 0u32;
 
     loop {
         let event = tokio::select! {
@@ -193,7 +197,7 @@ async fn play(
         };
         let now = Instant::now();
         match event {
-            Ok(ServerEvent::Snapshot { last_input_seq, new_events, .. }) => {
+            Ok(ServerEvent::Snapshot { tick, last_input_seq, new_events, .. }) => {
                 outcome.snapshots += 1;
                 progress.snapshots.fetch_add(1, Ordering::Relaxed);
                 if let Some(last) = last_arrival {
@@ -209,7 +213,19 @@ async fn play(
                 let kills = kills.count() as u64;
                 outcome.kills += kills;
                 progress.kills.fetch_add(kills, Ordering::Relaxed);
-                if now >= next_input {
+                if now < next_input {
+                    // Between inputs, keep the acknowledgement fresh anyway: a client that falls behind and stops
+                    // acknowledging gets full snapshots, which are several times larger than deltas.
+                    if tick >= acked_sent + ACK_EVERY_TICKS {
+                        match client.send_ack().await {
+                            Ok(acked) => acked_sent = acked,
+                            Err(error) => {
+                                outcome.failure = Some(reason_of(&error));
+                                break;
+                            }
+                        }
+                    }
+                } else {
                     next_input = (next_input + input_period).max(now);
                     let decision = match (client.world(), client.me()) {
                         (Some((tick, entities)), Some(me)) => brain.decide(&View {
@@ -224,6 +240,7 @@ async fn play(
                     };
                     match client.send_input(decision.move_x, decision.move_y, decision.aim, decision.fire).await {
                         Ok(seq) => {
+                            acked_sent = tick;
                             if pending.len() == pending.capacity() {
                                 pending.pop_front();
                             }

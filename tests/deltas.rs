@@ -55,7 +55,9 @@ async fn observe(server: &skirmish::server::RunningServer, name: &str, loss: Los
         }
         let lose = match loss {
             Loss::None => false,
-            Loss::Dropped => rng.next(100) < 35 || (snapshot.tick / 40) % 3 == 1 && rng.next(100) < 90,
+            // A third of the frames at random, and every frame of one 100-tick stretch in three: longer than the
+            // server's 64-tick history, so those stretches end with a full snapshot.
+            Loss::Dropped => rng.next(100) < 35 || (snapshot.tick / 100) % 3 == 1,
         };
         if lose {
             continue;
