@@ -25,8 +25,9 @@ use std::f32::consts::FRAC_PI_4;
 
 use glam::Vec2;
 
-use crate::protocol::{bullet_field, player_field, EntityKind, EntityState, MapInfo, RulesInfo};
+use crate::protocol::{bullet_field, player_field, EntityKind, MapInfo, RulesInfo};
 use crate::sim::{radians_to_aim, POS_SCALE};
+use crate::snapshot::Entity;
 
 /// How far a bot sees an enemy, in world units.
 pub const VISION_RANGE: f32 = 900.0;
@@ -75,9 +76,9 @@ pub struct View<'a> {
     /// Tick of the state.
     pub tick: u32,
     /// The bot's own player (kind Player).
-    pub me: &'a EntityState,
+    pub me: &'a Entity,
     /// Every entity of the state, sorted by id (the bot itself, other players, bullets).
-    pub entities: &'a [EntityState],
+    pub entities: &'a [Entity],
     /// The arena.
     pub map: &'a MapInfo,
     /// The game's constants.
@@ -255,15 +256,7 @@ impl Brain {
     }
 
     /// Movement wish and aim angle against `enemy`.
-    fn fight(
-        &mut self,
-        view: &View,
-        arena: &Arena,
-        pos: Vec2,
-        enemy: &EntityState,
-        stuck: bool,
-        rate: f32,
-    ) -> (Vec2, f32) {
+    fn fight(&mut self, view: &View, arena: &Arena, pos: Vec2, enemy: &Entity, stuck: bool, rate: f32) -> (Vec2, f32) {
         let tick = view.tick;
         if stuck || tick.wrapping_sub(self.strafe_since) >= self.strafe_ticks {
             self.strafe_sign = -self.strafe_sign;
@@ -433,7 +426,7 @@ impl Brain {
     }
 
     /// The per-bullet coin of `dodge_chance`: the same answer for one bullet every time it is asked.
-    fn notices(&self, bullet: &EntityState) -> bool {
+    fn notices(&self, bullet: &Entity) -> bool {
         let key = u64::from(bullet.id) | u64::from(bullet.fields[bullet_field::SPAWN_TICK] as u32) << 32;
         SplitMix64(self.dodge_salt ^ key).unit() < self.dodge_chance
     }
@@ -524,21 +517,21 @@ fn segment_enters_rect(a: Vec2, delta: Vec2, min: Vec2, max: Vec2) -> bool {
 }
 
 /// The entity with wire id `id` in a list sorted by id.
-fn find(entities: &[EntityState], id: u32) -> Option<&EntityState> {
+fn find(entities: &[Entity], id: u32) -> Option<&Entity> {
     entities.binary_search_by_key(&id, |e| e.id).ok().map(|i| &entities[i])
 }
 
-fn is_alive_player(entity: &EntityState) -> bool {
+fn is_alive_player(entity: &Entity) -> bool {
     entity.kind == EntityKind::Player && entity.fields[player_field::HP] > 0
 }
 
 /// A player's centre in world units.
-fn position(player: &EntityState) -> Vec2 {
+fn position(player: &Entity) -> Vec2 {
     Vec2::new(player.fields[player_field::X] as f32, player.fields[player_field::Y] as f32) / POS_SCALE
 }
 
 /// A player's velocity in world units per second.
-fn velocity(player: &EntityState) -> Vec2 {
+fn velocity(player: &Entity) -> Vec2 {
     Vec2::new(player.fields[player_field::VX] as f32, player.fields[player_field::VY] as f32) / POS_SCALE
 }
 
@@ -609,21 +602,15 @@ mod tests {
         MapInfo { name: "test".into(), width: 2000, height: 2000, walls, spawns: vec![[1000, 1000]] }
     }
 
-    fn player(id: u32, x: f32, y: f32, hp: i32) -> EntityState {
+    fn player(id: u32, x: f32, y: f32, hp: i32) -> Entity {
         let mut fields = [0; crate::protocol::MAX_FIELDS];
         fields[player_field::X] = (x * POS_SCALE) as i32;
         fields[player_field::Y] = (y * POS_SCALE) as i32;
         fields[player_field::HP] = hp;
-        EntityState { id, kind: EntityKind::Player, fields, name: Some("p".into()) }
+        Entity { id, kind: EntityKind::Player, fields }
     }
 
-    fn view<'a>(
-        tick: u32,
-        me: &'a EntityState,
-        entities: &'a [EntityState],
-        map: &'a MapInfo,
-        rules: &'a RulesInfo,
-    ) -> View<'a> {
+    fn view<'a>(tick: u32, me: &'a Entity, entities: &'a [Entity], map: &'a MapInfo, rules: &'a RulesInfo) -> View<'a> {
         View { tick, me, entities, map, rules, tick_rate: RATE }
     }
 
@@ -765,7 +752,7 @@ mod tests {
     #[test]
     fn steps_out_of_a_bullets_way() {
         let (map, rules) = (open_map(Vec::new()), rules());
-        let mut bullet = EntityState { id: 65536, kind: EntityKind::Bullet, fields: [0; 8], name: None };
+        let mut bullet = Entity { id: 65536, kind: EntityKind::Bullet, fields: [0; 8] };
         // Fired at tick 10 from 200 units to the left, straight at us, along +x.
         bullet.fields[bullet_field::X] = (300.0 * POS_SCALE) as i32;
         bullet.fields[bullet_field::Y] = (502.0 * POS_SCALE) as i32;
@@ -843,16 +830,11 @@ mod tests {
         let mut all_cells = HashSet::new();
         for _ in 0..TICKS {
             let snapshot = WorldSnapshot::capture(&world);
+            let entities: Vec<Entity> = snapshot.entities.iter().map(Entity::from).collect();
             for (id, brain, cells) in &mut bots {
-                let me = snapshot.entity(id.wire_id()).expect("every bot is in the snapshot");
-                let view = View {
-                    tick: snapshot.tick,
-                    me,
-                    entities: &snapshot.entities,
-                    map: &map,
-                    rules: &rules,
-                    tick_rate: RATE,
-                };
+                let me = &Entity::from(snapshot.entity(id.wire_id()).expect("every bot is in the snapshot"));
+                let view =
+                    View { tick: snapshot.tick, me, entities: &entities, map: &map, rules: &rules, tick_rate: RATE };
                 let d = brain.decide(&view);
                 shots += u32::from(d.fire);
                 let movement = Vec2::new(f32::from(d.move_x), f32::from(d.move_y)) / 127.0;

@@ -16,8 +16,8 @@ use thiserror::Error;
 use tokio::net::TcpStream;
 
 use crate::codec::{self, DecodeError};
-use crate::protocol::{ClientMessage, EntityState, Event, Input, ServerMessage, Snapshot, Welcome, PROTOCOL_VERSION};
-use crate::snapshot::{Replica, ReplicaError};
+use crate::protocol::{ClientMessage, Event, Input, ServerMessage, Snapshot, Welcome, PROTOCOL_VERSION};
+use crate::snapshot::{Entity, Replica, ReplicaError};
 
 /// Largest server message the client accepts (a full snapshot of thousands of entities fits easily).
 const MAX_SERVER_MESSAGE: usize = 16 << 20;
@@ -150,14 +150,19 @@ impl GameClient {
     }
 
     /// The newest rebuilt world: tick and entities sorted by id.
-    pub fn world(&self) -> Option<(u32, &[EntityState])> {
+    pub fn world(&self) -> Option<(u32, &[Entity])> {
         self.replica.latest()
     }
 
     /// This client's own player in the newest state.
-    pub fn me(&self) -> Option<&EntityState> {
+    pub fn me(&self) -> Option<&Entity> {
         let (_, entities) = self.world()?;
-        entities.iter().find(|e| e.id == self.welcome.player_id)
+        entities.binary_search_by_key(&self.welcome.player_id, |e| e.id).ok().map(|i| &entities[i])
+    }
+
+    /// The name of player `id`.
+    pub fn name_of(&self, id: u32) -> Option<&str> {
+        self.replica.name(id).map(|name| &**name)
     }
 
     /// Sends one message.

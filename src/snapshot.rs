@@ -5,7 +5,7 @@
 //! `SV_EmitPacketEntities`: same id and generation → a field delta (nothing when unchanged), id only in the new one
 //! or reused with a new generation → created, id only in the old one → removed.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use thiserror::Error;
@@ -83,6 +83,21 @@ impl WorldSnapshot {
 
     pub fn entity(&self, id: u32) -> Option<&EntityState> {
         self.entities.binary_search_by_key(&id, |e| e.id).ok().map(|i| &self.entities[i])
+    }
+}
+
+/// An entity without its name: plain data, so a client copies a whole state per tick without touching a reference
+/// count. The client keeps names aside (they never change for the life of an entity).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entity {
+    pub id: u32,
+    pub kind: EntityKind,
+    pub fields: [i32; MAX_FIELDS],
+}
+
+impl From<&EntityState> for Entity {
+    fn from(state: &EntityState) -> Entity {
+        Entity { id: state.id, kind: state.kind, fields: state.fields }
     }
 }
 
@@ -225,7 +240,9 @@ pub enum ReplicaError {
 /// older than the baseline (or full snapshot) it last sent, so everything older is dropped on each apply.
 #[derive(Debug, Default)]
 pub struct Replica {
-    states: VecDeque<(u32, Arc<Vec<EntityState>>)>,
+    states: VecDeque<(u32, Vec<Entity>)>,
+    /// Player names by id, replaced when a `created` entry reuses the id.
+    names: HashMap<u32, Arc<str>>,
     newest_event_tick: u32,
 }
 
@@ -246,8 +263,28 @@ impl Replica {
     }
 
     /// The newest applied tick and its entities, sorted by id.
-    pub fn latest(&self) -> Option<(u32, &[EntityState])> {
+    pub fn latest(&self) -> Option<(u32, &[Entity])> {
         self.states.back().map(|(tick, entities)| (*tick, entities.as_slice()))
+    }
+
+    /// The name of player `id` in the newest state.
+    pub fn name(&self, id: u32) -> Option<&Arc<str>> {
+        self.names.get(&id)
+    }
+
+    /// The newest state with names, in the server's own form (for comparing with the server's view).
+    pub fn latest_states(&self) -> Option<(u32, Vec<EntityState>)> {
+        let (tick, entities) = self.latest()?;
+        let states = entities
+            .iter()
+            .map(|e| EntityState {
+                id: e.id,
+                kind: e.kind,
+                fields: e.fields,
+                name: (e.kind == EntityKind::Player).then(|| self.names.get(&e.id).cloned()).flatten(),
+            })
+            .collect();
+        Some((tick, states))
     }
 
     pub fn apply(&mut self, snapshot: &Snapshot) -> Result<Applied, ReplicaError> {
@@ -274,10 +311,15 @@ impl Replica {
             self.states.drain(..position);
             merge(&self.states[0].1, snapshot)?
         };
+        for created in &snapshot.created {
+            if let Some(name) = &created.name {
+                self.names.insert(created.id, name.clone());
+            }
+        }
         if self.states.len() == MAX_REPLICA_STATES {
             self.states.pop_front();
         }
-        self.states.push_back((snapshot.tick, Arc::new(entities)));
+        self.states.push_back((snapshot.tick, entities));
         let new_events: Vec<Event> =
             snapshot.events.iter().filter(|e| e.tick() > self.newest_event_tick).cloned().collect();
         if let Some(last) = new_events.last() {
@@ -294,7 +336,7 @@ fn ascending(mut ids: impl Iterator<Item = u32>) -> bool {
 
 /// Builds the state of `snapshot` from its baseline in one linear pass over the sorted lists (removed dropped,
 /// created inserted or replacing, changed fields patched), so applying costs O(entities), not a shift per insert.
-fn merge(base: &[EntityState], snapshot: &Snapshot) -> Result<Vec<EntityState>, ReplicaError> {
+fn merge(base: &[Entity], snapshot: &Snapshot) -> Result<Vec<Entity>, ReplicaError> {
     let mut out = Vec::with_capacity(base.len() + snapshot.created.len());
     let (mut created, mut removed) = (snapshot.created.iter().peekable(), snapshot.removed.iter().peekable());
     let mut base = base.iter().peekable();
@@ -305,7 +347,7 @@ fn merge(base: &[EntityState], snapshot: &Snapshot) -> Result<Vec<EntityState>, 
             break;
         }
         if created_id <= base_id {
-            out.push(created.next().expect("peeked").clone());
+            out.push(Entity::from(created.next().expect("peeked")));
             if created_id == base_id {
                 base.next();
             }
@@ -314,7 +356,7 @@ fn merge(base: &[EntityState], snapshot: &Snapshot) -> Result<Vec<EntityState>, 
         let entity = base.next().expect("peeked");
         while removed.next_if(|id| **id < entity.id).is_some() {}
         if removed.next_if(|id| **id == entity.id).is_none() {
-            out.push(entity.clone());
+            out.push(*entity);
         }
     }
     let mut index = 0;
@@ -444,7 +486,7 @@ mod tests {
                 b => diff(&snapshots[b as usize - 1], current),
             };
             replica.apply(&as_message(current.tick, baseline, &delta)).unwrap();
-            assert_eq!(replica.latest().unwrap().1, current.entities.as_slice(), "tick {}", current.tick);
+            assert_eq!(replica.latest_states().unwrap().1, current.entities, "tick {}", current.tick);
             acked = current.tick;
         }
     }
@@ -469,7 +511,7 @@ mod tests {
             }
             replica.apply(&message).unwrap();
             applied += 1;
-            assert_eq!(replica.latest().unwrap().1, current.entities.as_slice(), "tick {}", current.tick);
+            assert_eq!(replica.latest_states().unwrap().1, current.entities, "tick {}", current.tick);
             acked = current.tick;
         }
         assert!(applied > 100, "only {applied} frames applied");

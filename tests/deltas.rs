@@ -64,9 +64,9 @@ async fn observe(server: &skirmish::server::RunningServer, name: &str, loss: Los
         }
         client.apply(&snapshot);
         assert_eq!(client.stats.desyncs, 0, "{name}: desync at tick {}", snapshot.tick);
-        let (tick, entities) = client.world().unwrap();
+        let (tick, entities) = client.replica.latest_states().unwrap();
         let server_view = server_snapshot(server, tick).expect("tap holds recent ticks");
-        assert_eq!(entities, server_view.entities.as_slice(), "{name}: world differs at tick {tick}");
+        assert_eq!(entities, server_view.entities, "{name}: world differs at tick {tick}");
         outcome.compared += 1;
         outcome.bullets_seen =
             outcome.bullets_seen.max(entities.iter().filter(|e| e.kind == EntityKind::Bullet).count());

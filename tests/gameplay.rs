@@ -7,6 +7,7 @@ use skirmish::client::{GameClient, ServerEvent};
 use skirmish::config::Config;
 use skirmish::protocol::{player_field as pf, Event};
 use skirmish::sim::radians_to_aim;
+use skirmish::snapshot::Entity;
 
 fn duel_config() -> Config {
     let mut config = Config::for_tests();
@@ -22,8 +23,8 @@ async fn a_player_joins_moves_and_the_server_agrees() {
     assert_eq!(client.welcome.tick_rate, 30);
     assert_eq!(client.welcome.map.name, "duel");
     next_snapshot(&mut client).await;
-    let me = client.me().expect("own player in the first snapshot").clone();
-    assert_eq!(me.name.as_deref(), Some("mover"));
+    let me = *client.me().expect("own player in the first snapshot");
+    assert_eq!(client.name_of(me.id), Some("mover"));
     let start_x = me.fields[pf::X];
     // Move towards the far side of the map, whichever spawn we got.
     let direction: i8 = if start_x < 320 * 16 { 127 } else { -127 };
@@ -32,12 +33,13 @@ async fn a_player_joins_moves_and_the_server_agrees() {
         client.send_input(direction, 0, 0, false).await.unwrap();
         tick = next_snapshot(&mut client).await;
     }
-    let me = client.me().unwrap().clone();
+    let me = *client.me().unwrap();
     let moved = (me.fields[pf::X] - start_x) * i32::from(direction.signum());
     assert!(moved > 50 * 16, "moved only {} units", moved / 16);
     assert_ne!(me.fields[pf::VX], 0, "still moving");
     let server_view = server_snapshot(&server, tick).expect("server kept that tick");
-    assert_eq!(entity(&server_view.entities, me.id), Some(&me), "client and server agree on tick {tick}");
+    let on_server = server_view.entity(me.id).expect("server has the player");
+    assert_eq!(Entity::from(on_server), me, "client and server agree on tick {tick}");
     client.close().await;
     server.shutdown().await;
 }
@@ -55,8 +57,8 @@ async fn two_clients_see_each_other() {
                 next_snapshot(client).await;
                 client.send_input(0, 0, 0, false).await.unwrap();
                 let (_, entities) = client.world().unwrap();
-                if let Some(seen) = entity(entities, other) {
-                    assert_eq!(seen.name.as_deref(), Some(name));
+                if entity(entities, other).is_some() {
+                    assert_eq!(client.name_of(other), Some(name));
                     break;
                 }
             }
@@ -68,7 +70,7 @@ async fn two_clients_see_each_other() {
     server.shutdown().await;
 }
 
-fn aim_at(from: &skirmish::protocol::EntityState, to: &skirmish::protocol::EntityState) -> u16 {
+fn aim_at(from: &Entity, to: &Entity) -> u16 {
     let dx = (to.fields[pf::X] - from.fields[pf::X]) as f32;
     let dy = (to.fields[pf::Y] - from.fields[pf::Y]) as f32;
     radians_to_aim(dy.atan2(dx))

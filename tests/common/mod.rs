@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use skirmish::client::{GameClient, ServerEvent};
 use skirmish::config::Config;
-use skirmish::protocol::EntityState;
+
 use skirmish::server::{self, RunningServer};
 use skirmish::sim::Map;
-use skirmish::snapshot::WorldSnapshot;
+use skirmish::snapshot::{Entity, WorldSnapshot};
 
 /// Every network wait in the tests is bounded by this.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
@@ -45,7 +45,7 @@ pub async fn next_snapshot(client: &mut GameClient) -> u32 {
     .await
 }
 
-pub fn entity(entities: &[EntityState], id: u32) -> Option<&EntityState> {
+pub fn entity(entities: &[Entity], id: u32) -> Option<&Entity> {
     entities.iter().find(|e| e.id == id)
 }
 
