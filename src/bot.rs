@@ -760,14 +760,14 @@ mod tests {
         bullet.fields[bullet_field::OWNER] = 9;
         bullet.fields[bullet_field::SPAWN_TICK] = 10;
         let me = player(1, 500.0, 500.0, 100);
-        let entities = [me.clone(), bullet];
+        let entities = [me, bullet];
         let mut brain = Brain::new(1);
         brain.dodge_chance = 1.0;
         let decision = brain.decide(&view(11, &me, &entities, &map, &rules));
         // The bullet passes just below the centre: step up.
         assert!(decision.move_y < -100 && decision.move_x.abs() < 30, "{decision:?}");
         // Our own bullets are no threat.
-        let mut own = entities.clone();
+        let mut own = entities;
         own[1].fields[bullet_field::OWNER] = 1;
         assert_eq!(brain.dodge_direction(&view(11, &me, &own, &map, &rules), Vec2::new(500.0, 500.0), 30.0), None);
     }
@@ -799,7 +799,7 @@ mod tests {
             let mut me = player(1, 300.0, 300.0, 100);
             (1..=300)
                 .map(|tick| {
-                    let entities = [me.clone(), player(2, 1900.0, 1900.0, 100)];
+                    let entities = [me, player(2, 1900.0, 1900.0, 100)];
                     let decision = brain.decide(&view(tick, &me, &entities, &map, &rules));
                     // Crude kinematics so the bot actually walks (and reaches waypoints).
                     me.fields[player_field::X] += i32::from(decision.move_x) / 2;
