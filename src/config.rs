@@ -35,6 +35,12 @@ pub struct Args {
     #[arg(long, default_value_t = 16)]
     pub outbox_frames: usize,
 
+    /// Kernel send buffer per connection, in bytes. Small enough that a client that cannot keep up fills its
+    /// outbox (where frames are dropped and it converges on a later delta) instead of a deep socket backlog of
+    /// stale frames it would have to decode first.
+    #[arg(long, default_value_t = 128 * 1024)]
+    pub send_buffer_bytes: usize,
+
     /// Seconds a new WebSocket has to send its hello.
     #[arg(long, default_value_t = 10)]
     pub hello_timeout_secs: u64,
@@ -57,6 +63,7 @@ pub struct Config {
     pub max_players: usize,
     pub max_message_bytes: usize,
     pub outbox_frames: usize,
+    pub send_buffer_bytes: usize,
     pub hello_timeout: std::time::Duration,
     pub seed: u64,
     /// Test hook: keep the server's own snapshots of the last this-many ticks where tests can read them.
@@ -76,6 +83,7 @@ impl Config {
             max_players: args.max_players as usize,
             max_message_bytes: args.max_message_bytes,
             outbox_frames: args.outbox_frames.max(1),
+            send_buffer_bytes: args.send_buffer_bytes,
             hello_timeout: std::time::Duration::from_secs(args.hello_timeout_secs),
             seed: args.seed,
             record_snapshots: 0,

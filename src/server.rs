@@ -80,6 +80,7 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
         server_stats: server_stats.clone(),
         tick_rate: config.tick_rate,
         max_players: config.max_players,
+        send_buffer_bytes: config.send_buffer_bytes,
         open_sockets: watch::channel(0).0,
     });
     info!(%local_addr, tick_rate = config.tick_rate, map = %config.map.name, "listening");
@@ -105,6 +106,7 @@ struct Site {
     server_stats: Arc<ServerStats>,
     tick_rate: u32,
     max_players: usize,
+    send_buffer_bytes: usize,
     /// Open WebSocket sessions; shutdown waits for this to reach zero.
     open_sockets: watch::Sender<usize>,
 }
@@ -124,6 +126,7 @@ async fn accept_loop(listener: TcpListener, site: Arc<Site>, mut shutdown: watch
             },
         };
         let _ = stream.set_nodelay(true);
+        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(site.send_buffer_bytes);
         let site = site.clone();
         tokio::spawn(async move {
             site.server_stats.connections.fetch_add(1, Ordering::Relaxed);
