@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -41,9 +42,52 @@ pub struct Args {
     #[arg(long, default_value_t = 128 * 1024)]
     pub send_buffer_bytes: usize,
 
+    /// Most open connections in total; further ones get HTTP 503.
+    #[arg(long, default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// Most open connections from one IP address; further ones get HTTP 503. (Load tests from one machine need
+    /// as many as they run bots.)
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections_per_ip: usize,
+
+    /// Seconds a connection has to send its HTTP request headers (slow-loris protection).
+    #[arg(long, default_value_t = 5.0)]
+    pub handshake_timeout_secs: f64,
+
     /// Seconds a new WebSocket has to send its hello.
-    #[arg(long, default_value_t = 10)]
-    pub hello_timeout_secs: u64,
+    #[arg(long, default_value_t = 10.0)]
+    pub hello_timeout_secs: f64,
+
+    /// Seconds of silence from a client after which the server pings it.
+    #[arg(long, default_value_t = 5.0)]
+    pub ping_interval_secs: f64,
+
+    /// Seconds of silence (no message, no pong) after which a client is closed and its slot freed; this also
+    /// reaps half-open connections whose peer vanished without a FIN.
+    #[arg(long, default_value_t = 15.0)]
+    pub idle_timeout_secs: f64,
+
+    /// Seconds a client's outbox may stay full (it is not reading) before it is closed with 1008.
+    #[arg(long, default_value_t = 5.0)]
+    pub slow_client_secs: f64,
+
+    /// Messages per second a client may send on average (token bucket); excess messages are dropped and counted,
+    /// and a client dropping more than this many in one second is closed with 1008 as a flood.
+    #[arg(long, default_value_t = 90)]
+    pub input_rate: u32,
+
+    /// Burst size of the input token bucket.
+    #[arg(long, default_value_t = 45)]
+    pub input_burst: u32,
+
+    /// Origins allowed to open the WebSocket (repeat the flag for several); any origin when none is given.
+    #[arg(long = "allowed-origin")]
+    pub allowed_origins: Vec<String>,
+
+    /// Seconds shutdown waits for writers to flush their close frames.
+    #[arg(long, default_value_t = 3.0)]
+    pub shutdown_grace_secs: f64,
 
     /// Seed of the simulation's random choices (spawn points).
     #[arg(long, default_value_t = 1)]
@@ -54,6 +98,29 @@ pub struct Args {
 /// that falls briefly behind still gets deltas instead of much larger full snapshots.
 pub const HISTORY_TICKS: usize = 64;
 
+/// The limits of the network edge (see `Args` for what each means).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_message_bytes: usize,
+    pub outbox_frames: usize,
+    pub send_buffer_bytes: usize,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub handshake_timeout: Duration,
+    pub hello_timeout: Duration,
+    pub ping_interval: Duration,
+    pub idle_timeout: Duration,
+    pub slow_client_timeout: Duration,
+    pub input_rate: u32,
+    pub input_burst: u32,
+    pub allowed_origins: Vec<String>,
+    pub shutdown_grace: Duration,
+}
+
+fn seconds(value: f64) -> Duration {
+    Duration::from_secs_f64(value.clamp(0.001, 86_400.0))
+}
+
 /// Everything the server needs to run, resolved from `Args` (the map loaded and validated).
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -61,10 +128,7 @@ pub struct Config {
     pub tick_rate: u32,
     pub map: Map,
     pub max_players: usize,
-    pub max_message_bytes: usize,
-    pub outbox_frames: usize,
-    pub send_buffer_bytes: usize,
-    pub hello_timeout: std::time::Duration,
+    pub limits: Limits,
     pub seed: u64,
     /// Test hook: keep the server's own snapshots of the last this-many ticks where tests can read them.
     pub record_snapshots: usize,
@@ -81,10 +145,22 @@ impl Config {
             tick_rate: args.tick_rate,
             map,
             max_players: args.max_players as usize,
-            max_message_bytes: args.max_message_bytes,
-            outbox_frames: args.outbox_frames.max(1),
-            send_buffer_bytes: args.send_buffer_bytes,
-            hello_timeout: std::time::Duration::from_secs(args.hello_timeout_secs),
+            limits: Limits {
+                max_message_bytes: args.max_message_bytes,
+                outbox_frames: args.outbox_frames.max(1),
+                send_buffer_bytes: args.send_buffer_bytes,
+                max_connections: args.max_connections,
+                max_connections_per_ip: args.max_connections_per_ip,
+                handshake_timeout: seconds(args.handshake_timeout_secs),
+                hello_timeout: seconds(args.hello_timeout_secs),
+                ping_interval: seconds(args.ping_interval_secs),
+                idle_timeout: seconds(args.idle_timeout_secs),
+                slow_client_timeout: seconds(args.slow_client_secs),
+                input_rate: args.input_rate.max(1),
+                input_burst: args.input_burst.max(1),
+                allowed_origins: args.allowed_origins.clone(),
+                shutdown_grace: seconds(args.shutdown_grace_secs),
+            },
             seed: args.seed,
             record_snapshots: 0,
         })

@@ -2,24 +2,31 @@
 //! writer task that drains the client's bounded outbox onto the socket.
 //!
 //! A connection's failure is logged here and ends only this connection. Everything the client sends is checked
-//! before it reaches the room: masking (RFC 6455 section 5.1), message size, frame type, MessagePack shape, value
-//! ranges, the hello handshake and sequence order. Each violation closes with the matching code and a reason.
+//! before it reaches the room: masking (RFC 6455 section 5.1), frame and message size, control frame size, frame
+//! type, MessagePack shape, value ranges, the hello handshake, sequence order and message rate. Each violation
+//! closes with the matching code and a reason, logs one warning with the peer, and is counted.
+//!
+//! The writer also keeps the connection honest in time: it pings a silent peer and closes one that stays silent
+//! (which also reaps half-open sockets), and it never blocks on a peer that stopped reading once a close is due.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use fastwebsockets::{Frame, OpCode, Payload, WebSocket, WebSocketError, WebSocketRead, WebSocketWrite};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::{ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::timeout;
+use tokio::time::{timeout, Instant};
 use tracing::{debug, info, warn};
 
 use crate::codec::{self, close_code, DecodeError};
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use crate::protocol::{ClientMessage, ServerMessage, PROTOCOL_VERSION};
 use crate::room::{ClientKey, JoinRefused, RoomCommand};
+use crate::server::ServerStats;
 
 type Stream = TokioIo<Upgraded>;
 
@@ -62,14 +69,7 @@ impl ClientLink {
 
     /// Asks the writer to close the connection; the first reason given wins.
     pub fn close(&self, reason: CloseReason) {
-        self.closer.send_if_modified(|current| {
-            if current.is_none() {
-                *current = Some(reason);
-                true
-            } else {
-                false
-            }
-        });
+        close_with(&self.closer, reason);
     }
 }
 
@@ -77,18 +77,87 @@ impl ClientLink {
 #[derive(Clone)]
 pub struct ConnectionContext {
     pub room: mpsc::Sender<RoomCommand>,
-    pub max_message_bytes: usize,
-    pub outbox_frames: usize,
-    pub hello_timeout: std::time::Duration,
+    pub limits: Limits,
+    pub stats: Arc<ServerStats>,
 }
 
 impl ConnectionContext {
-    pub fn new(config: &Config, room: mpsc::Sender<RoomCommand>) -> ConnectionContext {
-        ConnectionContext {
-            room,
-            max_message_bytes: config.max_message_bytes,
-            outbox_frames: config.outbox_frames,
-            hello_timeout: config.hello_timeout,
+    pub fn new(config: &Config, room: mpsc::Sender<RoomCommand>, stats: Arc<ServerStats>) -> ConnectionContext {
+        ConnectionContext { room, limits: config.limits.clone(), stats }
+    }
+}
+
+/// When the peer was last heard from, in milliseconds since the connection opened; shared by reader and writer.
+#[derive(Debug)]
+struct LastHeard {
+    opened: Instant,
+    millis: AtomicU64,
+}
+
+impl LastHeard {
+    fn new() -> LastHeard {
+        LastHeard { opened: Instant::now(), millis: AtomicU64::new(0) }
+    }
+
+    fn touch(&self) {
+        self.millis.store(self.opened.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn at(&self) -> Instant {
+        self.opened + Duration::from_millis(self.millis.load(Ordering::Relaxed))
+    }
+}
+
+/// A token bucket over client messages: `rate` per second on average, bursts of `burst`.
+#[derive(Debug)]
+struct TokenBucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    refilled: Instant,
+    window_start: Instant,
+    dropped_in_window: u32,
+}
+
+/// The bucket's verdict on one message.
+#[derive(Debug, PartialEq, Eq)]
+enum Admission {
+    Admit,
+    /// Over the rate: the message is dropped.
+    Drop,
+    /// Over twice the rate for a whole second: the client is flooding.
+    Flood,
+}
+
+impl TokenBucket {
+    fn new(rate: u32, burst: u32, now: Instant) -> TokenBucket {
+        TokenBucket {
+            tokens: f64::from(burst),
+            rate: f64::from(rate),
+            burst: f64::from(burst),
+            refilled: now,
+            window_start: now,
+            dropped_in_window: 0,
+        }
+    }
+
+    fn admit(&mut self, now: Instant) -> Admission {
+        let elapsed = (now - self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.refilled = now;
+        if now - self.window_start >= Duration::from_secs(1) {
+            self.window_start = now;
+            self.dropped_in_window = 0;
+        }
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Admission::Admit;
+        }
+        self.dropped_in_window += 1;
+        if f64::from(self.dropped_in_window) > self.rate {
+            Admission::Flood
+        } else {
+            Admission::Drop
         }
     }
 }
@@ -109,10 +178,20 @@ enum ReadEnd {
 /// Serves one upgraded WebSocket until it closes.
 pub async fn serve(ws: WebSocket<Stream>, peer: SocketAddr, context: ConnectionContext) {
     let (read, write) = ws.split(tokio::io::split);
-    let (link, outbox_rx, close_rx) = ClientLink::new(context.outbox_frames);
-    let writer = tokio::spawn(write_loop(write, outbox_rx, close_rx.clone()));
+    let (link, outbox_rx, close_rx) = ClientLink::new(context.limits.outbox_frames);
+    let last_heard = Arc::new(LastHeard::new());
+    let writer = tokio::spawn(write_loop(
+        write,
+        outbox_rx,
+        close_rx.clone(),
+        link.closer.clone(),
+        last_heard.clone(),
+        context.limits.clone(),
+    ));
 
-    let mut reader = Reader { read, context: &context, link: &link, client: None, last_seq: 0 };
+    let bucket = TokenBucket::new(context.limits.input_rate, context.limits.input_burst, Instant::now());
+    let mut reader =
+        Reader { read, context: &context, link: &link, client: None, last_seq: 0, last_heard: &last_heard, bucket };
     let end = reader.run(close_rx).await;
     let client = reader.client;
     match &end {
@@ -120,6 +199,7 @@ pub async fn serve(ws: WebSocket<Stream>, peer: SocketAddr, context: ConnectionC
         ReadEnd::ServerClosed => debug!(%peer, "closed by server"),
         ReadEnd::Violation(code, reason) => {
             warn!(%peer, code, reason = %reason, "closing misbehaving client");
+            context.stats.violations.fetch_add(1, Ordering::Relaxed);
             link.close(CloseReason::new(*code, reason.clone()));
         }
         ReadEnd::Transport(error) => debug!(%peer, error = %error, "connection failed"),
@@ -130,7 +210,7 @@ pub async fn serve(ws: WebSocket<Stream>, peer: SocketAddr, context: ConnectionC
     // Let the writer send its close frame; a peer that never reads cannot hold the task longer than this.
     link.close(CloseReason::new(close_code::NORMAL, ""));
     drop(link);
-    let _ = timeout(std::time::Duration::from_secs(2), writer).await;
+    let _ = timeout(context.limits.shutdown_grace, writer).await;
 }
 
 struct Reader<'a> {
@@ -139,6 +219,8 @@ struct Reader<'a> {
     link: &'a ClientLink,
     client: Option<ClientKey>,
     last_seq: u32,
+    last_heard: &'a LastHeard,
+    bucket: TokenBucket,
 }
 
 impl Reader<'_> {
@@ -146,8 +228,8 @@ impl Reader<'_> {
         self.read.set_auto_close(false);
         self.read.set_auto_pong(false);
         // Frames larger than this are refused before their payload is read.
-        self.read.set_max_message_size(self.context.max_message_bytes + 1);
-        let deadline = tokio::time::Instant::now() + self.context.hello_timeout;
+        self.read.set_max_message_size(self.context.limits.max_message_bytes + 1);
+        let deadline = Instant::now() + self.context.limits.hello_timeout;
         loop {
             let message = tokio::select! {
                 message = self.next_message() => message,
@@ -161,10 +243,24 @@ impl Reader<'_> {
                 Ok(None) => return ReadEnd::PeerClosed,
                 Err(end) => return end,
             };
-            let message = match codec::decode_client(&bytes, self.context.max_message_bytes) {
+            let message = match codec::decode_client(&bytes, self.context.limits.max_message_bytes) {
                 Ok(message) => message,
                 Err(error) => return ReadEnd::Violation(error.close_code(), error.to_string()),
             };
+            match self.bucket.admit(Instant::now()) {
+                Admission::Admit => {}
+                Admission::Drop => {
+                    self.context.stats.messages_dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                Admission::Flood => {
+                    let rate = self.context.limits.input_rate;
+                    return ReadEnd::Violation(
+                        close_code::POLICY_VIOLATION,
+                        format!("message flood: more than {} messages per second", 2 * rate),
+                    );
+                }
+            }
             if let Err(end) = self.handle(message).await {
                 return end;
             }
@@ -174,13 +270,19 @@ impl Reader<'_> {
     /// Reads the next complete binary message, answering pings and handling close frames on the way.
     /// `Ok(None)` means the peer closed.
     async fn next_message(&mut self) -> Result<Option<Vec<u8>>, ReadEnd> {
-        let limit = self.context.max_message_bytes;
+        let limit = self.context.limits.max_message_bytes;
         let mut message: Vec<u8> = Vec::new();
         let mut fragmented = false;
         loop {
             let mut frame = self.read.read_frame(&mut never_send).await.map_err(read_error)?;
+            self.last_heard.touch();
             if !was_masked(&mut frame) {
                 return Err(ReadEnd::Violation(close_code::PROTOCOL_ERROR, "client frames must be masked".into()));
+            }
+            // RFC 6455 section 5.5: control frames carry at most 125 bytes.
+            let control = matches!(frame.opcode, OpCode::Close | OpCode::Ping | OpCode::Pong);
+            if control && frame.payload.len() > 125 {
+                return Err(ReadEnd::Violation(close_code::PROTOCOL_ERROR, "control frame over 125 bytes".into()));
             }
             match frame.opcode {
                 OpCode::Binary | OpCode::Continuation => {
@@ -314,38 +416,105 @@ async fn closing(close_rx: &mut watch::Receiver<Option<CloseReason>>) {
     let _ = close_rx.wait_for(Option::is_some).await;
 }
 
+/// Why a write did not complete.
+enum WriteStop {
+    /// The socket failed: nothing more can be written.
+    Broken,
+    /// A close was requested, or the peer went silent, while the write waited on a peer that is not reading.
+    Interrupted,
+}
+
 async fn write_loop(
     mut write: WebSocketWrite<WriteHalf<Stream>>,
     mut outbox: mpsc::Receiver<Outgoing>,
     mut close_rx: watch::Receiver<Option<CloseReason>>,
+    closer: Arc<watch::Sender<Option<CloseReason>>>,
+    last_heard: Arc<LastHeard>,
+    limits: Limits,
 ) {
+    let mut pinged_at: Option<Instant> = None;
     loop {
-        tokio::select! {
+        let heard = last_heard.at();
+        let idle_deadline = heard + limits.idle_timeout;
+        // Ping once per stretch of silence; a pong (or anything else) moves `heard` and re-arms it.
+        let ping_due = heard + limits.ping_interval;
+        let ping_at = if pinged_at.is_some_and(|at| at >= heard) { idle_deadline } else { ping_due };
+        let frame = tokio::select! {
             biased;
             _ = closing(&mut close_rx) => break,
-            message = outbox.recv() => {
-                let Some(message) = message else { break };
-                let frame = match message {
-                    Outgoing::Message(bytes) => Frame::binary(Payload::Owned(bytes)),
-                    Outgoing::Pong(payload) => Frame::pong(Payload::Owned(payload)),
-                };
-                if write.write_frame(frame).await.is_err() {
-                    return;
+            _ = tokio::time::sleep_until(idle_deadline) => {
+                if last_heard.at() + limits.idle_timeout <= Instant::now() {
+                    let silent = limits.idle_timeout.as_secs_f64();
+                    close_with(&closer, CloseReason::new(close_code::GOING_AWAY, format!("idle timeout: nothing received for {silent} s")));
                 }
+                continue;
+            }
+            _ = tokio::time::sleep_until(ping_at), if ping_at < idle_deadline => {
+                pinged_at = Some(Instant::now());
+                Frame::new(true, OpCode::Ping, None, Payload::Borrowed(b"skirmish"))
+            }
+            message = outbox.recv() => match message {
+                Some(Outgoing::Message(bytes)) => Frame::binary(Payload::Owned(bytes)),
+                Some(Outgoing::Pong(payload)) => Frame::pong(Payload::Owned(payload)),
+                None => break,
+            },
+        };
+        match write_interruptibly(&mut write, frame, &mut close_rx, &last_heard, limits.idle_timeout).await {
+            Ok(()) => {}
+            Err(WriteStop::Broken) => return,
+            Err(WriteStop::Interrupted) => {
+                if close_rx.borrow().is_none() {
+                    let silent = limits.idle_timeout.as_secs_f64();
+                    let reason = format!("idle timeout: nothing received for {silent} s");
+                    close_with(&closer, CloseReason::new(close_code::GOING_AWAY, reason));
+                }
+                // The peer is not reading: a close frame would only block again.
+                return;
             }
         }
     }
     let reason = close_rx.borrow().clone().unwrap_or_else(|| CloseReason::new(close_code::NORMAL, ""));
-    if !reason.echo && reason.code != close_code::NORMAL {
-        let message = ServerMessage::Close { code: reason.code, reason: reason.reason.clone() };
-        if write.write_frame(Frame::binary(Payload::Owned(codec::encode_server(&message)))).await.is_err() {
-            return;
+    let flush = async {
+        if !reason.echo && reason.code != close_code::NORMAL {
+            let message = ServerMessage::Close { code: reason.code, reason: reason.reason.clone() };
+            write.write_frame(Frame::binary(Payload::Owned(codec::encode_server(&message)))).await?;
+        }
+        // A close frame's reason is at most 123 bytes (RFC 6455 section 5.5).
+        let mut end = reason.reason.len().min(123);
+        while !reason.reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        write.write_frame(Frame::close(reason.code, &reason.reason.as_bytes()[..end])).await
+    };
+    // A peer that stopped reading cannot hold the writer past the grace period.
+    let _ = timeout(limits.shutdown_grace, flush).await;
+}
+
+fn close_with(closer: &watch::Sender<Option<CloseReason>>, reason: CloseReason) {
+    closer.send_if_modified(|current| current.is_none() && current.replace(reason).is_none());
+}
+
+/// Writes one frame unless a close is requested, or the peer falls silent for the idle timeout, while the write
+/// waits on a full socket.
+async fn write_interruptibly(
+    write: &mut WebSocketWrite<WriteHalf<Stream>>,
+    frame: Frame<'_>,
+    close_rx: &mut watch::Receiver<Option<CloseReason>>,
+    last_heard: &LastHeard,
+    idle_timeout: Duration,
+) -> Result<(), WriteStop> {
+    let writing = write.write_frame(frame);
+    tokio::pin!(writing);
+    loop {
+        let idle_deadline = last_heard.at() + idle_timeout;
+        tokio::select! {
+            result = &mut writing => return result.map_err(|_| WriteStop::Broken),
+            _ = closing(close_rx) => return Err(WriteStop::Interrupted),
+            _ = tokio::time::sleep_until(idle_deadline) => {
+                if last_heard.at() + idle_timeout <= Instant::now() {
+                    return Err(WriteStop::Interrupted);
+                }
+            }
         }
     }
-    // A close frame's reason is at most 123 bytes (RFC 6455 section 5.5).
-    let mut end = reason.reason.len().min(123);
-    while !reason.reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    let _ = write.write_frame(Frame::close(reason.code, &reason.reason.as_bytes()[..end])).await;
 }

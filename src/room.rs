@@ -61,6 +61,7 @@ pub struct RoomStats {
     pub overruns: AtomicU64,
     pub frames_sent: AtomicU64,
     pub frames_dropped: AtomicU64,
+    pub slow_clients_closed: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub last_tick_micros: AtomicU64,
     pub max_tick_micros: AtomicU64,
@@ -82,6 +83,8 @@ struct Client {
     baseline_floor: u32,
     /// Tick of the newest frame queued for this client.
     last_sent_tick: u32,
+    /// Consecutive ticks this client's outbox was full.
+    full_ticks: u32,
     last_applied_seq: u32,
 }
 
@@ -94,6 +97,8 @@ pub struct Room {
     events: EventLog,
     max_players: usize,
     tick_rate: u32,
+    /// A client whose outbox stays full this many ticks is not reading and is closed.
+    slow_client_ticks: u32,
     stats: Arc<RoomStats>,
     tap: Option<(SnapshotTap, usize)>,
     /// Encoded snapshot bodies of the current tick, by baseline tick (0 = full): clients sharing a baseline share it.
@@ -111,6 +116,8 @@ impl Room {
             events: EventLog::default(),
             max_players: config.max_players,
             tick_rate: config.tick_rate,
+            slow_client_ticks: (config.limits.slow_client_timeout.as_secs_f64() * f64::from(config.tick_rate)).ceil()
+                as u32,
             stats,
             tap: tap.map(|tap| (tap, config.record_snapshots.max(1))),
             bodies: Vec::new(),
@@ -189,6 +196,7 @@ impl Room {
             inputs: VecDeque::with_capacity(MAX_QUEUED_INPUTS),
             acked_tick: 0,
             baseline_floor: 0,
+            full_ticks: 0,
             last_sent_tick: 0,
             last_applied_seq: 0,
         });
@@ -278,12 +286,25 @@ impl Room {
                         client.baseline_floor = tick;
                     }
                     client.last_sent_tick = tick;
+                    client.full_ticks = 0;
                     sent += 1;
                     bytes += len;
                 }
-                // A full outbox: this client misses the tick and converges on a later delta. A closed one: its
-                // reader is about to send Leave.
-                Err(_) => dropped += 1,
+                // A full outbox: this client misses the tick and converges on a later delta, unless it stays full
+                // so long that the client has evidently stopped reading.
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    dropped += 1;
+                    client.full_ticks += 1;
+                    if client.full_ticks == self.slow_client_ticks {
+                        let seconds = f64::from(self.slow_client_ticks) / f64::from(self.tick_rate);
+                        warn!(player = client.player.wire_id(), "closing a client that stopped reading");
+                        let reason = format!("client too slow: not reading for {seconds:.1} s");
+                        client.link.close(CloseReason::new(close_code::POLICY_VIOLATION, reason));
+                        self.stats.slow_clients_closed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                // A closed outbox: the connection is going away and its reader is about to send Leave.
+                Err(mpsc::error::TrySendError::Closed(_)) => dropped += 1,
             }
         }
         self.stats.frames_sent.fetch_add(sent, Ordering::Relaxed);

@@ -5,25 +5,27 @@
 //! never delay a tick. `start` binds and returns a handle; `RunningServer::shutdown` stops accepting, has the room
 //! close every client with 1001, and waits a bounded time for connections to finish.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE};
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, ORIGIN};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use crate::connection::{self, ConnectionContext};
 use crate::room::{self, Room, RoomStats, SnapshotTap};
 
@@ -33,8 +35,6 @@ mod embedded {
 
 /// Capacity of the room's command queue, shared by all connections.
 const ROOM_QUEUE: usize = 8192;
-/// How long shutdown waits for connections to send their close frames.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// Server-wide counters.
 #[derive(Debug, Default)]
@@ -43,6 +43,12 @@ pub struct ServerStats {
     pub connections: AtomicUsize,
     /// Open WebSocket sessions.
     pub websockets: AtomicUsize,
+    /// Connections closed for breaking a rule (bad frames, bad messages, floods, timeouts of the handshake).
+    pub violations: AtomicU64,
+    /// Client messages dropped by the rate limit.
+    pub messages_dropped: AtomicU64,
+    /// Connections refused at accept time by the total or per-IP limit.
+    pub refused: AtomicU64,
 }
 
 /// A started server.
@@ -75,13 +81,13 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
     })?;
 
     let site = Arc::new(Site {
-        context: ConnectionContext::new(&config, room_tx),
+        context: ConnectionContext::new(&config, room_tx, server_stats.clone()),
         room_stats: room_stats.clone(),
         server_stats: server_stats.clone(),
         tick_rate: config.tick_rate,
         max_players: config.max_players,
-        send_buffer_bytes: config.send_buffer_bytes,
         open_sockets: watch::channel(0).0,
+        counts: Mutex::new(ConnectionCounts::default()),
     });
     info!(%local_addr, tick_rate = config.tick_rate, map = %config.map.name, "listening");
     let accept_task = tokio::spawn(accept_loop(listener, site, shutdown_rx));
@@ -106,9 +112,72 @@ struct Site {
     server_stats: Arc<ServerStats>,
     tick_rate: u32,
     max_players: usize,
-    send_buffer_bytes: usize,
     /// Open WebSocket sessions; shutdown waits for this to reach zero.
     open_sockets: watch::Sender<usize>,
+    counts: Mutex<ConnectionCounts>,
+}
+
+impl Site {
+    fn limits(&self) -> &Limits {
+        &self.context.limits
+    }
+}
+
+/// Open TCP connections, in total and per remote address, checked at accept time.
+#[derive(Default)]
+struct ConnectionCounts {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// One admitted connection; dropping it gives its place back.
+struct Permit {
+    site: Arc<Site>,
+    ip: IpAddr,
+}
+
+impl Permit {
+    fn admit(site: &Arc<Site>, ip: IpAddr) -> Result<Permit, &'static str> {
+        let mut counts = site.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if counts.total >= site.limits().max_connections {
+            return Err("server at its connection limit");
+        }
+        let from_ip = counts.per_ip.entry(ip).or_insert(0);
+        if *from_ip >= site.limits().max_connections_per_ip {
+            return Err("too many connections from this address");
+        }
+        *from_ip += 1;
+        counts.total += 1;
+        site.server_stats.connections.store(counts.total, Ordering::Relaxed);
+        Ok(Permit { site: site.clone(), ip })
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut counts = self.site.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        counts.total -= 1;
+        if let Some(from_ip) = counts.per_ip.get_mut(&self.ip) {
+            *from_ip -= 1;
+            if *from_ip == 0 {
+                counts.per_ip.remove(&self.ip);
+            }
+        }
+        self.site.server_stats.connections.store(counts.total, Ordering::Relaxed);
+    }
+}
+
+/// Answers a connection over the limits with a bare 503 and closes it, without tying up the accept loop.
+fn refuse(mut stream: TcpStream, peer: SocketAddr, why: &'static str, stats: &ServerStats) {
+    stats.refused.fetch_add(1, Ordering::Relaxed);
+    warn!(%peer, reason = why, "refusing connection");
+    tokio::spawn(async move {
+        let response = format!(
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{why}\n",
+            why.len() + 1
+        );
+        let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(response.as_bytes())).await;
+    });
 }
 
 async fn accept_loop(listener: TcpListener, site: Arc<Site>, mut shutdown: watch::Receiver<bool>) {
@@ -125,11 +194,17 @@ async fn accept_loop(listener: TcpListener, site: Arc<Site>, mut shutdown: watch
                 }
             },
         };
+        let permit = match Permit::admit(&site, peer.ip()) {
+            Ok(permit) => permit,
+            Err(why) => {
+                refuse(stream, peer, why, &site.server_stats);
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
-        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(site.send_buffer_bytes);
+        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(site.limits().send_buffer_bytes);
         let site = site.clone();
         tokio::spawn(async move {
-            site.server_stats.connections.fetch_add(1, Ordering::Relaxed);
             let service = service_fn({
                 let site = site.clone();
                 move |request| {
@@ -137,16 +212,26 @@ async fn accept_loop(listener: TcpListener, site: Arc<Site>, mut shutdown: watch
                     async move { Ok::<_, Infallible>(route(request, peer, &site)) }
                 }
             });
-            let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades();
+            // The header timeout drops clients that trickle their request in (slow-loris).
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(site.limits().handshake_timeout)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
             if let Err(error) = connection.await {
-                debug!(%peer, %error, "http connection ended with an error");
+                if error.is_timeout() {
+                    site.server_stats.violations.fetch_add(1, Ordering::Relaxed);
+                    warn!(%peer, "dropping connection: HTTP request not received within the handshake timeout");
+                } else {
+                    debug!(%peer, %error, "http connection ended with an error");
+                }
             }
-            site.server_stats.connections.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
         });
     }
     drop(listener);
     let mut open = site.open_sockets.subscribe();
-    if tokio::time::timeout(SHUTDOWN_GRACE, open.wait_for(|count| *count == 0)).await.is_err() {
+    if tokio::time::timeout(site.limits().shutdown_grace, open.wait_for(|count| *count == 0)).await.is_err() {
         warn!("some connections did not finish within the shutdown grace period");
     }
 }
@@ -164,6 +249,14 @@ fn route(mut request: Request<Incoming>, peer: SocketAddr, site: &Arc<Site>) -> 
         "/ws" => {
             if !fastwebsockets::upgrade::is_upgrade_request(&request) {
                 return plain(StatusCode::UPGRADE_REQUIRED, "this endpoint speaks WebSocket only\n");
+            }
+            let allowed = &site.limits().allowed_origins;
+            if !allowed.is_empty() {
+                let origin = request.headers().get(ORIGIN).and_then(|o| o.to_str().ok()).unwrap_or("");
+                if !allowed.iter().any(|a| a == origin) {
+                    warn!(%peer, origin, "refusing WebSocket from an origin not in the allow-list");
+                    return plain(StatusCode::FORBIDDEN, "origin not allowed\n");
+                }
             }
             let (response, upgrade) = match fastwebsockets::upgrade::upgrade(&mut request) {
                 Ok(pair) => pair,
@@ -195,6 +288,9 @@ fn route(mut request: Request<Incoming>, peer: SocketAddr, site: &Arc<Site>) -> 
                 "connections": site.server_stats.connections.load(Ordering::Relaxed),
                 "websockets": site.server_stats.websockets.load(Ordering::Relaxed),
                 "tick_overruns": stats.overruns.load(Ordering::Relaxed),
+                "violations": site.server_stats.violations.load(Ordering::Relaxed),
+                "messages_dropped": site.server_stats.messages_dropped.load(Ordering::Relaxed),
+                "connections_refused": site.server_stats.refused.load(Ordering::Relaxed),
                 "frames_dropped": stats.frames_dropped.load(Ordering::Relaxed),
                 "last_tick_micros": stats.last_tick_micros.load(Ordering::Relaxed),
                 "max_tick_micros": stats.max_tick_micros.load(Ordering::Relaxed),
