@@ -436,9 +436,9 @@ async fn write_loop(
     loop {
         let heard = last_heard.at();
         let idle_deadline = heard + limits.idle_timeout;
-        // Ping once per stretch of silence; a pong (or anything else) moves `heard` and re-arms it.
-        let ping_due = heard + limits.ping_interval;
-        let ping_at = if pinged_at.is_some_and(|at| at >= heard) { idle_deadline } else { ping_due };
+        // Ping after each ping interval of silence (counted from the last message or the last ping); a peer that
+        // answers moves `heard` and is never idle.
+        let ping_at = pinged_at.map_or(heard, |at| at.max(heard)) + limits.ping_interval;
         let frame = tokio::select! {
             biased;
             _ = closing(&mut close_rx) => break,

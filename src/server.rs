@@ -204,12 +204,14 @@ async fn accept_loop(listener: TcpListener, site: Arc<Site>, mut shutdown: watch
         let _ = stream.set_nodelay(true);
         let _ = socket2::SockRef::from(&stream).set_send_buffer_size(site.limits().send_buffer_bytes);
         let site = site.clone();
+        // Shared with the WebSocket task, if the connection upgrades: the place is held until the socket closes.
+        let permit = Arc::new(permit);
         tokio::spawn(async move {
             let service = service_fn({
-                let site = site.clone();
+                let (site, permit) = (site.clone(), permit.clone());
                 move |request| {
-                    let site = site.clone();
-                    async move { Ok::<_, Infallible>(route(request, peer, &site)) }
+                    let (site, permit) = (site.clone(), permit.clone());
+                    async move { Ok::<_, Infallible>(route(request, peer, &site, permit)) }
                 }
             });
             // The header timeout drops clients that trickle their request in (slow-loris).
@@ -241,7 +243,12 @@ pub(crate) async fn stopping(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-fn route(mut request: Request<Incoming>, peer: SocketAddr, site: &Arc<Site>) -> Response<Full<Bytes>> {
+fn route(
+    mut request: Request<Incoming>,
+    peer: SocketAddr,
+    site: &Arc<Site>,
+    permit: Arc<Permit>,
+) -> Response<Full<Bytes>> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "only GET is served\n");
     }
@@ -273,6 +280,7 @@ fn route(mut request: Request<Incoming>, peer: SocketAddr, site: &Arc<Site>) -> 
                 }
                 site.server_stats.websockets.fetch_sub(1, Ordering::Relaxed);
                 site.open_sockets.send_modify(|count| *count -= 1);
+                drop(permit);
             });
             let (parts, _) = response.into_parts();
             Response::from_parts(parts, Full::new(Bytes::new()))

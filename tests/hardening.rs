@@ -1,0 +1,501 @@
+//! The hardened edge, attacked over real loopback sockets (raw TCP where the handshake itself is the attack): every
+//! abuse ends in the documented close code or refusal, and its slot, task and connection count are given back.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::*;
+use skirmish::client::{ClientError, GameClient};
+use skirmish::codec::{self, close_code};
+use skirmish::config::Config;
+use skirmish::protocol::{ClientMessage, Input};
+use skirmish::server::RunningServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const OP_TEXT: u8 = 0x1;
+const OP_BINARY: u8 = 0x2;
+const OP_CLOSE: u8 = 0x8;
+const OP_PING: u8 = 0x9;
+const OP_PONG: u8 = 0xa;
+
+/// Encodes one client frame; `masked: false` breaks RFC 6455 on purpose.
+fn frame(opcode: u8, payload: &[u8], masked: bool) -> Vec<u8> {
+    let mut out = vec![0x80 | opcode];
+    let mask_bit = if masked { 0x80 } else { 0 };
+    match payload.len() {
+        len @ 0..=125 => out.push(mask_bit | len as u8),
+        len @ 126..=65535 => {
+            out.push(mask_bit | 126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        len => {
+            out.push(mask_bit | 127);
+            out.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    if masked {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        out.extend_from_slice(&key);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    } else {
+        out.extend_from_slice(payload);
+    }
+    out
+}
+
+/// Performs the HTTP upgrade by hand; returns the stream and the response's status line.
+async fn raw_upgrade(server: &RunningServer, extra_headers: &str) -> (TcpStream, String) {
+    let stream = TcpStream::connect(server.local_addr).await.unwrap();
+    upgrade_on(stream, extra_headers).await
+}
+
+async fn upgrade_on(mut stream: TcpStream, extra_headers: &str) -> (TcpStream, String) {
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra_headers}\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    within("upgrade response", async {
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            if stream.read(&mut byte).await.unwrap() == 0 {
+                break;
+            }
+            head.push(byte[0]);
+        }
+    })
+    .await;
+    let status = String::from_utf8_lossy(&head).lines().next().unwrap_or("").to_string();
+    (stream, status)
+}
+
+/// A raw WebSocket that has said hello and been welcomed.
+async fn raw_player(server: &RunningServer) -> TcpStream {
+    let stream = TcpStream::connect(server.local_addr).await.unwrap();
+    hello_on(stream).await
+}
+
+async fn hello_on(stream: TcpStream) -> TcpStream {
+    let (mut stream, status) = upgrade_on(stream, "").await;
+    assert!(status.contains("101"), "{status}");
+    let hello = codec::encode_client(&ClientMessage::Hello { version: 1, name: "raw".into() });
+    stream.write_all(&frame(OP_BINARY, &hello, true)).await.unwrap();
+    let (opcode, _) = read_frame(&mut stream).await.expect("welcome");
+    assert_eq!(opcode, OP_BINARY);
+    stream
+}
+
+/// Reads one server frame (servers never mask); None at end of stream.
+async fn read_frame(stream: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+    let mut head = [0u8; 2];
+    stream.read_exact(&mut head).await.ok()?;
+    let len = match head[1] & 0x7f {
+        126 => {
+            let mut ext = [0u8; 2];
+            stream.read_exact(&mut ext).await.ok()?;
+            u64::from(u16::from_be_bytes(ext))
+        }
+        127 => {
+            let mut ext = [0u8; 8];
+            stream.read_exact(&mut ext).await.ok()?;
+            u64::from_be_bytes(ext)
+        }
+        len => u64::from(len),
+    };
+    let mut payload = vec![0u8; len as usize];
+    stream.read_exact(&mut payload).await.ok()?;
+    Some((head[0] & 0x0f, payload))
+}
+
+/// Reads until the server's close frame; returns its code and reason.
+async fn expect_close(stream: &mut TcpStream) -> (u16, String) {
+    within("close frame", async {
+        loop {
+            match read_frame(stream).await {
+                Some((OP_CLOSE, payload)) => return skirmish::client::parse_close(&payload),
+                Some(_) => {}
+                None => panic!("the connection ended without a close frame"),
+            }
+        }
+    })
+    .await
+}
+
+/// Waits until the server has no player, WebSocket or TCP connection left: everything was released.
+async fn released(server: &RunningServer) {
+    within("resources released", async {
+        loop {
+            let players = server.room_stats.players.load(Ordering::Relaxed);
+            let sockets = server.server_stats.websockets.load(Ordering::Relaxed);
+            let connections = server.server_stats.connections.load(Ordering::Relaxed);
+            if players == 0 && sockets == 0 && connections == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
+
+fn quick_config() -> Config {
+    let mut config = Config::for_tests();
+    config.limits.ping_interval = Duration::from_millis(300);
+    config.limits.idle_timeout = Duration::from_millis(1200);
+    config.limits.hello_timeout = Duration::from_millis(800);
+    config.limits.handshake_timeout = Duration::from_millis(800);
+    config.limits.slow_client_timeout = Duration::from_millis(800);
+    config.limits.shutdown_grace = Duration::from_millis(500);
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_peer_is_pinged_then_closed_and_a_pong_keeps_it_alive() {
+    let server = start(quick_config()).await;
+    // A spectator that reads (and so answers pings) but sends nothing else stays well past the idle timeout.
+    let mut spectator = connect(&server, "watcher").await;
+    let stay = tokio::spawn(async move {
+        let until = tokio::time::Instant::now() + Duration::from_millis(2500);
+        while tokio::time::Instant::now() < until {
+            within("snapshot", spectator.next_message()).await.expect("still connected");
+        }
+        spectator
+    });
+    // A raw peer that neither reads nor writes after its hello: the server pings it, hears nothing, closes it.
+    let mut silent = raw_player(&server).await;
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let mut saw_ping = false;
+    let (code, reason) = within("close", async {
+        loop {
+            match read_frame(&mut silent).await {
+                Some((OP_PING, _)) => saw_ping = true,
+                Some((OP_CLOSE, payload)) => return skirmish::client::parse_close(&payload),
+                Some(_) => {}
+                None => panic!("no close frame"),
+            }
+        }
+    })
+    .await;
+    assert!(saw_ping, "the server pinged the silent peer first");
+    assert_eq!(code, close_code::GOING_AWAY);
+    assert!(reason.starts_with("idle timeout"), "{reason}");
+    let spectator = within("spectator", stay).await.unwrap();
+    assert_eq!(server.room_stats.players.load(Ordering::Relaxed), 1, "only the silent peer was closed");
+    spectator.close().await;
+    drop(silent);
+    released(&server).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_open_peer_that_vanished_is_reaped() {
+    let mut config = quick_config();
+    // A tiny send buffer so the server's writes to the vanished peer block, as they do when no ACK comes back.
+    config.limits.send_buffer_bytes = 4096;
+    config.limits.slow_client_timeout = Duration::from_secs(60);
+    let server = start(config).await;
+    // The peer joins, then goes dark: the socket stays open on our side but nothing is read or written, exactly
+    // what the server sees of a machine that lost power (no FIN ever arrives).
+    let dark = raw_player(&server).await;
+    within("half-open peer reaped", async {
+        while server.room_stats.players.load(Ordering::Relaxed) != 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    drop(dark);
+    released(&server).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_handshakes_and_missing_hellos_are_dropped() {
+    let server = start(quick_config()).await;
+    // Slow-loris: half a request, then nothing. The server hangs up after the handshake timeout.
+    let mut loris = TcpStream::connect(server.local_addr).await.unwrap();
+    loris.write_all(b"GET /ws HTTP/1.1\r\nHost: test\r\n").await.unwrap();
+    let started = tokio::time::Instant::now();
+    let mut buffer = [0u8; 256];
+    let read = within("server hangs up", loris.read(&mut buffer)).await;
+    assert!(matches!(read, Ok(0) | Err(_)) || String::from_utf8_lossy(&buffer).contains("408"), "{read:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(server.server_stats.violations.load(Ordering::Relaxed) >= 1);
+
+    // Upgraded but silent: no hello within the time limit.
+    let (mut quiet, status) = raw_upgrade(&server, "").await;
+    assert!(status.contains("101"));
+    assert_eq!(expect_close(&mut quiet).await, (1008, "no hello within the time limit".into()));
+    drop((loris, quiet));
+    released(&server).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_upgrades_and_foreign_origins_are_refused() {
+    let mut config = quick_config();
+    config.limits.allowed_origins = vec!["http://good.example".into()];
+    let server = start(config).await;
+    let (_, status) = raw_upgrade(&server, "Origin: http://evil.example\r\n").await;
+    assert!(status.contains("403"), "{status}");
+    let (_, status) = raw_upgrade(&server, "").await;
+    assert!(status.contains("403"), "a missing origin is not on the list: {status}");
+    let (ok, status) = raw_upgrade(&server, "Origin: http://good.example\r\n").await;
+    assert!(status.contains("101"), "{status}");
+    drop(ok);
+    // An upgrade request with a WebSocket version the server does not speak.
+    let mut stream = TcpStream::connect(server.local_addr).await.unwrap();
+    stream
+        .write_all(
+            b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nOrigin: http://good.example\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut response = vec![0u8; 64];
+    let n = within("response", stream.read(&mut response)).await.unwrap();
+    assert!(String::from_utf8_lossy(&response[..n]).starts_with("HTTP/1.1 400"), "{:?}", &response[..n]);
+    drop(stream);
+    released(&server).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_limits_get_503_and_places_come_back() {
+    let mut config = quick_config();
+    config.limits.max_connections_per_ip = 3;
+    let server = start(config).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(raw_player(&server).await);
+    }
+    let mut extra = TcpStream::connect(server.local_addr).await.unwrap();
+    let mut response = String::new();
+    within("503", extra.read_to_string(&mut response)).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+    assert!(response.contains("too many connections from this address"));
+    assert_eq!(server.server_stats.refused.load(Ordering::Relaxed), 1);
+    // Giving one back lets a new one in.
+    drop(held.pop());
+    within("place returned", async {
+        while server.server_stats.connections.load(Ordering::Relaxed) != 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    held.push(raw_player(&server).await);
+    drop(held);
+    released(&server).await;
+    server.shutdown().await;
+
+    let mut config = quick_config();
+    config.limits.max_connections = 1;
+    let server = start(config).await;
+    let first = raw_player(&server).await;
+    let mut second = TcpStream::connect(server.local_addr).await.unwrap();
+    let mut response = String::new();
+    within("503", second.read_to_string(&mut response)).await.unwrap();
+    assert!(response.contains("server at its connection limit"), "{response}");
+    drop(first);
+    released(&server).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc6455_violations_close_with_1002_and_oversized_messages_with_1009() {
+    let server = start(quick_config()).await;
+    let input = codec::encode_client(&ClientMessage::Input(Input { seq: 1, ..Input::default() }));
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (frame(OP_BINARY, &input, false), 1002, "client frames must be masked"),
+        (frame(OP_PING, &[7u8; 126], true), 1002, ""),
+        (frame(OP_PONG, &[7u8; 126], true), 1002, "control frame over 125 bytes"),
+        (frame(OP_CLOSE, &[3u8; 127], true), 1002, "control frame over 125 bytes"),
+        (frame(OP_TEXT, b"hello", true), 1003, "text messages are not accepted; send binary MessagePack"),
+        (frame(OP_BINARY, &[0x91; 129], true), 1009, ""),
+    ];
+    for (bytes, code, reason) in cases {
+        let mut stream = raw_player(&server).await;
+        stream.write_all(&bytes).await.unwrap();
+        let (got_code, got_reason) = expect_close(&mut stream).await;
+        assert_eq!(got_code, code, "{got_reason}");
+        assert!(got_reason.contains(reason), "{got_reason}");
+    }
+    // A frame header announcing 1 GiB is refused from the header alone, before any payload arrives.
+    let mut stream = raw_player(&server).await;
+    let mut header = vec![0x82, 0x80 | 127];
+    header.extend_from_slice(&(1u64 << 30).to_be_bytes());
+    header.extend_from_slice(&[1, 2, 3, 4]);
+    stream.write_all(&header).await.unwrap();
+    assert_eq!(expect_close(&mut stream).await.0, 1009);
+    released(&server).await;
+    assert!(server.server_stats.violations.load(Ordering::Relaxed) >= 7);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_values_close_with_1007_and_floods_with_1008() {
+    let server = start(quick_config()).await;
+    // A float where an integer belongs (NaN), and a sequence number beyond u32.
+    let nan_input = [0x97, 0x02, 0xca, 0x7f, 0xc0, 0x00, 0x00, 0, 0, 0, 0, 0];
+    let huge_seq = [0x97, 0x02, 0xcf, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    for bytes in [&nan_input[..], &huge_seq[..]] {
+        let mut stream = raw_player(&server).await;
+        stream.write_all(&frame(OP_BINARY, bytes, true)).await.unwrap();
+        let (code, reason) = expect_close(&mut stream).await;
+        assert_eq!(code, close_code::INVALID_PAYLOAD, "{reason}");
+        assert!(reason.starts_with("malformed message"), "{reason}");
+    }
+
+    // A burst above the rate is trimmed, not punished.
+    let mut client = connect(&server, "bursty").await;
+    for _ in 0..80 {
+        client.send(&ClientMessage::Ack { tick: 0 }).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(server.server_stats.messages_dropped.load(Ordering::Relaxed) > 0, "excess messages dropped");
+    within("still connected", client.next_message()).await.expect("a burst does not close the connection");
+    client.close().await;
+
+    // A sustained flood is closed.
+    let mut flooder = connect(&server, "flooder").await;
+    let outcome = within("flood closed", async {
+        for _ in 0..5000 {
+            if flooder.send(&ClientMessage::Ack { tick: 0 }).await.is_err() {
+                break;
+            }
+        }
+        loop {
+            match flooder.next_message().await {
+                Ok(_) => {}
+                Err(error) => return error,
+            }
+        }
+    })
+    .await;
+    match outcome {
+        ClientError::Closed { code, reason } => {
+            assert_eq!(code, close_code::POLICY_VIOLATION);
+            assert!(reason.starts_with("message flood"), "{reason}");
+        }
+        other => panic!("expected a close, got {other}"),
+    }
+    released(&server).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_without_stalling_anyone() {
+    let mut config = quick_config();
+    config.limits.send_buffer_bytes = 4096;
+    config.limits.outbox_frames = 4;
+    // Longer than the slow-client limit, so it is the slow-client rule that acts, not the idle one.
+    config.limits.idle_timeout = Duration::from_secs(30);
+    let server = start(config).await;
+    let mut reader = connect(&server, "reader").await;
+    // The stalled client keeps sending inputs (so it is not idle) but never reads a byte; its receive window is
+    // small, so the server's frames back up quickly.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(2048).unwrap();
+    let mut stalled = hello_on(socket.connect(server.local_addr).await.unwrap()).await;
+    let sender = tokio::spawn(async move {
+        for seq in 1.. {
+            let move_x = if (seq / 20) % 2 == 0 { 127 } else { -127 };
+            let input = codec::encode_client(&ClientMessage::Input(Input { seq, move_x, ..Input::default() }));
+            if stalled.write_all(&frame(OP_BINARY, &input, true)).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    });
+    // Keep playing (moving, so every frame carries changes) until the stalled client is closed, counting the
+    // ticks the reading client received meanwhile.
+    let (mut first, mut last, mut received) = (0, 0, 0);
+    let wait = async {
+        while server.room_stats.slow_clients_closed.load(Ordering::Relaxed) == 0 || received < 60 {
+            if let skirmish::client::ServerEvent::Snapshot { tick, .. } = reader.next_event().await.unwrap() {
+                first = if first == 0 { tick } else { first };
+                last = tick;
+                received += 1;
+                let move_y = if (tick / 20) % 2 == 0 { 127 } else { -127 };
+                reader.send_input(0, move_y, 0, false).await.unwrap();
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), wait).await.expect("the stalled client is closed within a minute");
+    let span = last - first + 1;
+    assert!(received * 100 >= span * 90, "the reading client got {received} of {span} ticks meanwhile");
+    assert_eq!(server.room_stats.slow_clients_closed.load(Ordering::Relaxed), 1);
+    assert!(server.room_stats.frames_dropped.load(Ordering::Relaxed) > 0);
+    assert_eq!(server.room_stats.players.load(Ordering::Relaxed), 1, "the stalled client's slot is free");
+    sender.abort();
+    reader.close().await;
+    released(&server).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_every_client_with_1001() {
+    let server = start(quick_config()).await;
+    let mut clients = Vec::new();
+    for i in 0..3 {
+        clients.push(connect(&server, &format!("c{i}")).await);
+    }
+    let stopping = tokio::spawn(server.shutdown());
+    for mut client in clients {
+        let error = within("close", async {
+            loop {
+                if let Err(error) = client.next_message().await {
+                    return error;
+                }
+            }
+        })
+        .await;
+        match error {
+            ClientError::Closed { code, reason } => {
+                assert_eq!((code, reason.as_str()), (1001, "server shutting down"));
+            }
+            other => panic!("expected a 1001 close, got {other}"),
+        }
+    }
+    within("shutdown finishes", stopping).await.unwrap();
+}
+
+#[test]
+fn the_server_process_exits_cleanly_on_sigterm() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_skirmish"))
+        .args(["--addr", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("server binary starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.split("http://").nth(1).and_then(|rest| rest.split_whitespace().next()).expect("address line");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let pid = child.id().to_string();
+    let (code, reason) = runtime.block_on(async {
+        let mut client = GameClient::connect(&format!("ws://{addr}/ws"), "last").await.expect("joins");
+        let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        loop {
+            match within("close", client.next_message()).await {
+                Ok(_) => {}
+                Err(ClientError::Closed { code, reason }) => return (code, reason),
+                Err(other) => panic!("expected a close, got {other}"),
+            }
+        }
+    });
+    assert_eq!((code, reason.as_str()), (1001, "server shutting down"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the server did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0), "exit status 0 after a graceful shutdown");
+}
