@@ -32,7 +32,8 @@ pub struct SwarmConfig {
     pub duration: Duration,
     /// New bots per second during ramp-up.
     pub ramp_per_sec: f64,
-    /// Inputs per second per bot; inputs follow snapshots, so the tick rate is the ceiling.
+    /// Inputs per second per bot; inputs follow snapshots, so the tick rate is the ceiling. 0 makes idle
+    /// spectators that only acknowledge.
     pub input_rate: f64,
     pub name_prefix: String,
     pub seed: u64,
@@ -181,7 +182,8 @@ async fn play(
     progress.active.fetch_add(1, Ordering::Relaxed);
     let joined = Instant::now();
     let mut brain = Brain::new(config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index as u64);
-    let input_period = Duration::from_secs_f64(1.0 / config.input_rate.max(0.1));
+    // An input rate of 0 makes spectators: they only acknowledge.
+    let input_period = (config.input_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / config.input_rate));
     let mut next_input = joined;
     let mut last_arrival: Option<Instant> = None;
     // Inputs not yet reported as processed, oldest first.
@@ -213,7 +215,7 @@ async fn play(
                 let kills = kills.count() as u64;
                 outcome.kills += kills;
                 progress.kills.fetch_add(kills, Ordering::Relaxed);
-                if now < next_input {
+                if input_period.is_none() || now < next_input {
                     // Between inputs, keep the acknowledgement fresh anyway: a client that falls behind and stops
                     // acknowledging gets full snapshots, which are several times larger than deltas.
                     if tick >= acked_sent + ACK_EVERY_TICKS {
@@ -226,7 +228,7 @@ async fn play(
                         }
                     }
                 } else {
-                    next_input = (next_input + input_period).max(now);
+                    next_input = (next_input + input_period.unwrap_or_default()).max(now);
                     let decision = match (client.world(), client.me()) {
                         (Some((tick, entities)), Some(me)) => brain.decide(&View {
                             tick,

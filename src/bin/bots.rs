@@ -27,7 +27,8 @@ struct Args {
     /// Bots connected per second while ramping up.
     #[arg(long, default_value_t = 100.0)]
     ramp: f64,
-    /// Inputs per second per bot (sent right after snapshots, so at most the server's tick rate).
+    /// Inputs per second per bot (sent right after snapshots, so at most the server's tick rate); 0 makes idle
+    /// bots that only acknowledge snapshots.
     #[arg(long, default_value_t = 30.0)]
     input_rate: f64,
     /// Bot names are this prefix followed by the bot's number (cut to 16 characters).
