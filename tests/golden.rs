@@ -1,0 +1,250 @@
+//! Golden vectors: every protocol message, in both directions, encoded by the server's own codec and written to
+//! `client/test/golden.json` with its hex bytes and the MessagePack value decoded back into JSON.
+//!
+//! The browser client's tests (`client/test/golden.test.mjs`) decode the same bytes with the client's decoder, so
+//! the two implementations are held to one set of bytes. This test keeps the committed file honest: when the
+//! encoding changes, it fails until the file is regenerated with `SKIRMISH_BLESS=1 cargo test --test golden`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+use skirmish::codec::{decode_client, decode_server, encode_client, encode_server};
+use skirmish::protocol::{
+    ClientMessage, EntityKind, EntityState, Event, FieldDelta, Input, MapInfo, RulesInfo, ServerMessage, Snapshot,
+    Welcome, PROTOCOL_VERSION,
+};
+
+/// Where the vectors live, relative to the crate root.
+const GOLDEN_PATH: &str = "client/test/golden.json";
+/// The client message size limit the server uses by default (PROTOCOL.md): every client vector must fit.
+const CLIENT_LIMIT: usize = 128;
+
+/// One entry of golden.json, fields in this order.
+#[derive(Serialize)]
+struct Vector {
+    name: String,
+    direction: &'static str,
+    hex: String,
+    value: serde_json::Value,
+}
+
+fn player(id: u32, fields: [i32; 8], name: &str) -> EntityState {
+    EntityState { id, kind: EntityKind::Player, fields, name: Some(Arc::from(name)) }
+}
+
+fn bullet(id: u32, fields: [i32; 6]) -> EntityState {
+    let mut all = [0; 8];
+    all[..6].copy_from_slice(&fields);
+    EntityState { id, kind: EntityKind::Bullet, fields: all, name: None }
+}
+
+/// A delta carrying `values` for the bits of `mask`, in increasing bit order.
+fn delta(id: u32, mask: u8, values: &[i32]) -> FieldDelta {
+    assert_eq!(mask.count_ones() as usize, values.len(), "one value per mask bit");
+    let mut fields = [0; 8];
+    let mut values = values.iter();
+    for (bit, field) in fields.iter_mut().enumerate() {
+        if mask & (1 << bit) != 0 {
+            *field = *values.next().unwrap();
+        }
+    }
+    FieldDelta { id, mask, fields }
+}
+
+fn welcome() -> ServerMessage {
+    ServerMessage::Welcome(Welcome {
+        version: PROTOCOL_VERSION,
+        player_id: 7,
+        tick_rate: 30,
+        tick: 1234,
+        map: MapInfo {
+            name: "arena".into(),
+            width: 2400,
+            height: 1600,
+            walls: vec![[0, 0, 2400, 40], [600, 300, 120, 500], [1700, 900, 300, 60]],
+            spawns: vec![[200, 200], [2200, 1400], [1200, 800]],
+        },
+        rules: RulesInfo {
+            player_radius: 16.0,
+            accel: 2400.0,
+            friction: 8.5,
+            max_speed: 260.0,
+            bullet_radius: 4.0,
+            bullet_speed: 900.0,
+            bullet_lifetime_ticks: 36,
+            fire_interval_ticks: 5,
+            max_hp: 100,
+            respawn_ticks: 90,
+        },
+    })
+}
+
+fn server_messages() -> Vec<(&'static str, ServerMessage)> {
+    let full = Snapshot {
+        tick: 1235,
+        baseline: 0,
+        last_input_seq: 0,
+        created: vec![
+            player(7, [19200, 12800, 0, 0, 0, 100, 0, 0], "ana"),
+            player(8, [3200, 25600, -1600, 4160, 49152, 35, 12, 0], "Zoë"),
+            player(300, [100, 200, 0, 0, 65535, 0, 3, 90], "日本語の名前"),
+            bullet(65536, [19456, 12800, 14400, 0, 7, 1234]),
+            bullet(70000, [3000, 25000, -10182, -10182, 8, 1235]),
+        ],
+        changed: vec![],
+        removed: vec![],
+        events: vec![
+            Event::Kill { tick: 1235, killer: 7, victim: 8 },
+            Event::Join { tick: 1235, player: 300, name: Arc::from("日本語の名前") },
+            Event::Leave { tick: 1235, player: 9 },
+        ],
+    };
+    // More than 15 entities: the created array needs an array16 header.
+    let crowded = Snapshot {
+        tick: 70000,
+        baseline: 0,
+        last_input_seq: 65536,
+        created: (1..=20)
+            .map(|i| player(i, [i as i32 * 1000, 500, 0, 0, 0, 100, 0, 0], &format!("bot{i}")))
+            .chain([bullet(65536 + 1000, [1, 2, 3, 4, 5, 69999])])
+            .collect(),
+        changed: vec![],
+        removed: vec![],
+        events: vec![Event::Join { tick: 70000, player: 20, name: Arc::from("bot20") }],
+    };
+    let delta_snapshot = Snapshot {
+        tick: 1237,
+        baseline: 1235,
+        last_input_seq: 1,
+        created: vec![player(10, [16000, 16000, 0, 0, 0, 100, 0, 0], "late")],
+        changed: vec![
+            // The example from PROTOCOL.md: x and vx of player 7.
+            delta(7, 0b0000_0101, &[19213, 427]),
+            // Every field: negative fixint, int8, int16, int32, positive fixint, uint8, uint16, uint32.
+            delta(8, 0xff, &[-5, -100, -1000, -100_000, 127, 200, 65535, 100_000]),
+            // The extremes of an i32 field; mask with the top bit set needs a uint8.
+            delta(9, 0b1000_0001, &[i32::MIN, i32::MAX]),
+            // Zero and boundary values of each width.
+            delta(11, 0b0111_1111, &[0, -32, -33, -128, -129, -32768, -32769]),
+            delta(12, 0b0000_1111, &[128, 255, 256, 65536]),
+        ],
+        removed: vec![5, 255, 65535, 65536, 70000, 4_000_000_000],
+        events: vec![
+            Event::Kill { tick: 1236, killer: 8, victim: 7 },
+            Event::Leave { tick: 1237, player: 5 },
+            Event::Join { tick: 1237, player: 10, name: Arc::from("late") },
+        ],
+    };
+    let empty_delta = Snapshot {
+        tick: 4_000_000_000,
+        baseline: 3_999_999_999,
+        last_input_seq: u32::MAX,
+        created: vec![],
+        changed: vec![],
+        removed: vec![],
+        events: vec![],
+    };
+    vec![
+        ("welcome", welcome()),
+        ("snapshot_full", ServerMessage::Snapshot(full)),
+        ("snapshot_full_crowded", ServerMessage::Snapshot(crowded)),
+        ("snapshot_delta", ServerMessage::Snapshot(delta_snapshot)),
+        ("snapshot_delta_empty", ServerMessage::Snapshot(empty_delta)),
+        ("pong", ServerMessage::Pong { nonce: 99 }),
+        ("pong_large_nonce", ServerMessage::Pong { nonce: 0xdead_beef }),
+        ("close_shutdown", ServerMessage::Close { code: 1001, reason: "server shutting down".into() }),
+        (
+            "close_version",
+            ServerMessage::Close {
+                code: 4000,
+                reason: "protocol version mismatch: client speaks 2, server speaks 1".into(),
+            },
+        ),
+        // A reason over 255 bytes needs a str16 header.
+        ("close_long_reason", ServerMessage::Close { code: 1008, reason: "input flood; ".repeat(24) }),
+    ]
+}
+
+fn client_messages() -> Vec<(&'static str, ClientMessage)> {
+    let input = |seq, move_x, move_y, aim, buttons, ack_tick| {
+        ClientMessage::Input(Input { seq, move_x, move_y, aim, buttons, ack_tick })
+    };
+    vec![
+        ("hello", ClientMessage::Hello { version: PROTOCOL_VERSION, name: "ana".into() }),
+        // 16 characters of 3 bytes each: a str8 header.
+        (
+            "hello_unicode",
+            ClientMessage::Hello {
+                version: PROTOCOL_VERSION, name: "日本語の名前を十六文字まで書こう".into()
+            },
+        ),
+        ("input_first", input(1, 127, 0, 0, 0, 1235)),
+        ("input_negative_moves", input(2, -127, -1, 16384, 1, 1236)),
+        ("input_diagonal", input(300, -90, 90, 41234, 0, 70000)),
+        ("input_large", input(u32::MAX, 0, -127, 65535, 1, 4_000_000_000)),
+        ("ack", ClientMessage::Ack { tick: 1235 }),
+        ("ack_none", ClientMessage::Ack { tick: 0 }),
+        ("ack_large", ClientMessage::Ack { tick: 3_000_000_000 }),
+        ("ping", ClientMessage::Ping { nonce: 99 }),
+        ("ping_max", ClientMessage::Ping { nonce: u32::MAX }),
+    ]
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn vector(name: &str, direction: &'static str, bytes: &[u8]) -> Vector {
+    let value: serde_json::Value = rmp_serde::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("{name}: the encoded bytes do not decode as a MessagePack value: {e}"));
+    Vector { name: name.to_string(), direction, hex: hex(bytes), value }
+}
+
+/// Every vector, after checking that each one decodes back to the message it was built from.
+fn vectors() -> Vec<Vector> {
+    let mut out = Vec::new();
+    for (name, message) in server_messages() {
+        let bytes = encode_server(&message);
+        assert_eq!(decode_server(&bytes).unwrap_or_else(|e| panic!("{name}: {e}")), message, "{name} round trip");
+        out.push(vector(name, "server", &bytes));
+    }
+    for (name, message) in client_messages() {
+        let bytes = encode_client(&message);
+        let decoded = decode_client(&bytes, CLIENT_LIMIT).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(decoded, message, "{name} round trip");
+        out.push(vector(name, "client", &bytes));
+    }
+    out
+}
+
+fn bless_requested() -> bool {
+    std::env::var("SKIRMISH_BLESS").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+#[test]
+fn golden_vectors_match_the_committed_file() {
+    let vectors = vectors();
+    let mut names: Vec<_> = vectors.iter().map(|v| (v.direction, v.name.as_str())).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), vectors.len(), "vector names are unique per direction");
+
+    let mut expected = serde_json::to_string_pretty(&vectors).expect("vectors serialize");
+    expected.push('\n');
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN_PATH);
+    match std::fs::read_to_string(&path) {
+        Ok(current) if current.replace("\r\n", "\n") == expected => {}
+        Ok(_) if !bless_requested() => panic!(
+            "{GOLDEN_PATH} differs from what the codec now writes for the vectors in tests/golden.rs. If the change \
+             is intended, regenerate it with `SKIRMISH_BLESS=1 cargo test --test golden` and review the diff (the \
+             browser client's golden test decodes these bytes)."
+        ),
+        Ok(_) => std::fs::write(&path, &expected).expect("rewrite golden.json"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::write(&path, &expected).expect("write golden.json");
+            eprintln!("wrote {} (first run)", path.display());
+        }
+        Err(e) => panic!("cannot read {}: {e}", path.display()),
+    }
+}
