@@ -1,7 +1,9 @@
-// hud.js: screen-space drawing on top of the world: scoreboard, kill feed, network overlay, centre banner.
+// hud.js: screen-space drawing on top of the world: scoreboard, kill feed, minimap, network overlay, centre banner
+// with the respawn countdown, and the red flash when the own player is hit.
 //
 // Drawing only; the text it shows is prepared elsewhere (feed.js, main.js) and changes rarely, so a frame builds
-// no strings except score numbers, which are cached.
+// no strings except score numbers, which are cached. Where the scoreboard was drawn is kept (scoreboardHit) so a
+// click on it can change its order.
 
 const FONT = '14px system-ui, sans-serif';
 const FONT_BOLD = 'bold 14px system-ui, sans-serif';
@@ -11,15 +13,41 @@ const PANEL = 'rgba(10, 12, 18, 0.62)';
 const TEXT = '#e5e9f0';
 const DIM = '#9aa3b5';
 const SELF = '#5fd3a8';
+const OTHER = '#e0796b';
 const SCOREBOARD_ROWS = 8;
+const SCOREBOARD_W = 200;
+const MINIMAP_MAX_W = 200;
+const MINIMAP_MAX_H = 150;
+const MARGIN = 12;
+
+/** Scoreboard orders. */
+export const SORT_SCORE = 'score';
+export const SORT_NAME = 'name';
 
 /** Reused for sorting the scoreboard. */
 const sorted = [];
 /** Cached decimal strings of small scores. */
 const numbers = [];
+/** Where the scoreboard was last drawn (CSS pixels); w = 0 before the first draw. */
+const board = { x: 0, y: 0, w: 0, h: 0 };
 
-function byScore(a, b) {
-  return b.score - a.score || a.id - b.id;
+/** Most kills first, then by name, then by id. */
+export function byScore(a, b) {
+  return b.score - a.score || byNameOnly(a, b) || a.id - b.id;
+}
+
+/** By name (case-insensitive), then most kills, then by id. */
+export function byName(a, b) {
+  return byNameOnly(a, b) || b.score - a.score || a.id - b.id;
+}
+
+function byNameOnly(a, b) {
+  return a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0;
+}
+
+/** Sorts player views in place by `mode` (SORT_SCORE or SORT_NAME). */
+export function sortPlayers(list, mode) {
+  return list.sort(mode === SORT_NAME ? byName : byScore);
 }
 
 function numberLabel(n) {
@@ -31,12 +59,24 @@ function numberLabel(n) {
   return String(n);
 }
 
-/** Top players by score at the top right; the own player is always listed. */
-export function drawScoreboard(ctx, scene, width) {
+/**
+ * What a click at (x, y) (CSS pixels) on the scoreboard asks for: SORT_NAME on the left half, SORT_SCORE on the
+ * right (the "Player" and "Kills" columns), or null when it is not on the scoreboard.
+ */
+export function scoreboardHit(x, y) {
+  if (board.w === 0 || x < board.x || x > board.x + board.w || y < board.y || y > board.y + board.h) return null;
+  return x < board.x + board.w / 2 ? SORT_NAME : SORT_SCORE;
+}
+
+/**
+ * The scoreboard at the top right, sorted by `mode` (the active column's title is marked); the own player is always
+ * listed.
+ */
+export function drawScoreboard(ctx, scene, width, mode) {
   sorted.length = 0;
   for (let i = 0; i < scene.playerCount; i++) sorted.push(scene.players[i]);
-  sorted.sort(byScore);
-  let rows = Math.min(sorted.length, SCOREBOARD_ROWS);
+  sortPlayers(sorted, mode);
+  const rows = Math.min(sorted.length, SCOREBOARD_ROWS);
   let ownRank = -1;
   for (let i = 0; i < sorted.length; i++) {
     if (sorted[i].own) {
@@ -46,29 +86,36 @@ export function drawScoreboard(ctx, scene, width) {
   }
   const extraOwn = ownRank >= rows;
   const lineH = 20;
-  const w = 200;
-  const x = width - w - 12;
-  const y = 12;
+  const w = SCOREBOARD_W;
+  const x = width - w - MARGIN;
+  const y = MARGIN;
   const h = 30 + (rows + (extraOwn ? 1 : 0)) * lineH;
+  board.x = x;
+  board.y = y;
+  board.w = w;
+  board.h = h;
   ctx.fillStyle = PANEL;
   ctx.fillRect(x, y, w, h);
   ctx.font = FONT_BOLD;
   ctx.textBaseline = 'top';
   ctx.textAlign = 'left';
-  ctx.fillStyle = DIM;
-  ctx.fillText('Player', x + 10, y + 8);
+  ctx.fillStyle = mode === SORT_NAME ? TEXT : DIM;
+  ctx.fillText(mode === SORT_NAME ? 'Player ▾' : 'Player', x + 10, y + 8);
   ctx.textAlign = 'right';
-  ctx.fillText('Kills', x + w - 10, y + 8);
+  ctx.fillStyle = mode === SORT_NAME ? DIM : TEXT;
+  ctx.fillText(mode === SORT_NAME ? 'Kills' : 'Kills ▾', x + w - 10, y + 8);
   ctx.font = FONT;
   for (let i = 0; i < rows + (extraOwn ? 1 : 0); i++) {
     const p = i < rows ? sorted[i] : sorted[ownRank];
     const ry = y + 30 + i * lineH;
     ctx.fillStyle = p.own ? SELF : TEXT;
+    ctx.globalAlpha = p.hp > 0 ? 1 : 0.55;
     ctx.textAlign = 'left';
     ctx.fillText(p.name, x + 10, ry, w - 60);
     ctx.textAlign = 'right';
     ctx.fillText(numberLabel(p.score), x + w - 10, ry);
   }
+  ctx.globalAlpha = 1;
   sorted.length = 0;
 }
 
@@ -82,39 +129,113 @@ export function drawFeed(ctx, feed, now) {
     const e = entries[i];
     const left = feed.ttlMs - (now - e.time);
     ctx.globalAlpha = left < 1000 ? Math.max(left, 0) / 1000 : 1;
-    const y = 12 + i * 24;
+    const y = MARGIN + i * 24;
     if (e.width < 0) e.width = ctx.measureText(e.text).width;
     const w = e.width + 16;
     ctx.fillStyle = PANEL;
-    ctx.fillRect(12, y, w, 22);
+    ctx.fillRect(MARGIN, y, w, 22);
     ctx.fillStyle = e.own ? SELF : TEXT;
-    ctx.fillText(e.text, 20, y + 4);
+    ctx.fillText(e.text, MARGIN + 8, y + 4);
   }
   ctx.globalAlpha = 1;
+}
+
+/** The minimap's size in CSS pixels for a map, keeping its aspect ratio: `out` = `{w, h}`. */
+export function minimapSize(map, out) {
+  const k = Math.min(MINIMAP_MAX_W / map.width, MINIMAP_MAX_H / map.height);
+  out.w = Math.max(1, Math.round(map.width * k));
+  out.h = Math.max(1, Math.round(map.height * k));
+  return out;
+}
+
+/**
+ * The minimap at the bottom right: `wallsImage` (the map's walls pre-drawn at `w` x `h`, see Renderer), the part
+ * of the world on screen (`view`: `{x0, y0, x1, y1}` world units), other players as dots and the own player as a
+ * ring. Dead players are left out.
+ */
+export function drawMinimap(ctx, scene, map, wallsImage, w, h, screenW, screenH, view) {
+  const x = screenW - w - MARGIN;
+  const y = screenH - h - MARGIN;
+  const k = w / map.width;
+  ctx.fillStyle = PANEL;
+  ctx.fillRect(x - 4, y - 4, w + 8, h + 8);
+  if (wallsImage !== null) ctx.drawImage(wallsImage, x, y, w, h);
+  ctx.strokeStyle = 'rgba(229, 233, 240, 0.35)';
+  ctx.lineWidth = 1;
+  const vx0 = Math.max(view.x0, 0);
+  const vy0 = Math.max(view.y0, 0);
+  const vx1 = Math.min(view.x1, map.width);
+  const vy1 = Math.min(view.y1, map.height);
+  if (vx1 > vx0 && vy1 > vy0) ctx.strokeRect(x + vx0 * k, y + vy0 * k, (vx1 - vx0) * k, (vy1 - vy0) * k);
+  ctx.fillStyle = OTHER;
+  ctx.beginPath();
+  for (let i = 0; i < scene.playerCount; i++) {
+    const p = scene.players[i];
+    if (p.own || p.hp <= 0) continue;
+    const px = x + p.x * k;
+    const py = y + p.y * k;
+    ctx.moveTo(px + 2, py);
+    ctx.arc(px, py, 2, 0, Math.PI * 2);
+  }
+  ctx.fill();
+  const own = scene.own;
+  if (own !== null) {
+    ctx.fillStyle = SELF;
+    ctx.strokeStyle = SELF;
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    ctx.arc(x + own.x * k, y + own.y * k, 3, 0, Math.PI * 2);
+    ctx.fill();
+    ctx.beginPath();
+    ctx.arc(x + own.x * k, y + own.y * k, 6, 0, Math.PI * 2);
+    ctx.stroke();
+  }
 }
 
 /** Network overlay at the bottom left: one monospace line per entry of `lines`. */
 export function drawOverlay(ctx, lines, height) {
   const lineH = 16;
   const h = lines.length * lineH + 12;
-  const y = height - h - 12;
+  const y = height - h - MARGIN;
   ctx.fillStyle = PANEL;
-  ctx.fillRect(12, y, 250, h);
+  ctx.fillRect(MARGIN, y, 270, h);
   ctx.font = FONT_MONO;
   ctx.textBaseline = 'top';
   ctx.textAlign = 'left';
   ctx.fillStyle = TEXT;
-  for (let i = 0; i < lines.length; i++) ctx.fillText(lines[i], 20, y + 6 + i * lineH);
+  for (let i = 0; i < lines.length; i++) ctx.fillText(lines[i], MARGIN + 8, y + 6 + i * lineH);
 }
 
-/** A message in the middle of the screen (death countdown, desync notice). */
-export function drawBanner(ctx, text, width, height) {
+/**
+ * A message in the middle of the screen (death countdown, desync notice). `progress` in 0..1 draws a bar under it
+ * (the respawn countdown); a negative value draws none.
+ */
+export function drawBanner(ctx, text, width, height, progress) {
   ctx.font = FONT_BANNER;
   ctx.textAlign = 'center';
   ctx.textBaseline = 'middle';
-  const w = ctx.measureText(text).width + 40;
+  const w = Math.max(ctx.measureText(text).width + 40, 220);
+  const cy = height * 0.28;
+  const bar = progress >= 0;
   ctx.fillStyle = PANEL;
-  ctx.fillRect(width / 2 - w / 2, height * 0.28 - 22, w, 44);
+  ctx.fillRect(width / 2 - w / 2, cy - 22, w, bar ? 58 : 44);
   ctx.fillStyle = TEXT;
-  ctx.fillText(text, width / 2, height * 0.28);
+  ctx.fillText(text, width / 2, cy);
+  if (bar) {
+    const bw = w - 40;
+    ctx.fillStyle = 'rgba(255, 255, 255, 0.15)';
+    ctx.fillRect(width / 2 - bw / 2, cy + 22, bw, 6);
+    ctx.fillStyle = SELF;
+    ctx.fillRect(width / 2 - bw / 2, cy + 22, bw * (progress > 1 ? 1 : progress), 6);
+  }
+}
+
+/** A red frame around the screen, `strength` 0..1 (the own player was just hit). */
+export function drawHitFlash(ctx, width, height, strength) {
+  if (strength <= 0) return;
+  ctx.globalAlpha = strength * 0.6;
+  ctx.strokeStyle = '#e05a4a';
+  ctx.lineWidth = 24;
+  ctx.strokeRect(0, 0, width, height);
+  ctx.globalAlpha = 1;
 }

@@ -2,8 +2,9 @@
 // 'toggleOverlay'); turning it into wire messages, and the mouse into an aim angle, is main.js's job.
 //
 // Movement: WASD or arrow keys (physical key positions, so ZQSD layouts work too). Aim: the mouse. Fire: left mouse
-// button or space. Overlay: F3 or N. Keys typed into form fields are ignored, and everything is released when the
-// window loses focus so a player never keeps running or firing on their own.
+// button or space. Overlay: F3 or N. Scoreboard order: Tab, or a click on the scoreboard (see `uiClick`). Keys
+// typed into form fields are ignored, and everything is released when the window loses focus so a player never
+// keeps running or firing on their own.
 
 const UP = new Set(['KeyW', 'ArrowUp']);
 const DOWN = new Set(['KeyS', 'ArrowDown']);
@@ -11,6 +12,7 @@ const LEFT = new Set(['KeyA', 'ArrowLeft']);
 const RIGHT = new Set(['KeyD', 'ArrowRight']);
 const FIRE = new Set(['Space']);
 const TOGGLE_OVERLAY = new Set(['F3', 'KeyN']);
+const TOGGLE_SORT = new Set(['Tab']);
 
 export class InputManager {
   /** `target` receives keyboard events (usually window); `surface` is the canvas the mouse aims on. */
@@ -28,6 +30,11 @@ export class InputManager {
     /** Whether the mouse has been seen over the surface yet (until then there is no aim to take from it). */
     this.hasMouse = false;
     this.listeners = new Map();
+    /**
+     * Asked on every left click with its surface position: returning true means the click hit an on-screen control
+     * (the scoreboard) and is not a shot.
+     */
+    this.uiClick = null;
 
     target.addEventListener('keydown', (e) => this.onKey(e, true));
     target.addEventListener('keyup', (e) => this.onKey(e, false));
@@ -39,13 +46,14 @@ export class InputManager {
     surface.addEventListener('mousedown', (e) => {
       if (e.button !== 0) return;
       this.onMouseMove(e);
-      this.fireButton = true;
       e.preventDefault();
+      if (this.uiClick !== null && this.uiClick(this.mouseX, this.mouseY)) return;
+      this.fireButton = true;
     });
     surface.addEventListener('contextmenu', (e) => e.preventDefault());
   }
 
-  /** Registers `fn` for a named action ('toggleOverlay'). */
+  /** Registers `fn` for a named action ('toggleOverlay', 'toggleSort'). */
   on(action, fn) {
     if (!this.listeners.has(action)) this.listeners.set(action, []);
     this.listeners.get(action).push(fn);
@@ -89,6 +97,8 @@ export class InputManager {
     else if (FIRE.has(code)) this.fireKey = pressed;
     else if (TOGGLE_OVERLAY.has(code)) {
       if (pressed && !e.repeat) this.emit('toggleOverlay');
+    } else if (TOGGLE_SORT.has(code)) {
+      if (pressed && !e.repeat) this.emit('toggleSort');
     } else return;
     if (!typing) e.preventDefault(); // no page scrolling on arrows and space, no browser action on F3
   }

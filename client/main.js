@@ -1,17 +1,28 @@
 // main.js: wires the client together. The join screen (or `?name=NAME`) starts a session: a Connection (net.js)
-// feeding a SnapshotStore (state.js) and a KillFeed (feed.js). Once welcomed, one input per server tick goes out
-// carrying the newest applied tick as its acknowledgement, and a requestAnimationFrame loop builds a Scene
-// (scene.js) from the newest state and hands it to the Renderer. `window.skirmish` exposes a read-only view for tests.
+// feeding a SnapshotStore (state.js), a KillFeed (feed.js) and hit/death Effects (effects.js). Once welcomed, one
+// input per server tick goes out carrying the newest applied tick as its acknowledgement, and the Predictor
+// (predict.js) moves the own player by the same tick at once; each applied snapshot reconciles it. A
+// requestAnimationFrame loop, independent of the tick rate, fills a Scene (scene.js) with the remote players and
+// bullets the Interpolator (interp.js) places `?interp=N` ticks (default 2) in the past plus the predicted own
+// player, and hands it to the Renderer. `window.skirmish` exposes a read-only view for tests.
 
+import { Effects } from './effects.js';
 import { InputManager } from './input.js';
 import { KillFeed } from './feed.js';
+import { SORT_NAME, SORT_SCORE, scoreboardHit } from './hud.js';
+import { InputPacer, Interpolator, ServerClock, interpDelayFrom } from './interp.js';
 import { Connection, defaultServerUrl } from './net.js';
+import { MovementModel, Predictor } from './predict.js';
 import {
   BUTTON_FIRE,
+  EVENT_KILL,
   KIND_BULLET,
   KIND_PLAYER,
+  P_AIM,
+  P_HP,
   P_X,
   P_Y,
+  aimToRadians,
   inputMessage,
   normalizeName,
   radiansToAim,
@@ -19,10 +30,10 @@ import {
   toWorld,
 } from './protocol.js';
 import { Renderer } from './render.js';
-import { Scene, buildScene } from './scene.js';
+import { Scene, placeOwn } from './scene.js';
 import { Screens } from './screens.js';
-import { SnapshotStore } from './state.js';
-import { RateMeter, formatRate } from './stats.js';
+import { APPLIED, SnapshotStore } from './state.js';
+import { FpsMeter, RateMeter, formatRate } from './stats.js';
 
 const NAME_KEY = 'skirmish.name';
 
@@ -32,9 +43,24 @@ const input = new InputManager(window, canvas);
 const screens = new Screens(document);
 const scene = new Scene();
 const serverUrl = defaultServerUrl(location);
+/** Interpolation delay in ticks (`?interp=N`, default 2). */
+const interpDelay = interpDelayFrom(location.search);
+const fps = new FpsMeter();
+/** Scratch for the own player's drawn position. */
+const ownDrawn = { x: 0, y: 0 };
 
 /** What the HUD draws besides the scene; one object, updated in place. */
-const hud = { feed: null, overlayLines: [], overlayVisible: false, banner: null, now: 0 };
+const hud = {
+  feed: null,
+  overlayLines: [],
+  overlayVisible: false,
+  banner: null,
+  /** Respawn countdown bar under the banner, 0..1, or -1 for none. */
+  bannerProgress: -1,
+  /** Scoreboard order: SORT_SCORE or SORT_NAME. */
+  sortMode: SORT_SCORE,
+  now: 0,
+};
 
 /** The current session (one connection); replaced on reconnect. */
 let session = null;
@@ -44,6 +70,15 @@ input.on('toggleOverlay', () => {
   hud.overlayVisible = !hud.overlayVisible;
   if (session) session.overlayDirty = true;
 });
+input.on('toggleSort', () => {
+  hud.sortMode = hud.sortMode === SORT_SCORE ? SORT_NAME : SORT_SCORE;
+});
+input.uiClick = (x, y) => {
+  const mode = scoreboardHit(x, y);
+  if (mode === null) return false;
+  hud.sortMode = mode;
+  return true;
+};
 
 // ---------------------------------------------------------------------------------------------------------------
 // Sessions
@@ -56,16 +91,26 @@ function startSession(name) {
     conn: null,
     store: new SnapshotStore(),
     feed: new KillFeed(),
+    effects: new Effects(),
     meter: new RateMeter(),
     welcome: null,
     /** `{map, rules, tickRate}` for the renderer, from welcome. */
     world: null,
     dt: 0,
+    /** From welcome on: own-player prediction, the server clock, the interpolator and the input timing. */
+    predictor: null,
+    clock: null,
+    interp: null,
+    pacer: null,
     seq: 0,
     aim: 0,
     inputTimer: null,
+    /** Newest snapshot tick received, and the ticks skipped between consecutive snapshots. */
+    lastSnapshotTick: 0,
+    framesDropped: 0,
     overlayDirty: true,
-    bannerKey: '',
+    bannerKind: -1,
+    bannerRespawn: 0,
   };
   session = s;
   hud.feed = s.feed;
@@ -82,24 +127,51 @@ function onWelcome(s, msg) {
   s.welcome = msg;
   s.world = { map: msg.map, rules: msg.rules, tickRate: msg.tickRate };
   s.dt = 1 / msg.tickRate;
+  const tickMs = 1000 / msg.tickRate;
+  s.predictor = new Predictor(new MovementModel(msg.map, msg.rules, msg.tickRate), { tickMs });
+  s.clock = new ServerClock(tickMs);
+  s.pacer = new InputPacer(tickMs);
+  s.interp = new Interpolator(s.dt, {
+    bulletLifetimeTicks: msg.rules.bulletLifetimeTicks,
+    width: msg.map.width,
+    height: msg.map.height,
+    radius: msg.rules.playerRadius,
+    // Moving more than twice the top speed (plus a margin) between two states is a respawn, not a move.
+    teleportDistance: msg.rules.maxSpeed * s.dt * 2 + 16,
+  });
   s.state = 'joined';
   screens.hideStatus();
-  s.inputTimer = setInterval(() => sendInput(s), 1000 / msg.tickRate);
+  scheduleInput(s);
   startLoop();
 }
 
 function onSnapshot(s, msg) {
   if (s.welcome === null) return; // the server sends welcome first; nothing to attach a snapshot to before it
+  const now = performance.now();
+  if (msg.tick > s.lastSnapshotTick) {
+    if (s.lastSnapshotTick !== 0) s.framesDropped += msg.tick - s.lastSnapshotTick - 1;
+    s.lastSnapshotTick = msg.tick;
+  }
   const prev = s.store.current;
   const result = s.store.apply(msg);
-  if (result.events.length > 0) {
-    s.feed.handle(result.events, s.store.current, prev, s.welcome.playerId, performance.now());
+  if (result.status === APPLIED) {
+    s.clock.observe(msg.tick, now);
+    const own = s.store.current.entities.get(s.welcome.playerId);
+    s.predictor.reconcile(own !== undefined && own.kind === KIND_PLAYER ? own.fields : null, msg.lastInputSeq, now);
+  }
+  const events = result.events;
+  if (events.length > 0) {
+    s.feed.handle(events, s.store.current, prev, s.welcome.playerId, now);
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i];
+      if (e.kind === EVENT_KILL) s.effects.noteKill(e.killer, e.victim, s.welcome.playerId, now);
+    }
   }
 }
 
 function onClose(s, code, reason) {
   s.state = 'closed';
-  if (s.inputTimer !== null) clearInterval(s.inputTimer);
+  if (s.inputTimer !== null) clearTimeout(s.inputTimer);
   s.inputTimer = null;
   if (session !== s) return;
   input.releaseAll();
@@ -107,7 +179,19 @@ function onClose(s, code, reason) {
   startLoop(); // keep drawing (the last world, dimmed by the panel) rather than leaving a frozen canvas
 }
 
-/** One input per server tick: movement, aim towards the mouse, fire, and the acknowledgement. */
+/** Sends the next input when the pacer says (a steady timer at the tick rate, phased against the server's ticks). */
+function scheduleInput(s) {
+  const now = performance.now();
+  const due = s.pacer.next(now, s.clock, s.conn.pingMs);
+  s.inputTimer = setTimeout(() => {
+    s.inputTimer = null;
+    if (s.state !== 'joined') return;
+    sendInput(s);
+    scheduleInput(s);
+  }, Math.max(0, due - now));
+}
+
+/** One input per server tick: movement, aim towards the mouse, fire, and the acknowledgement; predicted at once. */
 function sendInput(s) {
   if (s.state !== 'joined') return;
   if (input.hasMouse && renderer.ownOnScreen) {
@@ -117,7 +201,10 @@ function sendInput(s) {
   }
   s.seq = (s.seq + 1) >>> 0;
   const buttons = input.fire ? BUTTON_FIRE : 0;
-  s.conn.send(inputMessage(s.seq, toMoveAxis(input.moveX), toMoveAxis(input.moveY), s.aim, buttons, s.store.ackTick));
+  const mx = toMoveAxis(input.moveX);
+  const my = toMoveAxis(input.moveY);
+  s.conn.send(inputMessage(s.seq, mx, my, s.aim, buttons, s.store.ackTick));
+  s.predictor.input(s.seq, mx, my, performance.now());
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -132,8 +219,9 @@ function startLoop() {
 function frame(now) {
   requestAnimationFrame(frame);
   const s = session;
-  const ownId = s.welcome !== null ? s.welcome.playerId : 0;
-  buildScene(scene, s.store.current, ownId, s.dt);
+  fps.frame(now);
+  fillScene(s, now);
+  s.effects.observe(scene, now);
   s.feed.prune(now);
   hud.now = now;
   if (s.meter.update(now, s.store.received, s.conn.bytesIn, s.conn.bytesOut) || s.overlayDirty) {
@@ -141,18 +229,57 @@ function frame(now) {
     if (hud.overlayVisible) fillOverlay(s);
   }
   updateBanner(s);
-  renderer.draw(scene, s.world, hud);
+  renderer.draw(scene, s.world, hud, s.effects);
+}
+
+/** Remote players and bullets at the interpolated time, the own player where prediction puts it. */
+function fillScene(s, now) {
+  if (s.interp === null) {
+    scene.playerCount = 0;
+    scene.bulletCount = 0;
+    scene.own = null;
+    scene.tick = 0;
+    return;
+  }
+  s.interp.fill(scene, s.store, s.welcome.playerId, s.clock.tickAt(now) - interpDelay);
+  const state = s.store.current;
+  const own = state === null ? undefined : state.entities.get(s.welcome.playerId);
+  if (own === undefined || own.kind !== KIND_PLAYER) return;
+  const alive = own.fields[P_HP] > 0;
+  if (!s.predictor.renderPosition(now, ownDrawn)) {
+    ownDrawn.x = toWorld(own.fields[P_X]);
+    ownDrawn.y = toWorld(own.fields[P_Y]);
+  }
+  placeOwn(scene, own, ownDrawn.x, ownDrawn.y, alive ? localAim(s) : aimToRadians(own.fields[P_AIM]));
+}
+
+/** The own aim in radians as the mouse points now (inputs carry it once per tick; drawing follows every frame). */
+function localAim(s) {
+  if (input.hasMouse && renderer.ownOnScreen) {
+    const dx = input.mouseX - renderer.ownScreenX;
+    const dy = input.mouseY - renderer.ownScreenY;
+    if (dx * dx + dy * dy >= 4) return Math.atan2(dy, dx);
+  }
+  return aimToRadians(s.aim);
 }
 
 function fillOverlay(s) {
   const st = s.store;
   const c = s.conn;
+  const p = s.predictor;
   const lines = hud.overlayLines;
   lines.length = 0;
   lines.push(`ping      ${c.pingMs === null ? '-' : `${Math.round(c.pingMs)} ms`}`);
-  lines.push(`snapshots ${s.meter.snapshotsPerSec.toFixed(1)}/s`);
+  lines.push(`ticks     ${s.meter.snapshotsPerSec.toFixed(1)}/s of ${s.world ? s.world.tickRate : 0}/s`);
   lines.push(`in        ${formatRate(s.meter.bytesInPerSec)}`);
   lines.push(`out       ${formatRate(s.meter.bytesOutPerSec)}`);
+  lines.push(`dropped   ${s.framesDropped} ticks skipped`);
+  if (p !== null) {
+    lines.push(`predict   ${p.corrections} corrections, ${p.pendingInputs} pending`);
+    lines.push(`          last ${p.lastError.toFixed(2)}  max ${p.maxError.toFixed(2)} units`);
+  }
+  if (s.interp !== null) lines.push(`interp    ${interpDelay} ticks, ${s.interp.lateFrames} late frames`);
+  lines.push(`render    ${fps.fps.toFixed(0)} fps`);
   lines.push(`full ${st.fullApplied}  delta ${st.deltasApplied}  stale ${st.stale}`);
   lines.push(`desyncs   ${st.desyncs}${st.desynced ? ' (resyncing)' : ''}`);
   lines.push(`tick ${st.newestTick}  ack ${st.ackTick}`);
@@ -160,20 +287,31 @@ function fillOverlay(s) {
   lines.push(`players ${scene.playerCount}  bullets ${scene.bulletCount}`);
 }
 
-/** The centre message; rebuilt only when what it says changes. */
+/** Banner states (session.bannerKind); the text is rebuilt only when the state or the countdown changes. */
+const BANNER_NONE = 0;
+const BANNER_DESYNC = 1;
+const BANNER_WAIT = 2;
+const BANNER_DEAD = 3;
+
+/** The centre message and the respawn countdown. */
 function updateBanner(s) {
-  let key = '';
+  let kind = BANNER_NONE;
+  const own = scene.own;
   if (s.state === 'joined') {
-    if (s.store.desynced) key = 'desync';
-    else if (s.store.current === null) key = 'wait';
-    else if (scene.own !== null && scene.own.hp <= 0) key = `dead${scene.own.respawn}`;
+    if (s.store.desynced) kind = BANNER_DESYNC;
+    else if (s.store.current === null) kind = BANNER_WAIT;
+    else if (own !== null && own.hp <= 0) kind = BANNER_DEAD;
   }
-  if (key === s.bannerKey) return;
-  s.bannerKey = key;
-  if (key === '') hud.banner = null;
-  else if (key === 'desync') hud.banner = 'Resynchronising…';
-  else if (key === 'wait') hud.banner = 'Waiting for the first snapshot…';
-  else if (scene.own.respawn > 0) hud.banner = `Respawning in ${(scene.own.respawn * s.dt).toFixed(1)}s`;
+  const respawn = kind === BANNER_DEAD ? own.respawn : 0;
+  const total = s.world !== null ? s.world.rules.respawnTicks : 0;
+  hud.bannerProgress = kind === BANNER_DEAD && total > 0 ? 1 - respawn / total : -1;
+  if (kind === s.bannerKind && respawn === s.bannerRespawn) return;
+  s.bannerKind = kind;
+  s.bannerRespawn = respawn;
+  if (kind === BANNER_NONE) hud.banner = null;
+  else if (kind === BANNER_DESYNC) hud.banner = 'Resynchronising…';
+  else if (kind === BANNER_WAIT) hud.banner = 'Waiting for the first snapshot…';
+  else if (respawn > 0) hud.banner = `Respawning in ${(respawn * s.dt).toFixed(1)}s`;
   else hud.banner = 'Respawning…';
 }
 
@@ -247,6 +385,38 @@ const debug = Object.freeze({
   },
   get pingMs() {
     return session === null ? null : session.conn.pingMs;
+  },
+  /** The predicted own player after every input sent ({x, y} world units), null when nothing is predicted. */
+  get predictedPosition() {
+    const p = session === null ? null : session.predictor;
+    return p === null || !p.active ? null : { x: p.x, y: p.y };
+  },
+  /** Reconciliations that moved the prediction by more than 1/16 unit. */
+  get corrections() {
+    return session === null || session.predictor === null ? 0 : session.predictor.corrections;
+  },
+  get interpDelayTicks() {
+    return interpDelay;
+  },
+  /** Ticks skipped between consecutive snapshots received. */
+  get framesDropped() {
+    return session === null ? 0 : session.framesDropped;
+  },
+  /** The other players as drawn in the newest frame: [{id, name, x, y}] in world units. */
+  get remotePlayers() {
+    const out = [];
+    for (let i = 0; i < scene.playerCount; i++) {
+      const p = scene.players[i];
+      if (!p.own) out.push({ id: p.id, name: p.name, x: p.x, y: p.y });
+    }
+    return out;
+  },
+  get renderFps() {
+    return fps.fps;
+  },
+  /** Scoreboard order: 'score' or 'name'. */
+  get scoreboardSort() {
+    return hud.sortMode;
   },
 });
 Object.defineProperty(window, 'skirmish', { value: debug, writable: false, enumerable: true, configurable: false });

@@ -1,10 +1,21 @@
-// render.js: draws a scene on a Canvas 2D: the map, bullets, players, then the HUD (hud.js) on top.
+// render.js: draws a scene on a Canvas 2D: the map, bullets, players, hit and death effects, then the HUD (hud.js)
+// on top.
 //
-// It only draws: it reads a Scene (scene.js), the map and rules from welcome, and a HUD model, and remembers where
-// the own player landed on screen so main.js can turn the mouse into an aim. The canvas follows the window size and
-// devicePixelRatio; the camera follows the own player at a zoom that shows about the same area on every screen.
+// It only draws: it reads a Scene (scene.js), the map and rules from welcome, the effects (effects.js) and a HUD
+// model, and remembers where the own player landed on screen so main.js can turn the mouse into an aim. The canvas
+// follows the window size and devicePixelRatio; the camera follows the own player at a zoom that shows about the
+// same area on every screen. The minimap's walls are drawn once per map into an offscreen canvas.
 
-import { drawBanner, drawFeed, drawOverlay, drawScoreboard } from './hud.js';
+import { DEATH, HIT, OWN_HIT_FLASH_MS } from './effects.js';
+import {
+  drawBanner,
+  drawFeed,
+  drawHitFlash,
+  drawMinimap,
+  drawOverlay,
+  drawScoreboard,
+  minimapSize,
+} from './hud.js';
 
 /** World units the view aims to show (the zoom fits this box into the window). */
 const VIEW_W = 1280;
@@ -28,7 +39,20 @@ const COLOR = {
   hpLow: '#e8b04a',
   hpBad: '#e05a4a',
   aim: 'rgba(255,255,255,0.75)',
+  hit: '#ffb3a6',
+  death: '#e05a4a',
+  ownKill: '#ffd36a',
+  minimapWall: '#6b7487',
 };
+
+/** Directions of the death burst's sparks (unit vectors), computed once. */
+const SPARKS = 10;
+const SPARK_COS = new Float64Array(SPARKS);
+const SPARK_SIN = new Float64Array(SPARKS);
+for (let i = 0; i < SPARKS; i++) {
+  SPARK_COS[i] = Math.cos((i / SPARKS) * Math.PI * 2 + 0.3);
+  SPARK_SIN[i] = Math.sin((i / SPARKS) * Math.PI * 2 + 0.3);
+}
 
 export class Renderer {
   constructor(canvas) {
@@ -52,6 +76,12 @@ export class Renderer {
     /** Name font in world units, rebuilt only when the zoom changes. */
     this.font = '';
     this.fontScale = 0;
+    /** The minimap's walls, drawn once per map (null until needed or without a DOM). */
+    this.minimapMap = null;
+    this.minimapImage = null;
+    this.minimap = { w: 0, h: 0 };
+    /** The part of the world on screen, world units (for culling and the minimap). */
+    this.view = { x0: 0, y0: 0, x1: 0, y1: 0 };
   }
 
   /** Matches the backing store to the CSS size and devicePixelRatio (cheap when nothing changed). */
@@ -72,9 +102,10 @@ export class Renderer {
 
   /**
    * Draws one frame. `world` is `{map, rules, tickRate}` from welcome (null before it); `hud` is the model hud.js
-   * draws: `{feed, overlayLines, overlayVisible, banner, now}`.
+   * draws: `{feed, overlayLines, overlayVisible, banner, bannerProgress, sortMode, now}`; `effects` the hit and
+   * death effects (effects.js) or null.
    */
-  draw(scene, world, hud) {
+  draw(scene, world, hud, effects) {
     this.resize();
     const ctx = this.ctx;
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
@@ -96,12 +127,80 @@ export class Renderer {
       this.drawMap(world.map);
       this.drawBullets(scene, world.rules);
       this.drawPlayers(scene, world);
+      if (effects !== null) this.drawEffects(effects, world.rules.playerRadius, hud.now);
       ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
-      drawScoreboard(ctx, scene, this.width);
+      if (effects !== null) {
+        drawHitFlash(ctx, this.width, this.height, 1 - (hud.now - effects.ownHitTime) / OWN_HIT_FLASH_MS);
+      }
+      drawScoreboard(ctx, scene, this.width, hud.sortMode);
+      const mm = minimapSize(world.map, this.minimap);
+      drawMinimap(ctx, scene, world.map, this.minimapWalls(world.map), mm.w, mm.h, this.width, this.height, this.view);
     }
     drawFeed(ctx, hud.feed, hud.now);
     if (hud.overlayVisible) drawOverlay(ctx, hud.overlayLines, this.height);
-    if (hud.banner) drawBanner(ctx, hud.banner, this.width, this.height);
+    if (hud.banner) drawBanner(ctx, hud.banner, this.width, this.height, hud.bannerProgress);
+  }
+
+  /** The minimap's wall picture for `map`, drawn at the minimap's size times devicePixelRatio once per map. */
+  minimapWalls(map) {
+    if (this.minimapMap === map && this.minimapImage !== null) return this.minimapImage;
+    this.minimapMap = map;
+    this.minimapImage = null;
+    if (typeof document === 'undefined') return null;
+    const size = minimapSize(map, { w: 0, h: 0 });
+    const dpr = this.dpr;
+    const c = document.createElement('canvas');
+    c.width = Math.max(1, Math.round(size.w * dpr));
+    c.height = Math.max(1, Math.round(size.h * dpr));
+    const g = c.getContext('2d');
+    const k = (size.w * dpr) / map.width;
+    g.fillStyle = 'rgba(22, 27, 36, 0.9)';
+    g.fillRect(0, 0, c.width, c.height);
+    g.fillStyle = COLOR.minimapWall;
+    for (let i = 0; i < map.walls.length; i++) {
+      const w = map.walls[i];
+      g.fillRect(w.x * k, w.y * k, Math.max(w.w * k, 1), Math.max(w.h * k, 1));
+    }
+    this.minimapImage = c;
+    return c;
+  }
+
+  /** Hit rings and death bursts, in world space; they fade as they grow. */
+  drawEffects(effects, radius, now) {
+    const ctx = this.ctx;
+    const inv = 1 / this.scale;
+    for (let i = 0; i < effects.count; i++) {
+      const e = effects.items[i];
+      const t = (now - e.start) / e.duration;
+      if (t < 0 || t >= 1) continue;
+      ctx.globalAlpha = 1 - t;
+      if (e.kind === HIT) {
+        ctx.strokeStyle = COLOR.hit;
+        ctx.lineWidth = (2 + Math.min(e.amount, 50) / 10) * inv;
+        ctx.beginPath();
+        ctx.arc(e.x, e.y, radius * (1 + 0.8 * t), 0, Math.PI * 2);
+        ctx.stroke();
+      } else if (e.kind === DEATH) {
+        const color = e.byOwn ? COLOR.ownKill : e.own ? COLOR.self : COLOR.death;
+        ctx.fillStyle = color;
+        ctx.globalAlpha = (1 - t) * 0.35;
+        ctx.beginPath();
+        ctx.arc(e.x, e.y, radius * (0.6 + 2.2 * t), 0, Math.PI * 2);
+        ctx.fill();
+        ctx.globalAlpha = 1 - t;
+        ctx.strokeStyle = color;
+        ctx.lineWidth = 3 * inv;
+        ctx.beginPath();
+        const r0 = radius * (0.4 + 1.6 * t);
+        const r1 = radius * (0.9 + 2.6 * t);
+        for (let k = 0; k < SPARKS; k++) {
+          ctx.moveTo(e.x + SPARK_COS[k] * r0, e.y + SPARK_SIN[k] * r0);
+          ctx.lineTo(e.x + SPARK_COS[k] * r1, e.y + SPARK_SIN[k] * r1);
+        }
+        ctx.stroke();
+      }
+    }
+    ctx.globalAlpha = 1;
   }
 
   placeCamera(scene, map) {
@@ -116,6 +215,17 @@ export class Renderer {
       this.camX = map.width / 2;
       this.camY = map.height / 2;
     }
+    const v = this.view;
+    v.x0 = this.camX - this.width / 2 / this.scale;
+    v.x1 = this.camX + this.width / 2 / this.scale;
+    v.y0 = this.camY - this.height / 2 / this.scale;
+    v.y1 = this.camY + this.height / 2 / this.scale;
+  }
+
+  /** Whether a point is within `margin` world units of the visible part of the world. */
+  inView(x, y, margin) {
+    const v = this.view;
+    return x >= v.x0 - margin && x <= v.x1 + margin && y >= v.y0 - margin && y <= v.y1 + margin;
   }
 
   drawMap(map) {
@@ -123,14 +233,20 @@ export class Renderer {
     ctx.fillStyle = COLOR.floor;
     ctx.fillRect(0, 0, map.width, map.height);
 
+    // Grid lines only where the view is.
+    const gv = this.view;
+    const gx1 = Math.min(map.width, gv.x1);
+    const gy1 = Math.min(map.height, gv.y1);
+    const gy0 = Math.max(0, gv.y0);
+    const gx0 = Math.max(0, gv.x0);
     ctx.beginPath();
-    for (let x = GRID; x < map.width; x += GRID) {
-      ctx.moveTo(x, 0);
-      ctx.lineTo(x, map.height);
+    for (let x = Math.max(GRID, Math.ceil(gx0 / GRID) * GRID); x < gx1; x += GRID) {
+      ctx.moveTo(x, gy0);
+      ctx.lineTo(x, gy1);
     }
-    for (let y = GRID; y < map.height; y += GRID) {
-      ctx.moveTo(0, y);
-      ctx.lineTo(map.width, y);
+    for (let y = Math.max(GRID, Math.ceil(gy0 / GRID) * GRID); y < gy1; y += GRID) {
+      ctx.moveTo(gx0, y);
+      ctx.lineTo(gx1, y);
     }
     ctx.strokeStyle = COLOR.grid;
     ctx.lineWidth = 1 / this.scale;
@@ -140,8 +256,10 @@ export class Renderer {
     ctx.strokeStyle = COLOR.wallEdge;
     ctx.lineWidth = 2 / this.scale;
     const walls = map.walls;
+    const v = this.view;
     for (let i = 0; i < walls.length; i++) {
       const w = walls[i];
+      if (w.x > v.x1 || w.y > v.y1 || w.x + w.w < v.x0 || w.y + w.h < v.y0) continue;
       ctx.fillRect(w.x, w.y, w.w, w.h);
       ctx.strokeRect(w.x, w.y, w.w, w.h);
     }
@@ -161,7 +279,7 @@ export class Renderer {
       ctx.beginPath();
       for (let i = 0; i < scene.bulletCount; i++) {
         const b = scene.bullets[i];
-        if ((b.owner === ownId) !== own) continue;
+        if ((b.owner === ownId) !== own || !this.inView(b.x, b.y, r)) continue;
         ctx.moveTo(b.x + r, b.y);
         ctx.arc(b.x, b.y, r, 0, Math.PI * 2);
       }
@@ -185,6 +303,7 @@ export class Renderer {
       for (let i = 0; i < scene.playerCount; i++) {
         const p = scene.players[i];
         if (p.own !== (pass === 1)) continue;
+        if (!p.own && !this.inView(p.x, p.y, r + 60)) continue;
         this.drawPlayer(p, r, maxHp, inv, world.tickRate);
       }
     }

@@ -1,8 +1,8 @@
-// scene.js: turns a tick state (wire units) into what the renderer draws (world units, radians).
+// scene.js: what the renderer draws (world units, radians), built from tick states (wire units).
 //
-// This is the seam for smoothing: today buildScene() copies the newest applied state as is; later interp.js can
-// fill remote players and bullets from two states and a fractional tick, and predict.js can overwrite the own
-// player, without the renderer or the store changing. Views are pooled and reused, so a frame allocates nothing.
+// The game fills a Scene in two steps each frame: interp.js places remote players and bullets at the interpolated
+// time, then placeOwn() adds the own player where predict.js puts it. buildScene() copies one state as it is (no
+// smoothing), for tests and tools. Views are pooled and reused, so a frame allocates nothing.
 
 import {
   B_SPAWN_TICK,
@@ -28,6 +28,8 @@ export class PlayerView {
   constructor() {
     this.id = 0;
     this.name = '';
+    /** The name's sort key (nameSortKey), refreshed only when the name changes (see setIdentity). */
+    this.sortKey = '';
     this.x = 0;
     this.y = 0;
     /** Radians, clockwise on screen from +x. */
@@ -90,8 +92,7 @@ export function buildScene(scene, state, ownId, dt) {
     const f = e.fields;
     if (e.kind === KIND_PLAYER) {
       const p = scene.nextPlayer();
-      p.id = e.id;
-      p.name = e.name;
+      setIdentity(p, e);
       p.x = toWorld(f[P_X]);
       p.y = toWorld(f[P_Y]);
       p.aim = aimToRadians(f[P_AIM]);
@@ -110,4 +111,40 @@ export function buildScene(scene, state, ownId, dt) {
     }
   }
   return scene;
+}
+
+/** Copies id and name of entity `e` into the pooled view `p`, refreshing the sort key only when the name changes. */
+export function setIdentity(p, e) {
+  p.id = e.id;
+  if (p.name !== e.name) {
+    p.name = e.name;
+    p.sortKey = nameSortKey(e.name);
+  }
+}
+
+/**
+ * A key that orders names by plain string comparison the way people read them: case-insensitive, and numbers by
+ * value ("bot2" before "bot10"), so the scoreboard can sort hundreds of names every frame cheaply.
+ */
+export function nameSortKey(name) {
+  return name.toLowerCase().replace(/\d+/g, (digits) => digits.padStart(12, '0'));
+}
+
+/**
+ * Adds the own player to `scene` from its newest server entity `e` (hp, score, respawn, name), drawn at `(x, y)`
+ * (the predicted position) aiming at `aim` radians. Returns its view.
+ */
+export function placeOwn(scene, e, x, y, aim) {
+  const f = e.fields;
+  const p = scene.nextPlayer();
+  setIdentity(p, e);
+  p.x = x;
+  p.y = y;
+  p.aim = aim;
+  p.hp = f[P_HP];
+  p.score = f[P_SCORE];
+  p.respawn = f[P_RESPAWN];
+  p.own = true;
+  scene.own = p;
+  return p;
 }

@@ -82,6 +82,37 @@ export class SnapshotStore {
   }
 
   /**
+   * The two stored states around the fractional tick `t`: `out.before` the newest with `tick <= t`, `out.after` the
+   * oldest with `tick > t` (either null). Fills and returns `out` (`{before, after}`), allocating nothing.
+   */
+  bracket(t, out) {
+    let before = null;
+    let after = null;
+    for (let i = 0; i < this.history; i++) {
+      const s = this.ring[i];
+      if (s === null) continue;
+      if (s.tick <= t) {
+        if (before === null || s.tick > before.tick) before = s;
+      } else if (after === null || s.tick < after.tick) {
+        after = s;
+      }
+    }
+    out.before = before;
+    out.after = after;
+    return out;
+  }
+
+  /** The oldest stored state, or null. */
+  get oldest() {
+    let oldest = null;
+    for (let i = 0; i < this.history; i++) {
+      const s = this.ring[i];
+      if (s !== null && (oldest === null || s.tick < oldest.tick)) oldest = s;
+    }
+    return oldest;
+  }
+
+  /**
    * Applies one parsed snapshot (see protocol.js). Returns `{status, events}`: status is APPLIED, STALE or DESYNC;
    * events are the snapshot's events newer than any handled before, to be shown once.
    */

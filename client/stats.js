@@ -44,3 +44,30 @@ export class RateMeter {
 export function formatRate(bytesPerSec) {
   return bytesPerSec < 1000 ? `${Math.round(bytesPerSec)} B/s` : `${(bytesPerSec / 1000).toFixed(1)} kB/s`;
 }
+
+/** Frames per second, over windows of `windowMs`: feed it every frame's time. */
+export class FpsMeter {
+  constructor(windowMs = 1000) {
+    this.windowMs = windowMs;
+    this.start = -1;
+    this.frames = 0;
+    /** Rate over the last complete window (0 before the first). */
+    this.fps = 0;
+  }
+
+  /** Counts one frame drawn at `now` (ms); returns true when the rate was recomputed. */
+  frame(now) {
+    if (this.start < 0) {
+      this.start = now;
+      this.frames = 0;
+      return false;
+    }
+    this.frames++;
+    const elapsed = now - this.start;
+    if (elapsed < this.windowMs) return false;
+    this.fps = (this.frames * 1000) / elapsed;
+    this.start = now;
+    this.frames = 0;
+    return true;
+  }
+}

@@ -203,3 +203,21 @@ test('events are handled once even though they repeat until acknowledged', () =>
   );
   assert.equal(store.lastEventTick, 15);
 });
+
+test('bracket finds the stored states around a fractional tick', () => {
+  const store = new SnapshotStore();
+  const b = { before: null, after: null };
+  assert.deepEqual(store.bracket(5, b), { before: null, after: null });
+  store.apply(snap(10, 0, [player(1, 0, 0, 'a')]));
+  store.apply(snap(12, 10));
+  store.apply(snap(15, 12));
+  store.bracket(12.5, b);
+  assert.deepEqual([b.before.tick, b.after.tick], [12, 15]);
+  store.bracket(12, b);
+  assert.deepEqual([b.before.tick, b.after.tick], [12, 15]);
+  store.bracket(9, b);
+  assert.deepEqual([b.before, b.after.tick], [null, 10]);
+  store.bracket(20, b);
+  assert.deepEqual([b.before.tick, b.after], [15, null]);
+  assert.equal(store.oldest.tick, 10);
+});
