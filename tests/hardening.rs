@@ -462,15 +462,28 @@ async fn shutdown_closes_every_client_with_1001() {
     within("shutdown finishes", stopping).await.unwrap();
 }
 
+/// Kills the server process if the test fails before it exits by itself.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn the_server_process_exits_cleanly_on_sigterm() {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_skirmish"))
-        .args(["--addr", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("server binary starts");
+    let mut guard = ChildGuard(
+        std::process::Command::new(env!("CARGO_BIN_EXE_skirmish"))
+            .args(["--addr", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("server binary starts"),
+    );
+    let child = &mut guard.0;
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let addr = line.split("http://").nth(1).and_then(|rest| rest.split_whitespace().next()).expect("address line");
