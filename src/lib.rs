@@ -15,13 +15,14 @@
 //! - [`client`]: a WebSocket client library (connect, hello, apply snapshots, acknowledge, send input), used by the
 //!   bots and the integration tests.
 //! - [`bot`]: the bots' pure decision logic; [`swarm`]: runs many bots against a server and reports what they saw.
-//! - [`config`]: flags and limits.
+//! - [`config`]: flags and limits; [`metrics`]: the histogram behind tick timings and the bots' latencies.
 
 pub mod bot;
 pub mod client;
 pub mod codec;
 pub mod config;
 pub mod connection;
+pub mod metrics;
 pub mod protocol;
 pub mod room;
 pub mod server;

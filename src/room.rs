@@ -19,6 +19,7 @@ use tracing::{debug, info, warn};
 use crate::codec::{self, close_code};
 use crate::config::{Config, HISTORY_TICKS};
 use crate::connection::{ClientLink, CloseReason, Outgoing};
+use crate::metrics::Histogram;
 use crate::protocol::{Input, MapInfo, RulesInfo, ServerMessage, Welcome, BUTTON_FIRE, PROTOCOL_VERSION};
 use crate::sim::{PlayerId, PlayerInput, Rules, World};
 use crate::snapshot::{self, EventLog, SnapshotHistory, WorldSnapshot};
@@ -65,6 +66,8 @@ pub struct RoomStats {
     pub bytes_sent: AtomicU64,
     pub last_tick_micros: AtomicU64,
     pub max_tick_micros: AtomicU64,
+    /// Every tick's duration, measured inside the room (inputs, step, snapshots, sends).
+    pub tick_micros: Mutex<Histogram>,
 }
 
 /// Test hook: the server's own snapshots of recent ticks, to compare with what clients rebuilt.
@@ -382,6 +385,7 @@ pub async fn run(mut room: Room, mut commands: mpsc::Receiver<RoomCommand>, mut 
         let micros = (finished - began).as_micros() as u64;
         room.stats.last_tick_micros.store(micros, Ordering::Relaxed);
         room.stats.max_tick_micros.fetch_max(micros, Ordering::Relaxed);
+        room.stats.tick_micros.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).record(micros);
         slot += 1;
         let next = start + dt * slot;
         if finished > next {

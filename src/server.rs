@@ -287,6 +287,7 @@ fn route(
         }
         "/healthz" => {
             let stats = &site.room_stats;
+            let ticks = stats.tick_micros.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
             let body = serde_json::json!({
                 "status": "ok",
                 "tick": stats.tick.load(Ordering::Relaxed),
@@ -302,6 +303,10 @@ fn route(
                 "frames_dropped": stats.frames_dropped.load(Ordering::Relaxed),
                 "last_tick_micros": stats.last_tick_micros.load(Ordering::Relaxed),
                 "max_tick_micros": stats.max_tick_micros.load(Ordering::Relaxed),
+                "tick_micros_p50": ticks.quantile(0.5),
+                "tick_micros_p99": ticks.quantile(0.99),
+                "frames_sent": stats.frames_sent.load(Ordering::Relaxed),
+                "bytes_sent": stats.bytes_sent.load(Ordering::Relaxed),
             });
             Response::builder()
                 .header(CONTENT_TYPE, "application/json")
