@@ -89,6 +89,12 @@ pub struct Args {
     #[arg(long, default_value_t = 3.0)]
     pub shutdown_grace_secs: f64,
 
+    /// Interest management: each client receives only the entities within this many world units of its player
+    /// (0 = everyone sees everyone). Saves bandwidth and client work in big rooms; the scoreboard and minimap of
+    /// the browser client then show only players in view.
+    #[arg(long, default_value_t = 0.0)]
+    pub view_radius: f32,
+
     /// Seed of the simulation's random choices (spawn points).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -128,6 +134,8 @@ pub struct Config {
     pub tick_rate: u32,
     pub map: Map,
     pub max_players: usize,
+    /// 0: everyone sees everyone.
+    pub view_radius: f32,
     pub limits: Limits,
     pub seed: u64,
     /// Test hook: keep the server's own snapshots of the last this-many ticks where tests can read them.
@@ -145,6 +153,7 @@ impl Config {
             tick_rate: args.tick_rate,
             map,
             max_players: args.max_players as usize,
+            view_radius: if args.view_radius.is_finite() { args.view_radius.max(0.0) } else { 0.0 },
             limits: Limits {
                 max_message_bytes: args.max_message_bytes,
                 outbox_frames: args.outbox_frames.max(1),

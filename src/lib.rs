@@ -10,6 +10,7 @@
 //! - [`protocol`]: the message types of protocol v1, pure data; [`codec`]: bytes ↔ messages, limits, typed errors.
 //! - [`room`]: the tick loop — drain inputs, step, snapshot, send.
 //! - [`sim`]: the pure simulation (map, players, bullets, collisions); no I/O, no clock, deterministic per seed.
+//! - [`interest`]: interest management — which entities each client sees when a view radius is set.
 //! - [`snapshot`]: per-tick world snapshots, the history ring, deltas against acknowledged baselines, and the
 //!   client-side replica that rebuilds the world from them.
 //! - [`client`]: a WebSocket client library (connect, hello, apply snapshots, acknowledge, send input), used by the
@@ -22,6 +23,7 @@ pub mod client;
 pub mod codec;
 pub mod config;
 pub mod connection;
+pub mod interest;
 pub mod metrics;
 pub mod protocol;
 pub mod room;

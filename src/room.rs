@@ -19,10 +19,11 @@ use tracing::{debug, info, warn};
 use crate::codec::{self, close_code};
 use crate::config::{Config, HISTORY_TICKS};
 use crate::connection::{ClientLink, CloseReason, Outgoing};
+use crate::interest::InterestGrid;
 use crate::metrics::Histogram;
 use crate::protocol::{Input, MapInfo, RulesInfo, ServerMessage, Welcome, BUTTON_FIRE, PROTOCOL_VERSION};
 use crate::sim::{PlayerId, PlayerInput, Rules, World};
-use crate::snapshot::{self, EventLog, SnapshotHistory, WorldSnapshot};
+use crate::snapshot::{self, EventLog, SnapshotHistory, View, WorldSnapshot};
 
 /// Inputs queued beyond this many are stale: the oldest are skipped so a client that sent a burst catches up.
 const MAX_INPUT_BACKLOG: usize = 2;
@@ -88,6 +89,8 @@ struct Client {
     last_sent_tick: u32,
     /// Consecutive ticks this client's outbox was full.
     full_ticks: u32,
+    /// Its recent views (interest management only).
+    views: SeenHistory,
     last_applied_seq: u32,
 }
 
@@ -106,6 +109,8 @@ pub struct Room {
     tap: Option<(SnapshotTap, usize)>,
     /// Encoded snapshot bodies of the current tick, by baseline tick (0 = full): clients sharing a baseline share it.
     bodies: Vec<(u32, Vec<u8>)>,
+    /// Set when each client sees only a radius around its player.
+    interest: Option<Interest>,
 }
 
 impl Room {
@@ -124,6 +129,10 @@ impl Room {
             stats,
             tap: tap.map(|tap| (tap, config.record_snapshots.max(1))),
             bodies: Vec::new(),
+            interest: (config.view_radius > 0.0).then(|| Interest {
+                grid: InterestGrid::new(config.map.width, config.map.height, config.view_radius),
+                body: Vec::new(),
+            }),
         }
     }
 
@@ -200,6 +209,7 @@ impl Room {
             acked_tick: 0,
             baseline_floor: 0,
             full_ticks: 0,
+            views: SeenHistory::default(),
             last_sent_tick: 0,
             last_applied_seq: 0,
         });
@@ -254,65 +264,74 @@ impl Room {
 
     fn send_snapshots(&mut self, current: &WorldSnapshot) {
         let tick = current.tick;
+        if let Some(interest) = &mut self.interest {
+            interest.grid.rebuild(current, self.world.rules().dt);
+        }
         for (_, body) in self.bodies.iter_mut() {
             body.clear();
         }
         let mut used_bodies = 0;
-        let (mut sent, mut dropped, mut bytes) = (0u64, 0u64, 0u64);
+        let mut totals = SendTotals::default();
         for (_, client) in self.clients.iter_mut() {
             let usable = client.acked_tick != 0 && client.acked_tick >= client.baseline_floor;
-            let baseline = match self.history.get(client.acked_tick) {
+            let mut baseline = match self.history.get(client.acked_tick) {
                 Some(_) if usable => client.acked_tick,
                 _ => 0,
             };
-            let index = match self.bodies[..used_bodies].iter().position(|(b, _)| *b == baseline) {
-                Some(index) => index,
+            let mut frame = Vec::new();
+            match &mut self.interest {
+                // Everyone sees everyone: clients sharing a baseline share one encoded body.
                 None => {
-                    if used_bodies == self.bodies.len() {
-                        self.bodies.push((baseline, Vec::new()));
-                    }
-                    let (slot_baseline, body) = &mut self.bodies[used_bodies];
-                    *slot_baseline = baseline;
-                    encode_body(body, &self.history, &self.events, current, baseline);
-                    used_bodies += 1;
-                    used_bodies - 1
+                    let index = match self.bodies[..used_bodies].iter().position(|(b, _)| *b == baseline) {
+                        Some(index) => index,
+                        None => {
+                            if used_bodies == self.bodies.len() {
+                                self.bodies.push((baseline, Vec::new()));
+                            }
+                            let (slot_baseline, body) = &mut self.bodies[used_bodies];
+                            *slot_baseline = baseline;
+                            let base = self.history.get(baseline).map(|b| View::all(b));
+                            write_body(body, base, View::all(current), &self.events);
+                            used_bodies += 1;
+                            used_bodies - 1
+                        }
+                    };
+                    let body = &self.bodies[index].1;
+                    frame.reserve(16 + body.len());
+                    codec::encode_snapshot_header(&mut frame, tick, baseline, client.last_applied_seq);
+                    frame.extend_from_slice(body);
                 }
-            };
-            let body = &self.bodies[index].1;
-            let mut frame = Vec::with_capacity(16 + body.len());
-            codec::encode_snapshot_header(&mut frame, tick, baseline, client.last_applied_seq);
-            frame.extend_from_slice(body);
-            let len = frame.len() as u64;
-            match client.link.outbox.try_send(Outgoing::Message(frame)) {
-                Ok(()) => {
-                    if baseline == 0 {
-                        client.baseline_floor = tick;
+                // Each client sees its own neighbourhood, diffed against what it saw at its baseline.
+                Some(interest) => {
+                    let own = current.entities.binary_search_by_key(&client.player.wire_id(), |e| e.id);
+                    let Ok(own) = own else { continue };
+                    let mut visible = client.views.recycle();
+                    interest.grid.visible(interest.grid.position(own), own, &mut visible);
+                    let base = match (self.history.get(baseline), client.views.at(baseline)) {
+                        (Some(snapshot), Some(seen)) => Some(View::subset(snapshot, seen)),
+                        _ => None,
+                    };
+                    if base.is_none() {
+                        baseline = 0;
                     }
-                    client.last_sent_tick = tick;
-                    client.full_ticks = 0;
-                    sent += 1;
-                    bytes += len;
+                    interest.body.clear();
+                    write_body(&mut interest.body, base, View::subset(current, &visible), &self.events);
+                    frame.reserve(16 + interest.body.len());
+                    codec::encode_snapshot_header(&mut frame, tick, baseline, client.last_applied_seq);
+                    frame.extend_from_slice(&interest.body);
+                    client.views.pending = Some(visible);
                 }
-                // A full outbox: this client misses the tick and converges on a later delta, unless it stays full
-                // so long that the client has evidently stopped reading.
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    dropped += 1;
-                    client.full_ticks += 1;
-                    if client.full_ticks == self.slow_client_ticks {
-                        let seconds = f64::from(self.slow_client_ticks) / f64::from(self.tick_rate);
-                        warn!(player = client.player.wire_id(), "closing a client that stopped reading");
-                        let reason = format!("client too slow: not reading for {seconds:.1} s");
-                        client.link.close(CloseReason::new(close_code::POLICY_VIOLATION, reason));
-                        self.stats.slow_clients_closed.fetch_add(1, Ordering::Relaxed);
-                    }
+            }
+            if deliver(client, frame, tick, baseline, self.slow_client_ticks, self.tick_rate, &mut totals) {
+                if let Some(visible) = client.views.pending.take() {
+                    client.views.record(tick, visible, client.acked_tick);
                 }
-                // A closed outbox: the connection is going away and its reader is about to send Leave.
-                Err(mpsc::error::TrySendError::Closed(_)) => dropped += 1,
             }
         }
-        self.stats.frames_sent.fetch_add(sent, Ordering::Relaxed);
-        self.stats.frames_dropped.fetch_add(dropped, Ordering::Relaxed);
-        self.stats.bytes_sent.fetch_add(bytes, Ordering::Relaxed);
+        self.stats.frames_sent.fetch_add(totals.sent, Ordering::Relaxed);
+        self.stats.frames_dropped.fetch_add(totals.dropped, Ordering::Relaxed);
+        self.stats.bytes_sent.fetch_add(totals.bytes, Ordering::Relaxed);
+        self.stats.slow_clients_closed.fetch_add(totals.slow_closed, Ordering::Relaxed);
     }
 
     /// Closes every client with `reason` (used on shutdown).
@@ -323,25 +342,111 @@ impl Room {
     }
 }
 
-/// Writes `created, changed, removed, events` of the snapshot of `current` against `baseline` (0 = full).
-fn encode_body(
-    body: &mut Vec<u8>,
-    history: &SnapshotHistory,
-    events: &EventLog,
-    current: &WorldSnapshot,
-    baseline: u32,
-) {
-    let base = (baseline != 0).then(|| history.get(baseline)).flatten();
-    let delta = match base {
-        Some(base) => snapshot::diff(base, current),
-        None => snapshot::full(current),
+/// Writes `created, changed, removed, events`: `current` against `base`, or in full without one. Events since the
+/// baseline ride along (only the current tick's in a full snapshot).
+fn write_body(body: &mut Vec<u8>, base: Option<View<'_>>, current: View<'_>, events: &EventLog) {
+    let tick = current.tick();
+    let (delta, events_after) = match base {
+        Some(base) => (snapshot::diff_views(base, current), base.tick()),
+        None => (snapshot::full_view(current), tick - 1),
     };
-    let events_after = if base.is_some() { baseline } else { current.tick - 1 };
-    let events: Vec<_> = events.between(events_after, current.tick).collect();
+    let events: Vec<_> = events.between(events_after, tick).collect();
     codec::append(body, &delta.created);
     codec::append(body, &delta.changed);
     codec::append(body, &delta.removed);
     codec::append(body, &events);
+}
+
+/// Frame counts of one tick's sends.
+#[derive(Default)]
+struct SendTotals {
+    sent: u64,
+    dropped: u64,
+    bytes: u64,
+    slow_closed: u64,
+}
+
+/// Hands `frame` to the client's writer without waiting; returns whether it was queued. A full outbox drops the
+/// frame (the client converges on a later delta) unless it stays full so long that the client has evidently
+/// stopped reading, which closes it.
+fn deliver(
+    client: &mut Client,
+    frame: Vec<u8>,
+    tick: u32,
+    baseline: u32,
+    slow_client_ticks: u32,
+    tick_rate: u32,
+    totals: &mut SendTotals,
+) -> bool {
+    let len = frame.len() as u64;
+    match client.link.outbox.try_send(Outgoing::Message(frame)) {
+        Ok(()) => {
+            if baseline == 0 {
+                client.baseline_floor = tick;
+            }
+            client.last_sent_tick = tick;
+            client.full_ticks = 0;
+            totals.sent += 1;
+            totals.bytes += len;
+            true
+        }
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            totals.dropped += 1;
+            client.full_ticks += 1;
+            if client.full_ticks == slow_client_ticks {
+                let seconds = f64::from(slow_client_ticks) / f64::from(tick_rate);
+                warn!(player = client.player.wire_id(), "closing a client that stopped reading");
+                let reason = format!("client too slow: not reading for {seconds:.1} s");
+                client.link.close(CloseReason::new(close_code::POLICY_VIOLATION, reason));
+                totals.slow_closed += 1;
+            }
+            false
+        }
+        // A closed outbox: the connection is going away and its reader is about to send Leave.
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            totals.dropped += 1;
+            false
+        }
+    }
+}
+
+/// What a client was shown at each recent tick it was sent, when interest management is on: the baseline of
+/// a delta is the client's own past view, not the whole world.
+#[derive(Debug, Default)]
+struct SeenHistory {
+    ticks: VecDeque<(u32, Vec<u32>)>,
+    /// The view of the frame being sent this tick, recorded once it is queued.
+    pending: Option<Vec<u32>>,
+}
+
+impl SeenHistory {
+    fn at(&self, tick: u32) -> Option<&[u32]> {
+        self.ticks.iter().find(|(t, _)| *t == tick).map(|(_, seen)| seen.as_slice())
+    }
+
+    /// A buffer for the next view, reusing an old one's allocation.
+    fn recycle(&mut self) -> Vec<u32> {
+        if self.ticks.len() >= HISTORY_TICKS {
+            return self.ticks.pop_front().map(|(_, seen)| seen).unwrap_or_default();
+        }
+        Vec::new()
+    }
+
+    /// Records the view sent at `tick`; views older than the acknowledged tick can never be a baseline again.
+    fn record(&mut self, tick: u32, seen: Vec<u32>, acked: u32) {
+        while self.ticks.front().is_some_and(|(t, _)| *t < acked) {
+            self.ticks.pop_front();
+        }
+        self.ticks.push_back((tick, seen));
+    }
+}
+
+/// Interest management state of the room (present when a view radius is set).
+#[derive(Debug)]
+struct Interest {
+    grid: InterestGrid,
+    /// Scratch space for one client's snapshot body.
+    body: Vec<u8>,
 }
 
 fn player_input(input: &Input) -> PlayerInput {
@@ -404,7 +509,7 @@ pub async fn run(mut room: Room, mut commands: mpsc::Receiver<RoomCommand>, mut 
 mod tests {
     use super::*;
     use crate::connection::Outgoing;
-    use crate::protocol::{player_field, Snapshot};
+    use crate::protocol::{player_field, EntityKind, EntityState, Snapshot};
     use crate::snapshot::Replica;
 
     struct TestClient {
@@ -597,5 +702,69 @@ mod tests {
         room.handle(RoomCommand::Ack { client: client.key, tick: next.tick });
         room.tick();
         assert_eq!(drain(&mut client).expect("a frame").baseline, next.tick, "a fresh ack is used again");
+    }
+
+    /// The entities a client should see at `tick` with a view radius, computed independently of the room's grid.
+    fn expected_view(room: &Room, tick: u32, own_id: u32, radius: f32) -> Vec<EntityState> {
+        let snapshot = room.history.get(tick).expect("tick in history");
+        let dt = room.world.rules().dt;
+        let position = |e: &EntityState| {
+            let (x, y, t) = match e.kind {
+                EntityKind::Player => (e.fields[0] as f32, e.fields[1] as f32, 0.0),
+                EntityKind::Bullet => {
+                    let age = (tick - e.fields[5] as u32) as f32;
+                    (
+                        e.fields[0] as f32 + e.fields[2] as f32 * age * dt,
+                        e.fields[1] as f32 + e.fields[3] as f32 * age * dt,
+                        0.0,
+                    )
+                }
+            };
+            Vec2::new(x, y) / 16.0 + Vec2::splat(t)
+        };
+        let own = snapshot.entity(own_id).expect("own player");
+        let center = position(own);
+        snapshot.entities.iter().filter(|e| e.id == own_id || position(e).distance(center) <= radius).cloned().collect()
+    }
+
+    #[test]
+    fn with_a_view_radius_each_client_rebuilds_exactly_its_own_view() {
+        const RADIUS: f32 = 450.0;
+        let mut config = Config::for_tests();
+        config.view_radius = RADIUS;
+        let stats = Arc::new(RoomStats::default());
+        let mut room = Room::new(&config, stats.clone(), None);
+        let mut players: Vec<TestClient> = (0..24).map(|i| join(&mut room, &format!("p{i}"), 64).unwrap()).collect();
+        let mut slow = join(&mut room, "slow", 3).unwrap();
+        let slow_id = room.clients.get(slow.key.slot).unwrap().player.wire_id();
+        let (mut compared, mut partial_views, mut entered_and_left) = (0, 0, 0);
+        for round in 0..300u32 {
+            for (i, player) in players.iter_mut().enumerate() {
+                let move_x = if (round / 30 + i as u32).is_multiple_of(2) { 127 } else { -127 };
+                send_input(&mut room, player, move_x, round % 4 == 0);
+            }
+            let tick = room.tick();
+            for (i, player) in players.iter_mut().enumerate() {
+                if let Some(snapshot) = drain(player) {
+                    entered_and_left += usize::from(!snapshot.removed.is_empty() && snapshot.baseline != 0);
+                    let own_id = room.clients.iter().nth(i).unwrap().1.player.wire_id();
+                    let expected = expected_view(&room, snapshot.tick, own_id, RADIUS);
+                    partial_views += usize::from(expected.len() < room.history.get(tick).unwrap().entities.len());
+                    assert_eq!(player.replica.latest_states().unwrap().1, expected, "player {i} at tick {tick}");
+                    compared += 1;
+                }
+            }
+            if round % 10 == 9 {
+                if let Some(snapshot) = drain(&mut slow) {
+                    let expected = expected_view(&room, snapshot.tick, slow_id, RADIUS);
+                    assert_eq!(slow.replica.latest_states().unwrap().1, expected, "slow client at {}", snapshot.tick);
+                }
+                send_input(&mut room, &mut slow, 0, false);
+            }
+        }
+        assert!(compared > 24 * 250, "compared {compared}");
+        assert!(partial_views > compared / 2, "most views were partial ({partial_views} of {compared})");
+        assert!(entered_and_left > 100, "entities left views and were removed ({entered_and_left})");
+        assert!(stats.frames_dropped.load(Ordering::Relaxed) > 100, "the slow client missed frames");
     }
 }

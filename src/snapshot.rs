@@ -109,29 +109,84 @@ pub struct Delta<'a> {
     pub removed: Vec<u32>,
 }
 
+/// A snapshot as one client sees it: all of it, or the entities at `visible` (ascending indices into
+/// `entities`, so still sorted by id) when interest management limits the view.
+#[derive(Clone, Copy, Debug)]
+pub struct View<'a> {
+    snapshot: &'a WorldSnapshot,
+    visible: Option<&'a [u32]>,
+}
+
+impl<'a> View<'a> {
+    pub fn all(snapshot: &'a WorldSnapshot) -> View<'a> {
+        View { snapshot, visible: None }
+    }
+
+    pub fn subset(snapshot: &'a WorldSnapshot, visible: &'a [u32]) -> View<'a> {
+        View { snapshot, visible: Some(visible) }
+    }
+
+    fn len(&self) -> usize {
+        self.visible.map_or(self.snapshot.entities.len(), <[u32]>::len)
+    }
+
+    fn index(&self, k: usize) -> usize {
+        self.visible.map_or(k, |visible| visible[k] as usize)
+    }
+
+    fn entity(&self, k: usize) -> &'a EntityState {
+        &self.snapshot.entities[self.index(k)]
+    }
+
+    fn generation(&self, k: usize) -> u32 {
+        self.snapshot.generations[self.index(k)]
+    }
+
+    /// The tick of the snapshot.
+    pub fn tick(&self) -> u32 {
+        self.snapshot.tick
+    }
+
+    /// The entities in view, sorted by id.
+    pub fn entities(&self) -> impl Iterator<Item = &'a EntityState> + '_ {
+        (0..self.len()).map(|k| self.entity(k))
+    }
+}
+
 /// A full snapshot: every entity created.
 pub fn full(current: &WorldSnapshot) -> Delta<'_> {
-    Delta { created: current.entities.iter().collect(), changed: Vec::new(), removed: Vec::new() }
+    full_view(View::all(current))
+}
+
+/// A full snapshot of what `current` shows.
+pub fn full_view(current: View<'_>) -> Delta<'_> {
+    Delta { created: current.entities().collect(), changed: Vec::new(), removed: Vec::new() }
 }
 
 /// Diffs `current` against `baseline` by walking both sorted entity lists together.
 pub fn diff<'a>(baseline: &WorldSnapshot, current: &'a WorldSnapshot) -> Delta<'a> {
+    diff_views(View::all(baseline), View::all(current))
+}
+
+/// Diffs two views; an entity that entered the view is created, one that left it is removed.
+pub fn diff_views<'a>(baseline: View<'_>, current: View<'a>) -> Delta<'a> {
     let mut delta = Delta::default();
-    let (old, new) = (&baseline.entities, &current.entities);
+    let (old_len, new_len) = (baseline.len(), current.len());
     let (mut i, mut j) = (0, 0);
-    while i < old.len() || j < new.len() {
-        let old_id = old.get(i).map_or(u32::MAX, |e| e.id);
-        let new_id = new.get(j).map_or(u32::MAX, |e| e.id);
-        if old_id < new_id || j == new.len() {
+    while i < old_len || j < new_len {
+        let old_id = if i < old_len { baseline.entity(i).id } else { u32::MAX };
+        let new_id = if j < new_len { current.entity(j).id } else { u32::MAX };
+        if old_id < new_id || j == new_len {
             delta.removed.push(old_id);
             i += 1;
-        } else if new_id < old_id || i == old.len() {
-            delta.created.push(&new[j]);
+        } else if new_id < old_id || i == old_len {
+            delta.created.push(current.entity(j));
             j += 1;
         } else {
-            if baseline.generations[i] != current.generations[j] || old[i].kind != new[j].kind {
-                delta.created.push(&new[j]);
-            } else if let Some(change) = field_delta(&old[i], &new[j]) {
+            let (old, new) = (baseline.entity(i), current.entity(j));
+            if baseline.generation(i) != current.generation(j) || old.kind != new.kind {
+                delta.created.push(new);
+            } else if let Some(change) = field_delta(old, new) {
                 delta.changed.push(change);
             }
             i += 1;
