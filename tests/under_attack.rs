@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use skirmish::client::{self, GameClient, ServerEvent};
+use skirmish::client::{self, GameClient};
 use skirmish::codec;
 use skirmish::config::Config;
 use skirmish::protocol::{ClientMessage, Input};
@@ -77,23 +77,8 @@ async fn well_behaved_players_keep_their_tick_rate_under_attack() {
 
     let mut good = Vec::new();
     for i in 0..GOOD {
-        let mut client = connect(&server, &format!("good{i}")).await;
-        good.push(tokio::spawn(async move {
-            let deadline = tokio::time::Instant::now() + RUN;
-            let (mut first, mut last, mut received) = (0u32, 0u32, 0u32);
-            while tokio::time::Instant::now() < deadline {
-                if let ServerEvent::Snapshot { tick, .. } = within("snapshot", client.next_event()).await.unwrap() {
-                    first = if first == 0 { tick } else { first };
-                    last = tick;
-                    received += 1;
-                    let step = (tick % 64) as i8;
-                    client.send_input(step - 32, 32 - step, (tick * 911) as u16, tick % 3 == 0).await.unwrap();
-                }
-            }
-            assert_eq!(client.stats.desyncs, 0);
-            client.close().await;
-            (first, last, received)
-        }));
+        let client = connect(&server, &format!("good{i}")).await;
+        good.push(tokio::spawn(play_for(client, RUN)));
     }
     let mut abusers = Vec::new();
     for i in 0..3u8 {
@@ -106,10 +91,7 @@ async fn well_behaved_players_keep_their_tick_rate_under_attack() {
     }
 
     for (i, task) in good.into_iter().enumerate() {
-        let (first, last, received) = within("good client", task).await.unwrap();
-        let span = last - first + 1;
-        assert!(span >= 120, "client {i} saw ticks {first}..={last} only");
-        assert!(received * 100 >= span * 90, "good client {i} received {received} snapshots over {span} ticks");
+        within("good client", task).await.unwrap().assert_nearly_every_tick(&format!("good client {i}"), 120, 90);
     }
     stop.store(true, Ordering::Relaxed);
     for task in abusers {

@@ -45,6 +45,43 @@ pub async fn next_snapshot(client: &mut GameClient) -> u32 {
     .await
 }
 
+/// Ticks a playing client saw: the first, the last, and how many snapshots arrived in between.
+pub struct TickCount {
+    pub first: u32,
+    pub last: u32,
+    pub received: u32,
+}
+
+impl TickCount {
+    /// Asserts the client got a snapshot for at least `percent`% of the ticks it spanned, over at least
+    /// `min_span` ticks.
+    pub fn assert_nearly_every_tick(&self, who: &str, min_span: u32, percent: u32) {
+        let span = self.last - self.first + 1;
+        assert!(span >= min_span, "{who} saw ticks {}..={} only", self.first, self.last);
+        assert!(self.received * 100 >= span * percent, "{who} received {} snapshots over {span} ticks", self.received);
+    }
+}
+
+/// Plays for `run`: answers every snapshot with a moving, sometimes firing input, then closes. Counts the ticks.
+pub async fn play_for(mut client: GameClient, run: Duration) -> TickCount {
+    let deadline = tokio::time::Instant::now() + run;
+    let mut count = TickCount { first: 0, last: 0, received: 0 };
+    while tokio::time::Instant::now() < deadline {
+        if let ServerEvent::Snapshot { tick, .. } =
+            within("snapshot", client.next_event()).await.expect("server message")
+        {
+            count.first = if count.first == 0 { tick } else { count.first };
+            count.last = tick;
+            count.received += 1;
+            let step = (tick % 64) as i8;
+            client.send_input(step - 32, 32 - step, (tick * 997) as u16, tick % 4 == 0).await.unwrap();
+        }
+    }
+    assert_eq!(client.stats.desyncs, 0);
+    client.close().await;
+    count
+}
+
 pub fn entity(entities: &[Entity], id: u32) -> Option<&Entity> {
     entities.iter().find(|e| e.id == id)
 }
