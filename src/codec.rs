@@ -9,6 +9,9 @@ use thiserror::Error;
 
 use crate::protocol::{ClientMessage, ServerMessage, BUTTON_FIRE};
 
+/// Deepest nesting of arrays a message may have.
+const MAX_NESTING: usize = 8;
+
 /// Longest player name, in characters.
 pub const MAX_NAME_CHARS: usize = 16;
 
@@ -54,8 +57,11 @@ impl DecodeError {
 /// actually arrive, so a huge declared length in a small frame fails without allocating.
 fn decode_exact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     let mut rest = bytes;
-    let value = T::deserialize(&mut rmp_serde::Deserializer::new(&mut rest))
-        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    let mut deserializer = rmp_serde::Deserializer::new(&mut rest);
+    // No message nests deeper than 4 (welcome > map > walls > wall); rmp-serde's default of 1024 nested arrays
+    // would overflow a thread's stack in a debug build before it is reached (found by tests/fuzz_decoders.rs).
+    deserializer.set_max_depth(MAX_NESTING);
+    let value = T::deserialize(&mut deserializer).map_err(|e| DecodeError::Malformed(e.to_string()))?;
     match rest.len() {
         0 => Ok(value),
         extra => Err(DecodeError::TrailingBytes(extra)),

@@ -354,18 +354,18 @@ impl Replica {
         {
             return Err(ReplicaError::Unsorted { tick: snapshot.tick });
         }
-        let entities = if snapshot.baseline == 0 {
-            self.states.clear();
-            merge(&[], snapshot)?
+        // Build first, change nothing until it succeeded: a refused snapshot leaves the replica as it was.
+        let (entities, keep_from) = if snapshot.baseline == 0 {
+            (merge(&[], snapshot)?, self.states.len())
         } else {
             let position = self
                 .states
                 .iter()
                 .position(|(tick, _)| *tick == snapshot.baseline)
                 .ok_or(ReplicaError::MissingBaseline { tick: snapshot.tick, baseline: snapshot.baseline })?;
-            self.states.drain(..position);
-            merge(&self.states[0].1, snapshot)?
+            (merge(&self.states[position].1, snapshot)?, position)
         };
+        self.states.drain(..keep_from);
         for created in &snapshot.created {
             if let Some(name) = &created.name {
                 self.names.insert(created.id, name.clone());
@@ -377,8 +377,8 @@ impl Replica {
         self.states.push_back((snapshot.tick, entities));
         let new_events: Vec<Event> =
             snapshot.events.iter().filter(|e| e.tick() > self.newest_event_tick).cloned().collect();
-        if let Some(last) = new_events.last() {
-            self.newest_event_tick = last.tick();
+        if let Some(newest) = new_events.iter().map(Event::tick).max() {
+            self.newest_event_tick = newest;
         }
         Ok(Applied { tick: snapshot.tick, new_events })
     }
@@ -396,14 +396,16 @@ fn merge(base: &[Entity], snapshot: &Snapshot) -> Result<Vec<Entity>, ReplicaErr
     let (mut created, mut removed) = (snapshot.created.iter().peekable(), snapshot.removed.iter().peekable());
     let mut base = base.iter().peekable();
     loop {
-        let base_id = base.peek().map_or(u32::MAX, |e| e.id);
-        let created_id = created.peek().map_or(u32::MAX, |e| e.id);
-        if base_id == u32::MAX && created_id == u32::MAX {
-            break;
-        }
-        if created_id <= base_id {
+        let (base_id, created_id) = (base.peek().map(|e| e.id), created.peek().map(|e| e.id));
+        let take_created = match (base_id, created_id) {
+            (None, None) => break,
+            (None, Some(_)) => true,
+            (Some(_), None) => false,
+            (Some(base_id), Some(created_id)) => created_id <= base_id,
+        };
+        if take_created {
             out.push(Entity::from(created.next().expect("peeked")));
-            if created_id == base_id {
+            if base_id == created_id {
                 base.next();
             }
             continue;
