@@ -23,7 +23,7 @@ use crate::interest::InterestGrid;
 use crate::metrics::Histogram;
 use crate::protocol::{Input, MapInfo, RulesInfo, ServerMessage, Welcome, BUTTON_FIRE, PROTOCOL_VERSION};
 use crate::sim::{PlayerId, PlayerInput, Rules, World};
-use crate::snapshot::{self, EventLog, SnapshotHistory, View, WorldSnapshot};
+use crate::snapshot::{self, EventLog, SharedRecords, SnapshotHistory, View, WorldSnapshot};
 
 /// Inputs queued beyond this many are stale: the oldest are skipped so a client that sent a burst catches up.
 const MAX_INPUT_BACKLOG: usize = 2;
@@ -131,6 +131,7 @@ impl Room {
             bodies: Vec::new(),
             interest: (config.view_radius > 0.0).then(|| Interest {
                 grid: InterestGrid::new(config.map.width, config.map.height, config.view_radius),
+                records: SharedRecords::default(),
                 body: Vec::new(),
             }),
         }
@@ -266,6 +267,7 @@ impl Room {
         let tick = current.tick;
         if let Some(interest) = &mut self.interest {
             interest.grid.rebuild(current, self.world.rules().dt);
+            interest.records.begin_tick(current);
         }
         for (_, body) in self.bodies.iter_mut() {
             body.clear();
@@ -315,7 +317,11 @@ impl Room {
                         baseline = 0;
                     }
                     interest.body.clear();
-                    write_body(&mut interest.body, base, View::subset(current, &visible), &self.events);
+                    let view = View::subset(current, &visible);
+                    interest.records.write_delta(&mut interest.body, base, view);
+                    let events_after = base.map_or(tick - 1, |base| base.tick());
+                    let events: Vec<_> = self.events.between(events_after, tick).collect();
+                    codec::append(&mut interest.body, &events);
                     frame.reserve(16 + interest.body.len());
                     codec::encode_snapshot_header(&mut frame, tick, baseline, client.last_applied_seq);
                     frame.extend_from_slice(&interest.body);
@@ -445,6 +451,8 @@ impl SeenHistory {
 #[derive(Debug)]
 struct Interest {
     grid: InterestGrid,
+    /// Each entity's records, encoded once per tick and shared by every client that sees it.
+    records: SharedRecords,
     /// Scratch space for one client's snapshot body.
     body: Vec<u8>,
 }

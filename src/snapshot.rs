@@ -196,6 +196,139 @@ pub fn diff_views<'a>(baseline: View<'_>, current: View<'a>) -> Delta<'a> {
     delta
 }
 
+/// A record's place in `SharedRecords::arena`: `(start, len)`; `UNKNOWN` when not encoded yet, and an empty range
+/// for "unchanged".
+type Span = (u32, u32);
+const UNKNOWN: Span = (u32::MAX, 0);
+
+/// Encodes per-client deltas (interest management) while encoding each entity's record at most once per tick:
+/// its `created` entry once, its `changed` entry once per baseline tick. Clients whose views overlap then cost a
+/// copy of bytes each, not a diff and a serialization each.
+#[derive(Debug, Default)]
+pub struct SharedRecords {
+    tick: u32,
+    arena: Vec<u8>,
+    /// By entity index in the current snapshot.
+    created: Vec<Span>,
+    /// By baseline tick, then entity index in the current snapshot.
+    changed: Vec<(u32, Vec<Span>)>,
+    spans: Vec<Span>,
+    changes: Vec<Span>,
+    removed: Vec<u32>,
+}
+
+impl SharedRecords {
+    /// Forgets the records of the previous tick.
+    pub fn begin_tick(&mut self, current: &WorldSnapshot) {
+        self.tick = current.tick;
+        self.arena.clear();
+        self.created.clear();
+        self.created.resize(current.entities.len(), UNKNOWN);
+        for (_, spans) in &mut self.changed {
+            spans.clear();
+        }
+    }
+
+    fn created_record(&mut self, current: &View<'_>, k: usize) -> Span {
+        let index = current.index(k);
+        if self.created[index] == UNKNOWN {
+            let start = self.arena.len();
+            crate::codec::append(&mut self.arena, current.entity(k));
+            self.created[index] = (start as u32, (self.arena.len() - start) as u32);
+        }
+        self.created[index]
+    }
+
+    fn changed_record(&mut self, baseline: u32, old: &EntityState, current: &View<'_>, k: usize) -> Span {
+        let index = current.index(k);
+        let slot = match self.changed.iter().position(|(tick, spans)| *tick == baseline && !spans.is_empty()) {
+            Some(slot) => slot,
+            None => {
+                let slot = match self.changed.iter().position(|(_, spans)| spans.is_empty()) {
+                    Some(slot) => slot,
+                    None => {
+                        self.changed.push((0, Vec::new()));
+                        self.changed.len() - 1
+                    }
+                };
+                self.changed[slot].0 = baseline;
+                self.changed[slot].1.resize(self.created.len(), UNKNOWN);
+                slot
+            }
+        };
+        if self.changed[slot].1[index] == UNKNOWN {
+            let span = match field_delta(old, current.entity(k)) {
+                Some(change) => {
+                    let start = self.arena.len();
+                    crate::codec::append(&mut self.arena, &change);
+                    (start as u32, (self.arena.len() - start) as u32)
+                }
+                None => (0, 0),
+            };
+            self.changed[slot].1[index] = span;
+        }
+        self.changed[slot].1[index]
+    }
+
+    /// Writes `created, changed, removed` of `current` against `base` (a full snapshot without one) to `out`,
+    /// byte for byte what serializing `diff_views` / `full_view` would give.
+    pub fn write_delta(&mut self, out: &mut Vec<u8>, base: Option<View<'_>>, current: View<'_>) {
+        debug_assert_eq!(current.tick(), self.tick, "begin_tick first");
+        let (mut spans, mut changes, mut removed) =
+            (std::mem::take(&mut self.spans), std::mem::take(&mut self.changes), std::mem::take(&mut self.removed));
+        spans.clear();
+        changes.clear();
+        removed.clear();
+        match base {
+            None => {
+                for k in 0..current.len() {
+                    spans.push(self.created_record(&current, k));
+                }
+            }
+            Some(base) => {
+                let (old_len, new_len) = (base.len(), current.len());
+                let (mut i, mut j) = (0, 0);
+                while i < old_len || j < new_len {
+                    let old_id = if i < old_len { Some(base.entity(i).id) } else { None };
+                    let new_id = if j < new_len { Some(current.entity(j).id) } else { None };
+                    match (old_id, new_id) {
+                        (Some(old), new) if new.is_none_or(|new| old < new) => {
+                            removed.push(old);
+                            i += 1;
+                        }
+                        (old, Some(new)) if old.is_none_or(|old| new < old) => {
+                            spans.push(self.created_record(&current, j));
+                            j += 1;
+                        }
+                        _ => {
+                            let old = base.entity(i);
+                            if base.generation(i) != current.generation(j) || old.kind != current.entity(j).kind {
+                                spans.push(self.created_record(&current, j));
+                            } else {
+                                let span = self.changed_record(base.tick(), old, &current, j);
+                                if span.1 != 0 {
+                                    changes.push(span);
+                                }
+                            }
+                            i += 1;
+                            j += 1;
+                        }
+                    }
+                }
+            }
+        }
+        for list in [&spans, &changes] {
+            // Writing to a Vec cannot fail.
+            let _ = rmp::encode::write_array_len(out, list.len() as u32);
+            for &(start, len) in list.iter() {
+                out.extend_from_slice(&self.arena[start as usize..(start + len) as usize]);
+            }
+        }
+        crate::codec::append(out, &removed);
+        (self.spans, self.changes, self.removed) = (spans, changes, removed);
+    }
+}
+
 fn field_delta(old: &EntityState, new: &EntityState) -> Option<FieldDelta> {
     let mut mask = 0u8;
     for index in 0..new.kind.field_count() {
@@ -614,5 +747,34 @@ mod tests {
         assert_eq!(between, vec![3, 4]);
         log.forget_through(3);
         assert_eq!(log.between(0, 10).count(), 3);
+    }
+
+    /// The shared-record encoder writes exactly the bytes serializing `diff_views` / `full_view` would.
+    #[test]
+    fn shared_records_match_the_plain_encoding() {
+        let snapshots = random_walk(5, 120);
+        let mut records = SharedRecords::default();
+        let mut rng = Lcg(9);
+        for pair in snapshots.windows(8) {
+            let (base, current) = (&pair[0], &pair[7]);
+            records.begin_tick(current);
+            for _ in 0..6 {
+                let pick = |s: &WorldSnapshot, rng: &mut Lcg| -> Vec<u32> {
+                    (0..s.entities.len() as u32).filter(|_| rng.next(3) != 0).collect()
+                };
+                let (seen_before, seen_now) = (pick(base, &mut rng), pick(current, &mut rng));
+                let (base_view, view) = (View::subset(base, &seen_before), View::subset(current, &seen_now));
+                for with_base in [true, false] {
+                    let mut shared = Vec::new();
+                    records.write_delta(&mut shared, with_base.then_some(base_view), view);
+                    let delta = if with_base { diff_views(base_view, view) } else { full_view(view) };
+                    let mut plain = Vec::new();
+                    crate::codec::append(&mut plain, &delta.created);
+                    crate::codec::append(&mut plain, &delta.changed);
+                    crate::codec::append(&mut plain, &delta.removed);
+                    assert_eq!(shared, plain, "tick {} against {}", current.tick, base.tick);
+                }
+            }
+        }
     }
 }
