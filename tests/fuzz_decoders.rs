@@ -1,0 +1,1130 @@
+//! Property-based fuzzing of every decoder that reads bytes from the network, and of the client's replica that
+//! consumes what they decode:
+//!
+//! - the server's `codec::decode_client`, on arbitrary bytes and on mutated valid client messages;
+//! - the client's `codec::decode_server`, on arbitrary bytes and on mutated valid server messages;
+//! - the client's `snapshot::Replica`, on inconsistent snapshot streams (checked against PROTOCOL.md's rules for
+//!   applying snapshots) and on consistent ones built by the server's own history, `diff`/`full` and encoder, which
+//!   it must rebuild exactly;
+//! - the client's `client::parse_close`, on arbitrary close-frame payloads.
+//!
+//! A decoder that panics, aborts (a stack overflow) or answers outside its contract fails the property; proptest
+//! then shrinks the input to a minimal one and prints it.
+//!
+//! # Running
+//!
+//! Each property runs 256 cases by default, a few seconds in a debug build, so the suite runs in CI with the rest
+//! of `cargo test`. A long campaign sets `PROPTEST_CASES` (proptest's other `PROPTEST_*` variables work too, for
+//! example `PROPTEST_RNG_SEED` to repeat a run):
+//!
+//! ```text
+//! PROPTEST_CASES=200000 cargo test --release --test fuzz_decoders -- --nocapture
+//! ```
+//!
+//! With `--nocapture` each property prints how many cases passed, how many decoder calls they made and how those
+//! ended. The seed of a failure is saved under `target/proptest-regressions/` (never in the source tree), and the
+//! next run replays it first.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Instant;
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::sample::{select, Index};
+use proptest::test_runner::{FileFailurePersistence, TestCaseResult, TestRunner};
+use skirmish::client::parse_close;
+use skirmish::codec::{self, close_code, DecodeError, MAX_NAME_CHARS};
+use skirmish::protocol::{
+    ClientMessage, EntityKind, EntityState, Event, FieldDelta, Input, MapInfo, RulesInfo, ServerMessage, Snapshot,
+    Welcome, BUTTON_FIRE, MAX_FIELDS,
+};
+use skirmish::sim::{GameEvent, PlayerId, TimedEvent};
+use skirmish::snapshot::{self, Entity, EventLog, Replica, ReplicaError, SnapshotHistory, WorldSnapshot};
+
+/// The server's default limit on a client message (`--max-message-bytes`).
+const LIMIT: usize = 128;
+
+/// Cases per property when `PROPTEST_CASES` is not set: enough to catch a regression in CI within seconds.
+const CI_CASES: u32 = 256;
+
+/// The configuration of the property `name`: `PROPTEST_*` variables honoured, failures kept under `target/`.
+fn config(name: &str) -> ProptestConfig {
+    // `default()` already holds whatever `PROPTEST_*` variables are set; only the case count is ours to choose.
+    let defaults = ProptestConfig::default();
+    // One file per property, so a saved seed is replayed by the property that failed with it. (proptest wants a
+    // `&'static str`: one small leak per property and run.)
+    let regressions = format!("{}/target/proptest-regressions/fuzz_decoders/{name}.txt", env!("CARGO_MANIFEST_DIR"));
+    ProptestConfig {
+        cases: if std::env::var_os("PROPTEST_CASES").is_some() { defaults.cases } else { CI_CASES },
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(regressions.leak()))),
+        // Shrinking a deep case can go on for long; this many steps always reach a readable input.
+        max_shrink_iters: 20_000,
+        ..defaults
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Running a property and counting what it did.
+
+/// What one property did, printed when it passes (visible with `--nocapture`).
+#[derive(Default)]
+struct Tally {
+    cases: Cell<u64>,
+    decodes: Cell<u64>,
+    decoded: Cell<u64>,
+    refused_1007: Cell<u64>,
+    refused_1009: Cell<u64>,
+    applied: Cell<u64>,
+    replica_errors: Cell<u64>,
+}
+
+fn bump(cell: &Cell<u64>) {
+    cell.set(cell.get() + 1);
+}
+
+impl Tally {
+    fn decode<T>(&self, result: &Result<T, DecodeError>) {
+        bump(&self.decodes);
+        match result {
+            Ok(_) => bump(&self.decoded),
+            Err(error) if error.close_code() == close_code::MESSAGE_TOO_BIG => bump(&self.refused_1009),
+            Err(_) => bump(&self.refused_1007),
+        }
+    }
+
+    fn apply<T>(&self, result: &Result<T, ReplicaError>) {
+        bump(if result.is_ok() { &self.applied } else { &self.replica_errors });
+    }
+}
+
+/// Runs `test` on the configured number of cases drawn from `strategy`; panics with the shrunk failing input.
+fn check<S>(name: &str, strategy: S, test: impl Fn(S::Value, &Tally) -> TestCaseResult)
+where
+    S: Strategy,
+    S::Value: Debug,
+{
+    let tally = Tally::default();
+    let started = Instant::now();
+    let mut runner = TestRunner::new(config(name));
+    let result = runner.run(&strategy, |value| {
+        bump(&tally.cases);
+        test(value, &tally)
+    });
+    if let Err(error) = result {
+        panic!("{name}: {error}");
+    }
+    let mut line = format!("fuzz {name}: {} cases passed in {:.2?}", tally.cases.get(), started.elapsed());
+    if tally.decodes.get() > 0 {
+        line += &format!(
+            "; {} decoder calls: {} decoded, {} refused with 1007, {} refused with 1009",
+            tally.decodes.get(),
+            tally.decoded.get(),
+            tally.refused_1007.get(),
+            tally.refused_1009.get()
+        );
+    }
+    if tally.applied.get() + tally.replica_errors.get() > 0 {
+        line += &format!(
+            "; {} snapshots applied, {} refused by the replica",
+            tally.applied.get(),
+            tally.replica_errors.get()
+        );
+    }
+    eprintln!("{line}");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Generators of values, with the edges of each range drawn far more often than chance would.
+
+fn edge_u8() -> impl Strategy<Value = u8> + Clone {
+    prop_oneof![2 => any::<u8>(), 1 => select(&[0u8, 1, 2, 3, 0x7f, 0x80, 0xfe, 0xff][..])]
+}
+
+fn edge_i8() -> impl Strategy<Value = i8> + Clone {
+    prop_oneof![2 => any::<i8>(), 1 => select(&[i8::MIN, -127, -1, 0, 1, 126, 127][..])]
+}
+
+fn edge_u16() -> impl Strategy<Value = u16> + Clone {
+    prop_oneof![2 => any::<u16>(), 1 => select(&[0u16, 1, 2, 127, 128, 255, 256, 1000, 0x7fff, 0xffff][..])]
+}
+
+fn edge_u32() -> impl Strategy<Value = u32> + Clone {
+    prop_oneof![
+        2 => any::<u32>(),
+        1 => 0u32..300,
+        1 => select(&[0u32, 1, 127, 128, 255, 256, 65535, 65536, 0x7fff_ffff, 0x8000_0000, u32::MAX - 1, u32::MAX][..]),
+    ]
+}
+
+fn edge_i32() -> impl Strategy<Value = i32> + Clone {
+    prop_oneof![
+        2 => any::<i32>(),
+        1 => -300i32..300,
+        1 => select(&[i32::MIN, i32::MIN + 1, -65536, -129, -128, -33, -32, -1, 0, 127, 128, 65535, i32::MAX][..]),
+    ]
+}
+
+/// Any Unicode text, control characters included.
+fn text(len: std::ops::Range<usize>) -> impl Strategy<Value = String> {
+    vec(any::<char>(), len).prop_map(String::from_iter)
+}
+
+/// Player names around every rule: arbitrary Unicode, plausible names near the 16-character limit, names padded
+/// with (Unicode) whitespace and control characters, and names far too long for a frame.
+fn name() -> impl Strategy<Value = String> {
+    let padding = vec(select(&[' ', '\t', '\n', '\r', '\u{0b}', '\u{85}', '\u{a0}', '\u{2003}', '\u{3000}'][..]), 0..4);
+    let core =
+        vec(prop_oneof![4 => any::<char>(), 1 => select(&['a', 'é', '字', '🦀', '\u{7}', '\u{feff}'][..])], 1..18);
+    prop_oneof![
+        2 => text(0..24),
+        2 => "[a-zA-Z0-9_ .-]{0,20}",
+        2 => (padding.clone(), core, padding).prop_map(|(before, core, after)| {
+            before.into_iter().chain(core).chain(after).collect::<String>()
+        }),
+        1 => text(100..400),
+    ]
+}
+
+/// Bytes a mutation writes: any byte, or a MessagePack type marker more often than chance would pick one.
+fn wire_byte() -> impl Strategy<Value = u8> {
+    const MARKERS: [u8; 34] = [
+        0x00, 0x01, 0x02, 0x04, 0x7f, 0x80, 0x81, 0x8f, 0x90, 0x91, 0x92, 0x97, 0x9f, 0xa0, 0xa1, 0xbf, 0xc0, 0xc1,
+        0xc2, 0xc3, 0xc4, 0xca, 0xcb, 0xcc, 0xcd, 0xce, 0xcf, 0xd0, 0xd3, 0xd9, 0xdb, 0xdc, 0xdd, 0xff,
+    ];
+    prop_oneof![any::<u8>(), select(&MARKERS[..])]
+}
+
+/// Array headers that can open a message (fixarrays of 0 to 15 elements and an array16 prefix).
+const ARRAY_HEADERS: [u8; 9] = [0x90, 0x91, 0x92, 0x93, 0x94, 0x97, 0x98, 0x9f, 0xdc];
+
+/// An array header and a type tag, then random bytes.
+fn opened_like_a_message((header, tag, rest): (u8, u8, Vec<u8>)) -> Vec<u8> {
+    [&[header, tag][..], &rest].concat()
+}
+
+/// One well-formed MessagePack scalar of any type (integer, float, nil, boolean, string, binary) in any of its
+/// encodings, not only the shortest.
+fn msgpack_scalar() -> impl Strategy<Value = Vec<u8>> + Clone {
+    fn with(marker: u8, bytes: &[u8]) -> Vec<u8> {
+        [&[marker][..], bytes].concat()
+    }
+    prop_oneof![
+        8 => (0u8..0x80).prop_map(|v| vec![v]),
+        1 => (0xe0u8..=0xff).prop_map(|v| vec![v]),
+        2 => any::<u8>().prop_map(|v| with(0xcc, &[v])),
+        2 => any::<u16>().prop_map(|v| with(0xcd, &v.to_be_bytes())),
+        2 => any::<u32>().prop_map(|v| with(0xce, &v.to_be_bytes())),
+        1 => any::<u64>().prop_map(|v| with(0xcf, &v.to_be_bytes())),
+        1 => any::<i8>().prop_map(|v| with(0xd0, &v.to_be_bytes())),
+        1 => any::<i16>().prop_map(|v| with(0xd1, &v.to_be_bytes())),
+        1 => any::<i32>().prop_map(|v| with(0xd2, &v.to_be_bytes())),
+        1 => any::<i64>().prop_map(|v| with(0xd3, &v.to_be_bytes())),
+        1 => any::<f32>().prop_map(|v| with(0xca, &v.to_be_bytes())),
+        1 => any::<f64>().prop_map(|v| with(0xcb, &v.to_be_bytes())),
+        1 => select(&[0xc0u8, 0xc2, 0xc3][..]).prop_map(|v| vec![v]),
+        2 => text(0..20).prop_map(|text| {
+            let mut buf = Vec::new();
+            rmp::encode::write_str(&mut buf, &text).expect("writing to a Vec");
+            buf
+        }),
+        1 => vec(any::<u8>(), 0..20).prop_map(|bytes| {
+            let mut buf = Vec::new();
+            rmp::encode::write_bin(&mut buf, &bytes).expect("writing to a Vec");
+            buf
+        }),
+    ]
+}
+
+/// One well-formed MessagePack value: mostly a scalar, sometimes arrays and maps of them nested a few levels deep.
+/// The raw material of frames that are valid MessagePack but not necessarily valid messages.
+fn msgpack_value() -> impl Strategy<Value = Vec<u8>> {
+    let nested = msgpack_scalar().prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            3 => vec(inner.clone(), 0..6).prop_map(|items| {
+                let mut buf = Vec::new();
+                rmp::encode::write_array_len(&mut buf, items.len() as u32).expect("writing to a Vec");
+                [buf, items.concat()].concat()
+            }),
+            1 => vec((inner.clone(), inner), 0..3).prop_map(|entries| {
+                let mut buf = Vec::new();
+                rmp::encode::write_map_len(&mut buf, entries.len() as u32).expect("writing to a Vec");
+                for (key, value) in entries {
+                    buf.extend(key);
+                    buf.extend(value);
+                }
+                buf
+            }),
+        ]
+    });
+    prop_oneof![4 => msgpack_scalar(), 1 => nested]
+}
+
+/// An array whose first element is a plausible type tag, then well-formed values of any type: usually as many as
+/// that message type has (in the client's or the server's numbering), and the array's declared length is usually
+/// right and sometimes off by one.
+fn msgpack_message() -> impl Strategy<Value = Vec<u8>> {
+    const CLIENT_ARITY: [usize; 5] = [0, 2, 6, 1, 1];
+    const SERVER_ARITY: [usize; 5] = [0, 6, 7, 1, 2];
+    let tag = prop_oneof![6 => 1u8..=4, 1 => Just(0u8), 1 => 5u8..=255];
+    let arity = prop_oneof![3 => Just(Some(&CLIENT_ARITY)), 2 => Just(Some(&SERVER_ARITY)), 1 => Just(None)];
+    let skew = prop_oneof![4 => Just(0i64), 1 => Just(-1i64), 1 => Just(1i64)];
+    (tag, vec(msgpack_value(), 0..9), arity, skew).prop_map(|(tag, mut values, arity, skew)| {
+        if let Some(arity) = arity {
+            values.truncate(arity.get(usize::from(tag)).copied().unwrap_or(values.len()));
+        }
+        let mut buf = Vec::new();
+        let len = (values.len() as i64 + 1 + skew).max(0) as u32;
+        rmp::encode::write_array_len(&mut buf, len).expect("writing to a Vec");
+        buf.push(tag);
+        [buf, values.concat()].concat()
+    })
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Mutations of a valid frame.
+
+#[derive(Clone, Debug)]
+enum Mutation {
+    FlipBit(Index, u8),
+    Truncate(Index),
+    Insert(Index, u8),
+    Delete(Index),
+    Replace(Index, u8),
+    Append(Vec<u8>),
+    /// Keeps this frame up to a point and continues with the other frame from a point.
+    Splice(Index, Index),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<Index>(), 0u8..8).prop_map(|(at, bit)| Mutation::FlipBit(at, bit)),
+        any::<Index>().prop_map(Mutation::Truncate),
+        (any::<Index>(), wire_byte()).prop_map(|(at, byte)| Mutation::Insert(at, byte)),
+        any::<Index>().prop_map(Mutation::Delete),
+        (any::<Index>(), wire_byte()).prop_map(|(at, byte)| Mutation::Replace(at, byte)),
+        vec(wire_byte(), 1..8).prop_map(Mutation::Append),
+        (any::<Index>(), any::<Index>()).prop_map(|(at, from)| Mutation::Splice(at, from)),
+    ]
+}
+
+fn mutate(bytes: &mut Vec<u8>, other: &[u8], mutation: &Mutation) {
+    let len = bytes.len();
+    match mutation {
+        Mutation::FlipBit(at, bit) if len > 0 => bytes[at.index(len)] ^= 1 << bit,
+        Mutation::Truncate(at) => bytes.truncate(at.index(len + 1)),
+        Mutation::Insert(at, byte) => bytes.insert(at.index(len + 1), *byte),
+        Mutation::Delete(at) if len > 0 => {
+            bytes.remove(at.index(len));
+        }
+        Mutation::Replace(at, byte) if len > 0 => bytes[at.index(len)] = *byte,
+        Mutation::Append(tail) => bytes.extend_from_slice(tail),
+        Mutation::Splice(at, from) => {
+            bytes.truncate(at.index(len + 1));
+            bytes.extend_from_slice(&other[from.index(other.len() + 1)..]);
+        }
+        // A position inside an empty frame: nothing to change.
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Client messages: the server's decoder.
+
+fn client_message() -> impl Strategy<Value = ClientMessage> {
+    let buttons = prop_oneof![2 => 0u8..=1, 1 => edge_u8()];
+    prop_oneof![
+        3 => (edge_u16(), name()).prop_map(|(version, name)| ClientMessage::Hello { version, name }),
+        3 => (edge_u32(), edge_i8(), edge_i8(), edge_u16(), buttons, edge_u32()).prop_map(
+            |(seq, move_x, move_y, aim, buttons, ack_tick)| {
+                ClientMessage::Input(Input { seq, move_x, move_y, aim, buttons, ack_tick })
+            }
+        ),
+        1 => edge_u32().prop_map(|tick| ClientMessage::Ack { tick }),
+        1 => edge_u32().prop_map(|nonce| ClientMessage::Ping { nonce }),
+    ]
+}
+
+/// PROTOCOL.md's rules for a client message, written out independently of the codec. (The version in `hello` is
+/// the connection's business: it answers a mismatch with 4000, so the codec accepts any.)
+fn obeys_protocol(message: &ClientMessage) -> bool {
+    match message {
+        ClientMessage::Hello { name, .. } => {
+            let trimmed = name.trim();
+            (1..=MAX_NAME_CHARS).contains(&trimmed.chars().count()) && !trimmed.chars().any(char::is_control)
+        }
+        ClientMessage::Input(input) => {
+            input.seq >= 1
+                && (-127..=127).contains(&input.move_x)
+                && (-127..=127).contains(&input.move_y)
+                && input.buttons & !BUTTON_FIRE == 0
+        }
+        ClientMessage::Ack { .. } | ClientMessage::Ping { .. } => true,
+    }
+}
+
+/// `decode_client`'s contract on any frame: it refuses with 1009 exactly when the frame is over the limit and with
+/// 1007 otherwise, and what it accepts obeys the protocol and re-encodes (in at most as many bytes) to itself.
+fn check_client_frame(bytes: &[u8], limit: usize, tally: &Tally) -> TestCaseResult {
+    let result = codec::decode_client(bytes, limit);
+    tally.decode(&result);
+    match result {
+        Err(error) if bytes.len() > limit => {
+            prop_assert_eq!(error, DecodeError::TooLarge { size: bytes.len(), limit });
+        }
+        Err(error) => {
+            prop_assert_eq!(error.close_code(), close_code::INVALID_PAYLOAD, "{}", error);
+        }
+        Ok(message) => {
+            prop_assert!(bytes.len() <= limit);
+            prop_assert!(obeys_protocol(&message), "accepted {:?}", message);
+            let encoded = codec::encode_client(&message);
+            prop_assert!(encoded.len() <= bytes.len(), "the encoder writes the shortest form: {:?}", encoded);
+            prop_assert_eq!(codec::decode_client(&encoded, limit), Ok(message));
+        }
+    }
+    Ok(())
+}
+
+/// `decode_client` on arbitrary bytes (0 to 300, so a good share is over the 128-byte limit), on random bytes after
+/// an array header and a plausible tag, and on arrays of well-formed MessagePack values of any type (which get past
+/// the parser to the validation far more often): it never panics, every refusal carries 1007 or 1009 (`TooLarge`
+/// exactly when the frame is over the limit), and every message it accepts re-encodes and decodes to itself.
+#[test]
+fn client_decoder_on_arbitrary_bytes() {
+    let frames = prop_oneof![
+        1 => vec(any::<u8>(), 0..300),
+        1 => (select(&ARRAY_HEADERS[..]), 0u8..6, vec(wire_byte(), 0..140)).prop_map(opened_like_a_message),
+        2 => msgpack_message(),
+    ];
+    check("client_decoder_on_arbitrary_bytes", frames, |bytes, tally| check_client_frame(&bytes, LIMIT, tally));
+}
+
+/// Structure-aware: valid-shaped client messages of every type over the full range of each field (names of
+/// arbitrary Unicode, control characters, whitespace padding, far too long), encoded, then put through a chain of
+/// mutations (bit flips, truncation, inserted, deleted or replaced bytes, trailing bytes, a splice with a second
+/// message). Intact, a message that obeys the protocol round-trips exactly and one that breaks a rule is refused
+/// with 1007 (`Invalid`), or with 1009 when its frame is over the limit; mutated, the decoder never panics and keeps
+/// the contract of `check_client_frame`.
+#[test]
+fn client_decoder_on_mutated_messages() {
+    let cases = (client_message(), client_message(), vec(mutation(), 1..6));
+    check("client_decoder_on_mutated_messages", cases, |(message, other, mutations), tally| {
+        let bytes = codec::encode_client(&message);
+        // Judged on its content alone (no size limit): accepted intact exactly when it obeys the protocol.
+        let unlimited = codec::decode_client(&bytes, usize::MAX);
+        tally.decode(&unlimited);
+        if obeys_protocol(&message) {
+            prop_assert_eq!(&unlimited, &Ok(message.clone()));
+        } else {
+            prop_assert!(matches!(unlimited, Err(DecodeError::Invalid(_))), "{:?} gave {:?}", message, unlimited);
+            prop_assert_eq!(unlimited.as_ref().unwrap_err().close_code(), close_code::INVALID_PAYLOAD);
+        }
+        // Under the server's limit: the same answer, unless the frame is too large.
+        let limited = codec::decode_client(&bytes, LIMIT);
+        tally.decode(&limited);
+        if bytes.len() > LIMIT {
+            prop_assert_eq!(limited, Err(DecodeError::TooLarge { size: bytes.len(), limit: LIMIT }));
+        } else {
+            prop_assert_eq!(limited, unlimited);
+        }
+
+        let other = codec::encode_client(&other);
+        let mut mutated = bytes;
+        for mutation in &mutations {
+            mutate(&mut mutated, &other, mutation);
+            check_client_frame(&mutated, LIMIT, tally)?;
+        }
+        check_client_frame(&mutated, usize::MAX, tally)
+    });
+}
+
+/// Starts of client messages that put the next value where the decoder reads a string or skips an element.
+const CLIENT_PREFIXES: [&[u8]; 4] = [
+    &[0x93, 0x04, 0x00],             // ping, then an extra element to skip
+    &[0x93, 0x03, 0x00],             // ack, then an extra element to skip
+    &[0x93, 0x01, 0x01],             // hello, then the name
+    &[0x98, 0x02, 1, 0, 0, 0, 0, 0], // input, then an extra element to skip
+];
+
+/// `decode_client` on nesting bombs (up to 3000 nested arrays or maps where the decoder reads or skips a value)
+/// under the default limit and under a raised `--max-message-bytes` (up to 64 KiB, which the flag allows): it
+/// refuses them without exhausting the stack of the connection task's thread.
+#[test]
+fn client_decoder_on_nesting_bombs() {
+    let frames = (
+        select(&CLIENT_PREFIXES[..]),
+        select(&NESTED_OPENERS[..]),
+        0usize..3000,
+        vec(wire_byte(), 0..8),
+        prop_oneof![Just(LIMIT), 128usize..=65536],
+    )
+        .prop_map(|(prefix, opener, depth, tail, limit)| ([prefix, &opener.repeat(depth), &tail].concat(), limit));
+    check("client_decoder_on_nesting_bombs", frames, |(bytes, limit), tally| check_client_frame(&bytes, limit, tally));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Server messages: the client's decoder.
+
+/// A created entity exactly as the decoder would return it: fields beyond the kind's count are 0, only players
+/// have a name.
+fn entity_state(id: impl Strategy<Value = u32>) -> impl Strategy<Value = EntityState> {
+    (id, any::<bool>(), prop::array::uniform8(edge_i32()), text(0..20)).prop_map(|(id, player, mut fields, name)| {
+        let kind = if player { EntityKind::Player } else { EntityKind::Bullet };
+        fields[kind.field_count()..].fill(0);
+        EntityState { id, kind, fields, name: player.then(|| Arc::from(name)) }
+    })
+}
+
+/// A field delta with any mask (bits past an entity's field count included); fields outside the mask are 0, as
+/// decoded.
+fn field_delta(id: impl Strategy<Value = u32>) -> impl Strategy<Value = FieldDelta> {
+    (id, any::<u8>(), prop::array::uniform8(edge_i32())).prop_map(|(id, mask, mut fields)| {
+        for (index, field) in fields.iter_mut().enumerate() {
+            if mask & (1 << index) == 0 {
+                *field = 0;
+            }
+        }
+        FieldDelta { id, mask, fields }
+    })
+}
+
+fn event(id: impl Strategy<Value = u32> + Clone) -> impl Strategy<Value = Event> {
+    prop_oneof![
+        (edge_u32(), id.clone(), id.clone()).prop_map(|(tick, killer, victim)| Event::Kill { tick, killer, victim }),
+        (edge_u32(), id.clone(), text(0..20)).prop_map(|(tick, player, name)| Event::Join {
+            tick,
+            player,
+            name: Arc::from(name)
+        }),
+        (edge_u32(), id).prop_map(|(tick, player)| Event::Leave { tick, player }),
+    ]
+}
+
+fn snapshot_message() -> impl Strategy<Value = Snapshot> {
+    (
+        (edge_u32(), edge_u32(), edge_u32()),
+        vec(entity_state(edge_u32()), 0..6),
+        vec(field_delta(edge_u32()), 0..6),
+        vec(edge_u32(), 0..6),
+        vec(event(edge_u32()), 0..4),
+    )
+        .prop_map(|((tick, baseline, last_input_seq), created, changed, removed, events)| Snapshot {
+            tick,
+            baseline,
+            last_input_seq,
+            created,
+            changed,
+            removed,
+            events,
+        })
+}
+
+fn welcome() -> impl Strategy<Value = Welcome> {
+    let map = (
+        text(0..24),
+        edge_i32(),
+        edge_i32(),
+        vec(prop::array::uniform4(edge_i32()), 0..6),
+        vec(prop::array::uniform2(edge_i32()), 0..6),
+    )
+        .prop_map(|(name, width, height, walls, spawns)| MapInfo { name, width, height, walls, spawns });
+    // Any f32 at all, NaN and infinities included: the decoder must carry them, not judge them.
+    let rules = (prop::array::uniform6(any::<f32>()), edge_u32(), edge_u32(), edge_u8(), edge_u32()).prop_map(
+        |(
+            [player_radius, accel, friction, max_speed, bullet_radius, bullet_speed],
+            lifetime,
+            interval,
+            max_hp,
+            respawn,
+        )| {
+            RulesInfo {
+                player_radius,
+                accel,
+                friction,
+                max_speed,
+                bullet_radius,
+                bullet_speed,
+                bullet_lifetime_ticks: lifetime,
+                fire_interval_ticks: interval,
+                max_hp,
+                respawn_ticks: respawn,
+            }
+        },
+    );
+    ((edge_u16(), edge_u32(), edge_u16(), edge_u32()), map, rules).prop_map(
+        |((version, player_id, tick_rate, tick), map, rules)| Welcome {
+            version,
+            player_id,
+            tick_rate,
+            tick,
+            map,
+            rules,
+        },
+    )
+}
+
+fn server_message() -> impl Strategy<Value = ServerMessage> {
+    prop_oneof![
+        3 => snapshot_message().prop_map(ServerMessage::Snapshot),
+        1 => welcome().prop_map(ServerMessage::Welcome),
+        1 => edge_u32().prop_map(|nonce| ServerMessage::Pong { nonce }),
+        1 => (edge_u16(), text(0..40)).prop_map(|(code, reason)| ServerMessage::Close { code, reason }),
+    ]
+}
+
+/// `decode_server`'s contract on any frame: it returns (no panic, no stack overflow, no huge allocation), refuses
+/// with 1007, and what it accepts has one canonical encoding that decodes back to the same message. A decoded
+/// snapshot is also handed to a fresh replica, as the client library does, which must apply it or refuse it.
+fn check_server_frame(bytes: &[u8], tally: &Tally) -> TestCaseResult {
+    let result = codec::decode_server(bytes);
+    tally.decode(&result);
+    match result {
+        Err(error) => prop_assert_eq!(error.close_code(), close_code::INVALID_PAYLOAD, "{}", error),
+        Ok(message) => {
+            // Compared as bytes: a NaN in `rules` is not equal to itself, but its encoding is.
+            let canonical = codec::encode_server(&message);
+            let again = codec::decode_server(&canonical);
+            prop_assert!(again.is_ok(), "the re-encoded {:?} does not decode: {:?}", message, again);
+            prop_assert_eq!(codec::encode_server(&again.unwrap()), canonical);
+            if let ServerMessage::Snapshot(snapshot) = message {
+                tally.apply(&Replica::new().apply(&snapshot));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Starts of server messages that put the next value where the decoder reads a string, a list, an entity, or an
+/// element it skips, for the nesting and length bombs below.
+const SERVER_PREFIXES: [&[u8]; 10] = [
+    &[],
+    &[0x93, 0x03, 0x00],                               // pong, then an extra element to skip
+    &[0x93, 0x04, 0xcd, 0x03, 0xe8],                   // close 1000, then the reason
+    &[0x98, 0x02, 0x01, 0x00, 0x00],                   // snapshot, then `created`
+    &[0x98, 0x02, 0x01, 0x00, 0x00, 0x90],             // ... then `changed`
+    &[0x98, 0x02, 0x01, 0x00, 0x00, 0x90, 0x90],       // ... then `removed`
+    &[0x98, 0x02, 0x01, 0x00, 0x00, 0x90, 0x90, 0x90], // ... then `events`
+    &[0x98, 0x02, 0x01, 0x00, 0x00, 0x91, 0x9b, 0x01, 0x00, 0, 0, 0, 0, 0, 0, 0, 0], // a player, then its name
+    &[0x97, 0x01, 0x01, 0x01, 0x1e, 0x01, 0x95],       // welcome, then the map's name
+    &[0x97, 0x01, 0x01, 0x01, 0x1e, 0x01, 0x95, 0xa0, 0x01, 0x01], // ... then its walls
+];
+
+/// Headers that declare about 4 GiB (or 4 billion elements) in a frame that holds a few bytes.
+const HUGE_HEADERS: [&[u8]; 5] = [
+    &[0xdb, 0xff, 0xff, 0xff, 0xff], // str32
+    &[0xc6, 0xff, 0xff, 0xff, 0xff], // bin32
+    &[0xdd, 0xff, 0xff, 0xff, 0xff], // array32
+    &[0xdf, 0xff, 0xff, 0xff, 0xff], // map32
+    &[0xc9, 0xff, 0xff, 0xff, 0xff], // ext32
+];
+
+/// Openers of one nested level: a one-element array, a one-entry map, a one-element array16.
+const NESTED_OPENERS: [&[u8]; 3] = [&[0x91], &[0x81], &[0xdc, 0x00, 0x01]];
+
+/// `decode_server` on arbitrary bytes: plain random frames, frames opening like a message, arrays of well-formed
+/// MessagePack values of any type, nesting bombs (up to
+/// 3000 levels where the decoder reads or skips a value, past rmp-serde's depth limit of 1024) and length bombs
+/// (4 GiB declared in a small frame): it never panics, overflows its stack or allocates what was declared, and
+/// keeps the contract of `check_server_frame`.
+#[test]
+fn server_decoder_on_arbitrary_bytes() {
+    let frames = prop_oneof![
+        2 => vec(any::<u8>(), 0..600),
+        2 => (select(&ARRAY_HEADERS[..]), 0u8..6, vec(wire_byte(), 0..600))
+            .prop_map(opened_like_a_message),
+        2 => msgpack_message(),
+        1 => (select(&SERVER_PREFIXES[..]), select(&NESTED_OPENERS[..]), 0usize..3000, vec(wire_byte(), 0..8))
+            .prop_map(|(prefix, opener, depth, tail)| [prefix, &opener.repeat(depth), &tail].concat()),
+        1 => (select(&SERVER_PREFIXES[..]), select(&HUGE_HEADERS[..]), vec(wire_byte(), 0..64))
+            .prop_map(|(prefix, header, tail)| [prefix, header, &tail].concat()),
+    ];
+    check("server_decoder_on_arbitrary_bytes", frames, |bytes, tally| check_server_frame(&bytes, tally));
+}
+
+/// Structure-aware: server messages of every type (snapshots with random created, changed, removed and events;
+/// welcomes with random maps and rules, NaN and infinities included; pongs; closes), encoded, then mutated as the
+/// client messages are. Intact, each decodes to itself; mutated, the decoder never panics and keeps the contract
+/// of `check_server_frame`.
+#[test]
+fn server_decoder_on_mutated_messages() {
+    let cases = (server_message(), server_message(), vec(mutation(), 1..6));
+    check("server_decoder_on_mutated_messages", cases, |(message, other, mutations), tally| {
+        let bytes = codec::encode_server(&message);
+        let intact = codec::decode_server(&bytes);
+        tally.decode(&intact);
+        let decoded = intact.map_err(|error| TestCaseError::fail(format!("{message:?} does not decode: {error}")))?;
+        prop_assert_eq!(codec::encode_server(&decoded), bytes.clone());
+        if !matches!(message, ServerMessage::Welcome(_)) {
+            prop_assert_eq!(decoded, message);
+        }
+
+        let other = codec::encode_server(&other);
+        let mut mutated = bytes;
+        for mutation in &mutations {
+            mutate(&mut mutated, &other, mutation);
+            check_server_frame(&mutated, tally)?;
+        }
+        Ok(())
+    });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The client's replica.
+
+/// PROTOCOL.md's "Applying snapshots", written plainly with ordered maps, as the reference `Replica` must match.
+#[derive(Default)]
+struct ReplicaModel {
+    /// Every state applied so far, by tick.
+    states: BTreeMap<u32, BTreeMap<u32, Entity>>,
+    newest: Option<u32>,
+    /// States older than this may be forgotten: the tick of the newest full snapshot applied, or the baseline of
+    /// the newest delta applied.
+    floor: u32,
+    names: HashMap<u32, Arc<str>>,
+    newest_event_tick: u32,
+}
+
+fn strictly_ascending(ids: impl IntoIterator<Item = u32>) -> bool {
+    let ids: Vec<u32> = ids.into_iter().collect();
+    ids.windows(2).all(|pair| pair[0] < pair[1])
+}
+
+impl ReplicaModel {
+    /// The state `snapshot` leads to (and the events that are new), or the error a client must report.
+    fn apply(&mut self, snapshot: &Snapshot) -> Result<(Vec<EntityState>, Vec<Event>), ReplicaError> {
+        let tick = snapshot.tick;
+        if let Some(newest) = self.newest.filter(|newest| tick <= *newest) {
+            return Err(ReplicaError::Stale { tick, newest });
+        }
+        if !strictly_ascending(snapshot.created.iter().map(|e| e.id))
+            || !strictly_ascending(snapshot.changed.iter().map(|c| c.id))
+            || !strictly_ascending(snapshot.removed.iter().copied())
+        {
+            return Err(ReplicaError::Unsorted { tick });
+        }
+        // A refused snapshot changes nothing: the state is built aside and kept only once it is complete.
+        let (mut state, floor) = if snapshot.baseline == 0 {
+            (BTreeMap::new(), tick)
+        } else {
+            match self.states.get(&snapshot.baseline) {
+                Some(state) if snapshot.baseline >= self.floor => (state.clone(), snapshot.baseline),
+                _ => return Err(ReplicaError::MissingBaseline { tick, baseline: snapshot.baseline }),
+            }
+        };
+        // "Delete the removed ids, insert or replace the created entries, then update the changed fields."
+        for id in &snapshot.removed {
+            state.remove(id);
+        }
+        for created in &snapshot.created {
+            state.insert(created.id, Entity::from(created));
+        }
+        for change in &snapshot.changed {
+            let entity = state.get_mut(&change.id).ok_or(ReplicaError::UnknownEntity { tick, id: change.id })?;
+            for field in 0..entity.kind.field_count() {
+                if change.mask & (1 << field) != 0 {
+                    entity.fields[field] = change.fields[field];
+                }
+            }
+        }
+        for created in &snapshot.created {
+            if let Some(name) = &created.name {
+                self.names.insert(created.id, name.clone());
+            }
+        }
+        let states = state
+            .values()
+            .map(|e| EntityState {
+                id: e.id,
+                kind: e.kind,
+                fields: e.fields,
+                name: (e.kind == EntityKind::Player).then(|| self.names.get(&e.id).cloned()).flatten(),
+            })
+            .collect();
+        self.states.insert(tick, state);
+        self.newest = Some(tick);
+        self.floor = floor;
+        // "Skip events whose tick is not newer than the newest event tick already handled."
+        let new_events: Vec<Event> =
+            snapshot.events.iter().filter(|e| e.tick() > self.newest_event_tick).cloned().collect();
+        self.newest_event_tick = new_events.iter().map(Event::tick).fold(self.newest_event_tick, u32::max);
+        Ok((states, new_events))
+    }
+}
+
+/// How a generated snapshot picks its tick: a step past the newest tick a client following the rules has applied
+/// (0 = that tick again), or any tick.
+#[derive(Clone, Debug)]
+enum TickPick {
+    After(u32),
+    Exactly(u32),
+}
+
+/// How a generated snapshot picks its baseline: full, the newest tick a client following the rules has applied
+/// (what it would acknowledge), one of the earlier snapshots' ticks, or any tick.
+#[derive(Clone, Debug)]
+enum BaselinePick {
+    Full,
+    Acked,
+    Earlier(Index),
+    Exactly(u32),
+}
+
+/// Ids that collide often, plus the edges of the id space.
+fn loose_id() -> impl Strategy<Value = u32> + Clone {
+    prop_oneof![8 => 0u32..12, 1 => 65534u32..65540, 1 => select(&[65535u32, 65536, u32::MAX - 1, u32::MAX][..])]
+}
+
+/// A list that is sorted and free of duplicates most of the time, and arbitrary otherwise.
+fn maybe_sorted<T: Debug + Clone>(
+    items: impl Strategy<Value = Vec<T>>,
+    id: fn(&T) -> u32,
+) -> impl Strategy<Value = Vec<T>> {
+    (items, prop::bool::weighted(0.95)).prop_map(move |(mut items, sorted)| {
+        if sorted {
+            items.sort_by_key(id);
+            items.dedup_by_key(|item| id(item));
+        }
+        items
+    })
+}
+
+/// A snapshot as a broken or hostile server might send it, before its picks are resolved against the stream.
+#[derive(Clone, Debug)]
+struct LooseSnapshot {
+    tick: TickPick,
+    baseline: BaselinePick,
+    /// Per `changed` entry: replace its id by one the baseline holds or the snapshot creates (so that the delta
+    /// usually applies), or keep the random id.
+    known_ids: Vec<Option<Index>>,
+    sort_changed: bool,
+    snapshot: Snapshot,
+}
+
+/// A snapshot with anything the decoder can return, and then some (players without names, bullets with one,
+/// fields past the kind's count, masks with bits past it).
+fn loose_snapshot() -> impl Strategy<Value = LooseSnapshot> {
+    let tick = prop_oneof![
+        32 => (1u32..4).prop_map(TickPick::After),
+        3 => Just(TickPick::After(0)),
+        4 => (0u32..40).prop_map(TickPick::Exactly),
+        1 => edge_u32().prop_map(TickPick::Exactly),
+    ];
+    let baseline = prop_oneof![
+        3 => Just(BaselinePick::Full),
+        5 => Just(BaselinePick::Acked),
+        3 => any::<Index>().prop_map(BaselinePick::Earlier),
+        1 => (0u32..40).prop_map(BaselinePick::Exactly),
+    ];
+    let entity = (loose_id(), any::<bool>(), prop::array::uniform8(edge_i32()), prop::option::of(text(0..6))).prop_map(
+        |(id, player, fields, name)| EntityState {
+            id,
+            kind: if player { EntityKind::Player } else { EntityKind::Bullet },
+            fields,
+            name: name.map(Arc::from),
+        },
+    );
+    let change =
+        (loose_id(), any::<u8>(), prop::array::uniform8(edge_i32()), prop::option::weighted(0.8, any::<Index>()))
+            .prop_map(|(id, mask, fields, known)| (FieldDelta { id, mask, fields }, known));
+    let events = vec(event(loose_id()), 0..4);
+    (
+        (tick, baseline),
+        maybe_sorted(vec(entity, 0..6), |e: &EntityState| e.id),
+        vec(change, 0..4),
+        prop::bool::weighted(0.95),
+        maybe_sorted(vec(loose_id(), 0..6), |id: &u32| *id),
+        events,
+    )
+        .prop_map(|((tick, baseline), created, changed, sort_changed, removed, events)| {
+            let (changed, known_ids) = changed.into_iter().unzip();
+            let snapshot = Snapshot { tick: 0, baseline: 0, last_input_seq: 0, created, changed, removed, events };
+            LooseSnapshot { tick, baseline, known_ids, sort_changed, snapshot }
+        })
+}
+
+/// A stream of loose snapshots with their picks resolved: ticks after the newest applied one, baselines among the
+/// earlier ticks (often the one a client would acknowledge) and changed ids mostly among those of the baseline.
+fn loose_stream() -> impl Strategy<Value = Vec<Snapshot>> {
+    vec(loose_snapshot(), 1..24).prop_map(|picks| {
+        let mut ticks: Vec<u32> = Vec::new();
+        let mut client = ReplicaModel::default();
+        picks
+            .into_iter()
+            .map(|LooseSnapshot { tick, baseline, known_ids, sort_changed, mut snapshot }| {
+                let previous = client.newest.unwrap_or(0);
+                snapshot.tick = match tick {
+                    TickPick::After(step) => previous.saturating_add(step),
+                    TickPick::Exactly(tick) => tick,
+                };
+                snapshot.baseline = match baseline {
+                    BaselinePick::Full => 0,
+                    BaselinePick::Acked => client.newest.unwrap_or(0),
+                    BaselinePick::Earlier(_) if ticks.is_empty() => 0,
+                    BaselinePick::Earlier(index) => *index.get(&ticks),
+                    BaselinePick::Exactly(tick) => tick,
+                };
+                // Ids the baseline holds (as far as the rules go) or this snapshot creates.
+                let mut known: Vec<u32> =
+                    client.states.get(&snapshot.baseline).into_iter().flat_map(|s| s.keys().copied()).collect();
+                known.extend(snapshot.created.iter().map(|e| e.id));
+                for (change, pick) in snapshot.changed.iter_mut().zip(known_ids) {
+                    if let Some(index) = pick.filter(|_| !known.is_empty()) {
+                        change.id = *index.get(&known);
+                    }
+                }
+                if sort_changed {
+                    snapshot.changed.sort_by_key(|c| c.id);
+                    snapshot.changed.dedup_by_key(|c| c.id);
+                }
+                ticks.push(snapshot.tick);
+                let _ = client.apply(&snapshot);
+                snapshot
+            })
+            .collect()
+    })
+}
+
+/// The client's `Replica` on inconsistent snapshot streams: stale and repeated ticks, baselines it never had or
+/// already dropped, ids out of order and duplicated, changed ids missing from the baseline, one id in created and
+/// removed, masks past the entity's field count, ids at the edges of `u32`. It never panics, and each snapshot
+/// gives exactly the state (or the `ReplicaError`) and the new events that PROTOCOL.md's rules give; a refused
+/// snapshot changes nothing.
+#[test]
+fn replica_on_inconsistent_streams() {
+    check("replica_on_inconsistent_streams", loose_stream(), |stream, tally| {
+        let mut replica = Replica::new();
+        let mut model = ReplicaModel::default();
+        for snapshot in &stream {
+            let result = replica.apply(snapshot);
+            tally.apply(&result);
+            match (result, model.apply(snapshot)) {
+                (Ok(applied), Ok((states, new_events))) => {
+                    prop_assert_eq!(applied.tick, snapshot.tick);
+                    prop_assert_eq!(replica.latest_states(), Some((snapshot.tick, states)), "after {:?}", snapshot);
+                    prop_assert_eq!(applied.new_events, new_events, "after {:?}", snapshot);
+                }
+                (Err(error), Err(expected)) => prop_assert_eq!(error, expected, "after {:?}", snapshot),
+                (got, expected) => prop_assert!(false, "{:?}: got {:?}, the rules give {:?}", snapshot, got, expected),
+            }
+        }
+        Ok(())
+    });
+}
+
+/// One change to the generated world in a tick.
+#[derive(Clone, Debug)]
+enum WorldOp {
+    /// Sets one field of a live entity.
+    Touch {
+        at: Index,
+        field: usize,
+        value: i32,
+    },
+    /// A new entity; an id in use is reused by the new entity (a new generation), as a slab slot is.
+    Spawn {
+        id: u32,
+        player: bool,
+        fields: [i32; MAX_FIELDS],
+        name: String,
+    },
+    Despawn(Index),
+    Kill,
+    Leave,
+}
+
+/// One tick of the generated session: the world's changes and what the network does to this tick's frame.
+#[derive(Clone, Debug)]
+struct TickScript {
+    ops: Vec<WorldOp>,
+    frame_lost: bool,
+    /// Ticks the client's acknowledgement of this frame spends in flight; `None` if it is lost.
+    ack_delay: Option<u32>,
+}
+
+fn tick_script() -> impl Strategy<Value = TickScript> {
+    let id = prop_oneof![
+        4 => 1u32..24,
+        3 => 65536u32..65560,
+        1 => select(&[0u32, 65535, u32::MAX - 1, u32::MAX][..]),
+    ];
+    let op = prop_oneof![
+        6 => (any::<Index>(), 0usize..MAX_FIELDS, edge_i32())
+            .prop_map(|(at, field, value)| WorldOp::Touch { at, field, value }),
+        3 => (id, any::<bool>(), prop::array::uniform8(edge_i32()), text(0..8))
+            .prop_map(|(id, player, fields, name)| WorldOp::Spawn { id, player, fields, name }),
+        2 => any::<Index>().prop_map(WorldOp::Despawn),
+        1 => Just(WorldOp::Kill),
+        1 => Just(WorldOp::Leave),
+    ];
+    let ack_delay = prop_oneof![1 => Just(None), 4 => (0u32..4).prop_map(Some)];
+    (vec(op, 0..5), prop::bool::weighted(0.3), ack_delay).prop_map(|(ops, frame_lost, ack_delay)| TickScript {
+        ops,
+        frame_lost,
+        ack_delay,
+    })
+}
+
+/// What the server remembers about the one client, with the room's rules for acknowledgements.
+#[derive(Default)]
+struct ClientView {
+    acked: u32,
+    /// The tick of the newest full snapshot sent: older acknowledgements are never used.
+    floor: u32,
+    last_sent: u32,
+}
+
+impl ClientView {
+    fn acknowledge(&mut self, tick: u32) {
+        if tick > self.acked && tick >= self.floor && tick <= self.last_sent {
+            self.acked = tick;
+        }
+    }
+}
+
+/// A consistent stream: a random evolving world (fields set to any value, spawns, despawns, ids reused by new
+/// entities with a new generation, ids at the edges of `u32`, kill and leave events) goes through the server's own
+/// `SnapshotHistory` (random size up to the room's 64), `snapshot::diff`/`full` against the acknowledged baseline,
+/// `EventLog` and piecewise encoder, then over a network that loses frames and loses or delays acknowledgements.
+/// Every frame that arrives decodes, applies, and rebuilds exactly the server's entities, and every event arrives
+/// at most once, in order, and at the latest with the first applied snapshot whose range covers it.
+#[test]
+fn replica_rebuilds_consistent_streams() {
+    let session = (1usize..=64, vec(tick_script(), 1..50));
+    check("replica_rebuilds_consistent_streams", session, |(history_size, ticks), tally| {
+        let mut live: Vec<(EntityState, u32)> = Vec::new();
+        let mut generation = 0u32;
+        let mut serial = 0u32;
+        let mut history = SnapshotHistory::new(history_size);
+        let mut events = EventLog::default();
+        let mut view = ClientView::default();
+        let mut acks_in_flight: Vec<(u32, u32)> = Vec::new();
+        let mut replica = Replica::new();
+        let mut delivered: Vec<Event> = Vec::new();
+
+        for (index, script) in ticks.iter().enumerate() {
+            let tick = index as u32 + 1;
+            let mut happened = Vec::new();
+            for op in &script.ops {
+                match op {
+                    WorldOp::Touch { at, field, value } if !live.is_empty() => {
+                        let slot = at.index(live.len());
+                        let (entity, _) = &mut live[slot];
+                        entity.fields[field % entity.kind.field_count()] = *value;
+                    }
+                    WorldOp::Spawn { id, player, fields, name } => {
+                        let kind = if *player { EntityKind::Player } else { EntityKind::Bullet };
+                        let mut fields = *fields;
+                        fields[kind.field_count()..].fill(0);
+                        let entity = EntityState { id: *id, kind, fields, name: player.then(|| Arc::from(&**name)) };
+                        generation += 1;
+                        match live.binary_search_by_key(id, |(e, _)| e.id) {
+                            Ok(slot) => live[slot] = (entity, generation),
+                            Err(slot) => live.insert(slot, (entity, generation)),
+                        }
+                    }
+                    WorldOp::Despawn(at) if !live.is_empty() => {
+                        live.remove(at.index(live.len()));
+                    }
+                    WorldOp::Kill | WorldOp::Leave => {
+                        serial += 1;
+                        let player = PlayerId { slot: serial, generation: 0 };
+                        let event = match op {
+                            WorldOp::Kill => GameEvent::Kill { killer: player, victim: player },
+                            _ => GameEvent::Leave { player },
+                        };
+                        happened.push(TimedEvent { tick, event });
+                    }
+                    _ => {}
+                }
+            }
+            let current = Arc::new(WorldSnapshot::from_entities(tick, live.clone()));
+            history.push(current.clone());
+            events.record(happened);
+            if let Some(oldest) = history.oldest_tick() {
+                events.forget_through(oldest.saturating_sub(1));
+            }
+
+            // The room: take the acknowledgements that arrived, pick the baseline, encode header and body.
+            acks_in_flight.retain(|&(arrival, ack)| {
+                if arrival <= tick {
+                    view.acknowledge(ack);
+                }
+                arrival > tick
+            });
+            let base = (view.acked != 0 && view.acked >= view.floor).then(|| history.get(view.acked)).flatten();
+            let (baseline, delta) = match base {
+                Some(base) => (base.tick, snapshot::diff(base, &current)),
+                None => (0, snapshot::full(&current)),
+            };
+            if baseline == 0 {
+                view.floor = tick;
+            }
+            view.last_sent = tick;
+            let carried: Vec<&Event> = events.between(if baseline == 0 { tick - 1 } else { baseline }, tick).collect();
+            let mut frame = Vec::new();
+            codec::encode_snapshot_header(&mut frame, tick, baseline, 0);
+            codec::append(&mut frame, &delta.created);
+            codec::append(&mut frame, &delta.changed);
+            codec::append(&mut frame, &delta.removed);
+            codec::append(&mut frame, &carried);
+            if script.frame_lost {
+                continue;
+            }
+
+            // The client.
+            let decoded = codec::decode_server(&frame);
+            tally.decode(&decoded);
+            let snapshot = match decoded {
+                Ok(ServerMessage::Snapshot(snapshot)) => snapshot,
+                other => return Err(TestCaseError::fail(format!("tick {tick}: the frame decodes to {other:?}"))),
+            };
+            let applied = replica.apply(&snapshot);
+            tally.apply(&applied);
+            let applied = applied.map_err(|error| TestCaseError::fail(format!("tick {tick}: {error}")))?;
+            prop_assert_eq!(replica.latest_states(), Some((tick, current.entities.clone())), "tick {}", tick);
+            for event in applied.new_events {
+                prop_assert!(!delivered.contains(&event), "tick {}: {:?} delivered twice", tick, event);
+                prop_assert!(delivered.last().is_none_or(|last| last.tick() <= event.tick()), "out of order");
+                delivered.push(event);
+            }
+            for event in carried {
+                prop_assert!(delivered.contains(event), "tick {}: {:?} carried but never delivered", tick, event);
+            }
+            if let Some(delay) = script.ack_delay {
+                acks_in_flight.push((tick + 1 + delay, tick));
+            }
+        }
+        Ok(())
+    });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Close frames: the client's parser.
+
+/// `client::parse_close` on arbitrary payloads and on real ones: it never panics, an empty or one-byte payload is
+/// 1005 with no reason, a longer one yields its big-endian code and its reason (exactly when it is UTF-8, with
+/// replacement characters otherwise).
+#[test]
+fn close_frame_parser_on_arbitrary_payloads() {
+    let payloads = prop_oneof![
+        vec(any::<u8>(), 0..200),
+        (any::<u16>(), text(0..60)).prop_map(|(code, reason)| [&code.to_be_bytes()[..], reason.as_bytes()].concat()),
+    ];
+    check("close_frame_parser_on_arbitrary_payloads", payloads, |payload, _| {
+        let (code, reason) = parse_close(&payload);
+        match payload.as_slice() {
+            [a, b, rest @ ..] => {
+                prop_assert_eq!(code, u16::from_be_bytes([*a, *b]));
+                match std::str::from_utf8(rest) {
+                    Ok(text) => prop_assert_eq!(reason, text),
+                    Err(_) => prop_assert!(reason.contains(char::REPLACEMENT_CHARACTER)),
+                }
+            }
+            _ => prop_assert_eq!((code, reason), (1005, String::new())),
+        }
+        Ok(())
+    });
+}
