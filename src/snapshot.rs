@@ -425,7 +425,7 @@ pub enum ReplicaError {
 /// The client's side of the delta contract: rebuilds the server's view from full and delta snapshots.
 ///
 /// It keeps only the states the server may still use as a baseline: the server never encodes against a tick
-/// older than the baseline (or full snapshot) it last sent, so everything older is dropped on each apply.
+/// older than the baseline of a delta it already sent, so everything older is dropped on each apply of a delta.
 #[derive(Debug, Default)]
 pub struct Replica {
     states: VecDeque<(u32, Vec<Entity>)>,
@@ -488,8 +488,10 @@ impl Replica {
             return Err(ReplicaError::Unsorted { tick: snapshot.tick });
         }
         // Build first, change nothing until it succeeded: a refused snapshot leaves the replica as it was.
+        // A full snapshot keeps the older states: acknowledgements sent before it arrived may still make the
+        // server encode against them.
         let (entities, keep_from) = if snapshot.baseline == 0 {
-            (merge(&[], snapshot)?, self.states.len())
+            (merge(&[], snapshot)?, 0)
         } else {
             let position = self
                 .states

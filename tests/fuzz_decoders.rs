@@ -680,8 +680,8 @@ struct ReplicaModel {
     /// Every state applied so far, by tick.
     states: BTreeMap<u32, BTreeMap<u32, Entity>>,
     newest: Option<u32>,
-    /// States older than this may be forgotten: the tick of the newest full snapshot applied, or the baseline of
-    /// the newest delta applied.
+    /// States older than this may be forgotten: the baseline of the newest delta applied. (A full snapshot does
+    /// not raise it: acknowledgements sent before it may still make the server encode against older ticks.)
     floor: u32,
     names: HashMap<u32, Arc<str>>,
     newest_event_tick: u32,
@@ -707,7 +707,7 @@ impl ReplicaModel {
         }
         // A refused snapshot changes nothing: the state is built aside and kept only once it is complete.
         let (mut state, floor) = if snapshot.baseline == 0 {
-            (BTreeMap::new(), tick)
+            (BTreeMap::new(), self.floor)
         } else {
             match self.states.get(&snapshot.baseline) {
                 Some(state) if snapshot.baseline >= self.floor => (state.clone(), snapshot.baseline),
@@ -971,14 +971,12 @@ fn tick_script() -> impl Strategy<Value = TickScript> {
 #[derive(Default)]
 struct ClientView {
     acked: u32,
-    /// The tick of the newest full snapshot sent: older acknowledgements are never used.
-    floor: u32,
     last_sent: u32,
 }
 
 impl ClientView {
     fn acknowledge(&mut self, tick: u32) {
-        if tick > self.acked && tick >= self.floor && tick <= self.last_sent {
+        if tick > self.acked && tick <= self.last_sent {
             self.acked = tick;
         }
     }
@@ -1054,14 +1052,11 @@ fn replica_rebuilds_consistent_streams() {
                 }
                 arrival > tick
             });
-            let base = (view.acked != 0 && view.acked >= view.floor).then(|| history.get(view.acked)).flatten();
+            let base = history.get(view.acked);
             let (baseline, delta) = match base {
                 Some(base) => (base.tick, snapshot::diff(base, &current)),
                 None => (0, snapshot::full(&current)),
             };
-            if baseline == 0 {
-                view.floor = tick;
-            }
             view.last_sent = tick;
             let carried: Vec<&Event> = events.between(if baseline == 0 { tick - 1 } else { baseline }, tick).collect();
             let mut frame = Vec::new();
