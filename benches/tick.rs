@@ -42,10 +42,6 @@ const SIZES: [usize; 4] = [10, 100, 1_000, 5_000];
 const OUTBOX_FRAMES: usize = 4;
 /// Acknowledgement lags, in ticks, spread over the clients.
 const ACK_LAGS: u32 = 4;
-/// Clients acknowledge without lag until this tick. A client whose acknowledgement lags a tick or more behind its
-/// first full snapshot never leaves full snapshots (each ack names a tick older than the newest full one, which
-/// the room then refuses as a baseline), so the lag only starts once every client is on deltas.
-const ACK_LAG_FROM_TICK: u32 = 10;
 /// The view radius of `tick/interest` (the browser's 1280 x 720 view reaches 734 units from its centre).
 const VIEW_RADIUS: f32 = 750.0;
 /// The baseline of the parts: the state a client that acknowledges with a 2-tick lag has.
@@ -126,11 +122,7 @@ impl RoomBench {
                 move_y: decision.move_y,
                 aim: decision.aim,
                 buttons: if decision.fire { BUTTON_FIRE } else { 0 },
-                ack_tick: snapshot.tick.saturating_sub(if snapshot.tick < ACK_LAG_FROM_TICK {
-                    0
-                } else {
-                    client.ack_lag
-                }),
+                ack_tick: snapshot.tick.saturating_sub(client.ack_lag),
             };
             self.room.handle(RoomCommand::Input { client: client.key, input });
         }
