@@ -313,7 +313,7 @@ impl Room {
                     interest.body.clear();
                     let view = View::subset(current, &visible);
                     interest.records.write_delta(&mut interest.body, base, view);
-                    let events_after = base.map_or(tick - 1, |base| base.tick());
+                    let events_after = base.map_or(0, |base| base.tick());
                     let events: Vec<_> = self.events.between(events_after, tick).collect();
                     codec::append(&mut interest.body, &events);
                     frame.reserve(16 + interest.body.len());
@@ -343,12 +343,13 @@ impl Room {
 }
 
 /// Writes `created, changed, removed, events`: `current` against `base`, or in full without one. Events since the
-/// baseline ride along (only the current tick's in a full snapshot).
+/// baseline ride along; a full snapshot carries every event still in the log, because acknowledgements sent
+/// before it may still move the client's baseline back behind it, and events must then not be skipped.
 fn write_body(body: &mut Vec<u8>, base: Option<View<'_>>, current: View<'_>, events: &EventLog) {
     let tick = current.tick();
     let (delta, events_after) = match base {
         Some(base) => (snapshot::diff_views(base, current), base.tick()),
-        None => (snapshot::full_view(current), tick - 1),
+        None => (snapshot::full_view(current), 0),
     };
     let events: Vec<_> = events.between(events_after, tick).collect();
     codec::append(body, &delta.created);

@@ -1058,7 +1058,7 @@ fn replica_rebuilds_consistent_streams() {
                 None => (0, snapshot::full(&current)),
             };
             view.last_sent = tick;
-            let carried: Vec<&Event> = events.between(if baseline == 0 { tick - 1 } else { baseline }, tick).collect();
+            let carried: Vec<&Event> = events.between(baseline, tick).collect();
             let mut frame = Vec::new();
             codec::encode_snapshot_header(&mut frame, tick, baseline, 0);
             codec::append(&mut frame, &delta.created);

@@ -130,7 +130,11 @@ fn check_stop() -> Result<(), Stop> {
 /// Where the server and the bots run.
 #[derive(Clone, Debug)]
 enum Pinning {
-    Pinned { server: usize, bots: usize },
+    /// The server on one CPU, the bots on all the others this process may use.
+    Pinned {
+        server: usize,
+        bots: Vec<usize>,
+    },
     Unpinned(String),
 }
 
@@ -152,17 +156,27 @@ struct Plan {
 }
 
 impl Plan {
-    fn server_cpu(&self) -> Option<usize> {
-        match self.pinning {
-            Pinning::Pinned { server, .. } => Some(server),
+    /// The taskset CPU list of the server, if pinned.
+    fn server_cpus(&self) -> Option<String> {
+        match &self.pinning {
+            Pinning::Pinned { server, .. } => Some(server.to_string()),
             Pinning::Unpinned(_) => None,
         }
     }
 
-    fn bots_cpu(&self) -> Option<usize> {
-        match self.pinning {
-            Pinning::Pinned { bots, .. } => Some(bots),
+    /// The taskset CPU list of the bots, if pinned.
+    fn bots_cpus(&self) -> Option<String> {
+        match &self.pinning {
+            Pinning::Pinned { bots, .. } => Some(cpu_list(bots)),
             Pinning::Unpinned(_) => None,
+        }
+    }
+
+    /// Cores the bots may use: what their CPU share is measured against.
+    fn bots_cores(&self) -> usize {
+        match &self.pinning {
+            Pinning::Pinned { bots, .. } => bots.len(),
+            Pinning::Unpinned(_) => allowed_cpus().len().max(1),
         }
     }
 }
@@ -370,7 +384,7 @@ fn plan(args: &Args) -> Result<Plan, String> {
     })
 }
 
-/// The server on the first CPU this process may use and the bots on the second, when `taskset` exists.
+/// The server on the first CPU this process may use and the bots on the others, when `taskset` exists.
 fn pinning(disabled: bool) -> Pinning {
     if disabled {
         return Pinning::Unpinned("--no-pin".into());
@@ -382,7 +396,7 @@ fn pinning(disabled: bool) -> Pinning {
     }
     let cpus = allowed_cpus();
     match cpus[..] {
-        [server, bots, ..] => Pinning::Pinned { server, bots },
+        [server, ref bots @ ..] if !bots.is_empty() => Pinning::Pinned { server, bots: bots.to_vec() },
         _ => Pinning::Unpinned(format!("{} CPU available", cpus.len())),
     }
 }
@@ -411,7 +425,7 @@ fn run_row(plan: &Plan, players: usize, mode: Mode) -> Result<Measurement, Stop>
     let mut notes = Vec::new();
 
     let server_log = plan.log_dir.join(format!("server-{tag}.log"));
-    let mut command = child_command(&plan.server_bin, plan.server_cpu());
+    let mut command = child_command(&plan.server_bin, plan.server_cpus());
     command.args(["--addr", "127.0.0.1:0"]);
     // Room and per-address limits with room to spare for the row's bots and the health checks.
     command.arg("--max-players").arg((players + 100).max(1000).to_string());
@@ -432,7 +446,7 @@ fn run_row(plan: &Plan, players: usize, mode: Mode) -> Result<Measurement, Stop>
     let join_budget = players as f64 / plan.ramp * 1.5 + 20.0;
     // An upper bound only: the bots are stopped with SIGINT right after the window.
     let duration = join_budget + plan.warmup + plan.window + 60.0;
-    let mut command = child_command(&plan.bots_bin, plan.bots_cpu());
+    let mut command = child_command(&plan.bots_bin, plan.bots_cpus());
     command.arg("--url").arg(format!("ws://{addr}/ws"));
     command.arg("--count").arg(players.to_string());
     command.arg("--duration").arg(format!("{duration:.0}"));
@@ -658,13 +672,13 @@ impl Drop for ChildGuard {
     }
 }
 
-/// A command for a benchmarked child: pinned to `cpu` through taskset (which execs it, so the pid is the child's
-/// own), in a process group of its own, and killed if this process dies.
-fn child_command(program: &Path, cpu: Option<usize>) -> Command {
-    let mut command = match cpu {
-        Some(cpu) => {
+/// A command for a benchmarked child: pinned to the `cpus` list through taskset (which execs it, so the pid is the
+/// child's own), in a process group of its own, and killed if this process dies.
+fn child_command(program: &Path, cpus: Option<String>) -> Command {
+    let mut command = match cpus {
+        Some(cpus) => {
             let mut command = Command::new("taskset");
-            command.arg("-c").arg(cpu.to_string()).arg(program);
+            command.arg("-c").arg(cpus).arg(program);
             command
         }
         None => Command::new(program),
@@ -903,9 +917,17 @@ fn utc_now() -> String {
     format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", time / 3600, time % 3600 / 60)
 }
 
+/// "1,2,3": a CPU list for taskset and for people.
+fn cpu_list(cpus: &[usize]) -> String {
+    cpus.iter().map(usize::to_string).collect::<Vec<_>>().join(",")
+}
+
 fn pinning_text(pinning: &Pinning) -> String {
     match pinning {
-        Pinning::Pinned { server, bots } => format!("server pinned to CPU {server}, bots to CPU {bots} (taskset)"),
+        Pinning::Pinned { server, bots } => {
+            let plural = if bots.len() > 1 { "s" } else { "" };
+            format!("server pinned to CPU {server}, bots to CPU{plural} {} (taskset)", cpu_list(bots))
+        }
         Pinning::Unpinned(why) => format!("unpinned ({why})"),
     }
 }
@@ -978,7 +1000,7 @@ fn render(plan: &Plan, rows: &[Row], header: &Header) -> String {
                 let _ = writeln!(out, "{first}{} failed: {} |", " — |".repeat(11), cell(message));
             }
             Outcome::Measured(m) => {
-                let _ = writeln!(out, "{first} {} |", measured_cells(row.players, m).join(" | "));
+                let _ = writeln!(out, "{first} {} |", measured_cells(row.players, plan.bots_cores(), m).join(" | "));
             }
         }
     }
@@ -991,7 +1013,7 @@ fn render(plan: &Plan, rows: &[Row], header: &Header) -> String {
          server started, so they include the ramp-up and the warm-up. The bots' inter-arrival, acknowledgement \
          latency and desyncs come from their `--json` report and cover their whole run, ramp-up included; their \
          CPU is shown over the window (from `/proc`) and over their whole run (from their report). A bots \
-         process above {SATURATED_PERCENT:.0}% of its core is flagged: its latencies then measure the bots more \
+         process above {SATURATED_PERCENT:.0}% of its cores is flagged: its latencies then measure the bots more \
          than the server. Logs of each row's server and bots are in `{}`.",
         plan.log_dir.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(&plan.log_dir).display()
     );
@@ -999,7 +1021,7 @@ fn render(plan: &Plan, rows: &[Row], header: &Header) -> String {
 }
 
 /// The cells after "players | interest" of a measured row.
-fn measured_cells(target: usize, m: &Measurement) -> Vec<String> {
+fn measured_cells(target: usize, bots_cores: usize, m: &Measurement) -> Vec<String> {
     let mut notes = m.notes.clone();
     let server_cpu = m.server_user_percent + m.server_system_percent;
     if server_cpu > SATURATED_PERCENT {
@@ -1017,13 +1039,14 @@ fn measured_cells(target: usize, m: &Measurement) -> Vec<String> {
     }
     // The window's figure says whether the steady state is trustworthy; the whole run's (the bots' report)
     // covers the ramp-up too, where a saturated bots process makes the server drop the bots it starves.
+    let saturated = |cpu: f64| cpu > SATURATED_PERCENT * bots_cores as f64;
     let show = |cpu: Option<f64>| match cpu {
-        Some(cpu) if cpu > SATURATED_PERCENT => format!("**{cpu:.0}** ⚠"),
+        Some(cpu) if saturated(cpu) => format!("**{cpu:.0}** ⚠"),
         Some(cpu) => format!("{cpu:.0}"),
         None => "—".into(),
     };
     let (window_cpu, run_cpu) = (m.bots_window_cpu_percent, m.bots.as_ref().map(|bots| bots.cpu_percent));
-    if window_cpu.into_iter().chain(run_cpu).any(|cpu| cpu > SATURATED_PERCENT) {
+    if window_cpu.into_iter().chain(run_cpu).any(saturated) {
         notes.push("bots saturated: their latencies measure the bots".into());
     }
     let bots_cpu_cell = format!("{} / {}", show(window_cpu), show(run_cpu));
