@@ -76,6 +76,8 @@ pub struct GameClient {
     next_seq: u32,
     /// Newest tick to acknowledge (0 while desynced and before the first snapshot).
     ack_tick: u32,
+    /// The last decoded snapshot, kept so its vectors' capacity is reused by the next one.
+    scratch: Snapshot,
 }
 
 struct SpawnExecutor;
@@ -136,6 +138,7 @@ impl GameClient {
             stats: ClientStats::default(),
             next_seq: 1,
             ack_tick: 0,
+            scratch: Snapshot::default(),
         };
         client.send(&ClientMessage::Hello { version, name: name.to_string() }).await?;
         match client.next_message().await? {
@@ -195,24 +198,10 @@ impl GameClient {
 
     /// Reads and decodes the next server message without applying it (a test may drop it on purpose).
     pub async fn next_message(&mut self) -> Result<ServerMessage, ClientError> {
-        loop {
-            let frame = self.ws.read_frame().await?;
-            self.stats.bytes_in += frame.payload.len() as u64;
-            match frame.opcode {
-                OpCode::Binary => {
-                    let message = codec::decode_server(&frame.payload)?;
-                    if let ServerMessage::Close { code, reason } = message {
-                        return Err(ClientError::Closed { code, reason });
-                    }
-                    return Ok(message);
-                }
-                OpCode::Close => {
-                    let (code, reason) = parse_close(&frame.payload);
-                    return Err(ClientError::Closed { code, reason });
-                }
-                OpCode::Text => return Err(ClientError::Unexpected("a text message".into())),
-                OpCode::Ping | OpCode::Pong | OpCode::Continuation => {}
-            }
+        let frame = next_binary_frame(&mut self.ws, &mut self.stats).await?;
+        match codec::decode_server(&frame.payload)? {
+            ServerMessage::Close { code, reason } => Err(ClientError::Closed { code, reason }),
+            message => Ok(message),
         }
     }
 
@@ -240,11 +229,24 @@ impl GameClient {
         }
     }
 
-    /// Reads the next server message and applies it.
+    /// Reads the next server message and applies it. Snapshots are decoded into a reused buffer (the bots' hot
+    /// path); anything else, and any snapshot the lean decoder refuses, goes through `codec::decode_server`.
     pub async fn next_event(&mut self) -> Result<ServerEvent, ClientError> {
-        match self.next_message().await? {
+        let frame = next_binary_frame(&mut self.ws, &mut self.stats).await?;
+        let message = if codec::is_snapshot(&frame.payload)
+            && codec::decode_snapshot_into(&frame.payload, &mut self.scratch).is_ok()
+        {
+            let snapshot = std::mem::take(&mut self.scratch);
+            let event = self.apply(&snapshot);
+            self.scratch = snapshot;
+            return Ok(event);
+        } else {
+            codec::decode_server(&frame.payload)?
+        };
+        match message {
             ServerMessage::Snapshot(snapshot) => Ok(self.apply(&snapshot)),
             ServerMessage::Pong { nonce } => Ok(ServerEvent::Pong { nonce }),
+            ServerMessage::Close { code, reason } => Err(ClientError::Closed { code, reason }),
             other => Err(ClientError::Unexpected(format!("{other:?}"))),
         }
     }
@@ -260,6 +262,27 @@ impl GameClient {
             }
         })
         .await;
+    }
+}
+
+/// Reads frames until a binary one arrives (pings and pongs are answered by the library), counting bytes in.
+/// A close frame or a text frame ends the session with an error.
+async fn next_binary_frame<'f>(
+    ws: &'f mut WebSocket<TokioIo<Upgraded>>,
+    stats: &mut ClientStats,
+) -> Result<Frame<'f>, ClientError> {
+    loop {
+        let frame = ws.read_frame().await?;
+        stats.bytes_in += frame.payload.len() as u64;
+        match frame.opcode {
+            OpCode::Binary => return Ok(frame),
+            OpCode::Close => {
+                let (code, reason) = parse_close(&frame.payload);
+                return Err(ClientError::Closed { code, reason });
+            }
+            OpCode::Text => return Err(ClientError::Unexpected("a text message".into())),
+            OpCode::Ping | OpCode::Pong | OpCode::Continuation => {}
+        }
     }
 }
 

@@ -46,7 +46,7 @@ impl EntityKind {
         }
     }
 
-    fn from_tag(tag: u8) -> Option<EntityKind> {
+    pub fn from_tag(tag: u8) -> Option<EntityKind> {
         match tag {
             0 => Some(EntityKind::Player),
             1 => Some(EntityKind::Bullet),
@@ -385,9 +385,10 @@ impl<'de> Deserialize<'de> for FieldDelta {
     }
 }
 
-const EVENT_KILL: u8 = 1;
-const EVENT_JOIN: u8 = 2;
-const EVENT_LEAVE: u8 = 3;
+/// Kind tags of events (the second element of an event array).
+pub const EVENT_KILL: u8 = 1;
+pub const EVENT_JOIN: u8 = 2;
+pub const EVENT_LEAVE: u8 = 3;
 
 impl Serialize for Event {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

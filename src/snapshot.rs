@@ -432,6 +432,8 @@ pub struct Replica {
     /// Player names by id, replaced when a `created` entry reuses the id.
     names: HashMap<u32, Arc<str>>,
     newest_event_tick: u32,
+    /// The entity vector of the last state dropped, reused for the next state built (no allocation per apply).
+    spare: Vec<Entity>,
 }
 
 /// The result of applying one snapshot.
@@ -490,24 +492,33 @@ impl Replica {
         // Build first, change nothing until it succeeded: a refused snapshot leaves the replica as it was.
         // A full snapshot keeps the older states: acknowledgements sent before it arrived may still make the
         // server encode against them.
-        let (entities, keep_from) = if snapshot.baseline == 0 {
-            (merge(&[], snapshot)?, 0)
+        let (base, keep_from) = if snapshot.baseline == 0 {
+            (&[][..], 0)
         } else {
             let position = self
                 .states
                 .iter()
                 .position(|(tick, _)| *tick == snapshot.baseline)
                 .ok_or(ReplicaError::MissingBaseline { tick: snapshot.tick, baseline: snapshot.baseline })?;
-            (merge(&self.states[position].1, snapshot)?, position)
+            (&self.states[position].1[..], position)
         };
-        self.states.drain(..keep_from);
+        let mut entities = std::mem::take(&mut self.spare);
+        if let Err(error) = merge(base, snapshot, &mut entities) {
+            self.spare = entities;
+            return Err(error);
+        }
+        for (_, dropped) in self.states.drain(..keep_from) {
+            self.spare = dropped;
+        }
         for created in &snapshot.created {
             if let Some(name) = &created.name {
                 self.names.insert(created.id, name.clone());
             }
         }
         if self.states.len() == MAX_REPLICA_STATES {
-            self.states.pop_front();
+            if let Some((_, dropped)) = self.states.pop_front() {
+                self.spare = dropped;
+            }
         }
         self.states.push_back((snapshot.tick, entities));
         let new_events: Vec<Event> =
@@ -526,31 +537,35 @@ fn ascending(mut ids: impl Iterator<Item = u32>) -> bool {
 
 /// Builds the state of `snapshot` from its baseline in one linear pass over the sorted lists (removed dropped,
 /// created inserted or replacing, changed fields patched), so applying costs O(entities), not a shift per insert.
-fn merge(base: &[Entity], snapshot: &Snapshot) -> Result<Vec<Entity>, ReplicaError> {
-    let mut out = Vec::with_capacity(base.len() + snapshot.created.len());
+/// `out` is cleared first; only its capacity is used.
+fn merge(base: &[Entity], snapshot: &Snapshot, out: &mut Vec<Entity>) -> Result<(), ReplicaError> {
+    out.clear();
+    out.reserve(base.len() + snapshot.created.len());
     let (mut created, mut removed) = (snapshot.created.iter().peekable(), snapshot.removed.iter().peekable());
-    let mut base = base.iter().peekable();
+    let mut rest = base;
     loop {
-        let (base_id, created_id) = (base.peek().map(|e| e.id), created.peek().map(|e| e.id));
-        let take_created = match (base_id, created_id) {
+        // Copy the run of untouched entities up to the next created or removed id in one go.
+        let next = match (created.peek().map(|e| e.id), removed.peek().map(|id| **id)) {
             (None, None) => break,
-            (None, Some(_)) => true,
-            (Some(_), None) => false,
-            (Some(base_id), Some(created_id)) => created_id <= base_id,
+            (Some(id), None) => id,
+            (None, Some(id)) => id,
+            (Some(a), Some(b)) => a.min(b),
         };
-        if take_created {
-            out.push(Entity::from(created.next().expect("peeked")));
-            if base_id == created_id {
-                base.next();
-            }
-            continue;
+        let run = rest.partition_point(|e| e.id < next);
+        out.extend_from_slice(&rest[..run]);
+        rest = &rest[run..];
+        let in_base = rest.first().is_some_and(|e| e.id == next);
+        if let Some(entity) = created.next_if(|e| e.id == next) {
+            out.push(Entity::from(entity));
+        } else if in_base && removed.peek() != Some(&&next) {
+            out.push(rest[0]);
         }
-        let entity = base.next().expect("peeked");
-        while removed.next_if(|id| **id < entity.id).is_some() {}
-        if removed.next_if(|id| **id == entity.id).is_none() {
-            out.push(*entity);
+        if in_base {
+            rest = &rest[1..];
         }
+        removed.next_if(|id| **id == next);
     }
+    out.extend_from_slice(rest);
     let mut index = 0;
     for change in &snapshot.changed {
         while out.get(index).is_some_and(|e| e.id < change.id) {
@@ -560,13 +575,15 @@ fn merge(base: &[Entity], snapshot: &Snapshot) -> Result<Vec<Entity>, ReplicaErr
             Some(entity) if entity.id == change.id => entity,
             _ => return Err(ReplicaError::UnknownEntity { tick: snapshot.tick, id: change.id }),
         };
-        for field in 0..entity.kind.field_count() {
-            if change.mask & (1 << field) != 0 {
-                entity.fields[field] = change.fields[field];
-            }
+        // Bits past the kind's fields are ignored; iterating set bits skips the fields that did not change.
+        let mut bits = u32::from(change.mask) & ((1 << entity.kind.field_count()) - 1);
+        while bits != 0 {
+            let field = bits.trailing_zeros() as usize;
+            entity.fields[field] = change.fields[field];
+            bits &= bits - 1;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]
