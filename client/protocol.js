@@ -1,4 +1,4 @@
-// protocol.js: the wire contract of docs/PROTOCOL.md (version 1) in one place.
+// protocol.js: the wire contract of docs/PROTOCOL.md (version 2) in one place.
 //
 // Type tags, field indexes, the 1/16 position scale and the aim conversion live here; builders turn client messages
 // into bytes and parseServerMessage turns server bytes into plain objects, checking their shape. Entity fields stay
@@ -6,7 +6,7 @@
 
 import { decode, encode } from './msgpack.js';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Client-to-server type tags. */
 export const C2S = Object.freeze({ HELLO: 1, INPUT: 2, ACK: 3, PING: 4 });

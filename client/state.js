@@ -153,7 +153,8 @@ export class SnapshotStore {
       const fields = old.fields.slice();
       let k = 0;
       for (let bit = 0; bit < count; bit++) {
-        if (ch.mask & (1 << bit)) fields[bit] = ch.values[k++];
+        // Values are differences from the baseline, added with 32-bit wrap-around as the server subtracts them.
+        if (ch.mask & (1 << bit)) fields[bit] = (fields[bit] + ch.values[k++]) | 0;
       }
       entities.set(ch.id, { id: old.id, kind: old.kind, fields, name: old.name });
     }

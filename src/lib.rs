@@ -7,7 +7,7 @@
 //! - [`server`]: the network edge — accept loop, HTTP routes (bundled client, `/healthz`, `/ws`), shutdown.
 //! - [`connection`]: one WebSocket — a reader that validates and forwards client messages, a writer that drains
 //!   the client's bounded outbox.
-//! - [`protocol`]: the message types of protocol v1, pure data; [`codec`]: bytes ↔ messages, limits, typed errors;
+//! - [`protocol`]: the message types of protocol v2, pure data; [`codec`]: bytes ↔ messages, limits, typed errors;
 //!   [`msgpack`]: the lean reader behind the clients' snapshot decoding.
 //! - [`room`]: the tick loop — drain inputs, step, snapshot, send.
 //! - [`sim`]: the pure simulation (map, players, bullets, collisions); no I/O, no clock, deterministic per seed.

@@ -1,4 +1,4 @@
-//! Protocol v1: the messages client and server exchange, as plain data.
+//! Protocol v2: the messages client and server exchange, as plain data.
 //!
 //! Every message is a MessagePack array whose first element is a small integer type tag; the rest is positional.
 //! rmp-serde would write enum variants as their name strings, so the (de)serializers here are written by hand to
@@ -12,7 +12,7 @@ use serde::ser::{SerializeTuple, Serializer};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Version carried by `hello` and `welcome`; a client speaking another version is refused with close code 4000.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Type tags of client-to-server messages.
 pub mod client_tag {
@@ -90,7 +90,8 @@ pub struct EntityState {
     pub name: Option<Arc<str>>,
 }
 
-/// The fields of one entity that differ from the baseline: bit `i` of `mask` set means `fields[i]` is present.
+/// The fields of one entity that differ from the baseline: bit `i` of `mask` set means `fields[i]` is present, as
+/// the difference from the baseline's value (wrapping `i32` arithmetic).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldDelta {
     pub id: u32,

@@ -329,14 +329,19 @@ impl SharedRecords {
     }
 }
 
+/// The fields that differ, each as its difference from the baseline (wrapping): a moving player's position
+/// changes by a few dozen units of 1/16 per tick, which MessagePack writes in one or two bytes instead of three to
+/// five for the absolute value.
 fn field_delta(old: &EntityState, new: &EntityState) -> Option<FieldDelta> {
     let mut mask = 0u8;
+    let mut fields = [0; MAX_FIELDS];
     for index in 0..new.kind.field_count() {
         if old.fields[index] != new.fields[index] {
             mask |= 1 << index;
+            fields[index] = new.fields[index].wrapping_sub(old.fields[index]);
         }
     }
-    (mask != 0).then_some(FieldDelta { id: new.id, mask, fields: new.fields })
+    (mask != 0).then_some(FieldDelta { id: new.id, mask, fields })
 }
 
 /// The last `capacity` snapshots, one per tick, so deltas can be encoded against any recent acknowledgement.
@@ -579,7 +584,7 @@ fn merge(base: &[Entity], snapshot: &Snapshot, out: &mut Vec<Entity>) -> Result<
         let mut bits = u32::from(change.mask) & ((1 << entity.kind.field_count()) - 1);
         while bits != 0 {
             let field = bits.trailing_zeros() as usize;
-            entity.fields[field] = change.fields[field];
+            entity.fields[field] = entity.fields[field].wrapping_add(change.fields[field]);
             bits &= bits - 1;
         }
     }
@@ -676,7 +681,9 @@ mod tests {
         let a = WorldSnapshot::from_entities(1, vec![(entity(1, 5), 1), (entity(2, 5), 2), (entity(3, 5), 3)]);
         let b = WorldSnapshot::from_entities(2, vec![(moved, 1), (entity(3, 5), 9), (entity(4, 5), 4)]);
         let delta = diff(&a, &b);
-        assert_eq!(delta.changed, vec![FieldDelta { id: 1, mask: 0b1000_0001, fields: b.entities[0].fields }]);
+        // Changed fields carry the difference from the baseline (5 -> 6 and 5 -> 1); the rest are 0.
+        let fields = [1, 0, 0, 0, 0, 0, 0, -4];
+        assert_eq!(delta.changed, vec![FieldDelta { id: 1, mask: 0b1000_0001, fields }]);
         assert_eq!(delta.removed, vec![2]);
         let created: Vec<u32> = delta.created.iter().map(|e| e.id).collect();
         assert_eq!(created, vec![3, 4], "id 3 was reused by a new entity, so it is created again");

@@ -68,7 +68,7 @@ async fn a_target_that_is_down_or_speaks_another_version_is_a_clear_error() {
     let mut config = swarm_config(url(&server), 5, 1.0);
     config.protocol_version = 9;
     let error = swarm::run(config, Arc::new(Progress::default()), stop.clone()).await.unwrap_err();
-    assert!(error.to_string().contains("protocol version mismatch: server speaks 1, client sent 9"), "{error}");
+    assert!(error.to_string().contains("protocol version mismatch: server speaks 2, client sent 9"), "{error}");
 
     // A refused handshake: a plain HTTP path that is not a WebSocket endpoint.
     let config = swarm_config(format!("ws://{}/healthz", server.local_addr), 5, 1.0);

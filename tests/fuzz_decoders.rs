@@ -746,7 +746,7 @@ impl ReplicaModel {
             let entity = state.get_mut(&change.id).ok_or(ReplicaError::UnknownEntity { tick, id: change.id })?;
             for field in 0..entity.kind.field_count() {
                 if change.mask & (1 << field) != 0 {
-                    entity.fields[field] = change.fields[field];
+                    entity.fields[field] = entity.fields[field].wrapping_add(change.fields[field]);
                 }
             }
         }

@@ -158,7 +158,7 @@ fn server_messages() -> Vec<(&'static str, ServerMessage)> {
             "close_version",
             ServerMessage::Close {
                 code: 4000,
-                reason: "protocol version mismatch: client speaks 2, server speaks 1".into(),
+                reason: "protocol version mismatch: server speaks 2, client sent 3".into(),
             },
         ),
         // A reason over 255 bytes needs a str16 header.

@@ -10,7 +10,7 @@ use common::*;
 use skirmish::client::{ClientError, GameClient};
 use skirmish::codec::{self, close_code};
 use skirmish::config::Config;
-use skirmish::protocol::{ClientMessage, Input};
+use skirmish::protocol::{ClientMessage, Input, PROTOCOL_VERSION};
 use skirmish::server::RunningServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -82,7 +82,7 @@ async fn raw_player(server: &RunningServer) -> TcpStream {
 async fn hello_on(stream: TcpStream) -> TcpStream {
     let (mut stream, status) = upgrade_on(stream, "").await;
     assert!(status.contains("101"), "{status}");
-    let hello = codec::encode_client(&ClientMessage::Hello { version: 1, name: "raw".into() });
+    let hello = codec::encode_client(&ClientMessage::Hello { version: PROTOCOL_VERSION, name: "raw".into() });
     stream.write_all(&frame(OP_BINARY, &hello, true)).await.unwrap();
     let (opcode, _) = read_frame(&mut stream).await.expect("welcome");
     assert_eq!(opcode, OP_BINARY);

@@ -11,7 +11,7 @@ use hyper_util::rt::TokioIo;
 use skirmish::client::{self, ClientError, GameClient};
 use skirmish::codec::{self, close_code};
 use skirmish::config::Config;
-use skirmish::protocol::{ClientMessage, Input, ServerMessage};
+use skirmish::protocol::{ClientMessage, Input, ServerMessage, PROTOCOL_VERSION};
 
 type RawSocket = WebSocket<TokioIo<Upgraded>>;
 
@@ -51,7 +51,7 @@ async fn send(ws: &mut RawSocket, bytes: Vec<u8>) {
 
 async fn welcomed(server: &skirmish::server::RunningServer) -> RawSocket {
     let mut ws = raw(server).await;
-    send(&mut ws, codec::encode_client(&ClientMessage::Hello { version: 1, name: "x".into() })).await;
+    send(&mut ws, codec::encode_client(&ClientMessage::Hello { version: PROTOCOL_VERSION, name: "x".into() })).await;
     let frame = within("welcome", ws.read_frame()).await.unwrap();
     assert!(matches!(codec::decode_server(&frame.payload), Ok(ServerMessage::Welcome(_))));
     ws
@@ -60,13 +60,13 @@ async fn welcomed(server: &skirmish::server::RunningServer) -> RawSocket {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_protocol_version_mismatch_is_refused_with_a_clear_reason() {
     let server = start(Config::for_tests()).await;
-    match within("connect", GameClient::connect_with_version(&url(&server), "future", 2)).await {
+    match within("connect", GameClient::connect_with_version(&url(&server), "future", 3)).await {
         Err(ClientError::Closed { code, reason }) => {
             assert_eq!(code, close_code::VERSION_MISMATCH);
-            assert_eq!(reason, "protocol version mismatch: server speaks 1, client sent 2");
+            assert_eq!(reason, "protocol version mismatch: server speaks 2, client sent 3");
         }
         Err(other) => panic!("unexpected error {other}"),
-        Ok(_) => panic!("a client with protocol 2 was welcomed"),
+        Ok(_) => panic!("a client with protocol 3 was welcomed"),
     }
     server.shutdown().await;
 }
@@ -102,7 +102,8 @@ async fn bad_messages_close_with_the_matching_code() {
     assert_eq!(expect_close(&mut ws).await, (1008, "input sequence went backwards (4 after 5)".into()));
 
     let mut ws = welcomed(&server).await;
-    send(&mut ws, codec::encode_client(&ClientMessage::Hello { version: 1, name: "again".into() })).await;
+    send(&mut ws, codec::encode_client(&ClientMessage::Hello { version: PROTOCOL_VERSION, name: "again".into() }))
+        .await;
     assert_eq!(expect_close(&mut ws).await, (1008, "hello sent twice".into()));
 
     // None of that disturbed the room: every misbehaving player is gone.

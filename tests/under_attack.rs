@@ -11,7 +11,7 @@ use common::*;
 use skirmish::client::{self, GameClient};
 use skirmish::codec;
 use skirmish::config::Config;
-use skirmish::protocol::{ClientMessage, Input};
+use skirmish::protocol::{ClientMessage, Input, PROTOCOL_VERSION};
 
 const GOOD: usize = 50;
 const RUN: Duration = Duration::from_secs(5);
@@ -43,7 +43,7 @@ async fn flood(url: String, stop: Arc<AtomicBool>) {
 /// Joins and keeps sending inputs but never reads a byte.
 async fn never_reads(url: String, stop: Arc<AtomicBool>) {
     let Ok(mut ws) = client::open(&url).await else { return };
-    let hello = codec::encode_client(&ClientMessage::Hello { version: 1, name: "deaf".into() });
+    let hello = codec::encode_client(&ClientMessage::Hello { version: PROTOCOL_VERSION, name: "deaf".into() });
     let _ = ws.write_frame(fastwebsockets::Frame::binary(fastwebsockets::Payload::Owned(hello))).await;
     let mut seq = 0;
     while !stop.load(Ordering::Relaxed) {

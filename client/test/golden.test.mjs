@@ -5,7 +5,15 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { decode, encode } from '../msgpack.js';
-import { C2S, ackMessage, helloMessage, inputMessage, parseServerMessage, pingMessage } from '../protocol.js';
+import {
+  C2S,
+  PROTOCOL_VERSION,
+  ackMessage,
+  helloMessage,
+  inputMessage,
+  parseServerMessage,
+  pingMessage,
+} from '../protocol.js';
 
 const GOLDEN = fileURLToPath(new URL('./golden.json', import.meta.url));
 
@@ -38,7 +46,7 @@ function sameValue(actual, expected, path) {
 function build(value) {
   switch (value[0]) {
     case C2S.HELLO:
-      return value[1] === 1 ? helloMessage(value[2]) : null; // the builder always says version 1
+      return value[1] === PROTOCOL_VERSION ? helloMessage(value[2]) : null; // the builder says the current version
     case C2S.INPUT:
       return inputMessage(value[1], value[2], value[3], value[4], value[5], value[6]);
     case C2S.ACK:

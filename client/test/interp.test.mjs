@@ -26,7 +26,7 @@ test('a remote player is drawn between the two states around the render time, al
   const store = new SnapshotStore();
   store.apply(snap(10, 0, [player(1, 100, 200), player(2, 500, 500)]));
   // Tick 11 never arrived; 12 is a delta against 10.
-  store.apply(snap(12, 10, [], [[1, 1, 120 * 16]]));
+  store.apply(snap(12, 10, [], [[1, 1, 20 * 16]])); // x 100 -> 120
   const interp = new Interpolator(DT);
   const scene = new Scene();
   interp.fill(scene, store, 2, 11);
@@ -77,7 +77,7 @@ test('before the oldest state the oldest is shown as it is', () => {
 test('a respawn (a jump, or dead to alive) is not interpolated', () => {
   const store = new SnapshotStore();
   store.apply(snap(10, 0, [player(1, 100, 200, 0, 0, 0), player(3, 100, 100)]));
-  store.apply(snap(11, 10, [], [[1, 0b100011, 900 * 16, 900 * 16, 100], [3, 1, 1000 * 16]]));
+  store.apply(snap(11, 10, [], [[1, 0b100011, 800 * 16, 700 * 16, 100], [3, 1, 900 * 16]])); // to (900, 900) and 1000
   const interp = new Interpolator(DT);
   const scene = new Scene();
   interp.fill(scene, store, 0, 10.5);

@@ -19,7 +19,7 @@ import {
 const hex = (bytes) => Buffer.from(bytes).toString('hex');
 
 test('builds client messages', () => {
-  assert.equal(hex(helloMessage('ana')), '930101a3616e61');
+  assert.equal(hex(helloMessage('ana')), '930102a3616e61');
   assert.equal(hex(inputMessage(1, 127, 0, 0, 0, 1235)), '970201' + '7f000000' + 'cd04d3');
   assert.equal(hex(ackMessage(1235)), '9203cd04d3');
   assert.equal(hex(pingMessage(99)), '920463');

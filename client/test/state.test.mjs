@@ -28,7 +28,7 @@ test('applies a full snapshot then a delta (the PROTOCOL.md session)', () => {
   assert.equal(r.events.length, 1);
   assert.equal(store.newestTick, 1235);
   assert.equal(store.ackTick, 1235);
-  r = store.apply(snap(1237, 1235, [], [[7, 5, 19213, 427]], [], [], 1));
+  r = store.apply(snap(1237, 1235, [], [[7, 5, 13, 427]], [], [], 1)); // x +13, vx +427
   assert.equal(r.status, APPLIED);
   assert.deepEqual(dump(store.current), [[7, 0, 19213, 12800, 427, 0, 0, 100, 0, 0, 'ana']]);
   assert.equal(store.current.lastInputSeq, 1);
@@ -42,8 +42,8 @@ test('applies a full snapshot then a delta (the PROTOCOL.md session)', () => {
 test('applies a delta against an older acknowledged baseline after dropped frames', () => {
   const store = new SnapshotStore();
   store.apply(snap(10, 0, [player(1, 160, 160, 'a'), player(2, 320, 320, 'b')]));
-  store.apply(snap(11, 10, [], [[1, 1, 176]]));
-  store.apply(snap(12, 11, [bullet(65536, 176, 160, 1600, 0, 1, 12)], [[1, 1, 192]]));
+  store.apply(snap(11, 10, [], [[1, 1, 16]]));
+  store.apply(snap(12, 11, [bullet(65536, 176, 160, 1600, 0, 1, 12)], [[1, 1, 16]]));
   // The server had only seen our ack of 10 when it built 15 (11..14 acks lost or late): a delta against 10.
   const r = store.apply(
     snap(
@@ -51,7 +51,7 @@ test('applies a delta against an older acknowledged baseline after dropped frame
       10,
       [bullet(65537, 320, 320, 0, 1600, 2, 14)],
       [
-        [1, 3, 240, 176],
+        [1, 3, 80, 16],
         [2, 1 << 6, 1],
       ],
       [],
@@ -116,6 +116,16 @@ test('a missing baseline is a desync: no acks until a full snapshot', () => {
   assert.deepEqual(dump(store.current), [[1, 0, 64, 0, 0, 0, 0, 100, 0, 0, 'a']]);
 });
 
+test('changed values are differences from the baseline, added with 32-bit wrap-around', () => {
+  const store = new SnapshotStore();
+  store.apply(snap(1, 0, [player(1, 2147483000, -5, 'a')]));
+  assert.equal(store.apply(snap(2, 1, [], [[1, 0b11, 1000, -20]])).status, APPLIED);
+  assert.deepEqual(store.current.entities.get(1).fields.slice(0, 2), [-2147483296, -25]);
+  // a later delta against the first state starts from that state, not from the newest
+  assert.equal(store.apply(snap(3, 1, [], [[1, 1, 7]])).status, APPLIED);
+  assert.equal(store.current.entities.get(1).fields[0], 2147483007);
+});
+
 test('a delta that does not fit its baseline is a desync', () => {
   for (const [changed, removed] of [
     [[[9, 1, 16]], []], // changed id unknown
@@ -142,8 +152,8 @@ test('snapshots not newer than the newest applied tick are ignored', () => {
 
 test('keeps the last 64 applied states', () => {
   const store = new SnapshotStore();
-  store.apply(snap(1, 0, [player(1, 0, 0, 'a')]));
-  for (let t = 2; t <= 100; t++) store.apply(snap(t * 2, t === 2 ? 1 : (t - 1) * 2, [], [[1, 1, t]]));
+  store.apply(snap(1, 0, [player(1, 1, 0, 'a')]));
+  for (let t = 2; t <= 100; t++) store.apply(snap(t * 2, t === 2 ? 1 : (t - 1) * 2, [], [[1, 1, 1]]));
   assert.equal(store.stateAt(200).entities.get(1).fields[0], 100);
   assert.notEqual(store.stateAt(200 - 63 * 2), null);
   assert.equal(store.stateAt(200 - 64 * 2), null);
