@@ -81,7 +81,7 @@ impl RoomBench {
             let (reply, mut answer) = oneshot::channel();
             room.handle(RoomCommand::Join { name: format!("bot{i}"), link, reply });
             let key = answer.try_recv().expect("the room answers a join at once").expect("the room has room");
-            let Ok(Outgoing::Message(bytes)) = outbox.try_recv() else { panic!("no welcome") };
+            let Some(bytes) = outbox.try_recv().ok().and_then(Outgoing::into_message) else { panic!("no welcome") };
             let Ok(ServerMessage::Welcome(welcome)) = codec::decode_server(&bytes) else { panic!("not a welcome") };
             ids.push(welcome.player_id);
             clients.push(Client { key, outbox, seq: 0, ack_lag: i as u32 % ACK_LAGS });
@@ -101,9 +101,9 @@ impl RoomBench {
         (self.frames, self.bytes) = (0, 0);
         for client in &mut self.clients {
             while let Ok(outgoing) = client.outbox.try_recv() {
-                if let Outgoing::Message(frame) = outgoing {
+                if !matches!(outgoing, Outgoing::Pong(_)) {
                     self.frames += 1;
-                    self.bytes += frame.len();
+                    self.bytes += outgoing.len();
                 }
             }
         }

@@ -1,5 +1,7 @@
 //! One WebSocket connection: a reader task that decodes, validates and forwards client messages to the room, and a
-//! writer task that drains the client's bounded outbox onto the socket.
+//! writer task that drains the client's bounded outbox onto the socket. fastwebsockets parses what the client sends;
+//! the writer frames what the server sends itself (unmasked server frames are a few header bytes), so a snapshot body
+//! shared by many clients goes out in one vectored write per client, never copied.
 //!
 //! A connection's failure is logged here and ends only this connection. Everything the client sends is checked
 //! before it reaches the room: masking (RFC 6455 section 5.1), frame and message size, control frame size, frame
@@ -14,10 +16,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fastwebsockets::{Frame, OpCode, Payload, WebSocket, WebSocketError, WebSocketRead, WebSocketWrite};
+use std::io::IoSlice;
+
+use bytes::Bytes;
+use fastwebsockets::{Frame, OpCode, WebSocket, WebSocketError, WebSocketRead};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use tokio::io::{ReadHalf, WriteHalf};
+use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{timeout, Instant};
 use tracing::{debug, info, warn};
@@ -49,7 +54,36 @@ impl CloseReason {
 #[derive(Debug)]
 pub enum Outgoing {
     Message(Vec<u8>),
+    /// One message in two parts: a head of this client's own and a body many clients share. The writer sends both
+    /// in one vectored write, so the shared body is never copied per client.
+    Split {
+        head: Vec<u8>,
+        body: Bytes,
+    },
     Pong(Vec<u8>),
+}
+
+impl Outgoing {
+    /// The message in one piece, or `None` for a pong (tests and benches read frames through this).
+    pub fn into_message(self) -> Option<Vec<u8>> {
+        match self {
+            Outgoing::Message(bytes) => Some(bytes),
+            Outgoing::Split { head, body } => Some([head.as_slice(), &body].concat()),
+            Outgoing::Pong(_) => None,
+        }
+    }
+
+    /// Payload bytes on the wire.
+    pub fn len(&self) -> usize {
+        match self {
+            Outgoing::Message(bytes) | Outgoing::Pong(bytes) => bytes.len(),
+            Outgoing::Split { head, body } => head.len() + body.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// The room's handle on a client: its bounded outbox and a way to close it.
@@ -177,7 +211,15 @@ enum ReadEnd {
 
 /// Serves one upgraded WebSocket until it closes.
 pub async fn serve(ws: WebSocket<Stream>, peer: SocketAddr, context: ConnectionContext) {
-    let (read, write) = ws.split(tokio::io::split);
+    // fastwebsockets reads; the writer writes frames itself (see `write_frame`), so it takes the raw write half and
+    // fastwebsockets' own write half is a sink that is never used (auto-pong and auto-close are off).
+    let raw_write = std::cell::Cell::new(None);
+    let (read, _unused) = ws.split(|stream| {
+        let (read, write) = tokio::io::split(stream);
+        raw_write.set(Some(write));
+        (read, tokio::io::sink())
+    });
+    let Some(write) = raw_write.into_inner() else { unreachable!("split calls its function once") };
     let (link, outbox_rx, close_rx) = ClientLink::new(context.limits.outbox_frames);
     let last_heard = Arc::new(LastHeard::new());
     let writer = tokio::spawn(write_loop(
@@ -424,8 +466,74 @@ enum WriteStop {
     Interrupted,
 }
 
+/// WebSocket opcodes the writer sends (RFC 6455 section 5.2).
+mod opcode {
+    pub const BINARY: u8 = 0x2;
+    pub const CLOSE: u8 = 0x8;
+    pub const PING: u8 = 0x9;
+    pub const PONG: u8 = 0xA;
+}
+
+/// The head of an unmasked, unfragmented server frame: FIN, the opcode and the payload length.
+fn frame_head(opcode: u8, len: usize) -> ([u8; 10], usize) {
+    let mut head = [0u8; 10];
+    head[0] = 0x80 | opcode;
+    let used = match len {
+        0..=125 => {
+            head[1] = len as u8;
+            2
+        }
+        126..=0xffff => {
+            head[1] = 126;
+            head[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            4
+        }
+        _ => {
+            head[1] = 127;
+            head[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+            10
+        }
+    };
+    (head, used)
+}
+
+/// Writes one frame whose payload is the concatenation of `parts`, with vectored writes and no copy.
+async fn write_frame(write: &mut WriteHalf<Stream>, opcode: u8, parts: &[&[u8]]) -> std::io::Result<()> {
+    let len = parts.iter().map(|part| part.len()).sum();
+    let (head, head_len) = frame_head(opcode, len);
+    let mut slices = [IoSlice::new(&[]); 4];
+    slices[0] = IoSlice::new(&head[..head_len]);
+    for (slot, part) in slices[1..].iter_mut().zip(parts) {
+        *slot = IoSlice::new(part);
+    }
+    let mut pending = &mut slices[..1 + parts.len().min(3)];
+    IoSlice::advance_slices(&mut pending, 0);
+    while !pending.is_empty() {
+        match write.write_vectored(pending).await? {
+            0 => return Err(std::io::ErrorKind::WriteZero.into()),
+            written => IoSlice::advance_slices(&mut pending, written),
+        }
+    }
+    Ok(())
+}
+
+/// A frame the writer is about to send.
+enum Pending {
+    Outgoing(Outgoing),
+    Ping,
+}
+
+async fn write_pending(write: &mut WriteHalf<Stream>, pending: &Pending) -> std::io::Result<()> {
+    match pending {
+        Pending::Outgoing(Outgoing::Message(bytes)) => write_frame(write, opcode::BINARY, &[bytes]).await,
+        Pending::Outgoing(Outgoing::Split { head, body }) => write_frame(write, opcode::BINARY, &[head, body]).await,
+        Pending::Outgoing(Outgoing::Pong(payload)) => write_frame(write, opcode::PONG, &[payload]).await,
+        Pending::Ping => write_frame(write, opcode::PING, &[b"skirmish"]).await,
+    }
+}
+
 async fn write_loop(
-    mut write: WebSocketWrite<WriteHalf<Stream>>,
+    mut write: WriteHalf<Stream>,
     mut outbox: mpsc::Receiver<Outgoing>,
     mut close_rx: watch::Receiver<Option<CloseReason>>,
     closer: Arc<watch::Sender<Option<CloseReason>>>,
@@ -451,15 +559,14 @@ async fn write_loop(
             }
             _ = tokio::time::sleep_until(ping_at), if ping_at < idle_deadline => {
                 pinged_at = Some(Instant::now());
-                Frame::new(true, OpCode::Ping, None, Payload::Borrowed(b"skirmish"))
+                Pending::Ping
             }
             message = outbox.recv() => match message {
-                Some(Outgoing::Message(bytes)) => Frame::binary(Payload::Owned(bytes)),
-                Some(Outgoing::Pong(payload)) => Frame::pong(Payload::Owned(payload)),
+                Some(message) => Pending::Outgoing(message),
                 None => break,
             },
         };
-        match write_interruptibly(&mut write, frame, &mut close_rx, &last_heard, limits.idle_timeout).await {
+        match write_interruptibly(&mut write, &frame, &mut close_rx, &last_heard, limits.idle_timeout).await {
             Ok(()) => {}
             Err(WriteStop::Broken) => return,
             Err(WriteStop::Interrupted) => {
@@ -477,14 +584,14 @@ async fn write_loop(
     let flush = async {
         if !reason.echo && reason.code != close_code::NORMAL {
             let message = ServerMessage::Close { code: reason.code, reason: reason.reason.clone() };
-            write.write_frame(Frame::binary(Payload::Owned(codec::encode_server(&message)))).await?;
+            write_frame(&mut write, opcode::BINARY, &[&codec::encode_server(&message)]).await?;
         }
         // A close frame's reason is at most 123 bytes (RFC 6455 section 5.5).
         let mut end = reason.reason.len().min(123);
         while !reason.reason.is_char_boundary(end) {
             end -= 1;
         }
-        write.write_frame(Frame::close(reason.code, &reason.reason.as_bytes()[..end])).await
+        write_frame(&mut write, opcode::CLOSE, &[&reason.code.to_be_bytes(), &reason.reason.as_bytes()[..end]]).await
     };
     // A peer that stopped reading cannot hold the writer past the grace period.
     let _ = timeout(limits.shutdown_grace, flush).await;
@@ -497,13 +604,13 @@ fn close_with(closer: &watch::Sender<Option<CloseReason>>, reason: CloseReason) 
 /// Writes one frame unless a close is requested, or the peer falls silent for the idle timeout, while the write
 /// waits on a full socket.
 async fn write_interruptibly(
-    write: &mut WebSocketWrite<WriteHalf<Stream>>,
-    frame: Frame<'_>,
+    write: &mut WriteHalf<Stream>,
+    frame: &Pending,
     close_rx: &mut watch::Receiver<Option<CloseReason>>,
     last_heard: &LastHeard,
     idle_timeout: Duration,
 ) -> Result<(), WriteStop> {
-    let writing = write.write_frame(frame);
+    let writing = write_pending(write, frame);
     tokio::pin!(writing);
     loop {
         let idle_deadline = last_heard.at() + idle_timeout;
@@ -516,5 +623,28 @@ async fn write_interruptibly(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_heads_use_the_shortest_length_encoding() {
+        // RFC 6455 section 5.2: 7-bit lengths up to 125, then 126 + u16, then 127 + u64; FIN set, no mask.
+        assert_eq!(frame_head(opcode::BINARY, 0), ([0x82, 0, 0, 0, 0, 0, 0, 0, 0, 0], 2));
+        assert_eq!(frame_head(opcode::PONG, 125).0[..2], [0x8a, 125]);
+        assert_eq!(frame_head(opcode::BINARY, 126), ([0x82, 126, 0, 126, 0, 0, 0, 0, 0, 0], 4));
+        assert_eq!(frame_head(opcode::CLOSE, 65535), ([0x88, 126, 0xff, 0xff, 0, 0, 0, 0, 0, 0], 4));
+        assert_eq!(frame_head(opcode::BINARY, 65536), ([0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0], 10));
+    }
+
+    #[test]
+    fn a_split_message_reads_back_whole() {
+        let split = Outgoing::Split { head: vec![1, 2], body: Bytes::from_static(&[3, 4, 5]) };
+        assert_eq!(split.len(), 5);
+        assert_eq!(split.into_message(), Some(vec![1, 2, 3, 4, 5]));
+        assert_eq!(Outgoing::Pong(vec![9]).into_message(), None);
     }
 }

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use glam::Vec2;
 use slab::Slab;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -27,6 +28,8 @@ use crate::snapshot::{self, EventLog, SharedRecords, SnapshotHistory, View, Worl
 
 /// Inputs queued beyond this many are stale: the oldest are skipped so a client that sent a burst catches up.
 const MAX_INPUT_BACKLOG: usize = 2;
+/// Room for a snapshot head: an array header, the tag and three integers of at most five bytes.
+const SNAPSHOT_HEAD_BYTES: usize = 24;
 /// Inputs held per client between ticks; more than this and the oldest are dropped.
 const MAX_QUEUED_INPUTS: usize = 8;
 
@@ -104,7 +107,9 @@ pub struct Room {
     stats: Arc<RoomStats>,
     tap: Option<(SnapshotTap, usize)>,
     /// Encoded snapshot bodies of the current tick, by baseline tick (0 = full): clients sharing a baseline share it.
-    bodies: Vec<(u32, Vec<u8>)>,
+    bodies: Vec<(u32, Bytes)>,
+    /// Bytes to reserve for a body: the largest so far, so encoding never regrows it.
+    body_capacity: usize,
     /// Set when each client sees only a radius around its player.
     interest: Option<Interest>,
 }
@@ -128,8 +133,9 @@ impl Room {
             interest: (config.view_radius > 0.0).then(|| Interest {
                 grid: InterestGrid::new(config.map.width, config.map.height, config.view_radius),
                 records: SharedRecords::default(),
-                body: Vec::new(),
+                frame_capacity: 256,
             }),
+            body_capacity: 256,
         }
     }
 
@@ -263,10 +269,8 @@ impl Room {
             interest.grid.rebuild(current, self.world.rules().dt);
             interest.records.begin_tick(current);
         }
-        for (_, body) in self.bodies.iter_mut() {
-            body.clear();
-        }
-        let mut used_bodies = 0;
+        // Writers may still hold last tick's bodies; each tick encodes fresh ones.
+        self.bodies.clear();
         let mut totals = SendTotals::default();
         for (_, client) in self.clients.iter_mut() {
             // A full snapshot when there is no acknowledgement or it fell out of the history.
@@ -274,28 +278,24 @@ impl Room {
                 Some(_) => client.acked_tick,
                 None => 0,
             };
-            let mut frame = Vec::new();
-            match &mut self.interest {
-                // Everyone sees everyone: clients sharing a baseline share one encoded body.
+            let outgoing = match &mut self.interest {
+                // Everyone sees everyone: clients sharing a baseline share one encoded body, sent without a copy.
                 None => {
-                    let index = match self.bodies[..used_bodies].iter().position(|(b, _)| *b == baseline) {
-                        Some(index) => index,
+                    let body = match self.bodies.iter().find(|(b, _)| *b == baseline) {
+                        Some((_, body)) => body.clone(),
                         None => {
-                            if used_bodies == self.bodies.len() {
-                                self.bodies.push((baseline, Vec::new()));
-                            }
-                            let (slot_baseline, body) = &mut self.bodies[used_bodies];
-                            *slot_baseline = baseline;
+                            let mut body = Vec::with_capacity(self.body_capacity);
                             let base = self.history.get(baseline).map(|b| View::all(b));
-                            write_body(body, base, View::all(current), &self.events);
-                            used_bodies += 1;
-                            used_bodies - 1
+                            write_body(&mut body, base, View::all(current), &self.events);
+                            self.body_capacity = self.body_capacity.max(body.len());
+                            let body = Bytes::from(body);
+                            self.bodies.push((baseline, body.clone()));
+                            body
                         }
                     };
-                    let body = &self.bodies[index].1;
-                    frame.reserve(16 + body.len());
-                    codec::encode_snapshot_header(&mut frame, tick, baseline, client.last_applied_seq);
-                    frame.extend_from_slice(body);
+                    let mut head = Vec::with_capacity(SNAPSHOT_HEAD_BYTES);
+                    codec::encode_snapshot_header(&mut head, tick, baseline, client.last_applied_seq);
+                    Outgoing::Split { head, body }
                 }
                 // Each client sees its own neighbourhood, diffed against what it saw at its baseline.
                 Some(interest) => {
@@ -310,19 +310,19 @@ impl Room {
                     if base.is_none() {
                         baseline = 0;
                     }
-                    interest.body.clear();
-                    let view = View::subset(current, &visible);
-                    interest.records.write_delta(&mut interest.body, base, view);
-                    let events_after = base.map_or(0, |base| base.tick());
-                    let events: Vec<_> = self.events.between(events_after, tick).collect();
-                    codec::append(&mut interest.body, &events);
-                    frame.reserve(16 + interest.body.len());
+                    // The frame is written in place: head, this client's records, events.
+                    let mut frame = Vec::with_capacity(interest.frame_capacity);
                     codec::encode_snapshot_header(&mut frame, tick, baseline, client.last_applied_seq);
-                    frame.extend_from_slice(&interest.body);
+                    let view = View::subset(current, &visible);
+                    interest.records.write_delta(&mut frame, base, view);
+                    let events_after = base.map_or(0, |base| base.tick());
+                    write_events(&mut frame, &self.events, events_after, tick);
+                    interest.frame_capacity = frame.len() + frame.len() / 4 + 32;
                     client.views.pending = Some(visible);
+                    Outgoing::Message(frame)
                 }
-            }
-            if deliver(client, frame, tick, self.slow_client_ticks, self.tick_rate, &mut totals) {
+            };
+            if deliver(client, outgoing, tick, self.slow_client_ticks, self.tick_rate, &mut totals) {
                 if let Some(visible) = client.views.pending.take() {
                     client.views.record(tick, visible, client.acked_tick);
                 }
@@ -351,11 +351,20 @@ fn write_body(body: &mut Vec<u8>, base: Option<View<'_>>, current: View<'_>, eve
         Some(base) => (snapshot::diff_views(base, current), base.tick()),
         None => (snapshot::full_view(current), 0),
     };
-    let events: Vec<_> = events.between(events_after, tick).collect();
     codec::append(body, &delta.created);
     codec::append(body, &delta.changed);
     codec::append(body, &delta.removed);
-    codec::append(body, &events);
+    write_events(body, events, events_after, tick);
+}
+
+/// Appends the array of logged events with `after < tick <= through`.
+fn write_events(out: &mut Vec<u8>, events: &EventLog, after: u32, through: u32) {
+    let count = events.between(after, through).count();
+    // Writing to a Vec cannot fail.
+    let _ = rmp::encode::write_array_len(out, count as u32);
+    for event in events.between(after, through) {
+        codec::append(out, event);
+    }
 }
 
 /// Frame counts of one tick's sends.
@@ -372,14 +381,14 @@ struct SendTotals {
 /// stopped reading, which closes it.
 fn deliver(
     client: &mut Client,
-    frame: Vec<u8>,
+    frame: Outgoing,
     tick: u32,
     slow_client_ticks: u32,
     tick_rate: u32,
     totals: &mut SendTotals,
 ) -> bool {
     let len = frame.len() as u64;
-    match client.link.outbox.try_send(Outgoing::Message(frame)) {
+    match client.link.outbox.try_send(frame) {
         Ok(()) => {
             client.last_sent_tick = tick;
             client.full_ticks = 0;
@@ -444,8 +453,8 @@ struct Interest {
     grid: InterestGrid,
     /// Each entity's records, encoded once per tick and shared by every client that sees it.
     records: SharedRecords,
-    /// Scratch space for one client's snapshot body.
-    body: Vec<u8>,
+    /// Bytes to reserve for the next client's frame: a little over the last one, so most frames never regrow.
+    frame_capacity: usize,
 }
 
 fn player_input(input: &Input) -> PlayerInput {
@@ -529,7 +538,7 @@ mod tests {
     /// Decodes every queued frame, applies the snapshots, and returns the newest applied one.
     fn drain(client: &mut TestClient) -> Option<Snapshot> {
         let mut newest = None;
-        while let Ok(Outgoing::Message(bytes)) = client.outbox.try_recv() {
+        while let Some(bytes) = client.outbox.try_recv().ok().and_then(Outgoing::into_message) {
             if let ServerMessage::Snapshot(snapshot) = codec::decode_server(&bytes).expect("valid frame") {
                 client.replica.apply(&snapshot).expect("applies without desync");
                 newest = Some(snapshot);
@@ -601,7 +610,7 @@ mod tests {
         let mut client = join(&mut room, "a", 64).unwrap();
         let welcome = client.outbox.try_recv().unwrap();
         assert!(
-            matches!(welcome, Outgoing::Message(bytes) if matches!(codec::decode_server(&bytes), Ok(ServerMessage::Welcome(_))))
+            matches!(welcome.into_message(), Some(bytes) if matches!(codec::decode_server(&bytes), Ok(ServerMessage::Welcome(_))))
         );
         room.tick();
         let start = drain(&mut client).unwrap();
@@ -636,7 +645,7 @@ mod tests {
                 }
                 room.tick();
                 for client in clients.iter_mut() {
-                    while let Ok(Outgoing::Message(bytes)) = client.outbox.try_recv() {
+                    while let Some(bytes) = client.outbox.try_recv().ok().and_then(Outgoing::into_message) {
                         if let Ok(ServerMessage::Snapshot(snapshot)) = codec::decode_server(&bytes) {
                             client.replica.apply(&snapshot).unwrap();
                             if round < 100 {
