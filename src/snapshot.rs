@@ -335,10 +335,11 @@ impl SharedRecords {
 fn field_delta(old: &EntityState, new: &EntityState) -> Option<FieldDelta> {
     let mut mask = 0u8;
     let mut fields = [0; MAX_FIELDS];
-    for index in 0..new.kind.field_count() {
-        if old.fields[index] != new.fields[index] {
+    let count = new.kind.field_count();
+    for (index, (old, new)) in old.fields[..count].iter().zip(&new.fields[..count]).enumerate() {
+        if old != new {
             mask |= 1 << index;
-            fields[index] = new.fields[index].wrapping_sub(old.fields[index]);
+            fields[index] = new.wrapping_sub(*old);
         }
     }
     (mask != 0).then_some(FieldDelta { id: new.id, mask, fields })
