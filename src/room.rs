@@ -134,6 +134,7 @@ impl Room {
                 grid: InterestGrid::new(config.map.width, config.map.height, config.view_radius),
                 records: SharedRecords::default(),
                 frame_capacity: 256,
+                events: Vec::new(),
             }),
             body_capacity: 256,
         }
@@ -268,6 +269,7 @@ impl Room {
         if let Some(interest) = &mut self.interest {
             interest.grid.rebuild(current, self.world.rules().dt);
             interest.records.begin_tick(current);
+            interest.events.clear();
         }
         // Writers may still hold last tick's bodies; each tick encodes fresh ones.
         self.bodies.clear();
@@ -316,7 +318,17 @@ impl Room {
                     let view = View::subset(current, &visible);
                     interest.records.write_delta(&mut frame, base, view);
                     let events_after = base.map_or(0, |base| base.tick());
-                    write_events(&mut frame, &self.events, events_after, tick);
+                    // Events are not filtered by interest: clients with the same baseline share their encoding.
+                    let events = match interest.events.iter().find(|(after, _)| *after == events_after) {
+                        Some((_, bytes)) => bytes,
+                        None => {
+                            let mut bytes = Vec::new();
+                            write_events(&mut bytes, &self.events, events_after, tick);
+                            interest.events.push((events_after, bytes));
+                            &interest.events[interest.events.len() - 1].1
+                        }
+                    };
+                    frame.extend_from_slice(events);
                     interest.frame_capacity = frame.len() + frame.len() / 4 + 32;
                     client.views.pending = Some(visible);
                     Outgoing::Message(frame)
@@ -455,6 +467,8 @@ struct Interest {
     records: SharedRecords,
     /// Bytes to reserve for the next client's frame: a little over the last one, so most frames never regrow.
     frame_capacity: usize,
+    /// This tick's encoded event lists, by the tick they start after.
+    events: Vec<(u32, Vec<u8>)>,
 }
 
 fn player_input(input: &Input) -> PlayerInput {
