@@ -322,11 +322,15 @@ fn main() -> ExitCode {
     }
 
     let elapsed = started.elapsed().as_secs_f64();
+    let header_line = [format!("{date}, commit {commit}"), machine.clone()];
     let section = render(&plan, &rows, &Header { date, machine, commit, command_line, elapsed });
     println!("{section}");
     if let Some(out) = out {
-        match update_document(&out, &section) {
-            Ok(()) => eprintln!("loadbench: wrote {}", out.display()),
+        let chart = out.with_file_name(CHART_FILE);
+        let written = update_document(&out, &section)
+            .and_then(|()| std::fs::write(&chart, chart_svg(&rows, &header_line)).map_err(|e| e.to_string()));
+        match written {
+            Ok(()) => eprintln!("loadbench: wrote {} and {}", out.display(), chart.display()),
             Err(message) => {
                 eprintln!("loadbench: could not write {}: {message}", out.display());
                 return ExitCode::FAILURE;
@@ -1115,6 +1119,138 @@ fn update_document(path: &Path, section: &str) -> Result<(), String> {
         std::fs::create_dir_all(dir).map_err(|error| error.to_string())?;
     }
     std::fs::write(path, updated).map_err(|error| error.to_string())
+}
+
+/// The chart written next to the markdown file.
+const CHART_FILE: &str = "loadbench.svg";
+
+/// Reference points from the benchmark issue, measured on the same kind of 2-core machine with the same load:
+/// (players, % of a core). The floor is a minimal Rust broadcaster with no game; the framework a popular Node.js
+/// game server framework, everyone seeing everyone.
+const FLOOR_CPU: [(usize, f64); 2] = [(500, 18.0), (1000, 31.5)];
+const FRAMEWORK_CPU: [(usize, f64); 2] = [(500, 30.0), (1000, 58.0)];
+
+/// A grouped bar chart of the server's CPU per room size (interest off and on, user and system stacked), beside
+/// the floor and the framework where the issue gives them, as a self-contained SVG.
+fn chart_svg(rows: &[Row], header: &[String; 2]) -> String {
+    const WIDTH: f64 = 760.0;
+    const HEIGHT: f64 = 380.0;
+    const LEFT: f64 = 56.0;
+    const TOP: f64 = 64.0;
+    const BOTTOM: f64 = 64.0;
+    const BAR: f64 = 34.0;
+    let mut sizes: Vec<usize> = rows.iter().map(|row| row.players).collect();
+    sizes.dedup();
+    // Each group: our rows (stacked user + sys), then the references present for that size.
+    struct Bar {
+        label: &'static str,
+        parts: Vec<(f64, &'static str)>,
+    }
+    let groups: Vec<(usize, Vec<Bar>)> = sizes
+        .iter()
+        .map(|&players| {
+            let mut bars = Vec::new();
+            for row in rows.iter().filter(|row| row.players == players) {
+                let label = match row.mode {
+                    Mode::Off => "off",
+                    Mode::On => "on",
+                };
+                let parts = match &row.outcome {
+                    Outcome::Measured(m) => {
+                        let (user, sys) = (m.server_user_percent, m.server_system_percent);
+                        let color = if row.mode == Mode::On { ("#1f6feb", "#8cb8f5") } else { ("#2da44e", "#96d7a6") };
+                        vec![(user, color.0), (sys, color.1)]
+                    }
+                    _ => Vec::new(),
+                };
+                bars.push(Bar { label, parts });
+            }
+            for (label, reference, color) in [("floor", &FLOOR_CPU, "#8c959f"), ("node fw", &FRAMEWORK_CPU, "#cf222e")] {
+                if let Some((_, cpu)) = reference.iter().find(|(size, _)| *size == players) {
+                    bars.push(Bar { label, parts: vec![(*cpu, color)] });
+                }
+            }
+            (players, bars)
+        })
+        .collect();
+    let peak = groups
+        .iter()
+        .flat_map(|(_, bars)| bars.iter().map(|bar| bar.parts.iter().map(|(v, _)| v).sum::<f64>()))
+        .fold(10.0f64, f64::max);
+    let scale_max = (peak / 10.0).ceil() * 10.0;
+    let plot_height = HEIGHT - TOP - BOTTOM;
+    let y = |value: f64| TOP + plot_height * (1.0 - value / scale_max);
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(svg, r##"<rect width="100%" height="100%" fill="white"/>"##);
+    let _ = writeln!(
+        svg,
+        r##"<text x="{LEFT}" y="20" font-size="15" font-weight="bold">Server CPU under load (% of one core; dark = user, light = system)</text>"#
+    );
+    for (line, text) in header.iter().enumerate() {
+        let y = 36.0 + 14.0 * line as f64;
+        let _ = writeln!(svg, r##"<text x="{LEFT}" y="{y}" fill="#57606a">{}</text>"##, xml_escape(text));
+    }
+    for step in 0..=5 {
+        let value = scale_max * f64::from(step) / 5.0;
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#d0d7de"/><text x="{}" y="{:.1}" text-anchor="end">{value:.0}%</text>"##,
+            WIDTH - 10.0,
+            LEFT - 6.0,
+            y(value) + 4.0,
+            y = y(value)
+        );
+    }
+    let group_width = (WIDTH - LEFT - 10.0) / groups.len().max(1) as f64;
+    for (index, (players, bars)) in groups.iter().enumerate() {
+        let start = LEFT + group_width * index as f64 + (group_width - BAR * bars.len() as f64) / 2.0;
+        for (k, bar) in bars.iter().enumerate() {
+            let x = start + BAR * k as f64;
+            let mut base = 0.0;
+            for (value, color) in &bar.parts {
+                let _ = writeln!(
+                    svg,
+                    r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{color}"/>"##,
+                    x + 2.0,
+                    y(base + value),
+                    BAR - 4.0,
+                    y(base) - y(base + value)
+                );
+                base += value;
+            }
+            let total = if bar.parts.is_empty() { "n/a".to_string() } else { format!("{base:.0}") };
+            let _ = writeln!(
+                svg,
+                r##"<text x="{:.1}" y="{:.1}" text-anchor="middle">{total}</text><text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#57606a">{}</text>"##,
+                x + BAR / 2.0,
+                y(base) - 4.0,
+                x + BAR / 2.0,
+                HEIGHT - BOTTOM + 16.0,
+                bar.label
+            );
+        }
+        let _ = writeln!(
+            svg,
+            r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-weight="bold">{players} players</text>"##,
+            LEFT + group_width * (index as f64 + 0.5),
+            HEIGHT - BOTTOM + 36.0
+        );
+    }
+    let _ = writeln!(
+        svg,
+        r##"<text x="{LEFT}" y="{}" fill="#57606a">off / on: interest management; floor, node fw: the benchmark issue's reference figures</text>"##,
+        HEIGHT - 8.0
+    );
+    svg.push_str("</svg>\n");
+    svg
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// A new BENCHMARKS.md: intro, how to run, the markers, and the lead's section.
