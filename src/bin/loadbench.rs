@@ -1165,7 +1165,8 @@ fn chart_svg(rows: &[Row], header: &[String; 2]) -> String {
                 };
                 bars.push(Bar { label, parts });
             }
-            for (label, reference, color) in [("floor", &FLOOR_CPU, "#8c959f"), ("node fw", &FRAMEWORK_CPU, "#cf222e")] {
+            for (label, reference, color) in [("floor", &FLOOR_CPU, "#8c959f"), ("node fw", &FRAMEWORK_CPU, "#cf222e")]
+            {
                 if let Some((_, cpu)) = reference.iter().find(|(size, _)| *size == players) {
                     bars.push(Bar { label, parts: vec![(*cpu, color)] });
                 }
@@ -1183,12 +1184,12 @@ fn chart_svg(rows: &[Row], header: &[String; 2]) -> String {
     let mut svg = String::new();
     let _ = writeln!(
         svg,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" font-family="sans-serif" font-size="12">"#
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" font-family="sans-serif" font-size="12">"##
     );
     let _ = writeln!(svg, r##"<rect width="100%" height="100%" fill="white"/>"##);
     let _ = writeln!(
         svg,
-        r##"<text x="{LEFT}" y="20" font-size="15" font-weight="bold">Server CPU under load (% of one core; dark = user, light = system)</text>"#
+        r##"<text x="{LEFT}" y="20" font-size="15" font-weight="bold">Server CPU under load (% of one core; dark = user, light = system)</text>"##
     );
     for (line, text) in header.iter().enumerate() {
         let y = 36.0 + 14.0 * line as f64;
