@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::sim::{Map, MapError};
+use crate::sim::{Map, MapError, MAX_MAP_SIZE, MIN_MAP_SIZE};
 
 /// Authoritative game server for the skirmish arena shooter.
 #[derive(Debug, Clone, Parser)]
@@ -20,9 +20,15 @@ pub struct Args {
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=120))]
     pub tick_rate: u32,
 
-    /// Map file (JSON, see README); the bundled arena when not given.
-    #[arg(long)]
+    /// Map file (JSON, see README); the bundled arena when neither this nor --map-size is given.
+    #[arg(long, conflicts_with = "map_size")]
     pub map: Option<PathBuf>,
+
+    /// Play on a generated arena of WIDTHxHEIGHT world units (walls and spawn points placed from a fixed seed;
+    /// the same size always gives the same map) instead of the bundled 2400x1600 one. The bundled arena suits
+    /// about 50 players; growing both sides by sqrt(players / 50) keeps its density for bigger rooms.
+    #[arg(long, value_name = "WIDTHxHEIGHT", value_parser = parse_map_size)]
+    pub map_size: Option<(i32, i32)>,
 
     /// Most players in the room at once; later joins are refused with close code 1013.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=65535))]
@@ -123,6 +129,20 @@ pub struct Limits {
     pub shutdown_grace: Duration,
 }
 
+/// Seed of `--map-size` maps: fixed, so a size names one map whoever runs it.
+const GENERATED_MAP_SEED: u64 = 7;
+
+/// Parses `WIDTHxHEIGHT` within the sizes a map may have.
+fn parse_map_size(text: &str) -> Result<(i32, i32), String> {
+    let (width, height) = text.split_once(['x', 'X']).ok_or("expected WIDTHxHEIGHT, for example 7600x5060")?;
+    let side = |value: &str| {
+        value.trim().parse::<i32>().ok().filter(|side| (MIN_MAP_SIZE..=MAX_MAP_SIZE).contains(side)).ok_or_else(|| {
+            format!("each side must be a whole number of units from {MIN_MAP_SIZE} to {MAX_MAP_SIZE}, got {value:?}")
+        })
+    };
+    Ok((side(width)?, side(height)?))
+}
+
 fn seconds(value: f64) -> Duration {
     Duration::from_secs_f64(value.clamp(0.001, 86_400.0))
 }
@@ -144,9 +164,10 @@ pub struct Config {
 
 impl Config {
     pub fn from_args(args: &Args) -> Result<Config, MapError> {
-        let map = match &args.map {
-            Some(path) => Map::load(path)?,
-            None => Map::bundled_arena(),
+        let map = match (&args.map, args.map_size) {
+            (Some(path), _) => Map::load(path)?,
+            (None, Some((width, height))) => Map::generated(width, height, GENERATED_MAP_SEED),
+            (None, None) => Map::bundled_arena(),
         };
         Ok(Config {
             addr: args.addr,

@@ -79,6 +79,10 @@ struct Args {
     /// Do not pin the server and the bots to cores of their own.
     #[arg(long)]
     no_pin: bool,
+    /// Crowd every row into the bundled 2400x1600 arena (made for about 50 players) instead of an arena grown with
+    /// the room to keep its density (the tick benchmark's rule).
+    #[arg(long)]
+    bundled_arena: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -148,6 +152,9 @@ struct Plan {
     view_radius: u32,
     /// Whether this build of the server has `--view-radius`.
     view_radius_flag: bool,
+    /// Each row's arena grows with its players (`--map-size`), unless the bundled arena is asked for or this build
+    /// of the server cannot generate maps.
+    scaled_arena: bool,
     pinning: Pinning,
     server_bin: PathBuf,
     bots_bin: PathBuf,
@@ -156,6 +163,13 @@ struct Plan {
 }
 
 impl Plan {
+    /// The `--map-size` of a row: the bundled arena's 2400 x 1600 grown by sqrt(players / 50) per side, or `None`
+    /// for the bundled arena itself.
+    fn arena(&self, players: usize) -> Option<(u32, u32)> {
+        let scale = (players as f64 / 50.0).sqrt();
+        self.scaled_arena.then(|| ((2400.0 * scale).round() as u32, (1600.0 * scale).round() as u32))
+    }
+
     /// The taskset CPU list of the server, if pinned.
     fn server_cpus(&self) -> Option<String> {
         match &self.pinning {
@@ -381,6 +395,7 @@ fn plan(args: &Args) -> Result<Plan, String> {
         ramp: args.ramp,
         view_radius: args.view_radius,
         view_radius_flag: help.contains("--view-radius"),
+        scaled_arena: !args.bundled_arena && help.contains("--map-size"),
         pinning: pinning(args.no_pin),
         server_bin,
         bots_bin,
@@ -434,6 +449,9 @@ fn run_row(plan: &Plan, players: usize, mode: Mode) -> Result<Measurement, Stop>
     // Room and per-address limits with room to spare for the row's bots and the health checks.
     command.arg("--max-players").arg((players + 100).max(1000).to_string());
     command.arg("--max-connections-per-ip").arg((players + 100).max(1024).to_string());
+    if let Some((width, height)) = plan.arena(players) {
+        command.arg("--map-size").arg(format!("{width}x{height}"));
+    }
     if plan.view_radius_flag {
         let radius = if mode == Mode::On { plan.view_radius } else { 0 };
         command.arg("--view-radius").arg(radius.to_string());
@@ -965,6 +983,22 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 
+fn arena_text(plan: &Plan) -> String {
+    if !plan.scaled_arena {
+        return "every row in the bundled 2400 x 1600 arena".into();
+    }
+    let sizes: Vec<String> = plan
+        .rows
+        .iter()
+        .filter_map(|&players| plan.arena(players).map(|(w, h)| format!("{w} x {h} for {players}")))
+        .collect();
+    format!(
+        "a generated arena grown with the room to the bundled arena's density of 50 players per 2400 x 1600 \
+         (`--map-size`: {})",
+        sizes.join(", ")
+    )
+}
+
 /// The markdown between the markers: context, the table and what its columns mean.
 fn render(plan: &Plan, rows: &[Row], header: &Header) -> String {
     let mut out = String::new();
@@ -976,9 +1010,12 @@ fn render(plan: &Plan, rows: &[Row], header: &Header) -> String {
     let _ = writeln!(out, "- **Pinning:** {}", pinning_text(&plan.pinning));
     let _ = writeln!(
         out,
-        "- **Each row:** a fresh server (tick rate 30, bundled arena), bots joining at {} per second, {} s of \
-         warm-up once all have joined, then a measured window of {} s.",
-        plan.ramp, plan.warmup, plan.window
+        "- **Each row:** a fresh server (tick rate 30, {}), bots joining at {} per second, {} s of warm-up once \
+         all have joined, then a measured window of {} s.",
+        arena_text(plan),
+        plan.ramp,
+        plan.warmup,
+        plan.window
     );
     let interest = if plan.view_radius_flag {
         format!("on = `--view-radius {}`, off = `--view-radius 0` (everyone sees everyone)", plan.view_radius)

@@ -23,7 +23,7 @@ mod world;
 
 use glam::Vec2;
 
-pub use map::{Map, MapError, MapProblem, Wall};
+pub use map::{Map, MapError, MapProblem, Wall, MAX_SIZE as MAX_MAP_SIZE, MIN_SIZE as MIN_MAP_SIZE};
 pub use world::{Bullet, BulletId, GameEvent, Player, PlayerId, PlayerInput, Rules, TimedEvent, World};
 
 /// Wire units per world unit, for positions (and for velocities, per second).
