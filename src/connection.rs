@@ -16,7 +16,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::future::Future;
 use std::io::IoSlice;
+use std::task::Poll;
 
 use bytes::Bytes;
 use fastwebsockets::{Frame, OpCode, WebSocket, WebSocketError, WebSocketRead};
@@ -266,17 +268,21 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    async fn run(&mut self, mut close_rx: watch::Receiver<Option<CloseReason>>) -> ReadEnd {
+    async fn run(&mut self, close_rx: watch::Receiver<Option<CloseReason>>) -> ReadEnd {
         self.read.set_auto_close(false);
         self.read.set_auto_pong(false);
         // Frames larger than this are refused before their payload is read.
         self.read.set_max_message_size(self.context.limits.max_message_bytes + 1);
-        let deadline = Instant::now() + self.context.limits.hello_timeout;
+        // Built once, not per message: a fresh watch future and timer per message were a visible share of the
+        // server's CPU at 30 messages per second per client.
+        let hello_deadline = tokio::time::sleep(self.context.limits.hello_timeout);
+        let closed = closing(close_rx);
+        tokio::pin!(hello_deadline, closed);
         loop {
             let message = tokio::select! {
                 message = self.next_message() => message,
-                _ = closing(&mut close_rx) => return ReadEnd::ServerClosed,
-                _ = tokio::time::sleep_until(deadline), if self.client.is_none() => {
+                _ = &mut closed => return ReadEnd::ServerClosed,
+                _ = &mut hello_deadline, if self.client.is_none() => {
                     return ReadEnd::Violation(close_code::POLICY_VIOLATION, "no hello within the time limit".into());
                 }
             };
@@ -453,8 +459,9 @@ fn read_error(error: WebSocketError) -> ReadEnd {
     }
 }
 
-/// Resolves once a close reason is set (or the sender is gone).
-async fn closing(close_rx: &mut watch::Receiver<Option<CloseReason>>) {
+/// Resolves once a close reason is set (or the sender is gone). Pinned once per task and polled across messages;
+/// it must not be polled again after it resolved.
+async fn closing(mut close_rx: watch::Receiver<Option<CloseReason>>) {
     let _ = close_rx.wait_for(Option::is_some).await;
 }
 
@@ -535,30 +542,49 @@ async fn write_pending(write: &mut WriteHalf<Stream>, pending: &Pending) -> std:
 async fn write_loop(
     mut write: WriteHalf<Stream>,
     mut outbox: mpsc::Receiver<Outgoing>,
-    mut close_rx: watch::Receiver<Option<CloseReason>>,
+    close_rx: watch::Receiver<Option<CloseReason>>,
     closer: Arc<watch::Sender<Option<CloseReason>>>,
     last_heard: Arc<LastHeard>,
     limits: Limits,
 ) {
+    let idle_reason = || {
+        let silent = limits.idle_timeout.as_secs_f64();
+        CloseReason::new(close_code::GOING_AWAY, format!("idle timeout: nothing received for {silent} s"))
+    };
     let mut pinged_at: Option<Instant> = None;
-    loop {
+    // Ping after each ping interval of silence (counted from the last message or the last ping); a peer that
+    // answers moves `heard` and is never idle. One timer serves both checks: armed for the earliest either could be
+    // due and re-armed only when it fires (`heard` only moves forward, so firing early just means looking again),
+    // instead of two timers registered per frame.
+    let due = |pinged_at: Option<Instant>| {
         let heard = last_heard.at();
-        let idle_deadline = heard + limits.idle_timeout;
-        // Ping after each ping interval of silence (counted from the last message or the last ping); a peer that
-        // answers moves `heard` and is never idle.
-        let ping_at = pinged_at.map_or(heard, |at| at.max(heard)) + limits.ping_interval;
+        let (idle_at, ping_at) =
+            (heard + limits.idle_timeout, pinged_at.map_or(heard, |at| at.max(heard)) + limits.ping_interval);
+        (idle_at, ping_at, idle_at.min(ping_at))
+    };
+    let housekeeping = tokio::time::sleep_until(due(None).2);
+    let closed = closing(close_rx.clone());
+    tokio::pin!(housekeeping, closed);
+    loop {
         let frame = tokio::select! {
             biased;
-            _ = closing(&mut close_rx) => break,
-            _ = tokio::time::sleep_until(idle_deadline) => {
-                if last_heard.at() + limits.idle_timeout <= Instant::now() {
-                    let silent = limits.idle_timeout.as_secs_f64();
-                    close_with(&closer, CloseReason::new(close_code::GOING_AWAY, format!("idle timeout: nothing received for {silent} s")));
+            _ = &mut closed => break,
+            _ = &mut housekeeping => {
+                let now = Instant::now();
+                let (idle_at, ping_at, _) = due(pinged_at);
+                if idle_at <= now {
+                    close_with(&closer, idle_reason());
+                    // `closed` resolves next.
+                    continue;
                 }
-                continue;
-            }
-            _ = tokio::time::sleep_until(ping_at), if ping_at < idle_deadline => {
-                pinged_at = Some(Instant::now());
+                let ping = ping_at <= now;
+                if ping {
+                    pinged_at = Some(now);
+                }
+                housekeeping.as_mut().reset(due(pinged_at).2);
+                if !ping {
+                    continue;
+                }
                 Pending::Ping
             }
             message = outbox.recv() => match message {
@@ -566,14 +592,12 @@ async fn write_loop(
                 None => break,
             },
         };
-        match write_interruptibly(&mut write, &frame, &mut close_rx, &last_heard, limits.idle_timeout).await {
+        match write_interruptibly(&mut write, &frame, closed.as_mut(), &last_heard, limits.idle_timeout).await {
             Ok(()) => {}
             Err(WriteStop::Broken) => return,
             Err(WriteStop::Interrupted) => {
                 if close_rx.borrow().is_none() {
-                    let silent = limits.idle_timeout.as_secs_f64();
-                    let reason = format!("idle timeout: nothing received for {silent} s");
-                    close_with(&closer, CloseReason::new(close_code::GOING_AWAY, reason));
+                    close_with(&closer, idle_reason());
                 }
                 // The peer is not reading: a close frame would only block again.
                 return;
@@ -602,21 +626,25 @@ fn close_with(closer: &watch::Sender<Option<CloseReason>>, reason: CloseReason) 
 }
 
 /// Writes one frame unless a close is requested, or the peer falls silent for the idle timeout, while the write
-/// waits on a full socket.
+/// waits on a full socket. `closed` is the writer's pinned `closing` future; on `Interrupted` it may have resolved.
 async fn write_interruptibly(
     write: &mut WriteHalf<Stream>,
     frame: &Pending,
-    close_rx: &mut watch::Receiver<Option<CloseReason>>,
+    mut closed: std::pin::Pin<&mut impl Future<Output = ()>>,
     last_heard: &LastHeard,
     idle_timeout: Duration,
 ) -> Result<(), WriteStop> {
     let writing = write_pending(write, frame);
     tokio::pin!(writing);
+    // Nearly every write completes at once: only a write that waits needs the close and idle watch (and a timer).
+    if let Poll::Ready(result) = std::future::poll_fn(|cx| Poll::Ready(writing.as_mut().poll(cx))).await {
+        return result.map_err(|_| WriteStop::Broken);
+    }
     loop {
         let idle_deadline = last_heard.at() + idle_timeout;
         tokio::select! {
             result = &mut writing => return result.map_err(|_| WriteStop::Broken),
-            _ = closing(close_rx) => return Err(WriteStop::Interrupted),
+            _ = closed.as_mut() => return Err(WriteStop::Interrupted),
             _ = tokio::time::sleep_until(idle_deadline) => {
                 if last_heard.at() + idle_timeout <= Instant::now() {
                     return Err(WriteStop::Interrupted);
