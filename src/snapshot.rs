@@ -239,23 +239,25 @@ impl SharedRecords {
         self.created[index]
     }
 
-    fn changed_record(&mut self, baseline: u32, old: &EntityState, current: &View<'_>, k: usize) -> Span {
-        let index = current.index(k);
-        let slot = match self.changed.iter().position(|(tick, spans)| *tick == baseline && !spans.is_empty()) {
+    /// The slot of this tick's `changed` records against `baseline`, opened on first use.
+    fn changed_slot(&mut self, baseline: u32) -> usize {
+        if let Some(slot) = self.changed.iter().position(|(tick, spans)| *tick == baseline && !spans.is_empty()) {
+            return slot;
+        }
+        let slot = match self.changed.iter().position(|(_, spans)| spans.is_empty()) {
             Some(slot) => slot,
             None => {
-                let slot = match self.changed.iter().position(|(_, spans)| spans.is_empty()) {
-                    Some(slot) => slot,
-                    None => {
-                        self.changed.push((0, Vec::new()));
-                        self.changed.len() - 1
-                    }
-                };
-                self.changed[slot].0 = baseline;
-                self.changed[slot].1.resize(self.created.len(), UNKNOWN);
-                slot
+                self.changed.push((0, Vec::new()));
+                self.changed.len() - 1
             }
         };
+        self.changed[slot].0 = baseline;
+        self.changed[slot].1.resize(self.created.len(), UNKNOWN);
+        slot
+    }
+
+    fn changed_record(&mut self, slot: usize, old: &EntityState, current: &View<'_>, k: usize) -> Span {
+        let index = current.index(k);
         if self.changed[slot].1[index] == UNKNOWN {
             let span = match field_delta(old, current.entity(k)) {
                 Some(change) => {
@@ -286,6 +288,7 @@ impl SharedRecords {
                 }
             }
             Some(base) => {
+                let slot = self.changed_slot(base.tick());
                 let (old_len, new_len) = (base.len(), current.len());
                 let (mut i, mut j) = (0, 0);
                 while i < old_len || j < new_len {
@@ -305,7 +308,7 @@ impl SharedRecords {
                             if base.generation(i) != current.generation(j) || old.kind != current.entity(j).kind {
                                 spans.push(self.created_record(&current, j));
                             } else {
-                                let span = self.changed_record(base.tick(), old, &current, j);
+                                let span = self.changed_record(slot, old, &current, j);
                                 if span.1 != 0 {
                                     changes.push(span);
                                 }
