@@ -36,6 +36,8 @@ pub struct SwarmConfig {
     /// Inputs per second per bot; inputs follow snapshots, so the tick rate is the ceiling. 0 makes idle
     /// spectators that only acknowledge.
     pub input_rate: f64,
+    /// Move and aim but never fire: a players-only load, as other servers' benchmarks use.
+    pub hold_fire: bool,
     pub name_prefix: String,
     pub seed: u64,
     /// Protocol version the bots claim (to check a server's version handling).
@@ -241,7 +243,8 @@ async fn play(
                         }),
                         _ => Default::default(),
                     };
-                    match client.send_input(decision.move_x, decision.move_y, decision.aim, decision.fire).await {
+                    let fire = decision.fire && !config.hold_fire;
+                    match client.send_input(decision.move_x, decision.move_y, decision.aim, fire).await {
                         Ok(seq) => {
                             acked_sent = tick;
                             if pending.len() == pending.capacity() {

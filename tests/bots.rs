@@ -19,6 +19,7 @@ fn swarm_config(url: String, count: usize, seconds: f64) -> SwarmConfig {
         duration: Duration::from_secs_f64(seconds),
         ramp_per_sec: 200.0,
         input_rate: 30.0,
+        hold_fire: false,
         name_prefix: "bot".into(),
         seed: 7,
         protocol_version: skirmish::protocol::PROTOCOL_VERSION,

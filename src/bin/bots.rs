@@ -31,6 +31,9 @@ struct Args {
     /// bots that only acknowledge snapshots.
     #[arg(long, default_value_t = 30.0)]
     input_rate: f64,
+    /// Move and aim but never fire (a players-only load, with no bullets in the world).
+    #[arg(long)]
+    hold_fire: bool,
     /// Bot names are this prefix followed by the bot's number (cut to 16 characters).
     #[arg(long, default_value = "bot")]
     name_prefix: String,
@@ -61,6 +64,7 @@ async fn main() {
         duration: Duration::from_secs_f64(args.duration.max(0.0)),
         ramp_per_sec: args.ramp,
         input_rate: args.input_rate,
+        hold_fire: args.hold_fire,
         name_prefix: args.name_prefix.clone(),
         seed: args.seed,
         protocol_version: args.protocol_version,

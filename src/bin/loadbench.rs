@@ -83,6 +83,9 @@ struct Args {
     /// the room to keep its density (the tick benchmark's rule).
     #[arg(long)]
     bundled_arena: bool,
+    /// Bots that move and aim but never fire (`bots --hold-fire`): the players-only load of the reference figures.
+    #[arg(long)]
+    players_only: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -152,6 +155,7 @@ struct Plan {
     view_radius: u32,
     /// Whether this build of the server has `--view-radius`.
     view_radius_flag: bool,
+    players_only: bool,
     /// Each row's arena grows with its players (`--map-size`), unless the bundled arena is asked for or this build
     /// of the server cannot generate maps.
     scaled_arena: bool,
@@ -340,9 +344,10 @@ fn main() -> ExitCode {
     let section = render(&plan, &rows, &Header { date, machine, commit, command_line, elapsed });
     println!("{section}");
     if let Some(out) = out {
-        let chart = out.with_file_name(CHART_FILE);
-        let written = update_document(&out, &section)
-            .and_then(|()| std::fs::write(&chart, chart_svg(&rows, &header_line)).map_err(|e| e.to_string()));
+        let chart = out.with_extension("svg");
+        let written = update_document(&out, &section).and_then(|()| {
+            std::fs::write(&chart, chart_svg(&rows, &header_line, plan.bots_cores())).map_err(|e| e.to_string())
+        });
         match written {
             Ok(()) => eprintln!("loadbench: wrote {} and {}", out.display(), chart.display()),
             Err(message) => {
@@ -395,6 +400,7 @@ fn plan(args: &Args) -> Result<Plan, String> {
         ramp: args.ramp,
         view_radius: args.view_radius,
         view_radius_flag: help.contains("--view-radius"),
+        players_only: args.players_only,
         scaled_arena: !args.bundled_arena && help.contains("--map-size"),
         pinning: pinning(args.no_pin),
         server_bin,
@@ -473,6 +479,9 @@ fn run_row(plan: &Plan, players: usize, mode: Mode) -> Result<Measurement, Stop>
     command.arg("--count").arg(players.to_string());
     command.arg("--duration").arg(format!("{duration:.0}"));
     command.arg("--ramp").arg(plan.ramp.to_string());
+    if plan.players_only {
+        command.arg("--hold-fire");
+    }
     command.arg("--json");
     command.stdout(Stdio::piped()).stderr(log_file(&bots_log)?);
     let mut bots = ChildGuard::spawn("bots", command)?;
@@ -1010,9 +1019,10 @@ fn render(plan: &Plan, rows: &[Row], header: &Header) -> String {
     let _ = writeln!(out, "- **Pinning:** {}", pinning_text(&plan.pinning));
     let _ = writeln!(
         out,
-        "- **Each row:** a fresh server (tick rate 30, {}), bots joining at {} per second, {} s of warm-up once \
+        "- **Each row:** a fresh server (tick rate 30, {}), {} joining at {} per second, {} s of warm-up once \
          all have joined, then a measured window of {} s.",
         arena_text(plan),
+        if plan.players_only { "bots that move and aim but never fire (players only)" } else { "bots that play" },
         plan.ramp,
         plan.warmup,
         plan.window
@@ -1059,6 +1069,15 @@ fn render(plan: &Plan, rows: &[Row], header: &Header) -> String {
         plan.log_dir.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(&plan.log_dir).display()
     );
     out
+}
+
+/// Whether a row measured the server under its full load: every bot joined and the bots kept up.
+fn trustworthy(target: usize, bots_cores: usize, m: &Measurement) -> bool {
+    let joined = m.players.0.min(m.players.1) >= target as u64;
+    let saturated = |cpu: f64| cpu > SATURATED_PERCENT * bots_cores as f64;
+    let bots_kept_up =
+        !m.bots_window_cpu_percent.into_iter().chain(m.bots.as_ref().map(|b| b.cpu_percent)).any(saturated);
+    joined && bots_kept_up
 }
 
 /// The cells after "players | interest" of a measured row.
@@ -1158,9 +1177,6 @@ fn update_document(path: &Path, section: &str) -> Result<(), String> {
     std::fs::write(path, updated).map_err(|error| error.to_string())
 }
 
-/// The chart written next to the markdown file.
-const CHART_FILE: &str = "loadbench.svg";
-
 /// Reference points from the benchmark issue, measured on the same kind of 2-core machine with the same load:
 /// (players, % of a core). The floor is a minimal Rust broadcaster with no game; the framework a popular Node.js
 /// game server framework, everyone seeing everyone.
@@ -1169,19 +1185,21 @@ const FRAMEWORK_CPU: [(usize, f64); 2] = [(500, 30.0), (1000, 58.0)];
 
 /// A grouped bar chart of the server's CPU per room size (interest off and on, user and system stacked), beside
 /// the floor and the framework where the issue gives them, as a self-contained SVG.
-fn chart_svg(rows: &[Row], header: &[String; 2]) -> String {
+fn chart_svg(rows: &[Row], header: &[String; 2], bots_cores: usize) -> String {
     const WIDTH: f64 = 760.0;
     const HEIGHT: f64 = 380.0;
     const LEFT: f64 = 56.0;
     const TOP: f64 = 64.0;
     const BOTTOM: f64 = 64.0;
-    const BAR: f64 = 34.0;
+    const BAR: f64 = 40.0;
     let mut sizes: Vec<usize> = rows.iter().map(|row| row.players).collect();
     sizes.dedup();
     // Each group: our rows (stacked user + sys), then the references present for that size.
     struct Bar {
         label: &'static str,
         parts: Vec<(f64, &'static str)>,
+        /// False when the bots could not keep up or not all of them joined: drawn faded, marked with an asterisk.
+        valid: bool,
     }
     let groups: Vec<(usize, Vec<Bar>)> = sizes
         .iter()
@@ -1192,20 +1210,19 @@ fn chart_svg(rows: &[Row], header: &[String; 2]) -> String {
                     Mode::Off => "off",
                     Mode::On => "on",
                 };
-                let parts = match &row.outcome {
+                let (parts, valid) = match &row.outcome {
                     Outcome::Measured(m) => {
                         let (user, sys) = (m.server_user_percent, m.server_system_percent);
                         let color = if row.mode == Mode::On { ("#1f6feb", "#8cb8f5") } else { ("#2da44e", "#96d7a6") };
-                        vec![(user, color.0), (sys, color.1)]
+                        (vec![(user, color.0), (sys, color.1)], trustworthy(players, bots_cores, m))
                     }
-                    _ => Vec::new(),
+                    _ => (Vec::new(), true),
                 };
-                bars.push(Bar { label, parts });
+                bars.push(Bar { label, parts, valid });
             }
-            for (label, reference, color) in [("floor", &FLOOR_CPU, "#8c959f"), ("node fw", &FRAMEWORK_CPU, "#cf222e")]
-            {
+            for (label, reference, color) in [("floor", &FLOOR_CPU, "#8c959f"), ("node", &FRAMEWORK_CPU, "#cf222e")] {
                 if let Some((_, cpu)) = reference.iter().find(|(size, _)| *size == players) {
-                    bars.push(Bar { label, parts: vec![(*cpu, color)] });
+                    bars.push(Bar { label, parts: vec![(*cpu, color)], valid: true });
                 }
             }
             (players, bars)
@@ -1249,10 +1266,11 @@ fn chart_svg(rows: &[Row], header: &[String; 2]) -> String {
         for (k, bar) in bars.iter().enumerate() {
             let x = start + BAR * k as f64;
             let mut base = 0.0;
+            let opacity = if bar.valid { 1.0 } else { 0.35 };
             for (value, color) in &bar.parts {
                 let _ = writeln!(
                     svg,
-                    r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{color}"/>"##,
+                    r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{color}" opacity="{opacity}"/>"##,
                     x + 2.0,
                     y(base + value),
                     BAR - 4.0,
@@ -1260,7 +1278,11 @@ fn chart_svg(rows: &[Row], header: &[String; 2]) -> String {
                 );
                 base += value;
             }
-            let total = if bar.parts.is_empty() { "n/a".to_string() } else { format!("{base:.0}") };
+            let total = match (bar.parts.is_empty(), bar.valid) {
+                (true, _) => "n/a".to_string(),
+                (false, true) => format!("{base:.0}"),
+                (false, false) => format!("{base:.0}*"),
+            };
             let _ = writeln!(
                 svg,
                 r##"<text x="{:.1}" y="{:.1}" text-anchor="middle">{total}</text><text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#57606a">{}</text>"##,
@@ -1280,7 +1302,7 @@ fn chart_svg(rows: &[Row], header: &[String; 2]) -> String {
     }
     let _ = writeln!(
         svg,
-        r##"<text x="{LEFT}" y="{}" fill="#57606a">off / on: interest management; floor, node fw: the benchmark issue's reference figures</text>"##,
+        r##"<text x="{LEFT}" y="{}" fill="#57606a">off / on: interest management; floor, node: the issue's reference figures; * bots could not keep up: not valid</text>"##,
         HEIGHT - 8.0
     );
     svg.push_str("</svg>\n");
