@@ -11,14 +11,13 @@
 //! The writer also keeps the connection honest in time: it pings a silent peer and closes one that stays silent
 //! (which also reaps half-open sockets), and it never blocks on a peer that stopped reading once a close is due.
 
+use std::future::Future;
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
-
-use std::future::Future;
-use std::io::IoSlice;
 use std::task::Poll;
+use std::time::Duration;
 
 use bytes::Bytes;
 use fastwebsockets::{Frame, OpCode, WebSocket, WebSocketError, WebSocketRead};
