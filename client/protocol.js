@@ -200,9 +200,9 @@ function parseWelcome(msg) {
 
 /**
  * Snapshot as plain data: `created` entries are `{id, kind, fields, name}` (fields in wire units, name null for
- * bullets), `changed` entries `{id, mask, values}` with one value per set mask bit, `removed` a list of ids, events
- * `{tick, kind, killer, victim}` / `{tick, kind, playerId, name}` / `{tick, kind, playerId}` (unknown kinds keep
- * `{tick, kind}` only, so a newer server's extra events are skipped rather than fatal).
+ * bullets), `changed` entries `{id, mask, values}` with one difference per set mask bit, `removed` a list of ids,
+ * events `{tick, kind, killer, victim}` / `{tick, kind, playerId, name}` / `{tick, kind, playerId}` (unknown kinds
+ * keep `{tick, kind}` only, so a newer server's extra events are skipped rather than fatal).
  */
 function parseSnapshot(msg) {
   expectLength(msg, 8, 'snapshot');
