@@ -233,17 +233,16 @@ impl GameClient {
     /// path); anything else, and any snapshot the lean decoder refuses, goes through `codec::decode_server`.
     pub async fn next_event(&mut self) -> Result<ServerEvent, ClientError> {
         let frame = next_binary_frame(&mut self.ws, &mut self.stats).await?;
-        let message = if codec::is_snapshot(&frame.payload)
-            && codec::decode_snapshot_into(&frame.payload, &mut self.scratch).is_ok()
+        if codec::is_snapshot(&frame.payload) && codec::decode_snapshot_into(&frame.payload, &mut self.scratch).is_ok()
         {
+            // `apply` borrows the whole client, so the buffer steps out for the call.
             let snapshot = std::mem::take(&mut self.scratch);
             let event = self.apply(&snapshot);
             self.scratch = snapshot;
             return Ok(event);
-        } else {
-            codec::decode_server(&frame.payload)?
-        };
-        match message {
+        }
+        // The lean decoder already refused a snapshot here; only the general one is left to try (or to word the error).
+        match codec::decode_server_general(&frame.payload)? {
             ServerMessage::Snapshot(snapshot) => Ok(self.apply(&snapshot)),
             ServerMessage::Pong { nonce } => Ok(ServerEvent::Pong { nonce }),
             ServerMessage::Close { code, reason } => Err(ClientError::Closed { code, reason }),

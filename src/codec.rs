@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use crate::msgpack::{ReadError, Reader};
 use crate::protocol::{
-    server_tag, ClientMessage, EntityKind, EntityState, Event, FieldDelta, ServerMessage, Snapshot, BUTTON_FIRE,
-    EVENT_JOIN, EVENT_KILL, EVENT_LEAVE, MAX_FIELDS,
+    mask_fields, server_tag, ClientMessage, EntityKind, EntityState, Event, FieldDelta, ServerMessage, Snapshot,
+    BUTTON_FIRE, EVENT_JOIN, EVENT_KILL, EVENT_LEAVE, MAX_FIELDS,
 };
 
 /// Deepest nesting of arrays a message may have.
@@ -175,10 +175,8 @@ fn read_snapshot(reader: &mut Reader, snapshot: &mut Snapshot) -> Result<(), Rea
             return Err(ReadError::Shape("a field delta's length does not match its mask"));
         }
         let mut fields = [0; MAX_FIELDS];
-        let mut bits = mask;
-        while bits != 0 {
-            fields[bits.trailing_zeros() as usize] = reader.int()?;
-            bits &= bits - 1;
+        for field in mask_fields(mask.into()) {
+            fields[field] = reader.int()?;
         }
         snapshot.changed.push(FieldDelta { id, mask, fields });
     }

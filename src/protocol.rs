@@ -80,6 +80,16 @@ pub mod bullet_field {
 /// The widest field array of any kind; unused trailing fields stay 0.
 pub const MAX_FIELDS: usize = 8;
 
+/// The field indexes whose bits are set in a `changed` mask, ascending (the order their values travel in).
+pub fn mask_fields(mask: u32) -> impl Iterator<Item = usize> {
+    let mut bits = mask;
+    std::iter::from_fn(move || {
+        let field = (bits != 0).then(|| bits.trailing_zeros() as usize)?;
+        bits &= bits - 1;
+        Some(field)
+    })
+}
+
 /// One entity as a client sees it: the unit of snapshots and deltas.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntityState {
@@ -352,10 +362,8 @@ impl Serialize for FieldDelta {
         let mut t = serializer.serialize_tuple(2 + self.mask.count_ones() as usize)?;
         t.serialize_element(&self.id)?;
         t.serialize_element(&self.mask)?;
-        for (index, value) in self.fields.iter().enumerate() {
-            if self.mask & (1 << index) != 0 {
-                t.serialize_element(value)?;
-            }
+        for field in mask_fields(self.mask.into()) {
+            t.serialize_element(&self.fields[field])?;
         }
         t.end()
     }
@@ -373,10 +381,8 @@ impl<'de> Deserialize<'de> for FieldDelta {
                 let id: u32 = next(&mut seq, "delta id")?;
                 let mask: u8 = next(&mut seq, "delta mask")?;
                 let mut fields = [0; MAX_FIELDS];
-                for (index, field) in fields.iter_mut().enumerate() {
-                    if mask & (1 << index) != 0 {
-                        *field = next(&mut seq, "delta field")?;
-                    }
+                for field in mask_fields(mask.into()) {
+                    fields[field] = next(&mut seq, "delta field")?;
                 }
                 end(&mut seq, "field delta")?;
                 Ok(FieldDelta { id, mask, fields })

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::protocol::{bullet_field, player_field, EntityKind, EntityState, Event, FieldDelta, Snapshot, MAX_FIELDS};
+use crate::protocol::{
+    bullet_field, mask_fields, player_field, EntityKind, EntityState, Event, FieldDelta, Snapshot, MAX_FIELDS,
+};
 use crate::sim::{quantize, GameEvent, TimedEvent, World};
 
 /// The server's quantized view of the whole world at one tick.
@@ -584,12 +586,9 @@ fn merge(base: &[Entity], snapshot: &Snapshot, out: &mut Vec<Entity>) -> Result<
             Some(entity) if entity.id == change.id => entity,
             _ => return Err(ReplicaError::UnknownEntity { tick: snapshot.tick, id: change.id }),
         };
-        // Bits past the kind's fields are ignored; iterating set bits skips the fields that did not change.
-        let mut bits = u32::from(change.mask) & ((1 << entity.kind.field_count()) - 1);
-        while bits != 0 {
-            let field = bits.trailing_zeros() as usize;
+        // Bits past the kind's fields are ignored.
+        for field in mask_fields(u32::from(change.mask) & ((1 << entity.kind.field_count()) - 1)) {
             entity.fields[field] = entity.fields[field].wrapping_add(change.fields[field]);
-            bits &= bits - 1;
         }
     }
     Ok(())

@@ -1073,11 +1073,30 @@ fn render(plan: &Plan, rows: &[Row], header: &Header) -> String {
 
 /// Whether a row measured the server under its full load: every bot joined and the bots kept up.
 fn trustworthy(target: usize, bots_cores: usize, m: &Measurement) -> bool {
-    let joined = m.players.0.min(m.players.1) >= target as u64;
-    let saturated = |cpu: f64| cpu > SATURATED_PERCENT * bots_cores as f64;
-    let bots_kept_up =
-        !m.bots_window_cpu_percent.into_iter().chain(m.bots.as_ref().map(|b| b.cpu_percent)).any(saturated);
-    joined && bots_kept_up
+    m.all_joined(target) && !m.bots_saturated(bots_cores)
+}
+
+impl Measurement {
+    /// Whether the room held all `target` players at both ends of the window.
+    fn all_joined(&self, target: usize) -> bool {
+        self.players.0.min(self.players.1) >= target as u64
+    }
+
+    /// The bots' CPU over the window (from /proc) and over their whole run (from their report).
+    fn bots_cpu(&self) -> (Option<f64>, Option<f64>) {
+        (self.bots_window_cpu_percent, self.bots.as_ref().map(|bots| bots.cpu_percent))
+    }
+
+    /// Whether the bots process saturated its cores in the window or over its run.
+    fn bots_saturated(&self, bots_cores: usize) -> bool {
+        let (window, run) = self.bots_cpu();
+        window.into_iter().chain(run).any(|cpu| saturated_bots(cpu, bots_cores))
+    }
+}
+
+/// Whether `cpu` (% of one core) is a saturated bots process on `bots_cores` cores.
+fn saturated_bots(cpu: f64, bots_cores: usize) -> bool {
+    cpu > SATURATED_PERCENT * bots_cores as f64
 }
 
 /// The cells after "players | interest" of a measured row.
@@ -1087,8 +1106,8 @@ fn measured_cells(target: usize, bots_cores: usize, m: &Measurement) -> Vec<Stri
     if server_cpu > SATURATED_PERCENT {
         notes.push(format!("server saturated ({server_cpu:.0}% of a core)"));
     }
-    let (start, end) = m.players;
-    if start.min(end) < target as u64 {
+    if !m.all_joined(target) {
+        let (start, end) = m.players;
         notes.push(format!("{start} players at the window's start, {end} at its end"));
     }
     if (m.frames_per_player_s - m.ticks_per_s).abs() > 0.05 * m.ticks_per_s {
@@ -1099,14 +1118,13 @@ fn measured_cells(target: usize, bots_cores: usize, m: &Measurement) -> Vec<Stri
     }
     // The window's figure says whether the steady state is trustworthy; the whole run's (the bots' report)
     // covers the ramp-up too, where a saturated bots process makes the server drop the bots it starves.
-    let saturated = |cpu: f64| cpu > SATURATED_PERCENT * bots_cores as f64;
     let show = |cpu: Option<f64>| match cpu {
-        Some(cpu) if saturated(cpu) => format!("**{cpu:.0}** ⚠"),
+        Some(cpu) if saturated_bots(cpu, bots_cores) => format!("**{cpu:.0}** ⚠"),
         Some(cpu) => format!("{cpu:.0}"),
         None => "—".into(),
     };
-    let (window_cpu, run_cpu) = (m.bots_window_cpu_percent, m.bots.as_ref().map(|bots| bots.cpu_percent));
-    if window_cpu.into_iter().chain(run_cpu).any(saturated) {
+    let (window_cpu, run_cpu) = m.bots_cpu();
+    if m.bots_saturated(bots_cores) {
         notes.push("bots saturated: their latencies measure the bots".into());
     }
     let bots_cpu_cell = format!("{} / {}", show(window_cpu), show(run_cpu));
