@@ -30,7 +30,7 @@ use bytes::Bytes;
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
 use skirmish::codec;
-use skirmish::connection::{ClientLink, Outgoing};
+use skirmish::link::{ClientLink, Outgoing};
 use skirmish::protocol::{Input, ServerMessage, BUTTON_FIRE};
 use skirmish::room::{ClientKey, Room, RoomCommand, RoomStats};
 use skirmish::snapshot::{self, WorldSnapshot};

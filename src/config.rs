@@ -160,6 +160,8 @@ pub struct Config {
     pub seed: u64,
     /// Test hook: keep the server's own snapshots of the last this-many ticks where tests can read them.
     pub record_snapshots: usize,
+    /// Test hook: the room thread panics right after this tick, to show that a crashed room is never a clean stop.
+    pub panic_at_tick: Option<u32>,
 }
 
 impl Config {
@@ -193,6 +195,7 @@ impl Config {
             },
             seed: args.seed,
             record_snapshots: 0,
+            panic_at_tick: None,
         })
     }
 

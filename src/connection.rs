@@ -19,94 +19,22 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use bytes::Bytes;
 use fastwebsockets::{Frame, OpCode, WebSocket, WebSocketError, WebSocketRead};
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{timeout, Instant};
 use tracing::{debug, info, warn};
 
 use crate::codec::{self, close_code, DecodeError};
 use crate::config::{Config, Limits};
+use crate::link::{close_with, ClientLink, CloseReason, DisconnectReason, Outgoing};
 use crate::protocol::{ClientMessage, ServerMessage, PROTOCOL_VERSION};
 use crate::room::{ClientKey, JoinRefused, RoomCommand};
-use crate::server::ServerStats;
+use crate::telemetry::ServerStats;
 
-type Stream = TokioIo<Upgraded>;
-
-/// How and why a connection is being closed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CloseReason {
-    pub code: u16,
-    pub reason: String,
-    /// True when answering the peer's own close frame: then only the close frame is echoed, without a close message.
-    pub echo: bool,
-}
-
-impl CloseReason {
-    pub fn new(code: u16, reason: impl Into<String>) -> CloseReason {
-        CloseReason { code, reason: reason.into(), echo: false }
-    }
-}
-
-/// What a writer sends: an encoded message, or the answer to a WebSocket-level ping.
-#[derive(Debug)]
-pub enum Outgoing {
-    Message(Vec<u8>),
-    /// One message in two parts: a head of this client's own and a body many clients share. The writer sends both
-    /// in one vectored write, so the shared body is never copied per client.
-    Split {
-        head: Vec<u8>,
-        body: Bytes,
-    },
-    Pong(Vec<u8>),
-}
-
-impl Outgoing {
-    /// The message in one piece, or `None` for a pong (tests and benches read frames through this).
-    pub fn into_message(self) -> Option<Vec<u8>> {
-        match self {
-            Outgoing::Message(bytes) => Some(bytes),
-            Outgoing::Split { head, body } => Some([head.as_slice(), &body].concat()),
-            Outgoing::Pong(_) => None,
-        }
-    }
-
-    /// Payload bytes on the wire.
-    pub fn len(&self) -> usize {
-        match self {
-            Outgoing::Message(bytes) | Outgoing::Pong(bytes) => bytes.len(),
-            Outgoing::Split { head, body } => head.len() + body.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// The room's handle on a client: its bounded outbox and a way to close it.
-#[derive(Clone, Debug)]
-pub struct ClientLink {
-    pub outbox: mpsc::Sender<Outgoing>,
-    closer: Arc<watch::Sender<Option<CloseReason>>>,
-}
-
-impl ClientLink {
-    /// A link with an outbox of `capacity` frames; the receivers go to the writer.
-    pub fn new(capacity: usize) -> (ClientLink, mpsc::Receiver<Outgoing>, watch::Receiver<Option<CloseReason>>) {
-        let (outbox, outbox_rx) = mpsc::channel(capacity.max(1));
-        let (closer, close_rx) = watch::channel(None);
-        (ClientLink { outbox, closer: Arc::new(closer) }, outbox_rx, close_rx)
-    }
-
-    /// Asks the writer to close the connection; the first reason given wins.
-    pub fn close(&self, reason: CloseReason) {
-        close_with(&self.closer, reason);
-    }
-}
+/// What a connection runs over: an upgraded HTTP connection in the server, an in-memory pipe in tests.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Transport for T {}
 
 /// What the connection needs from the server.
 #[derive(Clone)]
@@ -204,14 +132,14 @@ enum ReadEnd {
     PeerClosed,
     /// The server closed it (shutdown, slow client); the writer already has the reason.
     ServerClosed,
-    /// The peer broke a rule: close with this code and reason.
-    Violation(u16, String),
+    /// The peer broke a rule, or the room refused it: close with this reason.
+    Violation(CloseReason),
     /// The transport failed (reset, broken frame stream).
     Transport(String),
 }
 
 /// Serves one upgraded WebSocket until it closes.
-pub async fn serve(ws: WebSocket<Stream>, peer: SocketAddr, context: ConnectionContext) {
+pub async fn serve<S: Transport>(ws: WebSocket<S>, peer: SocketAddr, context: ConnectionContext) {
     // fastwebsockets reads; the writer writes frames itself (see `write_frame`), so it takes the raw write half and
     // fastwebsockets' own write half is a sink that is never used (auto-pong and auto-close are off).
     let raw_write = std::cell::Cell::new(None);
@@ -235,29 +163,43 @@ pub async fn serve(ws: WebSocket<Stream>, peer: SocketAddr, context: ConnectionC
     let bucket = TokenBucket::new(context.limits.input_rate, context.limits.input_burst, Instant::now());
     let mut reader =
         Reader { read, context: &context, link: &link, client: None, last_seq: 0, last_heard: &last_heard, bucket };
-    let end = reader.run(close_rx).await;
+    let end = reader.run(close_rx.clone()).await;
     let client = reader.client;
-    match &end {
-        ReadEnd::PeerClosed => debug!(%peer, "peer closed"),
-        ReadEnd::ServerClosed => debug!(%peer, "closed by server"),
-        ReadEnd::Violation(code, reason) => {
-            warn!(%peer, code, reason = %reason, "closing misbehaving client");
-            context.stats.violations.fetch_add(1, Ordering::Relaxed);
-            link.close(CloseReason::new(*code, reason.clone()));
+    match end {
+        // Already set: the echo of the peer's close frame, or the server's own reason.
+        ReadEnd::PeerClosed | ReadEnd::ServerClosed => {}
+        ReadEnd::Violation(reason) => {
+            if reason.kind.is_misbehaviour() {
+                context.stats.violations.fetch_add(1, Ordering::Relaxed);
+            }
+            link.close(reason);
         }
-        ReadEnd::Transport(error) => debug!(%peer, error = %error, "connection failed"),
+        ReadEnd::Transport(error) => {
+            link.close(CloseReason::new(DisconnectReason::TransportError, error));
+        }
     }
+    // A stream that simply ended (no close frame, no reason yet) is the peer leaving.
+    link.close(CloseReason::new(DisconnectReason::PeerClosed, ""));
     if let Some(client) = client {
         let _ = context.room.send(RoomCommand::Leave { client }).await;
     }
+    // The first reason set is the one the client receives; it is logged and counted once, here.
+    if let Some(reason) = close_rx.borrow().clone() {
+        context.stats.disconnects.record(reason.kind);
+        let kind = reason.kind.name();
+        if reason.kind.is_misbehaviour() {
+            warn!(%peer, kind, code = reason.code, reason = %reason.reason, "closing misbehaving client");
+        } else {
+            debug!(%peer, kind, code = reason.code, reason = %reason.reason, "connection closed");
+        }
+    }
     // Let the writer send its close frame; a peer that never reads cannot hold the task longer than this.
-    link.close(CloseReason::new(close_code::NORMAL, ""));
     drop(link);
     let _ = timeout(context.limits.shutdown_grace, writer).await;
 }
 
-struct Reader<'a> {
-    read: WebSocketRead<ReadHalf<Stream>>,
+struct Reader<'a, S> {
+    read: WebSocketRead<ReadHalf<S>>,
     context: &'a ConnectionContext,
     link: &'a ClientLink,
     client: Option<ClientKey>,
@@ -266,7 +208,7 @@ struct Reader<'a> {
     bucket: TokenBucket,
 }
 
-impl Reader<'_> {
+impl<S: Transport> Reader<'_, S> {
     async fn run(&mut self, close_rx: watch::Receiver<Option<CloseReason>>) -> ReadEnd {
         self.read.set_auto_close(false);
         self.read.set_auto_pong(false);
@@ -282,7 +224,7 @@ impl Reader<'_> {
                 message = self.next_message() => message,
                 _ = &mut closed => return ReadEnd::ServerClosed,
                 _ = &mut hello_deadline, if self.client.is_none() => {
-                    return ReadEnd::Violation(close_code::POLICY_VIOLATION, "no hello within the time limit".into());
+                    return violation(DisconnectReason::HelloTimeout, "no hello within the time limit");
                 }
             };
             let bytes = match message {
@@ -292,7 +234,7 @@ impl Reader<'_> {
             };
             let message = match codec::decode_client(&bytes, self.context.limits.max_message_bytes) {
                 Ok(message) => message,
-                Err(error) => return ReadEnd::Violation(error.close_code(), error.to_string()),
+                Err(error) => return decode_violation(&error),
             };
             match self.bucket.admit(Instant::now()) {
                 Admission::Admit => {}
@@ -302,8 +244,8 @@ impl Reader<'_> {
                 }
                 Admission::Flood => {
                     let rate = self.context.limits.input_rate;
-                    return ReadEnd::Violation(
-                        close_code::POLICY_VIOLATION,
+                    return violation(
+                        DisconnectReason::MessageFlood,
                         format!("message flood: more than {} messages per second", 2 * rate),
                     );
                 }
@@ -324,24 +266,21 @@ impl Reader<'_> {
             let mut frame = self.read.read_frame(&mut never_send).await.map_err(read_error)?;
             self.last_heard.touch();
             if !was_masked(&mut frame) {
-                return Err(ReadEnd::Violation(close_code::PROTOCOL_ERROR, "client frames must be masked".into()));
+                return Err(violation(DisconnectReason::ProtocolError, "client frames must be masked"));
             }
             // RFC 6455 section 5.5: control frames carry at most 125 bytes.
             let control = matches!(frame.opcode, OpCode::Close | OpCode::Ping | OpCode::Pong);
             if control && frame.payload.len() > 125 {
-                return Err(ReadEnd::Violation(close_code::PROTOCOL_ERROR, "control frame over 125 bytes".into()));
+                return Err(violation(DisconnectReason::ProtocolError, "control frame over 125 bytes"));
             }
             match frame.opcode {
                 OpCode::Binary | OpCode::Continuation => {
                     if (frame.opcode == OpCode::Continuation) != fragmented {
-                        return Err(ReadEnd::Violation(close_code::PROTOCOL_ERROR, "unexpected continuation".into()));
+                        return Err(violation(DisconnectReason::ProtocolError, "unexpected continuation"));
                     }
                     if message.len() + frame.payload.len() > limit {
                         let size = message.len() + frame.payload.len();
-                        return Err(ReadEnd::Violation(
-                            close_code::MESSAGE_TOO_BIG,
-                            DecodeError::TooLarge { size, limit }.to_string(),
-                        ));
+                        return Err(decode_violation(&DecodeError::TooLarge { size, limit }));
                     }
                     message.extend_from_slice(&frame.payload);
                     if frame.fin {
@@ -350,9 +289,9 @@ impl Reader<'_> {
                     fragmented = true;
                 }
                 OpCode::Text => {
-                    return Err(ReadEnd::Violation(
-                        close_code::UNSUPPORTED_DATA,
-                        "text messages are not accepted; send binary MessagePack".into(),
+                    return Err(violation(
+                        DisconnectReason::UnsupportedData,
+                        "text messages are not accepted; send binary MessagePack",
                     ));
                 }
                 OpCode::Ping => {
@@ -360,7 +299,7 @@ impl Reader<'_> {
                 }
                 OpCode::Pong => {}
                 OpCode::Close => {
-                    self.link.close(CloseReason { code: close_code::NORMAL, reason: String::new(), echo: true });
+                    self.link.close(CloseReason::echo());
                     return Ok(None);
                 }
             }
@@ -368,12 +307,12 @@ impl Reader<'_> {
     }
 
     async fn handle(&mut self, message: ClientMessage) -> Result<(), ReadEnd> {
-        let policy = |reason: &str| Err(ReadEnd::Violation(close_code::POLICY_VIOLATION, reason.to_string()));
+        let policy = |reason: &str| Err(violation(DisconnectReason::PolicyViolation, reason));
         let client = match (self.client, &message) {
             (None, ClientMessage::Hello { version, name }) => {
                 if *version != PROTOCOL_VERSION {
-                    return Err(ReadEnd::Violation(
-                        close_code::VERSION_MISMATCH,
+                    return Err(violation(
+                        DisconnectReason::VersionMismatch,
                         format!("protocol version mismatch: server speaks {PROTOCOL_VERSION}, client sent {version}"),
                     ));
                 }
@@ -406,11 +345,11 @@ impl Reader<'_> {
         let (reply, answer) = oneshot::channel();
         let command = RoomCommand::Join { name: name.clone(), link: self.link.clone(), reply };
         let refused = |reason: JoinRefused| {
-            let code = match reason {
-                JoinRefused::Full(_) => close_code::TRY_AGAIN_LATER,
-                JoinRefused::ShuttingDown => close_code::GOING_AWAY,
+            let kind = match reason {
+                JoinRefused::Full(_) => DisconnectReason::RoomFull,
+                JoinRefused::ShuttingDown => DisconnectReason::ServerShutdown,
             };
-            ReadEnd::Violation(code, reason.to_string())
+            violation(kind, reason.to_string())
         };
         self.context.room.send(command).await.map_err(|_| refused(JoinRefused::ShuttingDown))?;
         match answer.await {
@@ -438,11 +377,24 @@ fn was_masked(frame: &mut Frame<'_>) -> bool {
     head[1] & 0x80 != 0
 }
 
+fn violation(kind: DisconnectReason, reason: impl Into<String>) -> ReadEnd {
+    ReadEnd::Violation(CloseReason::new(kind, reason))
+}
+
+fn decode_violation(error: &DecodeError) -> ReadEnd {
+    let kind = match error {
+        DecodeError::TooLarge { .. } => DisconnectReason::MessageTooBig,
+        DecodeError::Malformed(_) | DecodeError::TrailingBytes(_) | DecodeError::Invalid(_) => {
+            DisconnectReason::MalformedMessage
+        }
+    };
+    debug_assert_eq!(kind.code(), error.close_code());
+    violation(kind, error.to_string())
+}
+
 fn read_error(error: WebSocketError) -> ReadEnd {
     match error {
-        WebSocketError::FrameTooLarge => {
-            ReadEnd::Violation(close_code::MESSAGE_TOO_BIG, "frame exceeds the message size limit".into())
-        }
+        WebSocketError::FrameTooLarge => violation(DisconnectReason::MessageTooBig, "frame exceeds the message size limit"),
         WebSocketError::UnexpectedEOF | WebSocketError::ConnectionClosed => ReadEnd::PeerClosed,
         WebSocketError::IoError(e) => ReadEnd::Transport(e.to_string()),
         WebSocketError::ReservedBitsNotZero
@@ -452,8 +404,8 @@ fn read_error(error: WebSocketError) -> ReadEnd {
         | WebSocketError::InvalidContinuationFrame
         | WebSocketError::InvalidCloseFrame
         | WebSocketError::InvalidCloseCode
-        | WebSocketError::InvalidValue => ReadEnd::Violation(close_code::PROTOCOL_ERROR, error.to_string()),
-        WebSocketError::InvalidUTF8 => ReadEnd::Violation(close_code::INVALID_PAYLOAD, error.to_string()),
+        | WebSocketError::InvalidValue => violation(DisconnectReason::ProtocolError, error.to_string()),
+        WebSocketError::InvalidUTF8 => violation(DisconnectReason::MalformedMessage, error.to_string()),
         other => ReadEnd::Transport(other.to_string()),
     }
 }
@@ -504,7 +456,7 @@ fn frame_head(opcode: u8, len: usize) -> ([u8; 10], usize) {
 }
 
 /// Writes one frame whose payload is the concatenation of `parts`, with vectored writes and no copy.
-async fn write_frame(write: &mut WriteHalf<Stream>, opcode: u8, parts: &[&[u8]]) -> std::io::Result<()> {
+async fn write_frame<S: Transport>(write: &mut WriteHalf<S>, opcode: u8, parts: &[&[u8]]) -> std::io::Result<()> {
     let len = parts.iter().map(|part| part.len()).sum();
     let (head, head_len) = frame_head(opcode, len);
     let mut slices = [IoSlice::new(&[]); 4];
@@ -529,7 +481,7 @@ enum Pending {
     Ping,
 }
 
-async fn write_pending(write: &mut WriteHalf<Stream>, pending: &Pending) -> std::io::Result<()> {
+async fn write_pending<S: Transport>(write: &mut WriteHalf<S>, pending: &Pending) -> std::io::Result<()> {
     match pending {
         Pending::Outgoing(Outgoing::Message(bytes)) => write_frame(write, opcode::BINARY, &[bytes]).await,
         Pending::Outgoing(Outgoing::Split { head, body }) => write_frame(write, opcode::BINARY, &[head, body]).await,
@@ -538,8 +490,8 @@ async fn write_pending(write: &mut WriteHalf<Stream>, pending: &Pending) -> std:
     }
 }
 
-async fn write_loop(
-    mut write: WriteHalf<Stream>,
+async fn write_loop<S: Transport>(
+    mut write: WriteHalf<S>,
     mut outbox: mpsc::Receiver<Outgoing>,
     close_rx: watch::Receiver<Option<CloseReason>>,
     closer: Arc<watch::Sender<Option<CloseReason>>>,
@@ -548,7 +500,7 @@ async fn write_loop(
 ) {
     let idle_reason = || {
         let silent = limits.idle_timeout.as_secs_f64();
-        CloseReason::new(close_code::GOING_AWAY, format!("idle timeout: nothing received for {silent} s"))
+        CloseReason::new(DisconnectReason::IdleTimeout, format!("idle timeout: nothing received for {silent} s"))
     };
     let mut pinged_at: Option<Instant> = None;
     // Ping after each ping interval of silence (counted from the last message or the last ping); a peer that
@@ -603,7 +555,7 @@ async fn write_loop(
             }
         }
     }
-    let reason = close_rx.borrow().clone().unwrap_or_else(|| CloseReason::new(close_code::NORMAL, ""));
+    let reason = close_rx.borrow().clone().unwrap_or_else(|| CloseReason::new(DisconnectReason::PeerClosed, ""));
     let flush = async {
         if !reason.echo && reason.code != close_code::NORMAL {
             let message = ServerMessage::Close { code: reason.code, reason: reason.reason.clone() };
@@ -620,14 +572,10 @@ async fn write_loop(
     let _ = timeout(limits.shutdown_grace, flush).await;
 }
 
-fn close_with(closer: &watch::Sender<Option<CloseReason>>, reason: CloseReason) {
-    closer.send_if_modified(|current| current.is_none() && current.replace(reason).is_none());
-}
-
 /// Writes one frame unless a close is requested, or the peer falls silent for the idle timeout, while the write
 /// waits on a full socket. `closed` is the writer's pinned `closing` future; on `Interrupted` it may have resolved.
-async fn write_interruptibly(
-    write: &mut WriteHalf<Stream>,
+async fn write_interruptibly<S: Transport>(
+    write: &mut WriteHalf<S>,
     frame: &Pending,
     mut closed: std::pin::Pin<&mut impl Future<Output = ()>>,
     last_heard: &LastHeard,
@@ -665,13 +613,5 @@ mod tests {
         assert_eq!(frame_head(opcode::BINARY, 126), ([0x82, 126, 0, 126, 0, 0, 0, 0, 0, 0], 4));
         assert_eq!(frame_head(opcode::CLOSE, 65535), ([0x88, 126, 0xff, 0xff, 0, 0, 0, 0, 0, 0], 4));
         assert_eq!(frame_head(opcode::BINARY, 65536), ([0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0], 10));
-    }
-
-    #[test]
-    fn a_split_message_reads_back_whole() {
-        let split = Outgoing::Split { head: vec![1, 2], body: Bytes::from_static(&[3, 4, 5]) };
-        assert_eq!(split.len(), 5);
-        assert_eq!(split.into_message(), Some(vec![1, 2, 3, 4, 5]));
-        assert_eq!(Outgoing::Pong(vec![9]).into_message(), None);
     }
 }

@@ -7,6 +7,10 @@
 //! - [`server`]: the network edge — accept loop, HTTP routes (bundled client, `/healthz`, `/ws`), shutdown.
 //! - [`connection`]: one WebSocket — a reader that validates and forwards client messages, a writer that drains
 //!   the client's bounded outbox.
+//! - [`link`]: the mailbox between a socket and a room — outgoing frames, the close request, the typed
+//!   [`link::DisconnectReason`]; both the edge and the room import it, the room never imports the edge.
+//! - [`telemetry`]: the edge's counters (connections, refusals, disconnects by reason); [`shutdown`]: the signal
+//!   every loop watches.
 //! - [`protocol`]: the message types of protocol v2, pure data; [`codec`]: bytes ↔ messages, limits, typed errors;
 //!   [`msgpack`]: the lean reader behind the clients' snapshot decoding.
 //! - [`room`]: the tick loop — drain inputs, step, snapshot, send.
@@ -25,11 +29,14 @@ pub mod codec;
 pub mod config;
 pub mod connection;
 pub mod interest;
+pub mod link;
 pub mod metrics;
 pub mod msgpack;
 pub mod protocol;
 pub mod room;
 pub mod server;
+pub mod shutdown;
 pub mod sim;
 pub mod snapshot;
 pub mod swarm;
+pub mod telemetry;

@@ -28,10 +28,20 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     };
     let server = skirmish::server::start(config).await?;
     println!("skirmish listening on http://{} (play in a browser; WebSocket at /ws)", server.local_addr);
-    shutdown_signal().await;
-    tracing::info!("shutting down");
+    tokio::select! {
+        _ = shutdown_signal() => tracing::info!("shutting down"),
+        _ = room_crashed(&server) => tracing::error!("the room thread stopped unexpectedly; shutting down"),
+    }
+    // Re-raises a room panic, so a crashed server exits non-zero.
     server.shutdown().await;
     Ok(())
+}
+
+/// Resolves if the room thread ends by itself, which only a panic does.
+async fn room_crashed(server: &skirmish::server::RunningServer) {
+    while !server.room_stopped() {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
 }
 
 async fn shutdown_signal() {

@@ -17,9 +17,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{sleep_until, Instant};
 use tracing::{debug, info, warn};
 
-use crate::codec::{self, close_code};
+use crate::codec;
 use crate::config::{Config, HISTORY_TICKS};
-use crate::connection::{ClientLink, CloseReason, Outgoing};
+use crate::link::{ClientLink, CloseReason, DisconnectReason, Outgoing};
 use crate::interest::InterestGrid;
 use crate::metrics::Histogram;
 use crate::protocol::{Input, MapInfo, RulesInfo, ServerMessage, Welcome, BUTTON_FIRE, PROTOCOL_VERSION};
@@ -64,6 +64,8 @@ pub struct RoomStats {
     pub tick: AtomicU32,
     pub players: AtomicU32,
     pub overruns: AtomicU64,
+    /// Time slots that got no tick because a tick overran them (the schedule skips them rather than bursting).
+    pub slots_skipped: AtomicU64,
     pub frames_sent: AtomicU64,
     pub frames_dropped: AtomicU64,
     pub slow_clients_closed: AtomicU64,
@@ -112,6 +114,8 @@ pub struct Room {
     body_capacity: usize,
     /// Set when each client sees only a radius around its player.
     interest: Option<Interest>,
+    /// Test hook (`Config::panic_at_tick`): the real-time driver panics after this tick.
+    panic_at_tick: Option<u32>,
 }
 
 impl Room {
@@ -137,6 +141,7 @@ impl Room {
                 events: Vec::new(),
             }),
             body_capacity: 256,
+            panic_at_tick: config.panic_at_tick,
         }
     }
 
@@ -413,9 +418,10 @@ fn deliver(
             client.full_ticks += 1;
             if client.full_ticks == slow_client_ticks {
                 let seconds = f64::from(slow_client_ticks) / f64::from(tick_rate);
-                warn!(player = client.player.wire_id(), "closing a client that stopped reading");
+                // The connection logs and counts the close, with the peer's address.
+                debug!(player = client.player.wire_id(), "closing a client that stopped reading");
                 let reason = format!("client too slow: not reading for {seconds:.1} s");
-                client.link.close(CloseReason::new(close_code::POLICY_VIOLATION, reason));
+                client.link.close(CloseReason::new(DisconnectReason::SlowClient, reason));
                 totals.slow_closed += 1;
             }
             false
@@ -493,7 +499,7 @@ pub async fn run(mut room: Room, mut commands: mpsc::Receiver<RoomCommand>, mut 
         let deadline = start + dt * slot;
         tokio::select! {
             biased;
-            _ = crate::server::stopping(&mut shutdown) => break,
+            _ = crate::shutdown::stopping(&mut shutdown) => break,
             _ = sleep_until(deadline) => {}
         }
         let began = Instant::now();
@@ -511,6 +517,9 @@ pub async fn run(mut room: Room, mut commands: mpsc::Receiver<RoomCommand>, mut 
             break;
         }
         let tick = room.tick();
+        if room.panic_at_tick == Some(tick) {
+            panic!("injected fault: the room panics at tick {tick}");
+        }
         let finished = Instant::now();
         let micros = (finished - began).as_micros() as u64;
         room.stats.last_tick_micros.store(micros, Ordering::Relaxed);
@@ -522,18 +531,20 @@ pub async fn run(mut room: Room, mut commands: mpsc::Receiver<RoomCommand>, mut 
             let behind = finished - next;
             room.stats.overruns.fetch_add(1, Ordering::Relaxed);
             // Skip every slot already in the past: no burst of catch-up ticks.
-            slot = ((finished - start).as_nanos() / dt.as_nanos()) as u32 + 1;
+            let next_slot = ((finished - start).as_nanos() / dt.as_nanos()) as u32 + 1;
+            room.stats.slots_skipped.fetch_add(u64::from(next_slot - slot), Ordering::Relaxed);
+            slot = next_slot;
             warn!(tick, tick_micros = micros, behind_micros = behind.as_micros() as u64, "tick overran its slot");
         }
     }
-    room.close_all(&CloseReason::new(close_code::GOING_AWAY, "server shutting down"));
+    room.close_all(&CloseReason::new(DisconnectReason::ServerShutdown, "server shutting down"));
     info!("room stopped");
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connection::Outgoing;
+    use crate::link::Outgoing;
     use crate::protocol::{player_field, EntityKind, EntityState, Snapshot};
     use crate::snapshot::Replica;
 

@@ -3,12 +3,13 @@
 //!
 //! The room runs on a thread of its own (a current-thread tokio runtime), so socket tasks on the main runtime can
 //! never delay a tick. `start` binds and returns a handle; `RunningServer::shutdown` stops accepting, has the room
-//! close every client with 1001, and waits a bounded time for connections to finish.
+//! close every client with 1001, waits a bounded time for connections to finish, and re-raises a panic of the room
+//! thread so that no caller mistakes a crashed room for a clean stop.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,7 +28,10 @@ use tracing::{debug, info, warn};
 
 use crate::config::{Config, Limits};
 use crate::connection::{self, ConnectionContext};
+use crate::link::DisconnectReason;
 use crate::room::{self, Room, RoomStats, SnapshotTap};
+use crate::shutdown::stopping;
+use crate::telemetry::ServerStats;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/client_files.rs"));
@@ -50,21 +54,6 @@ pub fn yield_to_the_room_thread() {
 
 /// Capacity of the room's command queue, shared by all connections.
 const ROOM_QUEUE: usize = 8192;
-
-/// Server-wide counters.
-#[derive(Debug, Default)]
-pub struct ServerStats {
-    /// Open TCP connections (HTTP and WebSocket).
-    pub connections: AtomicUsize,
-    /// Open WebSocket sessions.
-    pub websockets: AtomicUsize,
-    /// Connections closed for breaking a rule (bad frames, bad messages, floods, timeouts of the handshake).
-    pub violations: AtomicU64,
-    /// Client messages dropped by the rate limit.
-    pub messages_dropped: AtomicU64,
-    /// Connections refused at accept time by the total or per-IP limit.
-    pub refused: AtomicU64,
-}
 
 /// A started server.
 pub struct RunningServer {
@@ -112,12 +101,24 @@ pub async fn start(config: Config) -> std::io::Result<RunningServer> {
 impl RunningServer {
     /// Stops accepting, closes every client with 1001 "server shutting down", and waits (bounded) for the
     /// connections and the room to finish.
+    ///
+    /// # Panics
+    /// With the room thread's own panic, if it panicked: a crashed room must fail whoever stops the server (the
+    /// tests, and the binary, which then exits non-zero), not pass for a clean stop.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.accept_task.await;
         let room_thread = self.room_thread;
-        let _ = tokio::task::spawn_blocking(move || room_thread.join()).await;
-        info!("server stopped");
+        match tokio::task::spawn_blocking(move || room_thread.join()).await {
+            Ok(Ok(())) => info!("server stopped"),
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(join_error) => std::panic::resume_unwind(join_error.into_panic()),
+        }
+    }
+
+    /// Whether the room thread has ended (it only ends on shutdown, or by panicking).
+    pub fn room_stopped(&self) -> bool {
+        self.room_thread.is_finished()
     }
 }
 
@@ -238,6 +239,7 @@ async fn accept_loop(listener: TcpListener, site: Arc<Site>, mut shutdown: watch
             if let Err(error) = connection.await {
                 if error.is_timeout() {
                     site.server_stats.violations.fetch_add(1, Ordering::Relaxed);
+                    site.server_stats.disconnects.record(DisconnectReason::HandshakeTimeout);
                     warn!(%peer, "dropping connection: HTTP request not received within the handshake timeout");
                 } else {
                     debug!(%peer, %error, "http connection ended with an error");
@@ -251,11 +253,6 @@ async fn accept_loop(listener: TcpListener, site: Arc<Site>, mut shutdown: watch
     if tokio::time::timeout(site.limits().shutdown_grace, open.wait_for(|count| *count == 0)).await.is_err() {
         warn!("some connections did not finish within the shutdown grace period");
     }
-}
-
-/// Resolves once shutdown is requested.
-pub(crate) async fn stopping(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 fn route(
@@ -312,6 +309,7 @@ fn route(
                 "connections": site.server_stats.connections.load(Ordering::Relaxed),
                 "websockets": site.server_stats.websockets.load(Ordering::Relaxed),
                 "tick_overruns": stats.overruns.load(Ordering::Relaxed),
+                "tick_slots_skipped": stats.slots_skipped.load(Ordering::Relaxed),
                 "violations": site.server_stats.violations.load(Ordering::Relaxed),
                 "messages_dropped": site.server_stats.messages_dropped.load(Ordering::Relaxed),
                 "connections_refused": site.server_stats.refused.load(Ordering::Relaxed),
@@ -322,6 +320,9 @@ fn route(
                 "tick_micros_p99": ticks.quantile(0.99),
                 "frames_sent": stats.frames_sent.load(Ordering::Relaxed),
                 "bytes_sent": stats.bytes_sent.load(Ordering::Relaxed),
+                "disconnects": site.server_stats.disconnects.all()
+                    .map(|(reason, count)| (reason.name().to_string(), serde_json::Value::from(count)))
+                    .collect::<serde_json::Map<_, _>>(),
             });
             Response::builder()
                 .header(CONTENT_TYPE, "application/json")

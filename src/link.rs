@@ -1,0 +1,239 @@
+//! The mailbox between a socket and a room: the frames a room hands to a client's writer, the way either side asks
+//! for the connection to close, and the typed reason it closed for. Both the network edge and the room import this;
+//! neither imports the other through it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, watch};
+
+use crate::codec::close_code;
+
+/// Why a connection ended, as a closed set: counted per kind, logged, and mapped to one close code each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DisconnectReason {
+    /// The peer sent a close frame or ended the stream.
+    PeerClosed,
+    /// The socket failed (reset, broken frame stream).
+    TransportError,
+    /// The server is shutting down (1001).
+    ServerShutdown,
+    /// Nothing was heard from the peer, not even a pong, for the idle timeout (1001).
+    IdleTimeout,
+    /// The client's outbox stayed full for the slow-client timeout: it is not reading (1008).
+    SlowClient,
+    /// No hello within the hello timeout (1008).
+    HelloTimeout,
+    /// The HTTP request did not arrive within the handshake timeout (no WebSocket yet, so no close frame).
+    HandshakeTimeout,
+    /// A message that is not valid MessagePack of the protocol, or holds an invalid value (1007).
+    MalformedMessage,
+    /// A message or frame over the size limit (1009).
+    MessageTooBig,
+    /// A WebSocket framing error: unmasked frame, oversized control frame, bad continuation (1002).
+    ProtocolError,
+    /// A text frame (1003).
+    UnsupportedData,
+    /// More messages than the rate limit allows, sustained (1008).
+    MessageFlood,
+    /// A message out of place: not hello first, hello twice, a sequence number not increasing (1008).
+    PolicyViolation,
+    /// A hello with another protocol version (4000).
+    VersionMismatch,
+    /// The room has no free player slot (1013).
+    RoomFull,
+}
+
+impl DisconnectReason {
+    /// Every reason, in the order of `index`.
+    pub const ALL: [DisconnectReason; 15] = [
+        DisconnectReason::PeerClosed,
+        DisconnectReason::TransportError,
+        DisconnectReason::ServerShutdown,
+        DisconnectReason::IdleTimeout,
+        DisconnectReason::SlowClient,
+        DisconnectReason::HelloTimeout,
+        DisconnectReason::HandshakeTimeout,
+        DisconnectReason::MalformedMessage,
+        DisconnectReason::MessageTooBig,
+        DisconnectReason::ProtocolError,
+        DisconnectReason::UnsupportedData,
+        DisconnectReason::MessageFlood,
+        DisconnectReason::PolicyViolation,
+        DisconnectReason::VersionMismatch,
+        DisconnectReason::RoomFull,
+    ];
+
+    /// Position in `ALL`, for counters kept in an array.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The WebSocket close code this reason closes with.
+    pub fn code(self) -> u16 {
+        match self {
+            DisconnectReason::PeerClosed | DisconnectReason::TransportError => close_code::NORMAL,
+            DisconnectReason::ServerShutdown | DisconnectReason::IdleTimeout => close_code::GOING_AWAY,
+            DisconnectReason::SlowClient
+            | DisconnectReason::HelloTimeout
+            | DisconnectReason::HandshakeTimeout
+            | DisconnectReason::MessageFlood
+            | DisconnectReason::PolicyViolation => close_code::POLICY_VIOLATION,
+            DisconnectReason::MalformedMessage => close_code::INVALID_PAYLOAD,
+            DisconnectReason::MessageTooBig => close_code::MESSAGE_TOO_BIG,
+            DisconnectReason::ProtocolError => close_code::PROTOCOL_ERROR,
+            DisconnectReason::UnsupportedData => close_code::UNSUPPORTED_DATA,
+            DisconnectReason::VersionMismatch => close_code::VERSION_MISMATCH,
+            DisconnectReason::RoomFull => close_code::TRY_AGAIN_LATER,
+        }
+    }
+
+    /// A stable snake_case name, for `/healthz` and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            DisconnectReason::PeerClosed => "peer_closed",
+            DisconnectReason::TransportError => "transport_error",
+            DisconnectReason::ServerShutdown => "server_shutdown",
+            DisconnectReason::IdleTimeout => "idle_timeout",
+            DisconnectReason::SlowClient => "slow_client",
+            DisconnectReason::HelloTimeout => "hello_timeout",
+            DisconnectReason::HandshakeTimeout => "handshake_timeout",
+            DisconnectReason::MalformedMessage => "malformed_message",
+            DisconnectReason::MessageTooBig => "message_too_big",
+            DisconnectReason::ProtocolError => "protocol_error",
+            DisconnectReason::UnsupportedData => "unsupported_data",
+            DisconnectReason::MessageFlood => "message_flood",
+            DisconnectReason::PolicyViolation => "policy_violation",
+            DisconnectReason::VersionMismatch => "version_mismatch",
+            DisconnectReason::RoomFull => "room_full",
+        }
+    }
+
+    /// Whether the client broke a rule (as opposed to leaving, failing, or being let go by the server).
+    pub fn is_misbehaviour(self) -> bool {
+        !matches!(
+            self,
+            DisconnectReason::PeerClosed
+                | DisconnectReason::TransportError
+                | DisconnectReason::ServerShutdown
+                | DisconnectReason::RoomFull
+        )
+    }
+}
+
+/// How and why a connection is being closed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CloseReason {
+    pub kind: DisconnectReason,
+    pub code: u16,
+    /// Sent to the client in the close message and the close frame.
+    pub reason: String,
+    /// True when answering the peer's own close frame: then only the close frame is echoed, without a close message.
+    pub echo: bool,
+}
+
+impl CloseReason {
+    pub fn new(kind: DisconnectReason, reason: impl Into<String>) -> CloseReason {
+        CloseReason { kind, code: kind.code(), reason: reason.into(), echo: false }
+    }
+
+    /// The answer to a peer's close frame.
+    pub fn echo() -> CloseReason {
+        CloseReason { echo: true, ..CloseReason::new(DisconnectReason::PeerClosed, "") }
+    }
+}
+
+/// What a writer sends: an encoded message, or the answer to a WebSocket-level ping.
+#[derive(Debug)]
+pub enum Outgoing {
+    Message(Vec<u8>),
+    /// One message in two parts: a head of this client's own and a body many clients share. The writer sends both
+    /// in one vectored write, so the shared body is never copied per client.
+    Split {
+        head: Vec<u8>,
+        body: Bytes,
+    },
+    Pong(Vec<u8>),
+}
+
+impl Outgoing {
+    /// The message in one piece, or `None` for a pong (tests and benches read frames through this).
+    pub fn into_message(self) -> Option<Vec<u8>> {
+        match self {
+            Outgoing::Message(bytes) => Some(bytes),
+            Outgoing::Split { head, body } => Some([head.as_slice(), &body].concat()),
+            Outgoing::Pong(_) => None,
+        }
+    }
+
+    /// Payload bytes on the wire.
+    pub fn len(&self) -> usize {
+        match self {
+            Outgoing::Message(bytes) | Outgoing::Pong(bytes) => bytes.len(),
+            Outgoing::Split { head, body } => head.len() + body.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The room's handle on a client: its bounded outbox and a way to close it.
+#[derive(Clone, Debug)]
+pub struct ClientLink {
+    pub outbox: mpsc::Sender<Outgoing>,
+    pub(crate) closer: Arc<watch::Sender<Option<CloseReason>>>,
+}
+
+impl ClientLink {
+    /// A link with an outbox of `capacity` frames; the receivers go to the writer.
+    pub fn new(capacity: usize) -> (ClientLink, mpsc::Receiver<Outgoing>, watch::Receiver<Option<CloseReason>>) {
+        let (outbox, outbox_rx) = mpsc::channel(capacity.max(1));
+        let (closer, close_rx) = watch::channel(None);
+        (ClientLink { outbox, closer: Arc::new(closer) }, outbox_rx, close_rx)
+    }
+
+    /// Asks the writer to close the connection; the first reason given wins.
+    pub fn close(&self, reason: CloseReason) {
+        close_with(&self.closer, reason);
+    }
+}
+
+/// Sets the close reason unless one is set already: the first reason given wins.
+pub(crate) fn close_with(closer: &watch::Sender<Option<CloseReason>>, reason: CloseReason) {
+    closer.send_if_modified(|current| current.is_none() && current.replace(reason).is_none());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_split_message_reads_back_whole() {
+        let split = Outgoing::Split { head: vec![1, 2], body: Bytes::from_static(&[3, 4, 5]) };
+        assert_eq!(split.len(), 5);
+        assert_eq!(split.into_message(), Some(vec![1, 2, 3, 4, 5]));
+        assert_eq!(Outgoing::Pong(vec![9]).into_message(), None);
+    }
+
+    #[test]
+    fn reasons_are_listed_in_index_order_with_distinct_names() {
+        for (i, reason) in DisconnectReason::ALL.iter().enumerate() {
+            assert_eq!(reason.index(), i);
+        }
+        let mut names: Vec<_> = DisconnectReason::ALL.iter().map(|r| r.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), DisconnectReason::ALL.len());
+    }
+
+    #[test]
+    fn the_first_close_reason_wins() {
+        let (link, _outbox, close_rx) = ClientLink::new(1);
+        link.close(CloseReason::new(DisconnectReason::SlowClient, "client too slow"));
+        link.close(CloseReason::new(DisconnectReason::IdleTimeout, "idle"));
+        let reason = close_rx.borrow().clone().unwrap();
+        assert_eq!((reason.kind, reason.code, reason.reason.as_str()), (DisconnectReason::SlowClient, 1008, "client too slow"));
+    }
+}
