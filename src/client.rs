@@ -102,6 +102,14 @@ pub async fn open(url: &str) -> Result<WebSocket<TokioIo<Upgraded>>, ClientError
     let addr = if uri.port().is_some() { authority.clone() } else { format!("{authority}:80") };
     let stream =
         TcpStream::connect(&addr).await.map_err(|source| ClientError::Connect { addr: addr.clone(), source })?;
+    open_on(stream, url).await
+}
+
+/// Performs the WebSocket handshake for `url` on a stream already connected to its server (tests use this to pick
+/// the local address or the socket's buffer sizes).
+pub async fn open_on(stream: TcpStream, url: &str) -> Result<WebSocket<TokioIo<Upgraded>>, ClientError> {
+    let uri: Uri = url.parse().map_err(|_| ClientError::BadUrl(url.to_string()))?;
+    let authority = uri.authority().ok_or_else(|| ClientError::BadUrl(url.to_string()))?.to_string();
     let _ = stream.set_nodelay(true);
     let request = Request::builder()
         .method("GET")
@@ -129,7 +137,11 @@ impl GameClient {
 
     /// As `connect`, claiming protocol `version` (tests of the version check).
     pub async fn connect_with_version(url: &str, name: &str, version: u16) -> Result<GameClient, ClientError> {
-        let ws = open(url).await?;
+        GameClient::join(open(url).await?, name, version).await
+    }
+
+    /// Says hello on an opened WebSocket (see `open_on`) and waits for the welcome.
+    pub async fn join(ws: WebSocket<TokioIo<Upgraded>>, name: &str, version: u16) -> Result<GameClient, ClientError> {
         let mut client = GameClient {
             ws,
             // Filled in from the server's welcome below, before the client is handed out.

@@ -263,7 +263,7 @@ impl<S: Transport> Reader<'_, S> {
         let mut message: Vec<u8> = Vec::new();
         let mut fragmented = false;
         loop {
-            let mut frame = self.read.read_frame(&mut never_send).await.map_err(read_error)?;
+            let mut frame = self.read.read_frame(&mut never_send).await.map_err(|error| read_error(error, limit))?;
             self.last_heard.touch();
             if !was_masked(&mut frame) {
                 return Err(violation(DisconnectReason::ProtocolError, "client frames must be masked"));
@@ -392,14 +392,17 @@ fn decode_violation(error: &DecodeError) -> ReadEnd {
     violation(kind, error.to_string())
 }
 
-fn read_error(error: WebSocketError) -> ReadEnd {
+fn read_error(error: WebSocketError, limit: usize) -> ReadEnd {
     match error {
-        WebSocketError::FrameTooLarge => violation(DisconnectReason::MessageTooBig, "frame exceeds the message size limit"),
+        WebSocketError::FrameTooLarge => {
+            violation(DisconnectReason::MessageTooBig, format!("frame exceeds the message size limit of {limit} bytes"))
+        }
         WebSocketError::UnexpectedEOF | WebSocketError::ConnectionClosed => ReadEnd::PeerClosed,
         WebSocketError::IoError(e) => ReadEnd::Transport(e.to_string()),
+        // fastwebsockets checks a ping's size before we see the frame; same rule, same reason as for the others.
+        WebSocketError::PingFrameTooLarge => violation(DisconnectReason::ProtocolError, "control frame over 125 bytes"),
         WebSocketError::ReservedBitsNotZero
         | WebSocketError::ControlFrameFragmented
-        | WebSocketError::PingFrameTooLarge
         | WebSocketError::InvalidFragment
         | WebSocketError::InvalidContinuationFrame
         | WebSocketError::InvalidCloseFrame

@@ -234,6 +234,9 @@ mod tests {
         link.close(CloseReason::new(DisconnectReason::SlowClient, "client too slow"));
         link.close(CloseReason::new(DisconnectReason::IdleTimeout, "idle"));
         let reason = close_rx.borrow().clone().unwrap();
-        assert_eq!((reason.kind, reason.code, reason.reason.as_str()), (DisconnectReason::SlowClient, 1008, "client too slow"));
+        assert_eq!(
+            (reason.kind, reason.code, reason.reason.as_str()),
+            (DisconnectReason::SlowClient, 1008, "client too slow")
+        );
     }
 }

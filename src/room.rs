@@ -19,8 +19,8 @@ use tracing::{debug, info, warn};
 
 use crate::codec;
 use crate::config::{Config, HISTORY_TICKS};
-use crate::link::{ClientLink, CloseReason, DisconnectReason, Outgoing};
 use crate::interest::InterestGrid;
+use crate::link::{ClientLink, CloseReason, DisconnectReason, Outgoing};
 use crate::metrics::Histogram;
 use crate::protocol::{Input, MapInfo, RulesInfo, ServerMessage, Welcome, BUTTON_FIRE, PROTOCOL_VERSION};
 use crate::sim::{PlayerId, PlayerInput, Rules, World};

@@ -117,7 +117,9 @@ async fn every_client_rebuilds_the_server_world_exactly() {
 
     assert!(every.compared >= TICKS_TO_CHECK, "every-frame compared {} ticks", every.compared);
     assert!(every.bullets_seen > 0, "bullets were flying");
-    assert_eq!(every.fulls, 1, "one full snapshot, then deltas only");
+    // One full snapshot, then deltas only; a second full one is legitimate when the first acknowledgement misses
+    // the next tick (at 60 Hz a tick is 17 ms), since until then the server has no baseline.
+    assert!((1..=2).contains(&every.fulls), "{} full snapshots for a client that lost nothing", every.fulls);
     assert!(lossy.compared >= TICKS_TO_CHECK / 3, "lossy compared {} ticks", lossy.compared);
     assert!(lossy.deltas > lossy.fulls, "lossy mostly got deltas ({} deltas, {} full)", lossy.deltas, lossy.fulls);
     assert!(lossy.fulls > 1, "long losses outlived the history and forced full snapshots");

@@ -10,6 +10,7 @@ use common::*;
 use skirmish::client::{ClientError, GameClient};
 use skirmish::codec::{self, close_code};
 use skirmish::config::Config;
+use skirmish::link::DisconnectReason;
 use skirmish::protocol::{ClientMessage, Input, PROTOCOL_VERSION};
 use skirmish::server::RunningServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -71,6 +72,13 @@ async fn upgrade_on(mut stream: TcpStream, extra_headers: &str) -> (TcpStream, S
     .await;
     let status = String::from_utf8_lossy(&head).lines().next().unwrap_or("").to_string();
     (stream, status)
+}
+
+/// A TCP connection to the server from the loopback address `from` (any of 127.0.0.0/8 works on Linux).
+async fn connect_from(from: [u8; 4], server: &RunningServer) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::from((from, 0))).unwrap();
+    socket.connect(server.local_addr).await.unwrap()
 }
 
 /// A raw WebSocket that has said hello and been welcomed.
@@ -151,6 +159,9 @@ async fn released(server: &RunningServer) {
     .await;
 }
 
+/// Slack on every timing bound here: a debug build on two busy cores wakes a timer late now and then.
+const SLACK: Duration = Duration::from_millis(400);
+
 fn quick_config() -> Config {
     let mut config = Config::for_tests();
     config.limits.ping_interval = Duration::from_millis(300);
@@ -164,7 +175,9 @@ fn quick_config() -> Config {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_peer_is_pinged_then_closed_and_a_pong_keeps_it_alive() {
-    let server = start(quick_config()).await;
+    let config = quick_config();
+    let (idle, ping) = (config.limits.idle_timeout, config.limits.ping_interval);
+    let server = start(config).await;
     // A spectator that reads (and so answers pings) but sends nothing else stays well past the idle timeout.
     let mut spectator = connect(&server, "watcher").await;
     let stay = tokio::spawn(async move {
@@ -174,14 +187,18 @@ async fn a_silent_peer_is_pinged_then_closed_and_a_pong_keeps_it_alive() {
         }
         spectator
     });
-    // A raw peer that neither reads nor writes after its hello: the server pings it, hears nothing, closes it.
+    // A raw peer that writes nothing after its hello (it reads, to time what the server sends): the server pings it
+    // after the ping interval, hears nothing, and closes it after the idle timeout, counted from the hello.
+    // Timed from before the hello, so the server heard the peer last at or after `heard`.
+    let heard = tokio::time::Instant::now();
     let mut silent = raw_player(&server).await;
-    tokio::time::sleep(Duration::from_millis(1800)).await;
-    let mut saw_ping = false;
+    let mut first_ping = None;
     let (code, reason) = within("close", async {
         loop {
             match read_frame(&mut silent).await {
-                Some((OP_PING, _)) => saw_ping = true,
+                Some((OP_PING, _)) => {
+                    first_ping.get_or_insert(heard.elapsed());
+                }
                 Some((OP_CLOSE, payload)) => return skirmish::client::parse_close(&payload),
                 Some(_) => {}
                 None => panic!("no close frame"),
@@ -189,9 +206,13 @@ async fn a_silent_peer_is_pinged_then_closed_and_a_pong_keeps_it_alive() {
         }
     })
     .await;
-    assert!(saw_ping, "the server pinged the silent peer first");
+    let closed_after = heard.elapsed();
+    let first_ping = first_ping.expect("the server pinged the silent peer first");
+    assert!(first_ping >= ping && first_ping <= ping + SLACK, "first ping {first_ping:?} after the hello");
+    assert!(closed_after >= idle && closed_after <= idle + ping + SLACK, "closed {closed_after:?} after the hello");
     assert_eq!(code, close_code::GOING_AWAY);
-    assert!(reason.starts_with("idle timeout"), "{reason}");
+    assert_eq!(reason, "idle timeout: nothing received for 1.2 s");
+    assert_eq!(server.server_stats.disconnects.get(DisconnectReason::IdleTimeout), 1);
     let spectator = within("spectator", stay).await.unwrap();
     players_become(&server, 1, "only the silent peer was closed").await;
     spectator.close().await;
@@ -206,16 +227,18 @@ async fn a_half_open_peer_that_vanished_is_reaped() {
     // A tiny send buffer so the server's writes to the vanished peer block, as they do when no ACK comes back.
     config.limits.send_buffer_bytes = 4096;
     config.limits.slow_client_timeout = Duration::from_secs(60);
+    let (idle, ping) = (config.limits.idle_timeout, config.limits.ping_interval);
     let server = start(config).await;
     // The peer joins, then goes dark: the socket stays open on our side but nothing is read or written, exactly
     // what the server sees of a machine that lost power (no FIN ever arrives).
+    let heard = tokio::time::Instant::now();
     let dark = raw_player(&server).await;
-    within("half-open peer reaped", async {
-        while server.room_stats.players.load(Ordering::Relaxed) != 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    until("half-open peer reaped", || server.server_stats.disconnects.get(DisconnectReason::IdleTimeout) == 1).await;
+    let reaped_after = heard.elapsed();
+    // Its slot is freed at the room's next tick.
+    players_become(&server, 0, "the dark peer's slot is freed").await;
+    assert!(reaped_after >= idle && reaped_after <= idle + ping + SLACK, "reaped {reaped_after:?} after the hello");
+    assert_eq!(server.server_stats.disconnects.get(DisconnectReason::SlowClient), 0, "the idle rule acted");
     drop(dark);
     released(&server).await;
     server.shutdown().await;
@@ -287,6 +310,15 @@ async fn connections_over_the_limits_get_503_and_places_come_back() {
     assert!(response.starts_with("HTTP/1.1 503"), "{response}");
     assert!(response.contains("too many connections from this address"));
     assert_eq!(server.server_stats.refused.load(Ordering::Relaxed), 1);
+    // The limit is per address: while 127.0.0.1 is at its limit, 127.0.0.2 gets in (and is held to its own 3).
+    let mut other = Vec::new();
+    for _ in 0..3 {
+        other.push(hello_on(connect_from([127, 0, 0, 2], &server).await).await);
+    }
+    let mut response = String::new();
+    within("503", connect_from([127, 0, 0, 2], &server).await.read_to_string(&mut response)).await.unwrap();
+    assert!(response.contains("too many connections from this address"), "{response}");
+    drop(other);
     // Giving one back lets a new one in.
     drop(held.pop());
     within("place returned", async {
@@ -300,15 +332,23 @@ async fn connections_over_the_limits_get_503_and_places_come_back() {
     released(&server).await;
     server.shutdown().await;
 
+    // The total limit counts every address, and a place freed is given back.
     let mut config = quick_config();
-    config.limits.max_connections = 1;
+    config.limits.max_connections = 2;
     let server = start(config).await;
     let first = raw_player(&server).await;
-    let mut second = TcpStream::connect(server.local_addr).await.unwrap();
-    let mut response = String::new();
-    within("503", second.read_to_string(&mut response)).await.unwrap();
-    assert!(response.contains("server at its connection limit"), "{response}");
+    let second = hello_on(connect_from([127, 0, 0, 2], &server).await).await;
+    for from in [[127, 0, 0, 1], [127, 0, 0, 3]] {
+        let mut response = String::new();
+        within("503", connect_from(from, &server).await.read_to_string(&mut response)).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+        assert!(response.contains("server at its connection limit"), "{response}");
+    }
     drop(first);
+    until("place returned", || server.server_stats.connections.load(Ordering::Relaxed) == 1).await;
+    let again = hello_on(connect_from([127, 0, 0, 3], &server).await).await;
+    assert_eq!(server.server_stats.refused.load(Ordering::Relaxed), 2);
+    drop((second, again));
     released(&server).await;
     server.shutdown().await;
 }
@@ -319,18 +359,17 @@ async fn rfc6455_violations_close_with_1002_and_oversized_messages_with_1009() {
     let input = codec::encode_client(&ClientMessage::Input(Input { seq: 1, ..Input::default() }));
     let cases: Vec<(Vec<u8>, u16, &str)> = vec![
         (frame(OP_BINARY, &input, false), 1002, "client frames must be masked"),
-        (frame(OP_PING, &[7u8; 126], true), 1002, ""),
+        (frame(OP_PING, &[7u8; 126], true), 1002, "control frame over 125 bytes"),
         (frame(OP_PONG, &[7u8; 126], true), 1002, "control frame over 125 bytes"),
         (frame(OP_CLOSE, &[3u8; 127], true), 1002, "control frame over 125 bytes"),
         (frame(OP_TEXT, b"hello", true), 1003, "text messages are not accepted; send binary MessagePack"),
-        (frame(OP_BINARY, &[0x91; 129], true), 1009, ""),
+        (frame(OP_BINARY, &[0x91; 129], true), 1009, "frame exceeds the message size limit of 128 bytes"),
     ];
     for (bytes, code, reason) in cases {
         let mut stream = raw_player(&server).await;
         stream.write_all(&bytes).await.unwrap();
         let (got_code, got_reason) = expect_close(&mut stream).await;
-        assert_eq!(got_code, code, "{got_reason}");
-        assert!(got_reason.contains(reason), "{got_reason}");
+        assert_eq!((got_code, got_reason.as_str()), (code, reason));
     }
     // A frame header announcing 1 GiB is refused from the header alone, before any payload arrives.
     let mut stream = raw_player(&server).await;
@@ -338,7 +377,7 @@ async fn rfc6455_violations_close_with_1002_and_oversized_messages_with_1009() {
     header.extend_from_slice(&(1u64 << 30).to_be_bytes());
     header.extend_from_slice(&[1, 2, 3, 4]);
     stream.write_all(&header).await.unwrap();
-    assert_eq!(expect_close(&mut stream).await.0, 1009);
+    assert_eq!(expect_close(&mut stream).await, (1009, "frame exceeds the message size limit of 128 bytes".into()));
     released(&server).await;
     assert!(server.server_stats.violations.load(Ordering::Relaxed) >= 7);
     server.shutdown().await;
@@ -402,8 +441,28 @@ async fn a_client_that_stops_reading_is_closed_without_stalling_anyone() {
     config.limits.outbox_frames = 4;
     // Longer than the slow-client limit, so it is the slow-client rule that acts, not the idle one.
     config.limits.idle_timeout = Duration::from_secs(30);
-    let server = start(config).await;
+    let slow_timeout = config.limits.slow_client_timeout;
+    let tick = Duration::from_secs_f64(1.0 / f64::from(config.tick_rate));
+    let server = std::sync::Arc::new(start(config).await);
     let mut reader = connect(&server, "reader").await;
+    // Times the rule: the first frame dropped for the stalled client (its outbox is full from then on) and the
+    // close. Only the stalled client can drop frames: the reader keeps up.
+    let watch = tokio::spawn({
+        let server = server.clone();
+        async move {
+            let mut first_drop = None;
+            loop {
+                let now = tokio::time::Instant::now();
+                if first_drop.is_none() && server.room_stats.frames_dropped.load(Ordering::Relaxed) > 0 {
+                    first_drop = Some(now);
+                }
+                if server.room_stats.slow_clients_closed.load(Ordering::Relaxed) > 0 {
+                    return first_drop.map(|first| now - first);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    });
     // The stalled client keeps sending inputs (so it is not idle) but never reads a byte; its receive window is
     // small, so the server's frames back up quickly.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
@@ -437,11 +496,18 @@ async fn a_client_that_stops_reading_is_closed_without_stalling_anyone() {
     let span = last - first + 1;
     assert!(received * 100 >= span * 90, "the reading client got {received} of {span} ticks meanwhile");
     assert_eq!(server.room_stats.slow_clients_closed.load(Ordering::Relaxed), 1);
-    assert!(server.room_stats.frames_dropped.load(Ordering::Relaxed) > 0);
+    let full_for = within("close timed", watch).await.unwrap().expect("frames were dropped before the close");
+    // The outbox is full at the first drop and the close comes at the drop that makes it `slow_timeout` of ticks.
+    assert!(
+        full_for + 2 * tick >= slow_timeout && full_for <= slow_timeout + SLACK,
+        "closed {full_for:?} after its outbox filled (limit {slow_timeout:?})"
+    );
     players_become(&server, 1, "the stalled client's slot is freed").await;
+    until("the close is counted", || server.server_stats.disconnects.get(DisconnectReason::SlowClient) == 1).await;
     sender.abort();
     reader.close().await;
     released(&server).await;
+    let Ok(server) = std::sync::Arc::try_unwrap(server) else { panic!("the watcher let go of the server") };
     server.shutdown().await;
 }
 

@@ -12,7 +12,10 @@ const RUN: Duration = Duration::from_secs(4);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_clients_each_get_nearly_every_tick() {
-    let server = start(Config::for_tests()).await;
+    let config = Config::for_tests();
+    let tick_rate = config.tick_rate;
+    let server = start(config).await;
+    let rate = RateWatch::start(&server);
     let mut tasks = Vec::new();
     for i in 0..CLIENTS {
         let client = connect(&server, &format!("load{i}")).await;
@@ -21,5 +24,6 @@ async fn fifty_clients_each_get_nearly_every_tick() {
     for (i, task) in tasks.into_iter().enumerate() {
         within("client task", task).await.unwrap().assert_nearly_every_tick(&format!("client {i}"), 90, 90);
     }
+    rate.assert_full_rate(&server, tick_rate);
     server.shutdown().await;
 }

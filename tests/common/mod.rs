@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,31 +46,76 @@ pub async fn next_snapshot(client: &mut GameClient) -> u32 {
     .await
 }
 
-/// Ticks a playing client saw: the first, the last, and how many snapshots arrived in between.
+/// The longest a good client may wait between two snapshots in these tests. A tick is 33 ms at 30 Hz; a debug
+/// build sharing 2 cores with dozens of clients (and abusers) sees the odd late tick, never a stall this long.
+pub const MAX_SNAPSHOT_GAP: Duration = Duration::from_millis(300);
+
+/// Ticks a playing client saw: the first, the last, how many snapshots arrived in between, and the longest wait
+/// between two of them.
 pub struct TickCount {
     pub first: u32,
     pub last: u32,
     pub received: u32,
+    pub longest_gap: Duration,
 }
 
 impl TickCount {
     /// Asserts the client got a snapshot for at least `percent`% of the ticks it spanned, over at least
-    /// `min_span` ticks.
+    /// `min_span` ticks, and never waited longer than `MAX_SNAPSHOT_GAP` for one. Tick numbers alone cannot show
+    /// a stalled room (after an overrun it skips time slots but numbers its ticks on), so the gap is measured in
+    /// time, and `RateWatch` checks the room's own rate.
     pub fn assert_nearly_every_tick(&self, who: &str, min_span: u32, percent: u32) {
         let span = self.last - self.first + 1;
         assert!(span >= min_span, "{who} saw ticks {}..={} only", self.first, self.last);
         assert!(self.received * 100 >= span * percent, "{who} received {} snapshots over {span} ticks", self.received);
+        assert!(
+            self.longest_gap <= MAX_SNAPSHOT_GAP,
+            "{who} waited {:?} between two snapshots (at most {MAX_SNAPSHOT_GAP:?})",
+            self.longest_gap
+        );
+    }
+}
+
+/// Watches the room's tick counter against the clock: a room that overruns skips time slots, which only the
+/// rate shows.
+pub struct RateWatch {
+    started: std::time::Instant,
+    first_tick: u32,
+}
+
+impl RateWatch {
+    pub fn start(server: &RunningServer) -> RateWatch {
+        RateWatch { started: std::time::Instant::now(), first_tick: server.room_stats.tick.load(Ordering::Relaxed) }
+    }
+
+    /// Asserts the room ran at least 95% of the ticks `tick_rate` calls for since `start` (less one, for the tick
+    /// in progress at either end).
+    pub fn assert_full_rate(&self, server: &RunningServer, tick_rate: u32) {
+        let elapsed = self.started.elapsed();
+        let ran = server.room_stats.tick.load(Ordering::Relaxed) - self.first_tick;
+        let due = elapsed.as_secs_f64() * f64::from(tick_rate);
+        assert!(
+            f64::from(ran + 1) >= 0.95 * due,
+            "the room ran {ran} ticks in {elapsed:?}, {due:.0} were due at {tick_rate} Hz ({} slots skipped in all)",
+            server.room_stats.slots_skipped.load(Ordering::Relaxed)
+        );
     }
 }
 
 /// Plays for `run`: answers every snapshot with a moving, sometimes firing input, then closes. Counts the ticks.
 pub async fn play_for(mut client: GameClient, run: Duration) -> TickCount {
     let deadline = tokio::time::Instant::now() + run;
-    let mut count = TickCount { first: 0, last: 0, received: 0 };
+    let mut count = TickCount { first: 0, last: 0, received: 0, longest_gap: Duration::ZERO };
+    let mut last_arrival = None;
     while tokio::time::Instant::now() < deadline {
         if let ServerEvent::Snapshot { tick, .. } =
             within("snapshot", client.next_event()).await.expect("server message")
         {
+            let now = std::time::Instant::now();
+            if let Some(previous) = last_arrival {
+                count.longest_gap = count.longest_gap.max(now - previous);
+            }
+            last_arrival = Some(now);
             count.first = if count.first == 0 { tick } else { count.first };
             count.last = tick;
             count.received += 1;
@@ -80,6 +126,18 @@ pub async fn play_for(mut client: GameClient, run: Duration) -> TickCount {
     assert_eq!(client.stats.desyncs, 0);
     client.close().await;
     count
+}
+
+/// Polls `condition` every 10 ms until it holds (bounded by `TIMEOUT`); returns how long that took.
+pub async fn until(what: &str, mut condition: impl FnMut() -> bool) -> Duration {
+    let started = std::time::Instant::now();
+    within(what, async {
+        while !condition() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    started.elapsed()
 }
 
 pub fn entity(entities: &[Entity], id: u32) -> Option<&Entity> {
