@@ -551,16 +551,45 @@ mod tests {
     struct TestClient {
         key: ClientKey,
         outbox: mpsc::Receiver<Outgoing>,
+        /// What the room asked the connection to close with, if it did.
+        close: watch::Receiver<Option<CloseReason>>,
         replica: Replica,
         seq: u32,
     }
 
     fn join(room: &mut Room, name: &str, outbox_frames: usize) -> Result<TestClient, JoinRefused> {
-        let (link, outbox, _close) = ClientLink::new(outbox_frames);
+        let (link, outbox, close) = ClientLink::new(outbox_frames);
         let (reply, mut answer) = oneshot::channel();
         room.handle(RoomCommand::Join { name: name.into(), link, reply });
         let key = answer.try_recv().expect("the room answers a join at once")?;
-        Ok(TestClient { key, outbox, replica: Replica::new(), seq: 0 })
+        Ok(TestClient { key, outbox, close, replica: Replica::new(), seq: 0 })
+    }
+
+    #[test]
+    fn a_client_whose_outbox_stays_full_for_the_slow_client_timeout_is_closed_at_that_tick() {
+        let mut config = Config::for_tests();
+        config.limits.slow_client_timeout = Duration::from_secs(1);
+        let stats = Arc::new(RoomStats::default());
+        let mut room = Room::new(&config, stats.clone(), None);
+        // Outbox of 2: the welcome and the first snapshot fill it, so every tick from the second on drops.
+        let deaf = join(&mut room, "deaf", 2).unwrap();
+        let mut reader = join(&mut room, "reader", 4).unwrap();
+        let slow_ticks = config.tick_rate; // 1 s at the tick rate
+        let mut closed_at = None;
+        for tick in 1..=3 * slow_ticks {
+            room.tick();
+            drain(&mut reader);
+            if closed_at.is_none() && deaf.close.borrow().is_some() {
+                closed_at = Some(tick);
+            }
+        }
+        // Full from tick 2 on: the close comes with the drop that makes `slow_ticks` full ticks in a row.
+        assert_eq!(closed_at, Some(1 + slow_ticks));
+        let reason = deaf.close.borrow().clone().unwrap();
+        assert_eq!(reason.kind, DisconnectReason::SlowClient);
+        assert_eq!((reason.code, reason.reason.as_str()), (1008, "client too slow: not reading for 1.0 s"));
+        assert_eq!(stats.slow_clients_closed.load(Ordering::Relaxed), 1, "closed once, not once per tick");
+        assert!(reader.close.borrow().is_none(), "the client that reads is left alone");
     }
 
     /// Decodes every queued frame, applies the snapshots, and returns the newest applied one.
@@ -588,13 +617,14 @@ mod tests {
         let mut room = Room::new(&Config::for_tests(), stats.clone(), None);
         let mut players: Vec<TestClient> = (0..8).map(|i| join(&mut room, &format!("p{i}"), 64).unwrap()).collect();
         let mut slow = join(&mut room, "slow", 3).unwrap();
-        let mut compared = 0;
+        let (mut compared, mut most_bullets) = (0, 0);
         for round in 0..400u32 {
             for (i, player) in players.iter_mut().enumerate() {
                 let move_x = if (round / 20 + i as u32).is_multiple_of(2) { 127 } else { -127 };
                 send_input(&mut room, player, move_x, round % 3 == 0);
             }
             let tick = room.tick();
+            most_bullets = most_bullets.max(room.world().bullet_count());
             for player in players.iter_mut() {
                 drain(player);
             }
@@ -611,7 +641,7 @@ mod tests {
         }
         assert!(compared >= 35, "compared {compared} times");
         assert!(stats.frames_dropped.load(Ordering::Relaxed) > 200, "frames were dropped");
-        assert!(room.world().bullets().count() > 0 || room.world().tick() == 400);
+        assert!(most_bullets > 0, "bullets were flying, so the frames the slow client missed carried them");
     }
 
     #[test]
@@ -714,6 +744,8 @@ mod tests {
         const LAG: usize = 3;
         let mut applied: VecDeque<u32> = VecDeque::new();
         let (mut fulls, mut deltas) = (0, 0);
+        // Rounds of the full snapshots, and the deltas after the silence.
+        let (mut full_rounds, mut deltas_after_silence) = (Vec::new(), 0);
         for round in 0..200u32 {
             // The acknowledgement that reaches the server now is the one the client sent LAG ticks ago.
             if applied.len() > LAG {
@@ -725,9 +757,11 @@ mod tests {
             room.tick();
             let snapshot = drain(&mut client).expect("a frame every tick");
             if snapshot.baseline == 0 {
-                fulls += 1
+                fulls += 1;
+                full_rounds.push(round);
             } else {
-                deltas += 1
+                deltas += 1;
+                deltas_after_silence += usize::from(round >= 140);
             }
             if !silent {
                 applied.push_back(snapshot.tick);
@@ -737,6 +771,16 @@ mod tests {
         }
         assert!(deltas > 150, "deltas resume despite the lag ({fulls} full, {deltas} deltas)");
         assert!(fulls < 30, "{fulls} full snapshots");
+        // The silence outlived the 64-tick history: its acknowledged baseline was forgotten, so a full snapshot
+        // followed it (in the first round after the silence, when the stale ack no longer names a kept tick) ...
+        let after_silence: Vec<_> = full_rounds.iter().filter(|&&round| round >= 140).collect();
+        assert!(!after_silence.is_empty(), "no full snapshot after the silence (full at rounds {full_rounds:?})");
+        assert!(full_rounds.iter().any(|&round| (60..140).contains(&round)), "the silence outlived the history");
+        // ... and deltas took over again within a few ticks of the lag.
+        assert!(
+            deltas_after_silence >= 60 - 2 * LAG,
+            "{deltas_after_silence} deltas in the 60 rounds after the silence"
+        );
     }
 
     /// The entities a client should see at `tick` with a view radius, computed independently of the room's grid.
@@ -781,7 +825,10 @@ mod tests {
             let tick = room.tick();
             for (i, player) in players.iter_mut().enumerate() {
                 if let Some(snapshot) = drain(player) {
-                    entered_and_left += usize::from(!snapshot.removed.is_empty() && snapshot.baseline != 0);
+                    // Removed from the view while still in the world: it left the view (not a bullet that expired
+                    // or hit something).
+                    let world = room.history.get(snapshot.tick).expect("tick in history");
+                    entered_and_left += snapshot.removed.iter().filter(|&&id| world.entity(id).is_some()).count();
                     let own_id = room.clients.iter().nth(i).unwrap().1.player.wire_id();
                     let expected = expected_view(&room, snapshot.tick, own_id, RADIUS);
                     partial_views += usize::from(expected.len() < room.history.get(tick).unwrap().entities.len());
