@@ -104,6 +104,10 @@ pub struct Args {
     /// Seed of the simulation's random choices (spawn points).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+
+    /// Fault injection for the tests: the room thread panics after this tick.
+    #[arg(long, hide = true)]
+    pub test_panic_at_tick: Option<u32>,
 }
 
 /// Ticks of snapshot history kept for delta encoding (PROTOCOL.md promises 64): two seconds at 30 Hz, so a client
@@ -195,7 +199,7 @@ impl Config {
             },
             seed: args.seed,
             record_snapshots: 0,
-            panic_at_tick: None,
+            panic_at_tick: args.test_panic_at_tick,
         })
     }
 

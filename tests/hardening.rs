@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
-use skirmish::client::{ClientError, GameClient};
+use skirmish::client::ClientError;
 use skirmish::codec::{self, close_code};
 use skirmish::config::Config;
 use skirmish::link::DisconnectReason;
@@ -509,82 +509,4 @@ async fn a_client_that_stops_reading_is_closed_without_stalling_anyone() {
     released(&server).await;
     let Ok(server) = std::sync::Arc::try_unwrap(server) else { panic!("the watcher let go of the server") };
     server.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_closes_every_client_with_1001() {
-    let server = start(quick_config()).await;
-    let mut clients = Vec::new();
-    for i in 0..3 {
-        clients.push(connect(&server, &format!("c{i}")).await);
-    }
-    let stopping = tokio::spawn(server.shutdown());
-    for mut client in clients {
-        let error = within("close", async {
-            loop {
-                if let Err(error) = client.next_message().await {
-                    return error;
-                }
-            }
-        })
-        .await;
-        match error {
-            ClientError::Closed { code, reason } => {
-                assert_eq!((code, reason.as_str()), (1001, "server shutting down"));
-            }
-            other => panic!("expected a 1001 close, got {other}"),
-        }
-    }
-    within("shutdown finishes", stopping).await.unwrap();
-}
-
-/// Kills the server process if the test fails before it exits by itself.
-struct ChildGuard(std::process::Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-#[test]
-fn the_server_process_exits_cleanly_on_sigterm() {
-    use std::io::BufRead;
-    let mut guard = ChildGuard(
-        std::process::Command::new(env!("CARGO_BIN_EXE_skirmish"))
-            .args(["--addr", "127.0.0.1:0"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("server binary starts"),
-    );
-    let child = &mut guard.0;
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.split("http://").nth(1).and_then(|rest| rest.split_whitespace().next()).expect("address line");
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let pid = child.id().to_string();
-    let (code, reason) = runtime.block_on(async {
-        let mut client = GameClient::connect(&format!("ws://{addr}/ws"), "last").await.expect("joins");
-        let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(status.success());
-        loop {
-            match within("close", client.next_message()).await {
-                Ok(_) => {}
-                Err(ClientError::Closed { code, reason }) => return (code, reason),
-                Err(other) => panic!("expected a close, got {other}"),
-            }
-        }
-    });
-    assert_eq!((code, reason.as_str()), (1001, "server shutting down"));
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(std::time::Instant::now() < deadline, "the server did not exit after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(status.code(), Some(0), "exit status 0 after a graceful shutdown");
 }
