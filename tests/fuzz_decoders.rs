@@ -42,7 +42,9 @@ use skirmish::protocol::{
     Welcome, BUTTON_FIRE, MAX_FIELDS,
 };
 use skirmish::sim::{GameEvent, PlayerId, TimedEvent};
-use skirmish::snapshot::{self, Entity, EventLog, Replica, ReplicaError, SnapshotHistory, WorldSnapshot};
+use skirmish::snapshot::{
+    self, Entity, EventLog, Replica, ReplicaError, SharedRecords, SnapshotHistory, View, WorldSnapshot,
+};
 
 /// The server's default limit on a client message (`--max-message-bytes`).
 const LIMIT: usize = 128;
@@ -79,6 +81,20 @@ struct Tally {
     refused_1009: Cell<u64>,
     applied: Cell<u64>,
     replica_errors: Cell<u64>,
+    /// Property-specific outcomes (the close parser's kinds of payload).
+    notes: std::cell::RefCell<Vec<(&'static str, u64)>>,
+}
+
+/// An outcome a property must have seen at least once over its run, so that a generator that stops producing
+/// one side (only garbage, only valid messages) cannot turn the property into a no-op.
+#[derive(Clone, Copy, Debug)]
+enum Seen {
+    Decoded,
+    Refused1007,
+    Refused1009,
+    Applied,
+    ReplicaRefused,
+    Note(&'static str),
 }
 
 fn bump(cell: &Cell<u64>) {
@@ -98,10 +114,30 @@ impl Tally {
     fn apply<T>(&self, result: &Result<T, ReplicaError>) {
         bump(if result.is_ok() { &self.applied } else { &self.replica_errors });
     }
+
+    fn note(&self, what: &'static str) {
+        let mut notes = self.notes.borrow_mut();
+        match notes.iter_mut().find(|(name, _)| *name == what) {
+            Some((_, count)) => *count += 1,
+            None => notes.push((what, 1)),
+        }
+    }
+
+    fn count(&self, seen: Seen) -> u64 {
+        match seen {
+            Seen::Decoded => self.decoded.get(),
+            Seen::Refused1007 => self.refused_1007.get(),
+            Seen::Refused1009 => self.refused_1009.get(),
+            Seen::Applied => self.applied.get(),
+            Seen::ReplicaRefused => self.replica_errors.get(),
+            Seen::Note(what) => self.notes.borrow().iter().find(|(name, _)| *name == what).map_or(0, |(_, n)| *n),
+        }
+    }
 }
 
-/// Runs `test` on the configured number of cases drawn from `strategy`; panics with the shrunk failing input.
-fn check<S>(name: &str, strategy: S, test: impl Fn(S::Value, &Tally) -> TestCaseResult)
+/// Runs `test` on the configured number of cases drawn from `strategy`; panics with the shrunk failing input, or
+/// when an outcome in `required` never happened.
+fn check<S>(name: &str, strategy: S, required: &[Seen], test: impl Fn(S::Value, &Tally) -> TestCaseResult)
 where
     S: Strategy,
     S::Value: Debug,
@@ -133,7 +169,13 @@ where
             tally.replica_errors.get()
         );
     }
+    for (what, count) in tally.notes.borrow().iter() {
+        line += &format!("; {what}: {count}");
+    }
     eprintln!("{line}");
+    for &seen in required {
+        assert!(tally.count(seen) > 0, "{name}: no case ended {seen:?} in {} cases ({line})", tally.cases.get());
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -399,7 +441,8 @@ fn client_decoder_on_arbitrary_bytes() {
         1 => (select(&ARRAY_HEADERS[..]), 0u8..6, vec(wire_byte(), 0..140)).prop_map(opened_like_a_message),
         2 => msgpack_message(),
     ];
-    check("client_decoder_on_arbitrary_bytes", frames, |bytes, tally| check_client_frame(&bytes, LIMIT, tally));
+    let both = [Seen::Decoded, Seen::Refused1007, Seen::Refused1009];
+    check("client_decoder_on_arbitrary_bytes", frames, &both, |bytes, tally| check_client_frame(&bytes, LIMIT, tally));
 }
 
 /// Structure-aware: valid-shaped client messages of every type over the full range of each field (names of
@@ -411,7 +454,8 @@ fn client_decoder_on_arbitrary_bytes() {
 #[test]
 fn client_decoder_on_mutated_messages() {
     let cases = (client_message(), client_message(), vec(mutation(), 1..6));
-    check("client_decoder_on_mutated_messages", cases, |(message, other, mutations), tally| {
+    let both = [Seen::Decoded, Seen::Refused1007, Seen::Refused1009];
+    check("client_decoder_on_mutated_messages", cases, &both, |(message, other, mutations), tally| {
         let bytes = codec::encode_client(&message);
         // Judged on its content alone (no size limit): accepted intact exactly when it obeys the protocol.
         let unlimited = codec::decode_client(&bytes, usize::MAX);
@@ -462,7 +506,9 @@ fn client_decoder_on_nesting_bombs() {
         prop_oneof![Just(LIMIT), 128usize..=65536],
     )
         .prop_map(|(prefix, opener, depth, tail, limit)| ([prefix, &opener.repeat(depth), &tail].concat(), limit));
-    check("client_decoder_on_nesting_bombs", frames, |(bytes, limit), tally| check_client_frame(&bytes, limit, tally));
+    // Bombs are all refused: by size (1009) when over the limit, by depth or shape (1007) otherwise.
+    let refusals = [Seen::Refused1007, Seen::Refused1009];
+    check("client_decoder_on_nesting_bombs", frames, &refusals, |(bytes, limit), tally| check_client_frame(&bytes, limit, tally));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -566,9 +612,19 @@ fn welcome() -> impl Strategy<Value = Welcome> {
     )
 }
 
+/// A full snapshot a fresh replica accepts: baseline 0, entities in ascending id order, nothing changed or removed.
+fn full_snapshot() -> impl Strategy<Value = Snapshot> {
+    (1u32..u32::MAX, edge_u32(), vec(entity_state(edge_u32()), 0..6)).prop_map(|(tick, last_input_seq, mut created)| {
+        created.sort_by_key(|entity| entity.id);
+        created.dedup_by_key(|entity| entity.id);
+        Snapshot { tick, baseline: 0, last_input_seq, created, changed: vec![], removed: vec![], events: vec![] }
+    })
+}
+
 fn server_message() -> impl Strategy<Value = ServerMessage> {
     prop_oneof![
         3 => snapshot_message().prop_map(ServerMessage::Snapshot),
+        1 => full_snapshot().prop_map(ServerMessage::Snapshot),
         1 => welcome().prop_map(ServerMessage::Welcome),
         1 => edge_u32().prop_map(|nonce| ServerMessage::Pong { nonce }),
         1 => (edge_u16(), text(0..40)).prop_map(|(code, reason)| ServerMessage::Close { code, reason }),
@@ -657,12 +713,16 @@ fn server_decoder_on_arbitrary_bytes() {
         2 => (select(&ARRAY_HEADERS[..]), 0u8..6, vec(wire_byte(), 0..600))
             .prop_map(opened_like_a_message),
         2 => msgpack_message(),
+        // Real messages too, so the accepting side is exercised in every run.
+        1 => server_message().prop_map(|message| codec::encode_server(&message)),
+        1 => full_snapshot().prop_map(|snapshot| codec::encode_server(&ServerMessage::Snapshot(snapshot))),
         1 => (select(&SERVER_PREFIXES[..]), select(&NESTED_OPENERS[..]), 0usize..3000, vec(wire_byte(), 0..8))
             .prop_map(|(prefix, opener, depth, tail)| [prefix, &opener.repeat(depth), &tail].concat()),
         1 => (select(&SERVER_PREFIXES[..]), select(&HUGE_HEADERS[..]), vec(wire_byte(), 0..64))
             .prop_map(|(prefix, header, tail)| [prefix, header, &tail].concat()),
     ];
-    check("server_decoder_on_arbitrary_bytes", frames, |bytes, tally| check_server_frame(&bytes, tally));
+    let both = [Seen::Decoded, Seen::Refused1007, Seen::Applied, Seen::ReplicaRefused];
+    check("server_decoder_on_arbitrary_bytes", frames, &both, |bytes, tally| check_server_frame(&bytes, tally));
 }
 
 /// Structure-aware: server messages of every type (snapshots with random created, changed, removed and events;
@@ -672,12 +732,16 @@ fn server_decoder_on_arbitrary_bytes() {
 #[test]
 fn server_decoder_on_mutated_messages() {
     let cases = (server_message(), server_message(), vec(mutation(), 1..6));
-    check("server_decoder_on_mutated_messages", cases, |(message, other, mutations), tally| {
+    let both = [Seen::Decoded, Seen::Refused1007, Seen::Applied, Seen::ReplicaRefused];
+    check("server_decoder_on_mutated_messages", cases, &both, |(message, other, mutations), tally| {
         let bytes = codec::encode_server(&message);
         let intact = codec::decode_server(&bytes);
         tally.decode(&intact);
         let decoded = intact.map_err(|error| TestCaseError::fail(format!("{message:?} does not decode: {error}")))?;
         prop_assert_eq!(codec::encode_server(&decoded), bytes.clone());
+        if let ServerMessage::Snapshot(snapshot) = &decoded {
+            tally.apply(&Replica::new().apply(snapshot));
+        }
         if !matches!(message, ServerMessage::Welcome(_)) {
             prop_assert_eq!(decoded, message);
         }
@@ -915,7 +979,8 @@ fn loose_stream() -> impl Strategy<Value = Vec<Snapshot>> {
 /// snapshot changes nothing.
 #[test]
 fn replica_on_inconsistent_streams() {
-    check("replica_on_inconsistent_streams", loose_stream(), |stream, tally| {
+    let both = [Seen::Applied, Seen::ReplicaRefused];
+    check("replica_on_inconsistent_streams", loose_stream(), &both, |stream, tally| {
         let mut replica = Replica::new();
         let mut model = ReplicaModel::default();
         for snapshot in &stream {
@@ -963,6 +1028,8 @@ struct TickScript {
     frame_lost: bool,
     /// Ticks the client's acknowledgement of this frame spends in flight; `None` if it is lost.
     ack_delay: Option<u32>,
+    /// With interest management: bit `i % 64` set hides the `i`th live entity from the client this tick.
+    hidden: u64,
 }
 
 fn tick_script() -> impl Strategy<Value = TickScript> {
@@ -981,11 +1048,11 @@ fn tick_script() -> impl Strategy<Value = TickScript> {
         1 => Just(WorldOp::Leave),
     ];
     let ack_delay = prop_oneof![1 => Just(None), 4 => (0u32..4).prop_map(Some)];
-    (vec(op, 0..5), prop::bool::weighted(0.3), ack_delay).prop_map(|(ops, frame_lost, ack_delay)| TickScript {
-        ops,
-        frame_lost,
-        ack_delay,
-    })
+    // Views change a little from tick to tick in a game; here they are drawn afresh, which is harsher.
+    let hidden = prop_oneof![1 => Just(0u64), 1 => Just(u64::MAX), 4 => any::<u64>()];
+    (vec(op, 0..5), prop::bool::weighted(0.3), ack_delay, hidden).prop_map(
+        |(ops, frame_lost, ack_delay, hidden)| TickScript { ops, frame_lost, ack_delay, hidden },
+    )
 }
 
 /// What the server remembers about the one client, with the room's rules for acknowledgements.
@@ -1009,10 +1076,16 @@ impl ClientView {
 /// `EventLog` and piecewise encoder, then over a network that loses frames and loses or delays acknowledgements.
 /// Every frame that arrives decodes, applies, and rebuilds exactly the server's entities, and every event arrives
 /// at most once, in order, and at the latest with the first applied snapshot whose range covers it.
+///
+/// With interest management on (half the sessions), the client sees a different subset of the world each tick and
+/// the room's interest path encodes it: `SharedRecords` against the client's own past view at its baseline, its
+/// bytes held to the serialization of `diff_views` / `full_view`, while a second client's full view is encoded from
+/// the same tick's shared records. The replica must then rebuild exactly the visible subset.
 #[test]
 fn replica_rebuilds_consistent_streams() {
-    let session = (1usize..=64, vec(tick_script(), 1..50));
-    check("replica_rebuilds_consistent_streams", session, |(history_size, ticks), tally| {
+    let session = (1usize..=64, any::<bool>(), vec(tick_script(), 1..50));
+    let required = [Seen::Decoded, Seen::Applied, Seen::Note("interest frames"), Seen::Note("interest deltas")];
+    check("replica_rebuilds_consistent_streams", session, &required, |(history_size, interest, ticks), tally| {
         let mut live: Vec<(EntityState, u32)> = Vec::new();
         let mut generation = 0u32;
         let mut serial = 0u32;
@@ -1022,6 +1095,9 @@ fn replica_rebuilds_consistent_streams() {
         let mut acks_in_flight: Vec<(u32, u32)> = Vec::new();
         let mut replica = Replica::new();
         let mut delivered: Vec<Event> = Vec::new();
+        // Interest management: the shared records, and what the client was shown at each tick it was sent.
+        let mut records = SharedRecords::default();
+        let mut seen: Vec<(u32, Vec<u32>)> = Vec::new();
 
         for (index, script) in ticks.iter().enumerate() {
             let tick = index as u32 + 1;
@@ -1073,18 +1149,59 @@ fn replica_rebuilds_consistent_streams() {
                 }
                 arrival > tick
             });
-            let base = history.get(view.acked);
-            let (baseline, delta) = match base {
-                Some(base) => (base.tick, snapshot::diff(base, &current)),
-                None => (0, snapshot::full(&current)),
+            let visible: Vec<u32> = (0..current.entities.len() as u32)
+                .filter(|&i| !interest || script.hidden & (1 << (i % 64)) == 0)
+                .collect();
+            let mut frame = Vec::new();
+            let baseline = if interest {
+                let base = match (history.get(view.acked), seen.iter().find(|(t, _)| *t == view.acked)) {
+                    (Some(snapshot), Some((_, shown))) => Some(View::subset(snapshot, shown)),
+                    _ => None,
+                };
+                let baseline = base.map_or(0, |base| base.tick());
+                codec::encode_snapshot_header(&mut frame, tick, baseline, 0);
+                let start = frame.len();
+                let now = View::subset(&current, &visible);
+                records.begin_tick(&current);
+                // Another client, seeing everything in full, encoded from the same records first.
+                let mut other = Vec::new();
+                records.write_delta(&mut other, None, View::all(&current));
+                records.write_delta(&mut frame, base, now);
+                let delta = match base {
+                    Some(base) => snapshot::diff_views(base, now),
+                    None => snapshot::full_view(now),
+                };
+                let mut reference = Vec::new();
+                codec::append(&mut reference, &delta.created);
+                codec::append(&mut reference, &delta.changed);
+                codec::append(&mut reference, &delta.removed);
+                prop_assert_eq!(&frame[start..], &reference[..], "tick {}: shared records differ from the diff", tick);
+                let full = snapshot::full(&current);
+                let mut reference = Vec::new();
+                codec::append(&mut reference, &full.created);
+                codec::append(&mut reference, &full.changed);
+                codec::append(&mut reference, &full.removed);
+                prop_assert_eq!(other, reference, "tick {}: the other client's full view", tick);
+                seen.push((tick, visible.clone()));
+                tally.note("interest frames");
+                if baseline != 0 {
+                    tally.note("interest deltas");
+                }
+                baseline
+            } else {
+                let base = history.get(view.acked);
+                let (baseline, delta) = match base {
+                    Some(base) => (base.tick, snapshot::diff(base, &current)),
+                    None => (0, snapshot::full(&current)),
+                };
+                codec::encode_snapshot_header(&mut frame, tick, baseline, 0);
+                codec::append(&mut frame, &delta.created);
+                codec::append(&mut frame, &delta.changed);
+                codec::append(&mut frame, &delta.removed);
+                baseline
             };
             view.last_sent = tick;
             let carried: Vec<&Event> = events.between(baseline, tick).collect();
-            let mut frame = Vec::new();
-            codec::encode_snapshot_header(&mut frame, tick, baseline, 0);
-            codec::append(&mut frame, &delta.created);
-            codec::append(&mut frame, &delta.changed);
-            codec::append(&mut frame, &delta.removed);
             codec::append(&mut frame, &carried);
             if script.frame_lost {
                 continue;
@@ -1100,7 +1217,8 @@ fn replica_rebuilds_consistent_streams() {
             let applied = replica.apply(&snapshot);
             tally.apply(&applied);
             let applied = applied.map_err(|error| TestCaseError::fail(format!("tick {tick}: {error}")))?;
-            prop_assert_eq!(replica.latest_states(), Some((tick, current.entities.clone())), "tick {}", tick);
+            let expected: Vec<EntityState> = visible.iter().map(|&i| current.entities[i as usize].clone()).collect();
+            prop_assert_eq!(replica.latest_states(), Some((tick, expected)), "tick {}", tick);
             for event in applied.new_events {
                 prop_assert!(!delivered.contains(&event), "tick {}: {:?} delivered twice", tick, event);
                 prop_assert!(delivered.last().is_none_or(|last| last.tick() <= event.tick()), "out of order");
@@ -1127,19 +1245,30 @@ fn replica_rebuilds_consistent_streams() {
 fn close_frame_parser_on_arbitrary_payloads() {
     let payloads = prop_oneof![
         vec(any::<u8>(), 0..200),
+        vec(any::<u8>(), 0..2),
         (any::<u16>(), text(0..60)).prop_map(|(code, reason)| [&code.to_be_bytes()[..], reason.as_bytes()].concat()),
     ];
-    check("close_frame_parser_on_arbitrary_payloads", payloads, |payload, _| {
+    let kinds = [Seen::Note("UTF-8 reason"), Seen::Note("non-UTF-8 reason"), Seen::Note("no code")];
+    check("close_frame_parser_on_arbitrary_payloads", payloads, &kinds, |payload, tally| {
         let (code, reason) = parse_close(&payload);
         match payload.as_slice() {
             [a, b, rest @ ..] => {
                 prop_assert_eq!(code, u16::from_be_bytes([*a, *b]));
                 match std::str::from_utf8(rest) {
-                    Ok(text) => prop_assert_eq!(reason, text),
-                    Err(_) => prop_assert!(reason.contains(char::REPLACEMENT_CHARACTER)),
+                    Ok(text) => {
+                        tally.note("UTF-8 reason");
+                        prop_assert_eq!(reason, text)
+                    }
+                    Err(_) => {
+                        tally.note("non-UTF-8 reason");
+                        prop_assert!(reason.contains(char::REPLACEMENT_CHARACTER))
+                    }
                 }
             }
-            _ => prop_assert_eq!((code, reason), (1005, String::new())),
+            _ => {
+                tally.note("no code");
+                prop_assert_eq!((code, reason), (1005, String::new()))
+            }
         }
         Ok(())
     });
