@@ -83,7 +83,10 @@ async fn bad_messages_close_with_the_matching_code() {
 
     let mut ws = welcomed(&server).await;
     send(&mut ws, vec![0xc1, 0x00]).await;
-    assert_eq!(expect_close(&mut ws).await, (close_code::INVALID_PAYLOAD, "malformed message: wrong msgpack marker Reserved".into()));
+    assert_eq!(
+        expect_close(&mut ws).await,
+        (close_code::INVALID_PAYLOAD, "malformed message: wrong msgpack marker Reserved".into())
+    );
 
     let mut ws = welcomed(&server).await;
     ws.write_frame(Frame::text(Payload::Borrowed(b"{\"type\":\"hello\"}"))).await.unwrap();
