@@ -395,6 +395,10 @@ const debug = Object.freeze({
   get corrections() {
     return session === null || session.predictor === null ? 0 : session.predictor.corrections;
   },
+  /** The largest correction so far, world units (0 when none). */
+  get maxCorrection() {
+    return session === null || session.predictor === null ? 0 : session.predictor.maxError;
+  },
   get interpDelayTicks() {
     return interpDelay;
   },

@@ -66,6 +66,10 @@ pub struct RoomStats {
     pub overruns: AtomicU64,
     /// Time slots that got no tick because a tick overran them (the schedule skips them rather than bursting).
     pub slots_skipped: AtomicU64,
+    /// Ticks where a moving player had no new input and its last one was applied again.
+    pub inputs_repeated: AtomicU64,
+    /// Inputs dropped unapplied because a backlog had built up (the oldest go first).
+    pub inputs_skipped: AtomicU64,
     pub frames_sent: AtomicU64,
     pub frames_dropped: AtomicU64,
     pub slow_clients_closed: AtomicU64,
@@ -93,6 +97,8 @@ struct Client {
     /// Its recent views (interest management only).
     views: SeenHistory,
     last_applied_seq: u32,
+    /// Whether the input in force moves the player (a repeat of it then changes where the player ends up).
+    moving: bool,
 }
 
 /// The room's state; `run` drives it in real time, `tick` advances it by exactly one step (tests, benchmarks).
@@ -219,6 +225,7 @@ impl Room {
             views: SeenHistory::default(),
             last_sent_tick: 0,
             last_applied_seq: 0,
+            moving: false,
         });
         self.stats.players.store(self.clients.len() as u32, Ordering::Relaxed);
         debug!(player = player.wire_id(), name = %name.trim(), "player joined");
@@ -258,14 +265,27 @@ impl Room {
     }
 
     fn apply_inputs(&mut self) {
+        let (mut repeated, mut skipped) = (0, 0);
         for (_, client) in self.clients.iter_mut() {
             while client.inputs.len() > MAX_INPUT_BACKLOG {
                 client.inputs.pop_front();
+                skipped += 1;
             }
-            if let Some(input) = client.inputs.pop_front() {
-                client.last_applied_seq = input.seq;
-                self.world.set_input(client.player, player_input(&input));
+            match client.inputs.pop_front() {
+                Some(input) => {
+                    client.last_applied_seq = input.seq;
+                    client.moving = input.move_x != 0 || input.move_y != 0;
+                    self.world.set_input(client.player, player_input(&input));
+                }
+                // The world keeps applying the last input: a client predicting one step per input is now behind.
+                None => repeated += u64::from(client.moving),
             }
+        }
+        if repeated > 0 {
+            self.stats.inputs_repeated.fetch_add(repeated, Ordering::Relaxed);
+        }
+        if skipped > 0 {
+            self.stats.inputs_skipped.fetch_add(skipped, Ordering::Relaxed);
         }
     }
 

@@ -314,6 +314,8 @@ fn route(
                 "messages_dropped": site.server_stats.messages_dropped.load(Ordering::Relaxed),
                 "connections_refused": site.server_stats.refused.load(Ordering::Relaxed),
                 "frames_dropped": stats.frames_dropped.load(Ordering::Relaxed),
+                "inputs_repeated": stats.inputs_repeated.load(Ordering::Relaxed),
+                "inputs_skipped": stats.inputs_skipped.load(Ordering::Relaxed),
                 "last_tick_micros": stats.last_tick_micros.load(Ordering::Relaxed),
                 "max_tick_micros": stats.max_tick_micros.load(Ordering::Relaxed),
                 "tick_micros_p50": ticks.quantile(0.5),

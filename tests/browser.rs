@@ -19,6 +19,7 @@ use skirmish::config::Config;
 use skirmish::protocol::player_field as pf;
 use skirmish::server::RunningServer;
 use skirmish::sim::Map;
+use skirmish::snapshot::WorldSnapshot;
 
 /// Every browser test finishes (or fails) within this, browser start-up included.
 const TEST_TIMEOUT: Duration = Duration::from_secs(20);
@@ -110,8 +111,29 @@ async fn wait_for_state(
     }
 }
 
+/// The own player's position in the page's snapshot store (the server's state of the newest applied tick).
 fn position(state: &Value) -> Option<(f64, f64)> {
-    Some((state["position"]["x"].as_f64()?, state["position"]["y"].as_f64()?))
+    xy(&state["position"])
+}
+
+/// The own player's predicted position (after every input sent so far).
+fn predicted(state: &Value) -> Option<(f64, f64)> {
+    xy(&state["predictedPosition"])
+}
+
+fn xy(point: &Value) -> Option<(f64, f64)> {
+    Some((point["x"].as_f64()?, point["y"].as_f64()?))
+}
+
+/// A counter of the page state; a missing or non-numeric one fails the test.
+fn counter(browser: &Browser, page: &Page, state: &Value, key: &str) -> u64 {
+    state[key].as_u64().unwrap_or_else(|| fail(browser, page, &format!("window.skirmish.{key} is missing: {state}")))
+}
+
+/// Player `id`'s position in one of the server's own snapshots, world units.
+fn server_position(snapshot: &WorldSnapshot, id: u32) -> Option<(f64, f64)> {
+    let e = snapshot.entity(id)?;
+    Some((f64::from(e.fields[pf::X]) / 16.0, f64::from(e.fields[pf::Y]) / 16.0))
 }
 
 /// Opens a page on the server's bundled client as `name` and waits until it has joined and sees its own player.
@@ -128,7 +150,8 @@ async fn joined_page(browser: &mut Browser, server: &RunningServer, name: &str) 
     (page, state)
 }
 
-/// Waits until the page's own position stays put for a few ticks; returns the state then.
+/// Waits until the page's own position, as the server sent it and as predicted, stays put for a few ticks while
+/// ticks keep arriving; returns the state then.
 async fn wait_until_still(browser: &mut Browser, page: &Page) -> Value {
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut last = page_state(browser, page).await;
@@ -136,7 +159,8 @@ async fn wait_until_still(browser: &mut Browser, page: &Page) -> Value {
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let state = page_state(browser, page).await;
-        if position(&state) != position(&last) || state["tick"] == last["tick"] {
+        if position(&state) != position(&last) || predicted(&state) != predicted(&last) || state["tick"] == last["tick"]
+        {
             still_since = Instant::now();
         }
         if still_since.elapsed() >= Duration::from_millis(300) {
@@ -162,6 +186,10 @@ async fn join_and_move(mut browser: Browser, server: &RunningServer) -> Browser 
     browser.bring_to_front(&page).await.unwrap();
     let before = wait_until_still(&mut browser, &page).await;
     let (x0, y0) = position(&before).unwrap();
+    if predicted(&before) != Some((x0, y0)) {
+        fail(&browser, &page, &format!("at rest before moving, the prediction is not the server's state: {before}"));
+    }
+    let seq0 = counter(&browser, &page, &before, "inputSeq");
 
     // Hold "d" (move right) for a second.
     browser.key(&page, true, "d", "KeyD", 68).await.unwrap();
@@ -175,26 +203,51 @@ async fn join_and_move(mut browser: Browser, server: &RunningServer) -> Browser 
     }
     assert!((y1 - y0).abs() < 1.0, "moved vertically from {y0} to {y1}");
     eprintln!("moved from ({x0}, {y0}) to ({x1}, {y1})");
+    // Inputs kept going out (one per tick) and the server applied them.
+    let (seq1, acked) =
+        (counter(&browser, &page, &after, "inputSeq"), counter(&browser, &page, &after, "lastInputSeq"));
+    assert!(seq1 >= seq0 + 20 && acked > seq0 && acked <= seq1, "inputs sent {seq0}..{seq1}, acknowledged {acked}");
 
-    // The page shows exactly the server's state of the tick it last applied...
+    // The predictor ran the server's movement rules on an open runway: no reconciliation corrected it, except
+    // where the server did not apply the inputs one per tick. When a browser timer fires late the room repeats
+    // the last input for a tick (or, after a burst, skips the oldest), and a client predicting one step per input
+    // is then off by a step: seen under CPU load in about 1 run in 12. Each such tick can explain one correction;
+    // with none, none is allowed.
+    let corrections = counter(&browser, &page, &after, "corrections");
+    let explained = server.room_stats.inputs_repeated.load(std::sync::atomic::Ordering::Relaxed)
+        + server.room_stats.inputs_skipped.load(std::sync::atomic::Ordering::Relaxed);
+    if corrections > explained {
+        let largest = &after["maxCorrection"];
+        fail(
+            &browser,
+            &page,
+            &format!(
+                "{corrections} prediction corrections (largest {largest} units) on an open runway, with {explained} \
+                 inputs repeated or skipped by the room: {after}"
+            ),
+        );
+    }
+    // The page's snapshot store holds exactly the server's state of the tick it last applied...
     let tick = after["tick"].as_u64().unwrap() as u32;
     let snapshot = server_snapshot(server, tick).expect("the server recorded the page's tick");
-    let mine = snapshot.entities.iter().find(|e| e.id == id).expect("the server has the page's player");
-    let server_xy = (f64::from(mine.fields[pf::X]) / 16.0, f64::from(mine.fields[pf::Y]) / 16.0);
-    assert!(
-        (server_xy.0 - x1).abs() < 0.1 && (server_xy.1 - y1).abs() < 0.1,
-        "tick {tick}: page at ({x1}, {y1}), server at {server_xy:?}"
-    );
-    // ...and the server's newest state agrees too now that the player is at rest.
+    let server_xy = server_position(&snapshot, id).expect("the server has the page's player");
+    assert_eq!(server_xy, (x1, y1), "tick {tick}: page's store at ({x1}, {y1}), server at {server_xy:?}");
+    // ...and at rest the predicted position is exactly where the server has the player now.
     let newest = server.snapshots.as_ref().unwrap().lock().unwrap().back().cloned().unwrap();
-    let now = newest.entities.iter().find(|e| e.id == id).expect("player still on the server");
-    let (nx, ny) = (f64::from(now.fields[pf::X]) / 16.0, f64::from(now.fields[pf::Y]) / 16.0);
-    assert!(
-        (nx - x1).abs() < 1.0 && (ny - y1).abs() < 1.0,
-        "server tick {} has the player at ({nx}, {ny}), the page at ({x1}, {y1})",
-        newest.tick
-    );
+    let now = server_position(&newest, id).expect("player still on the server");
     let final_state = page_state(&mut browser, &page).await;
+    match predicted(&final_state) {
+        Some(p) if p == now => {}
+        other => fail(
+            &browser,
+            &page,
+            &format!(
+                "at rest the page predicts {other:?}, the server's tick {} has {now:?}: {final_state}",
+                newest.tick
+            ),
+        ),
+    }
+    assert_eq!(counter(&browser, &page, &final_state, "corrections"), corrections, "no correction at rest");
     assert_eq!(final_state["desyncs"], 0, "{final_state}");
     browser
 }
@@ -211,15 +264,18 @@ async fn see_each_other(mut browser: Browser, server: &RunningServer) -> Browser
     let (bob, _) = joined_page(&mut browser, server, "bob").await;
     for (page, other) in [(&alice, "bob"), (&bob, "alice")] {
         let state = wait_for_state(&mut browser, page, "2 players", Duration::from_secs(5), |s| {
-            s["players"] == 2
-                && match s["remotePlayers"].as_array() {
-                    // Only when the client exposes it: the other player, by name.
-                    Some(remote) => remote.iter().any(|p| p["name"] == other),
-                    None => true,
-                }
+            s["players"] == 2 && s["remotePlayers"].as_array().is_some_and(|r| r.iter().any(|p| p["name"] == other))
         })
         .await;
         assert_eq!(state["desyncs"], 0, "{state}");
+        // The other player is drawn where the server has it (both stand still, so interpolation lands on it).
+        let remote = state["remotePlayers"].as_array().unwrap();
+        assert_eq!(remote.len(), 1, "one other player: {state}");
+        let other_id = remote[0]["id"].as_u64().unwrap_or_else(|| panic!("remote player without an id: {state}"));
+        let drawn = xy(&remote[0]).unwrap_or_else(|| panic!("remote player without a position: {state}"));
+        let newest = server.snapshots.as_ref().unwrap().lock().unwrap().back().cloned().unwrap();
+        let at = server_position(&newest, other_id as u32).expect("the other player is on the server");
+        assert_eq!(drawn, at, "{other} drawn at {drawn:?}, on the server at {at:?}: {state}");
     }
     browser
 }

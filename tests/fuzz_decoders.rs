@@ -508,7 +508,9 @@ fn client_decoder_on_nesting_bombs() {
         .prop_map(|(prefix, opener, depth, tail, limit)| ([prefix, &opener.repeat(depth), &tail].concat(), limit));
     // Bombs are all refused: by size (1009) when over the limit, by depth or shape (1007) otherwise.
     let refusals = [Seen::Refused1007, Seen::Refused1009];
-    check("client_decoder_on_nesting_bombs", frames, &refusals, |(bytes, limit), tally| check_client_frame(&bytes, limit, tally));
+    check("client_decoder_on_nesting_bombs", frames, &refusals, |(bytes, limit), tally| {
+        check_client_frame(&bytes, limit, tally)
+    });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1050,9 +1052,8 @@ fn tick_script() -> impl Strategy<Value = TickScript> {
     let ack_delay = prop_oneof![1 => Just(None), 4 => (0u32..4).prop_map(Some)];
     // Views change a little from tick to tick in a game; here they are drawn afresh, which is harsher.
     let hidden = prop_oneof![1 => Just(0u64), 1 => Just(u64::MAX), 4 => any::<u64>()];
-    (vec(op, 0..5), prop::bool::weighted(0.3), ack_delay, hidden).prop_map(
-        |(ops, frame_lost, ack_delay, hidden)| TickScript { ops, frame_lost, ack_delay, hidden },
-    )
+    (vec(op, 0..5), prop::bool::weighted(0.3), ack_delay, hidden)
+        .prop_map(|(ops, frame_lost, ack_delay, hidden)| TickScript { ops, frame_lost, ack_delay, hidden })
 }
 
 /// What the server remembers about the one client, with the room's rules for acknowledgements.

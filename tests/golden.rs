@@ -1,21 +1,27 @@
-//! Golden vectors: every protocol message, in both directions, encoded by the server's own codec and written to
-//! `client/test/golden.json` with its hex bytes and the MessagePack value decoded back into JSON.
+//! Golden vectors shared with the browser client's tests, written by the server's own code:
+//! `client/test/golden.json` holds every protocol message, in both directions, encoded by the server's codec, with
+//! its hex bytes, the MessagePack value decoded back into JSON, and the message itself (built from the Rust value,
+//! not from the bytes) in the plain form the client's parser returns. `client/test/golden.test.mjs` decodes the
+//! bytes with the client's decoder and parser and requires every field to match, and re-encodes the client
+//! messages. (The simulation's step vectors are in `tests/golden_steps.rs`.)
 //!
-//! The browser client's tests (`client/test/golden.test.mjs`) decode the same bytes with the client's decoder, so
-//! the two implementations are held to one set of bytes. This test keeps the committed file honest: when the
-//! encoding changes, it fails until the file is regenerated with `SKIRMISH_BLESS=1 cargo test --test golden`.
+//! When the encoding changes this test fails until the file is regenerated with
+//! `SKIRMISH_BLESS=1 cargo test --test golden` (review the diff: the client must change along with it).
 
-use std::path::Path;
+mod common;
+
+use common::golden_files::{check_committed, hex};
 use std::sync::Arc;
 
 use serde::Serialize;
+use serde_json::{json, Value};
 use skirmish::codec::{decode_client, decode_server, encode_client, encode_server};
 use skirmish::protocol::{
-    ClientMessage, EntityKind, EntityState, Event, FieldDelta, Input, MapInfo, RulesInfo, ServerMessage, Snapshot,
-    Welcome, PROTOCOL_VERSION,
+    mask_fields, ClientMessage, EntityKind, EntityState, Event, FieldDelta, Input, MapInfo, RulesInfo, ServerMessage,
+    Snapshot, Welcome, EVENT_JOIN, EVENT_KILL, EVENT_LEAVE, PROTOCOL_VERSION,
 };
 
-/// Where the vectors live, relative to the crate root.
+/// Where the message vectors live, relative to the crate root.
 const GOLDEN_PATH: &str = "client/test/golden.json";
 /// The client message size limit the server uses by default (PROTOCOL.md): every client vector must fit.
 const CLIENT_LIMIT: usize = 128;
@@ -26,7 +32,10 @@ struct Vector {
     name: String,
     direction: &'static str,
     hex: String,
-    value: serde_json::Value,
+    value: Value,
+    /// The message as the client's parser (server messages) or builders (client messages) see it, from the Rust
+    /// value: `client/protocol.js` names, world values exactly (floats as the f32 the server holds).
+    message: Value,
 }
 
 fn player(id: u32, fields: [i32; 8], name: &str) -> EntityState {
@@ -191,14 +200,107 @@ fn client_messages() -> Vec<(&'static str, ClientMessage)> {
     ]
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// `EntityState` as `parseServerMessage` returns a `created` entry: only the kind's own fields.
+fn entity_json(e: &EntityState) -> Value {
+    json!({
+        "id": e.id,
+        "kind": e.kind as u8,
+        "fields": &e.fields[..e.kind.field_count()],
+        "name": e.name.as_deref(),
+    })
 }
 
-fn vector(name: &str, direction: &'static str, bytes: &[u8]) -> Vector {
-    let value: serde_json::Value = rmp_serde::from_slice(bytes)
+fn event_json(e: &Event) -> Value {
+    match e {
+        Event::Kill { tick, killer, victim } => {
+            json!({ "tick": tick, "kind": EVENT_KILL, "killer": killer, "victim": victim })
+        }
+        Event::Join { tick, player, name } => {
+            json!({ "tick": tick, "kind": EVENT_JOIN, "playerId": player, "name": &**name })
+        }
+        Event::Leave { tick, player } => json!({ "tick": tick, "kind": EVENT_LEAVE, "playerId": player }),
+    }
+}
+
+/// The rules as `parseServerMessage` returns them; f32 values widened exactly (JSON keeps every f64 digit).
+fn rules_json(r: &RulesInfo) -> Value {
+    json!({
+        "playerRadius": f64::from(r.player_radius),
+        "accel": f64::from(r.accel),
+        "friction": f64::from(r.friction),
+        "maxSpeed": f64::from(r.max_speed),
+        "bulletRadius": f64::from(r.bullet_radius),
+        "bulletSpeed": f64::from(r.bullet_speed),
+        "bulletLifetimeTicks": r.bullet_lifetime_ticks,
+        "fireIntervalTicks": r.fire_interval_ticks,
+        "maxHp": r.max_hp,
+        "respawnTicks": r.respawn_ticks,
+    })
+}
+
+fn map_json(m: &MapInfo) -> Value {
+    json!({
+        "name": m.name,
+        "width": m.width,
+        "height": m.height,
+        "walls": m.walls.iter().map(|[x, y, w, h]| json!({ "x": x, "y": y, "w": w, "h": h })).collect::<Vec<_>>(),
+        "spawns": m.spawns.iter().map(|[x, y]| json!({ "x": x, "y": y })).collect::<Vec<_>>(),
+    })
+}
+
+/// A server message in the form `parseServerMessage` (client/protocol.js) returns it.
+fn server_json(message: &ServerMessage) -> Value {
+    match message {
+        ServerMessage::Welcome(w) => json!({
+            "type": "welcome",
+            "version": w.version,
+            "playerId": w.player_id,
+            "tickRate": w.tick_rate,
+            "tick": w.tick,
+            "map": map_json(&w.map),
+            "rules": rules_json(&w.rules),
+        }),
+        ServerMessage::Snapshot(s) => json!({
+            "type": "snapshot",
+            "tick": s.tick,
+            "baseline": s.baseline,
+            "lastInputSeq": s.last_input_seq,
+            "created": s.created.iter().map(entity_json).collect::<Vec<_>>(),
+            "changed": s.changed.iter().map(|c| json!({
+                "id": c.id,
+                "mask": c.mask,
+                "values": mask_fields(u32::from(c.mask)).map(|i| c.fields[i]).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "removed": s.removed,
+            "events": s.events.iter().map(event_json).collect::<Vec<_>>(),
+        }),
+        ServerMessage::Pong { nonce } => json!({ "type": "pong", "nonce": nonce }),
+        ServerMessage::Close { code, reason } => json!({ "type": "close", "code": code, "reason": reason }),
+    }
+}
+
+/// A client message with the names of the client's builders' arguments (client/protocol.js).
+fn client_json(message: &ClientMessage) -> Value {
+    match message {
+        ClientMessage::Hello { version, name } => json!({ "type": "hello", "version": version, "name": name }),
+        ClientMessage::Input(i) => json!({
+            "type": "input",
+            "seq": i.seq,
+            "moveX": i.move_x,
+            "moveY": i.move_y,
+            "aim": i.aim,
+            "buttons": i.buttons,
+            "ackTick": i.ack_tick,
+        }),
+        ClientMessage::Ack { tick } => json!({ "type": "ack", "tick": tick }),
+        ClientMessage::Ping { nonce } => json!({ "type": "ping", "nonce": nonce }),
+    }
+}
+
+fn vector(name: &str, direction: &'static str, bytes: &[u8], message: Value) -> Vector {
+    let value: Value = rmp_serde::from_slice(bytes)
         .unwrap_or_else(|e| panic!("{name}: the encoded bytes do not decode as a MessagePack value: {e}"));
-    Vector { name: name.to_string(), direction, hex: hex(bytes), value }
+    Vector { name: name.to_string(), direction, hex: hex(bytes), value, message }
 }
 
 /// Every vector, after checking that each one decodes back to the message it was built from.
@@ -207,19 +309,15 @@ fn vectors() -> Vec<Vector> {
     for (name, message) in server_messages() {
         let bytes = encode_server(&message);
         assert_eq!(decode_server(&bytes).unwrap_or_else(|e| panic!("{name}: {e}")), message, "{name} round trip");
-        out.push(vector(name, "server", &bytes));
+        out.push(vector(name, "server", &bytes, server_json(&message)));
     }
     for (name, message) in client_messages() {
         let bytes = encode_client(&message);
         let decoded = decode_client(&bytes, CLIENT_LIMIT).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(decoded, message, "{name} round trip");
-        out.push(vector(name, "client", &bytes));
+        out.push(vector(name, "client", &bytes, client_json(&message)));
     }
     out
-}
-
-fn bless_requested() -> bool {
-    std::env::var("SKIRMISH_BLESS").is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
 #[test]
@@ -232,19 +330,5 @@ fn golden_vectors_match_the_committed_file() {
 
     let mut expected = serde_json::to_string_pretty(&vectors).expect("vectors serialize");
     expected.push('\n');
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN_PATH);
-    match std::fs::read_to_string(&path) {
-        Ok(current) if current.replace("\r\n", "\n") == expected => {}
-        Ok(_) if !bless_requested() => panic!(
-            "{GOLDEN_PATH} differs from what the codec now writes for the vectors in tests/golden.rs. If the change \
-             is intended, regenerate it with `SKIRMISH_BLESS=1 cargo test --test golden` and review the diff (the \
-             browser client's golden test decodes these bytes)."
-        ),
-        Ok(_) => std::fs::write(&path, &expected).expect("rewrite golden.json"),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::write(&path, &expected).expect("write golden.json");
-            eprintln!("wrote {} (first run)", path.display());
-        }
-        Err(e) => panic!("cannot read {}: {e}", path.display()),
-    }
+    check_committed(GOLDEN_PATH, &expected, "what the codec now writes for the vectors in tests/golden.rs");
 }

@@ -24,7 +24,10 @@ fn position(entity: &EntityState, tick: u32, dt: f64) -> (f64, f64) {
         EntityKind::Player => (field(player_field::X), field(player_field::Y)),
         EntityKind::Bullet => {
             let age = f64::from(tick.saturating_sub(entity.fields[bullet_field::SPAWN_TICK] as u32)) * dt;
-            (field(bullet_field::X) + field(bullet_field::VX) * age, field(bullet_field::Y) + field(bullet_field::VY) * age)
+            (
+                field(bullet_field::X) + field(bullet_field::VX) * age,
+                field(bullet_field::Y) + field(bullet_field::VY) * age,
+            )
         }
     }
 }

@@ -1,84 +1,15 @@
-// Prediction (predict.js): the movement port against the server's own results, and reconciliation with scripted
-// inputs and snapshots.
+// Prediction (predict.js): the movement port against the server's own simulation, step by step (steps.json, written
+// by `cargo test --test golden` from World::step), and reconciliation with scripted inputs and snapshots.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { MovementModel, Predictor, snap, snapTowardZero } from '../predict.js';
+import { parseServerMessage } from '../protocol.js';
 
 const RULES_30 = { playerRadius: 16, accel: 2400, friction: 8, maxSpeed: 260 };
 const open = (width = 2400, height = 1600) => ({ width, height, walls: [] });
 const wall = (x, y, w, h) => ({ x, y, w, h });
-
-/** A map with touching, overlapping and thin walls, staircases, narrow gaps and walls across grid cells. */
-const TRICKY = {
-  width: 700,
-  height: 500,
-  walls: [
-    [100, 100, 60, 20], [140, 100, 20, 90], [200, 60, 30, 200], [260, 60, 30, 200], [320, 150, 64, 64],
-    [384, 150, 64, 64], [320, 214, 64, 64], [470, 40, 10, 10], [480, 50, 10, 10], [490, 60, 10, 10],
-    [500, 70, 10, 10], [510, 80, 10, 10], [520, 90, 10, 10], [60, 300, 200, 17], [60, 340, 200, 17],
-    [300, 320, 5, 5], [330, 330, 3, 90], [360, 300, 33, 33], [375, 315, 33, 33], [450, 300, 100, 100],
-    [560, 300, 100, 100], [450, 410, 210, 30], [620, 20, 30, 30], [655, 20, 30, 30], [0, 470, 700, 30],
-    [0, 0, 30, 30],
-  ].map(([x, y, w, h]) => wall(x, y, w, h)),
-};
-/** Rule sets of the vectors: the defaults, odd values (as f32 on the wire) and a fast player, both hitting the cap. */
-const VECTOR_RULES = [
-  RULES_30,
-  { playerRadius: 15.5, accel: 2000.5, friction: 8.5, maxSpeed: Math.fround(199.7) },
-  { playerRadius: 16, accel: 5000, friction: 3, maxSpeed: 400 },
-];
-
-/**
- * One tick of the server's World::step (src/sim/world.rs) on TRICKY, printed by the server itself:
- * [rules, tick_rate, x, y, vx, vy, move_x, move_y, x', y', vx', vy'] in wire units (1/16). Chosen where the
- * arithmetic is delicate: each of the first rows comes out differently when computed in doubles instead of f32,
- * the rest push out of walls, slide along them or stop at the edges.
- */
-const SERVER_STEPS = [
-  [0, 30, 1321, 7264, -3079, 12, -127, 1, 1214, 7264, -3196, 0],
-  [0, 30, 8550, 3986, -2227, 2720, 0, -127, 8496, 4021, -1633, 1055],
-  [0, 30, 4961, 5987, 2340, 2335, 127, 127, 5024, 6066, 0, 2376],
-  [0, 30, 4626, 4704, -1594, 0, -59, 0, 4573, 4704, -1605, 0],
-  [0, 30, 6936, 4091, -2429, -2280, -127, -127, 6855, 4013, -2445, -2335],
-  [0, 30, 10859, 1056, 3033, 0, 127, -127, 10944, 1056, 0, 0],
-  [0, 30, 10794, 7242, -663, -663, -127, -127, 10757, 7204, 0, -1149],
-  [0, 30, 9661, 256, 2501, 0, 127, 0, 9672, 256, 0, 0],
-  [0, 60, 268, 5541, -2559, -2799, -79, -127, 256, 5493, 0, -2896],
-  [0, 60, 6928, 7123, 1890, -438, 92, -89, 6953, 7110, 0, -765],
-  [0, 60, 584, 5847, -760, -985, 127, 0, 582, 5833, -103, -853],
-  [0, 60, 4383, 4569, 3443, 970, 0, -127, 4433, 4574, 2983, 285],
-  [0, 60, 9757, 2023, 937, 78, 27, 0, 9773, 2024, 929, 67],
-  [0, 60, 1749, 2908, -1599, -1570, 0, 127, 1726, 2895, -1385, -805],
-  [0, 60, 1726, 2895, -1385, -805, 0, 127, 1706, 2893, -1200, -142],
-  [0, 60, 5445, 2144, -759, 0, -127, 127, 5428, 2144, -1050, 0],
-  [0, 60, 7452, 256, 2003, -2540, 127, -127, 7487, 256, 2128, 0],
-  [0, 60, 275, 4230, 731, -759, 127, -127, 292, 4213, 1025, -1050],
-  [0, 60, 6926, 6529, 3973, 339, 127, 0, 6945, 6534, 0, 293],
-  [0, 60, 5718, 5581, 655, 0, -127, 0, 5718, 5581, 12, 0],
-  [0, 60, 4104, 4544, -1225, 0, 127, 0, 4096, 4544, -506, 0],
-  [1, 30, 7929, 1532, 0, -1631, 127, -98, 7926, 1523, 0, 0],
-  [1, 30, 6851, 269, 1320, 644, 0, 107, 6883, 306, 945, 1105],
-  [1, 30, 5695, 248, 2113, 0, 127, -127, 5764, 248, 2054, 0],
-  [1, 30, 10921, 4970, 1537, -252, 127, 61, 10952, 4975, 0, 150],
-  [1, 30, 5049, 7099, 1820, -1173, 127, -74, 5115, 7058, 1964, -1225],
-  [1, 30, 5405, 7272, -1200, 0, 0, 127, 5376, 7272, -859, 0],
-  [1, 30, 5524, 4696, 1798, 0, 87, -23, 5534, 4696, 0, 0],
-  [1, 30, 7577, 1214, 606, 600, 0, 0, 7591, 1228, 434, 429],
-  [1, 30, 10951, 3666, 2600, 0, 127, 0, 10952, 3666, 0, 0],
-  [2, 20, 389, 4544, -6400, 0, -59, 0, 256, 4544, 0, 0],
-  [2, 20, 2700, 256, 5952, 0, 71, -84, 3005, 256, 6089, 0],
-  [2, 20, 5143, 7069, 6399, 3, 127, 0, 5463, 7069, 6400, 1],
-  [2, 20, 5463, 7069, 6400, 1, 127, 0, 5783, 7069, 6400, 0],
-  [2, 20, 2944, 520, 0, -6400, 0, -127, 2944, 256, 0, 0],
-  [2, 20, 5441, 4901, -1265, -6273, -53, -88, 5342, 4704, -1974, 0],
-  [2, 20, 10824, 256, -2404, 0, -127, 127, 10656, 256, 0, 0],
-  [2, 20, 395, 736, 2784, 0, 127, -89, 682, 638, 0, -1951],
-  [2, 20, 1719, 7264, 4315, 0, 31, 127, 1943, 7264, 4474, 0],
-  [2, 20, 10579, 4544, 1895, 0, 11, 106, 10790, 4686, 0, 2837],
-  [2, 20, 10833, 5413, 4, -6399, 0, -127, 10833, 5093, 2, -6400],
-  [2, 20, 1962, 256, 5956, 0, 127, -127, 2267, 256, 6092, 0],
-  [2, 20, 7936, 562, 0, 0, -68, 106, 8078, 704, 0, 2837],
-];
 
 /** Wire fields of the own player as a snapshot carries them (x, y, vx, vy, aim, hp, score, respawn). */
 function fieldsOf(body, hp = 100) {
@@ -87,15 +18,117 @@ function fieldsOf(body, hp = 100) {
 
 const TICK_MS = 1000 / 30;
 
-test('the movement port lands exactly where the server does', () => {
-  const models = new Map();
-  for (const [rules, rate, x, y, vx, vy, mx, my, ex, ey, evx, evy] of SERVER_STEPS) {
-    const key = `${rules}/${rate}`;
-    if (!models.has(key)) models.set(key, new MovementModel(TRICKY, VECTOR_RULES[rules], rate));
-    const b = models.get(key).step({ x: x / 16, y: y / 16, vx: vx / 16, vy: vy / 16 }, mx, my);
-    assert.deepEqual([b.x * 16, b.y * 16, b.vx * 16, b.vy * 16], [ex, ey, evx, evy], `from ${[x, y, vx, vy, mx, my]}`);
+// ---------------------------------------------------------------------------------------------------------------
+// Step vectors of the real simulation
+
+const STEPS = fileURLToPath(new URL('./steps.json', import.meta.url));
+/** Fewer steps than this means the file lost its coverage (tests/golden.rs writes about 1,300). */
+const MIN_STEPS = 1000;
+
+/** A body (world units) from wire units [x, y, vx, vy]. */
+const bodyOf = ([x, y, vx, vy]) => ({ x: x / 16, y: y / 16, vx: vx / 16, vy: vy / 16 });
+/**
+ * A body (world units) back in wire units, for exact comparisons with the server's integers. `+ 0` turns -0 into 0:
+ * a velocity truncated to zero from below is -0 here and -0.0 in Rust, and both go on the wire as the integer 0.
+ */
+const wireOf = (b) => [b.x * 16 + 0, b.y * 16 + 0, b.vx * 16 + 0, b.vy * 16 + 0];
+
+/**
+ * Each scenario's recorded steps, flattened: `{label, index, moveX, moveY, after}` (after in wire units), with the
+ * model built from the scenario's welcome exactly as the client builds it (main.js: map, rules, tick rate).
+ */
+function loadScenarios() {
+  const file = JSON.parse(readFileSync(STEPS, 'utf8'));
+  return file.scenarios.map((scenario) => {
+    const welcome = parseServerMessage(new Uint8Array(Buffer.from(scenario.welcome, 'hex')));
+    assert.equal(welcome.type, 'welcome', `${scenario.name}: the welcome parses`);
+    const steps = [];
+    for (const segment of scenario.segments) {
+      segment.steps.forEach(([moveX, moveY, ...after], index) => {
+        steps.push({ label: segment.label, index, moveX, moveY, after });
+      });
+    }
+    return { name: scenario.name, welcome, start: scenario.start, steps, delicate: scenario.delicate };
+  });
+}
+
+const model = (welcome) => new MovementModel(welcome.map, welcome.rules, welcome.tickRate);
+
+if (!existsSync(STEPS)) {
+  test('step vectors', () => {
+    assert.fail('client/test/steps.json missing: run SKIRMISH_BLESS=1 cargo test --test golden');
+  });
+} else {
+  const scenarios = loadScenarios();
+
+  test('steps.json holds scenarios on maps with walls, over a thousand steps in all', () => {
+    assert.ok(scenarios.length >= 5, `${scenarios.length} scenarios`);
+    let total = 0;
+    for (const s of scenarios) {
+      assert.ok(s.welcome.map.walls.length > 0, `${s.name}: a map with walls`);
+      assert.ok(s.steps.length >= 100, `${s.name}: ${s.steps.length} steps`);
+      assert.equal(s.start.length, 4, `${s.name}: start is [x, y, vx, vy]`);
+      for (const st of s.steps) {
+        assert.equal(st.after.length, 4, `${s.name}: a step is [move_x, move_y, x, y, vx, vy]`);
+        for (const v of [st.moveX, st.moveY, ...st.after]) assert.ok(Number.isInteger(v), `${s.name}: integers`);
+      }
+      total += s.steps.length;
+    }
+    assert.ok(total >= MIN_STEPS, `${total} steps in all`);
+    const rates = new Set(scenarios.map((s) => s.welcome.tickRate));
+    assert.ok(rates.size >= 3, `tick rates ${[...rates]}`);
+  });
+
+  for (const s of scenarios) {
+    test(`steps.json, ${s.name}: every step of the movement port lands exactly where World::step did`, () => {
+      const m = model(s.welcome);
+      let before = s.start;
+      for (const st of s.steps) {
+        const b = m.step(bodyOf(before), st.moveX, st.moveY);
+        assert.deepEqual(
+          wireOf(b),
+          st.after,
+          `"${st.label}" step ${st.index}: from ${before} with input (${st.moveX}, ${st.moveY})`,
+        );
+        before = st.after;
+      }
+    });
+
+    test(`steps.json, ${s.name}: the delicate steps of the long run land exactly where World::step did`, () => {
+      // Steps where a port with one classic mistake (each step's `wrong` says which) lands elsewhere than the server.
+      assert.ok(s.delicate.length > 0, 'the long run kept some delicate steps');
+      const m = model(s.welcome);
+      for (const { before, input, after, wrong } of s.delicate) {
+        const b = m.step(bodyOf(before), input[0], input[1]);
+        const why = `from ${before} with input (${input}), where a port ${wrong.join(' or ')} goes wrong`;
+        assert.deepEqual(wireOf(b), after, why);
+      }
+    });
+
+    test(`steps.json, ${s.name}: the predictor replays the inputs through late acks onto the server's states`, () => {
+      // The client's loop: every input is predicted when sent; snapshots arrive LAG inputs behind and reconcile.
+      const LAG = 3;
+      const p = new Predictor(model(s.welcome), { tickMs: TICK_MS });
+      p.reconcile([...s.start, 0, 100, 0, 0], 0, 0);
+      s.steps.forEach((st, i) => {
+        const seq = i + 1;
+        const now = seq * TICK_MS;
+        p.input(seq, st.moveX, st.moveY, now);
+        const where = `"${st.label}" step ${st.index} (seq ${seq})`;
+        assert.deepEqual(wireOf(p.body).slice(0, 2), st.after.slice(0, 2), `${where}: predicted`);
+        if (seq > LAG) {
+          const acked = s.steps[seq - LAG - 1];
+          const error = p.reconcile([...acked.after, 0, 100, 0, 0], seq - LAG, now);
+          assert.equal(error, 0, `${where}: reconciled with the server's state after seq ${seq - LAG}`);
+          assert.equal(p.pendingInputs, LAG, `${where}: pending inputs`);
+          assert.deepEqual(wireOf(p.body), st.after, `${where}: after replaying ${LAG} inputs`);
+        }
+      });
+      assert.equal(p.corrections, 0, 'no correction over the whole run');
+      assert.equal(p.reconciles, s.steps.length - LAG + 1);
+    });
   }
-});
+}
 
 test('grid rounding follows Rust: nearest with halves away from zero for positions, towards zero for velocity', () => {
   assert.equal(snap(1 / 32), 1 / 16);

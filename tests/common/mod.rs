@@ -1,6 +1,8 @@
 //! Shared set-up for the end-to-end tests: a real server on an ephemeral loopback port and real WebSocket clients.
 #![allow(dead_code)]
 
+pub mod golden_files;
+
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
