@@ -73,7 +73,7 @@ impl RoomBench {
     /// A warmed-up room of `players` bot clients; `view_radius` 0: everyone sees everyone.
     fn new(players: usize, view_radius: f32) -> RoomBench {
         let mut config = common::config(players);
-        config.view_radius = view_radius;
+        config.room.view_radius = view_radius;
         let mut room = Room::new(&config, Arc::new(RoomStats::default()), None);
         let mut clients = Vec::with_capacity(players);
         let mut ids = Vec::with_capacity(players);
@@ -87,7 +87,7 @@ impl RoomBench {
             ids.push(welcome.player_id);
             clients.push(Client { key, outbox, seq: 0, ack_lag: i as u32 % ACK_LAGS });
         }
-        let bots = Bots::new(&config.map, room.world().rules(), config.tick_rate, players);
+        let bots = Bots::new(&config.room.map, room.world().rules(), config.room.tick_rate, players);
         let mut bench = RoomBench { room, clients, players: ids, bots, frames: 0, bytes: 0 };
         for _ in 0..common::warm_up_ticks(players) {
             bench.prepare();

@@ -16,7 +16,7 @@ use thiserror::Error;
 use tokio::net::TcpStream;
 
 use crate::codec::{self, DecodeError};
-use crate::protocol::{ClientMessage, Event, Input, ServerMessage, Snapshot, Welcome, PROTOCOL_VERSION};
+use crate::protocol::{ClientMessage, Event, Input, Join, ServerMessage, Snapshot, Welcome, PROTOCOL_VERSION};
 use crate::snapshot::{Entity, Replica, ReplicaError};
 
 /// Largest server message the client accepts (a full snapshot of thousands of entities fits easily).
@@ -137,11 +137,23 @@ impl GameClient {
 
     /// As `connect`, claiming protocol `version` (tests of the version check).
     pub async fn connect_with_version(url: &str, name: &str, version: u16) -> Result<GameClient, ClientError> {
-        GameClient::join(open(url).await?, name, version).await
+        let join = (version == PROTOCOL_VERSION).then_some(Join::QuickPlay { map: None });
+        GameClient::join(open(url).await?, name, version, join).await
     }
 
-    /// Says hello on an opened WebSocket (see `open_on`) and waits for the welcome.
-    pub async fn join(ws: WebSocket<TokioIo<Upgraded>>, name: &str, version: u16) -> Result<GameClient, ClientError> {
+    /// Connects and joins as `join` says: quick play, a room by id, a new room, or as a spectator.
+    pub async fn connect_as(url: &str, name: &str, join: Join) -> Result<GameClient, ClientError> {
+        GameClient::join(open(url).await?, name, PROTOCOL_VERSION, Some(join)).await
+    }
+
+    /// Says hello (with `join`, absent only in another version's hello) on an opened WebSocket (see `open_on`) and
+    /// waits for the welcome.
+    pub async fn join(
+        ws: WebSocket<TokioIo<Upgraded>>,
+        name: &str,
+        version: u16,
+        join: Option<Join>,
+    ) -> Result<GameClient, ClientError> {
         let mut client = GameClient {
             ws,
             // Filled in from the server's welcome below, before the client is handed out.
@@ -152,7 +164,7 @@ impl GameClient {
             ack_tick: 0,
             scratch: Snapshot::default(),
         };
-        client.send(&ClientMessage::Hello { version, name: name.to_string() }).await?;
+        client.send(&ClientMessage::Hello { version, name: name.to_string(), join }).await?;
         match client.next_message().await? {
             ServerMessage::Welcome(welcome) => client.welcome = welcome,
             other => return Err(ClientError::Unexpected(format!("expected welcome, got {other:?}"))),

@@ -30,8 +30,14 @@ pub mod close_code {
     pub const INVALID_PAYLOAD: u16 = 1007;
     pub const POLICY_VIOLATION: u16 = 1008;
     pub const MESSAGE_TOO_BIG: u16 = 1009;
+    pub const INTERNAL_ERROR: u16 = 1011;
     pub const TRY_AGAIN_LATER: u16 = 1013;
     pub const VERSION_MISMATCH: u16 = 4000;
+    pub const ROOM_NOT_FOUND: u16 = 4001;
+    pub const ROOM_FULL: u16 = 4002;
+    pub const NO_SPECTATOR_SLOT: u16 = 4003;
+    pub const ROOM_LIMIT: u16 = 4004;
+    pub const BAD_ROOM_OPTIONS: u16 = 4005;
 }
 
 /// Why a message could not be decoded.
@@ -99,7 +105,7 @@ fn validate_client(message: &ClientMessage) -> Result<(), DecodeError> {
             }
             Ok(())
         }
-        ClientMessage::Ack { .. } | ClientMessage::Ping { .. } => Ok(()),
+        ClientMessage::Ack { .. } | ClientMessage::Ping { .. } | ClientMessage::View { .. } => Ok(()),
     }
 }
 
@@ -275,10 +281,55 @@ mod tests {
     #[test]
     fn client_messages_round_trip() {
         let messages = [
-            ClientMessage::Hello { version: PROTOCOL_VERSION, name: "ana".into() },
+            ClientMessage::hello("ana"),
+            ClientMessage::Hello {
+                version: PROTOCOL_VERSION,
+                name: "bo".into(),
+                join: Some(Join::QuickPlay { map: Some("duel".into()) }),
+            },
+            ClientMessage::Hello {
+                version: PROTOCOL_VERSION,
+                name: "cy".into(),
+                join: Some(Join::Room { id: "abcdefgh2345".into() }),
+            },
+            ClientMessage::Hello {
+                version: PROTOCOL_VERSION,
+                name: "di".into(),
+                join: Some(Join::Create(RoomOptions {
+                    name: Some("night".into()),
+                    map: None,
+                    max_players: Some(8),
+                    tick_rate: None,
+                    view_radius: None,
+                    private: None,
+                })),
+            },
+            ClientMessage::Hello {
+                version: PROTOCOL_VERSION,
+                name: "ed".into(),
+                join: Some(Join::Create(RoomOptions {
+                    name: Some("全部".into()),
+                    map: Some("4000x4000".into()),
+                    max_players: Some(1000),
+                    tick_rate: Some(120),
+                    view_radius: Some(750.5),
+                    private: Some(true),
+                })),
+            },
+            ClientMessage::Hello {
+                version: PROTOCOL_VERSION,
+                name: "fa".into(),
+                join: Some(Join::Spectate { room: None }),
+            },
+            ClientMessage::Hello {
+                version: PROTOCOL_VERSION,
+                name: "gu".into(),
+                join: Some(Join::Spectate { room: Some("abcdefgh2345".into()) }),
+            },
             ClientMessage::Input(Input { seq: 70000, move_x: -127, move_y: 127, aim: 40000, buttons: 1, ack_tick: 9 }),
             ClientMessage::Ack { tick: 123456 },
             ClientMessage::Ping { nonce: u32::MAX },
+            ClientMessage::View { follow: 7, x: -5, y: 20000 },
         ];
         for message in messages {
             let bytes = encode_client(&message);
@@ -288,8 +339,19 @@ mod tests {
 
     #[test]
     fn client_messages_are_compact_arrays_with_integer_tags() {
-        let hello = encode_client(&ClientMessage::Hello { version: 1, name: "ab".into() });
+        let hello = encode_client(&ClientMessage::Hello { version: 1, name: "ab".into(), join: None });
         assert_eq!(hello, [0x93, 0x01, 0x01, 0xa2, b'a', b'b']);
+        // Another version's hello decodes whatever follows its name, so that it can be refused for its version.
+        assert_eq!(
+            decode_client(&[0x94, 0x01, 0x02, 0xa2, b'a', b'b', 0xc0], 128).unwrap(),
+            ClientMessage::Hello { version: 2, name: "ab".into(), join: None }
+        );
+        let hello = encode_client(&ClientMessage::hello("ab"));
+        assert_eq!(hello, [0x94, 0x01, 0x03, 0xa2, b'a', b'b', 0x91, 0x01]);
+        // Room options leave out what follows the last one given.
+        let create = Join::Create(RoomOptions { max_players: Some(8), ..RoomOptions::default() });
+        let hello = encode_client(&ClientMessage::Hello { version: 3, name: "ab".into(), join: Some(create) });
+        assert_eq!(hello, [0x94, 0x01, 0x03, 0xa2, b'a', b'b', 0x92, 0x03, 0x93, 0xc0, 0xc0, 0x08]);
         let input = encode_client(&ClientMessage::Input(Input {
             seq: 1,
             move_x: -1,
@@ -357,6 +419,7 @@ mod tests {
                     max_hp: 100,
                     respawn_ticks: 90,
                 },
+                room: RoomInfo { id: "abcdefgh2345".into(), name: "arena 1".into(), role: Role::Spectator },
             }),
         ];
         for message in messages {

@@ -1,4 +1,6 @@
-//! Command-line flags and the limits and rates they set. Every limit the server enforces lives here, with its default.
+//! Command-line flags and the settings they resolve to: `ServerConfig` for the process (address, edge limits, caps on
+//! rooms and connections, the lobby's defaults) and `RoomConfig` for one room (map, tick rate, players, view radius,
+//! seed), from which a room is created. Every limit the server enforces lives here, with its default.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,12 +32,30 @@ pub struct Args {
     #[arg(long, value_name = "WIDTHxHEIGHT", value_parser = parse_map_size)]
     pub map_size: Option<(i32, i32)>,
 
-    /// Most players in the room at once; later joins are refused with close code 1013.
+    /// Players per room: the default of a new room and the most a room may be created with; a join beyond a room's
+    /// own limit is refused with close code 4002.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=65535))]
     pub max_players: u32,
 
-    /// Largest WebSocket message a client may send, in bytes (real messages are under 40); larger closes with 1009.
-    #[arg(long, default_value_t = 128)]
+    /// Spectators per room (they do not take player slots); a spectator beyond it is refused with 4003.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(0..=65535))]
+    pub max_spectators: u32,
+
+    /// Rooms this process hosts at once; creating one more is refused (4004, or HTTP 503).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_rooms: u32,
+
+    /// Seconds a room with no players and no spectators stays open before it closes.
+    #[arg(long, default_value_t = 30.0)]
+    pub empty_room_secs: f64,
+
+    /// Threads that run the rooms' ticks (a room is a task on this pool, not a thread of its own); default: one
+    /// per core.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub room_threads: Option<u32>,
+
+    /// Largest WebSocket message a client may send, in bytes (real messages are under 120); larger closes with 1009.
+    #[arg(long, default_value_t = 256)]
     pub max_message_bytes: usize,
 
     /// Frames queued per client before new ones are dropped (the client then converges on a later delta).
@@ -105,10 +125,24 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 
-    /// Fault injection for the tests: the room thread panics after this tick.
+    /// Fault injection for the tests: every room panics after this tick.
     #[arg(long, hide = true)]
     pub test_panic_at_tick: Option<u32>,
 }
+
+/// The maps compiled into the binary, by the name a room asks for (`assets/maps/NAME.json`).
+pub const BUNDLED_MAPS: [(&str, &str); 2] =
+    [("arena", include_str!("../assets/maps/arena.json")), ("duel", include_str!("../assets/maps/duel.json"))];
+
+/// Sides a generated map may have when a room asks for one (`WIDTHxHEIGHT`): big enough to play in, small enough
+/// that anyone allowed to create a room cannot make the server build a huge one.
+pub const ROOM_MAP_SIDES: std::ops::RangeInclusive<i32> = 320..=20_000;
+
+/// Longest room name, in characters.
+pub const MAX_ROOM_NAME_CHARS: usize = 24;
+
+/// Largest view radius a room may be created with, in world units.
+pub const MAX_VIEW_RADIUS: f32 = 20_000.0;
 
 /// Ticks of snapshot history kept for delta encoding (PROTOCOL.md promises 64): two seconds at 30 Hz, so a client
 /// that falls briefly behind still gets deltas instead of much larger full snapshots.
@@ -126,7 +160,6 @@ pub struct Limits {
     pub hello_timeout: Duration,
     pub ping_interval: Duration,
     pub idle_timeout: Duration,
-    pub slow_client_timeout: Duration,
     pub input_rate: u32,
     pub input_burst: u32,
     pub allowed_origins: Vec<String>,
@@ -151,36 +184,82 @@ fn seconds(value: f64) -> Duration {
     Duration::from_secs_f64(value.clamp(0.001, 86_400.0))
 }
 
-/// Everything the server needs to run, resolved from `Args` (the map loaded and validated).
+/// One room's settings: a room is created from these and nothing else.
 #[derive(Debug, Clone)]
-pub struct Config {
-    pub addr: SocketAddr,
-    pub tick_rate: u32,
+pub struct RoomConfig {
+    /// Set by the lobby when the room is created (12 characters of a-z and 2-7).
+    pub id: String,
+    pub name: String,
     pub map: Map,
+    /// The map as the lobby lists it and quick play filters on: a bundled name, `WIDTHxHEIGHT`, or a map file's name.
+    pub map_label: String,
+    pub tick_rate: u32,
     pub max_players: usize,
+    pub max_spectators: usize,
     /// 0: everyone sees everyone.
     pub view_radius: f32,
-    pub limits: Limits,
     pub seed: u64,
-    /// Test hook: keep the server's own snapshots of the last this-many ticks where tests can read them.
+    /// Not listed, not chosen by quick play; joinable by id.
+    pub private: bool,
+    /// A client whose outbox stays full this long is closed (`--slow-client-secs`).
+    pub slow_client_timeout: Duration,
+    /// The room closes after this long without players or spectators.
+    pub empty_grace: Duration,
+    /// Test hook: keep the room's own snapshots of the last this-many ticks where tests can read them.
     pub record_snapshots: usize,
-    /// Test hook: the room thread panics right after this tick, to show that a crashed room is never a clean stop.
+    /// Test hook: the room panics right after this tick, to show that a crashed room is never a clean stop.
     pub panic_at_tick: Option<u32>,
+    /// Test hook: every tick takes at least this long (a deliberately slow room).
+    pub min_tick_time: Duration,
 }
 
-impl Config {
-    pub fn from_args(args: &Args) -> Result<Config, MapError> {
-        let map = match (&args.map, args.map_size) {
-            (Some(path), _) => Map::load(path)?,
-            (None, Some((width, height))) => Map::generated(width, height, GENERATED_MAP_SEED),
-            (None, None) => Map::bundled_arena(),
+/// Everything the process needs to run, resolved from `Args` (the default room's map loaded and validated).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub addr: SocketAddr,
+    pub limits: Limits,
+    pub max_rooms: usize,
+    /// Threads of the room pool.
+    pub room_threads: usize,
+    /// What a room gets for every setting its creator leaves out; `max_players` is also the most it may ask for.
+    pub room: RoomConfig,
+}
+
+impl ServerConfig {
+    pub fn from_args(args: &Args) -> Result<ServerConfig, MapError> {
+        let (map, map_label) = match (&args.map, args.map_size) {
+            (Some(path), _) => {
+                let map = Map::load(path)?;
+                let label = map.name.clone();
+                (map, label)
+            }
+            (None, Some((width, height))) => {
+                (Map::generated(width, height, GENERATED_MAP_SEED), format!("{width}x{height}"))
+            }
+            (None, None) => (Map::bundled_arena(), "arena".to_string()),
         };
-        Ok(Config {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(ServerConfig {
             addr: args.addr,
-            tick_rate: args.tick_rate,
-            map,
-            max_players: args.max_players as usize,
-            view_radius: if args.view_radius.is_finite() { args.view_radius.max(0.0) } else { 0.0 },
+            max_rooms: args.max_rooms as usize,
+            room_threads: args.room_threads.map_or(cores, |n| n as usize),
+            room: RoomConfig {
+                id: String::new(),
+                name: String::new(),
+                map,
+                map_label,
+                tick_rate: args.tick_rate,
+                max_players: args.max_players as usize,
+                max_spectators: args.max_spectators as usize,
+                view_radius: if args.view_radius.is_finite() { args.view_radius.max(0.0) } else { 0.0 },
+                seed: args.seed,
+                private: false,
+                slow_client_timeout: seconds(args.slow_client_secs),
+                empty_grace: seconds(args.empty_room_secs),
+                record_snapshots: 0,
+                panic_at_tick: args.test_panic_at_tick,
+                min_tick_time: Duration::ZERO,
+            },
             limits: Limits {
                 max_message_bytes: args.max_message_bytes,
                 outbox_frames: args.outbox_frames.max(1),
@@ -191,21 +270,36 @@ impl Config {
                 hello_timeout: seconds(args.hello_timeout_secs),
                 ping_interval: seconds(args.ping_interval_secs),
                 idle_timeout: seconds(args.idle_timeout_secs),
-                slow_client_timeout: seconds(args.slow_client_secs),
                 input_rate: args.input_rate.max(1),
                 input_burst: args.input_burst.max(1),
                 allowed_origins: args.allowed_origins.clone(),
                 shutdown_grace: seconds(args.shutdown_grace_secs),
             },
-            seed: args.seed,
-            record_snapshots: 0,
-            panic_at_tick: args.test_panic_at_tick,
         })
     }
 
     /// The defaults, listening on an ephemeral loopback port: what tests and benchmarks start from.
-    pub fn for_tests() -> Config {
+    pub fn for_tests() -> ServerConfig {
         let args = Args::parse_from(["skirmish", "--addr", "127.0.0.1:0"]);
-        Config::from_args(&args).expect("the bundled map is valid")
+        ServerConfig::from_args(&args).expect("the bundled map is valid")
+    }
+}
+
+impl RoomConfig {
+    /// The default room settings of `ServerConfig::for_tests` (tests and benchmarks of a room alone).
+    pub fn for_tests() -> RoomConfig {
+        let mut room = ServerConfig::for_tests().room;
+        room.id = "testroom2345".into();
+        room.name = "test room".into();
+        room
+    }
+}
+
+/// A bundled map by name.
+pub fn bundled_map(name: &str) -> Option<Map> {
+    let (_, json) = BUNDLED_MAPS.iter().find(|(bundled, _)| *bundled == name)?;
+    match Map::parse(json, name) {
+        Ok(map) => Some(map),
+        Err(e) => panic!("the bundled map {name} is invalid: {e}"),
     }
 }

@@ -21,15 +21,17 @@ use std::time::Duration;
 
 use fastwebsockets::{Frame, OpCode, WebSocket, WebSocketError, WebSocketRead};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::{timeout, Instant};
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use crate::codec::{self, close_code, DecodeError};
-use crate::config::{Config, Limits};
+use crate::config::{Limits, ServerConfig};
 use crate::link::{close_with, ClientLink, CloseReason, DisconnectReason, Outgoing};
-use crate::protocol::{ClientMessage, ServerMessage, PROTOCOL_VERSION};
-use crate::room::{ClientKey, JoinRefused, RoomCommand};
+use crate::lobby::Lobby;
+use crate::protocol::{ClientMessage, Role, ServerMessage, PROTOCOL_VERSION};
+use crate::room::RoomCommand;
+use crate::session::{self, Session};
 use crate::telemetry::ServerStats;
 
 /// What a connection runs over: an upgraded HTTP connection in the server, an in-memory pipe in tests.
@@ -39,14 +41,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Transport for T {}
 /// What the connection needs from the server.
 #[derive(Clone)]
 pub struct ConnectionContext {
-    pub room: mpsc::Sender<RoomCommand>,
+    pub lobby: Arc<Lobby>,
     pub limits: Limits,
     pub stats: Arc<ServerStats>,
 }
 
 impl ConnectionContext {
-    pub fn new(config: &Config, room: mpsc::Sender<RoomCommand>, stats: Arc<ServerStats>) -> ConnectionContext {
-        ConnectionContext { room, limits: config.limits.clone(), stats }
+    pub fn new(config: &ServerConfig, lobby: Arc<Lobby>, stats: Arc<ServerStats>) -> ConnectionContext {
+        ConnectionContext { lobby, limits: config.limits.clone(), stats }
     }
 }
 
@@ -162,9 +164,9 @@ pub async fn serve<S: Transport>(ws: WebSocket<S>, peer: SocketAddr, context: Co
 
     let bucket = TokenBucket::new(context.limits.input_rate, context.limits.input_burst, Instant::now());
     let mut reader =
-        Reader { read, context: &context, link: &link, client: None, last_seq: 0, last_heard: &last_heard, bucket };
+        Reader { read, context: &context, link: &link, session: None, last_seq: 0, last_heard: &last_heard, bucket };
     let end = reader.run(close_rx.clone()).await;
-    let client = reader.client;
+    let session = reader.session;
     match end {
         // Already set: the echo of the peer's close frame, or the server's own reason.
         ReadEnd::PeerClosed | ReadEnd::ServerClosed => {}
@@ -180,8 +182,8 @@ pub async fn serve<S: Transport>(ws: WebSocket<S>, peer: SocketAddr, context: Co
     }
     // A stream that simply ended (no close frame, no reason yet) is the peer leaving.
     link.close(CloseReason::new(DisconnectReason::PeerClosed, ""));
-    if let Some(client) = client {
-        let _ = context.room.send(RoomCommand::Leave { client }).await;
+    if let Some(session) = session {
+        session.send(RoomCommand::Leave { client: session.key }).await;
     }
     // The first reason set is the one the client receives; it is logged and counted once, here.
     if let Some(reason) = close_rx.borrow().clone() {
@@ -202,7 +204,7 @@ struct Reader<'a, S> {
     read: WebSocketRead<ReadHalf<S>>,
     context: &'a ConnectionContext,
     link: &'a ClientLink,
-    client: Option<ClientKey>,
+    session: Option<Session>,
     last_seq: u32,
     last_heard: &'a LastHeard,
     bucket: TokenBucket,
@@ -219,11 +221,25 @@ impl<S: Transport> Reader<'_, S> {
         let hello_deadline = tokio::time::sleep(self.context.limits.hello_timeout);
         let closed = closing(close_rx);
         tokio::pin!(hello_deadline, closed);
+        // Resolves when the room's queue is gone: armed once the client has a room. A room that closes normally
+        // has closed its clients first (that reason wins); one that panicked could not, and this notices it.
+        let mut room_gone: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(std::future::pending());
+        let mut armed = false;
         loop {
+            if !armed {
+                if let Some(session) = &self.session {
+                    let commands = session.room.commands.clone();
+                    room_gone = Box::pin(async move { commands.closed().await });
+                    armed = true;
+                }
+            }
             let message = tokio::select! {
                 message = self.next_message() => message,
                 _ = &mut closed => return ReadEnd::ServerClosed,
-                _ = &mut hello_deadline, if self.client.is_none() => {
+                _ = &mut room_gone => {
+                    return violation(DisconnectReason::RoomCrashed, "the room stopped unexpectedly");
+                }
+                _ = &mut hello_deadline, if self.session.is_none() => {
                     return violation(DisconnectReason::HelloTimeout, "no hello within the time limit");
                 }
             };
@@ -308,27 +324,39 @@ impl<S: Transport> Reader<'_, S> {
 
     async fn handle(&mut self, message: ClientMessage) -> Result<(), ReadEnd> {
         let policy = |reason: &str| Err(violation(DisconnectReason::PolicyViolation, reason));
-        let client = match (self.client, &message) {
-            (None, ClientMessage::Hello { version, name }) => {
-                if *version != PROTOCOL_VERSION {
+        let session = match (&self.session, message) {
+            (None, ClientMessage::Hello { version, name, join }) => {
+                let Some(join) = join.filter(|_| version == PROTOCOL_VERSION) else {
                     return Err(violation(
                         DisconnectReason::VersionMismatch,
                         format!("protocol version mismatch: server speaks {PROTOCOL_VERSION}, client sent {version}"),
                     ));
-                }
-                return self.join(name.clone()).await;
+                };
+                let session =
+                    session::admit(&self.context.lobby, &name, &join, self.link).await.map_err(ReadEnd::Violation)?;
+                self.session = Some(session);
+                return Ok(());
             }
             (None, _) => return policy("the first message must be hello"),
             (Some(_), ClientMessage::Hello { .. }) => return policy("hello sent twice"),
-            (Some(client), _) => client,
+            (Some(session), message) => (session, message),
         };
+        let (session, message) = session;
+        let client = session.key;
         let command = match message {
+            ClientMessage::Input(_) if session.role == Role::Spectator => {
+                return policy("spectators cannot send input");
+            }
             ClientMessage::Input(input) => {
                 if input.seq <= self.last_seq {
-                    return policy(&format!("input sequence went backwards ({} after {})", input.seq, self.last_seq));
+                    return policy(&format!("input sequence must increase ({} after {})", input.seq, self.last_seq));
                 }
                 self.last_seq = input.seq;
                 RoomCommand::Input { client, input }
+            }
+            ClientMessage::View { .. } if session.role == Role::Player => return policy("only spectators send view"),
+            ClientMessage::View { follow, x, y } => {
+                RoomCommand::View { client, follow, at: glam::Vec2::new(x as f32, y as f32) }
             }
             ClientMessage::Ack { tick } => RoomCommand::Ack { client, tick },
             ClientMessage::Ping { nonce } => {
@@ -338,29 +366,11 @@ impl<S: Transport> Reader<'_, S> {
             }
             ClientMessage::Hello { .. } => unreachable!("handled above"),
         };
-        self.context.room.send(command).await.map_err(|_| ReadEnd::ServerClosed)
-    }
-
-    async fn join(&mut self, name: String) -> Result<(), ReadEnd> {
-        let (reply, answer) = oneshot::channel();
-        let command = RoomCommand::Join { name: name.clone(), link: self.link.clone(), reply };
-        let refused = |reason: JoinRefused| {
-            let kind = match reason {
-                JoinRefused::Full(_) => DisconnectReason::RoomFull,
-                JoinRefused::ShuttingDown => DisconnectReason::ServerShutdown,
-            };
-            violation(kind, reason.to_string())
-        };
-        self.context.room.send(command).await.map_err(|_| refused(JoinRefused::ShuttingDown))?;
-        match answer.await {
-            Ok(Ok(key)) => {
-                info!(name = %name.trim(), "player joined");
-                self.client = Some(key);
-                Ok(())
-            }
-            Ok(Err(reason)) => Err(refused(reason)),
-            Err(_) => Err(refused(JoinRefused::ShuttingDown)),
+        if session.send(command).await {
+            return Ok(());
         }
+        // The room's queue is gone without a close for this client: the room stopped unexpectedly.
+        Err(violation(DisconnectReason::RoomCrashed, "the room stopped unexpectedly"))
     }
 }
 

@@ -68,7 +68,8 @@ impl InterestGrid {
         self.positions[index]
     }
 
-    /// Writes into `out` the ascending indices of the entities within the radius of `center`, plus `own`.
+    /// Writes into `out` the ascending indices of the entities within the radius of `center`, plus `own` (an index,
+    /// or `usize::MAX` for a viewer with no entity of its own).
     pub fn visible(&self, center: Vec2, own: usize, out: &mut Vec<u32>) {
         out.clear();
         let (column, row) = self.cell_of(center);

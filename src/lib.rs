@@ -11,9 +11,11 @@
 //!   [`link::DisconnectReason`]; both the edge and the room import it, the room never imports the edge.
 //! - [`telemetry`]: the edge's counters (connections, refusals, disconnects by reason); [`shutdown`]: the signal
 //!   every loop watches.
-//! - [`protocol`]: the message types of protocol v2, pure data; [`codec`]: bytes ↔ messages, limits, typed errors;
+//! - [`protocol`]: the message types of protocol v3, pure data; [`codec`]: bytes ↔ messages, limits, typed errors;
 //!   [`msgpack`]: the lean reader behind the clients' snapshot decoding.
-//! - [`room`]: the tick loop — drain inputs, step, snapshot, send.
+//! - [`lobby`]: the room registry and matchmaking (create, find, list, quick play, spectate) and the room pool;
+//!   [`session`]: a client's seat (who, which room, which role), from a hello's `join`.
+//! - [`room`]: one room's tick loop — drain inputs, step, snapshot, send; players and spectators.
 //! - [`sim`]: the pure simulation (map, players, bullets, collisions); no I/O, no clock, deterministic per seed.
 //! - [`interest`]: interest management — which entities each client sees when a view radius is set.
 //! - [`snapshot`]: per-tick world snapshots, the history ring, deltas against acknowledged baselines, and the
@@ -30,11 +32,13 @@ pub mod config;
 pub mod connection;
 pub mod interest;
 pub mod link;
+pub mod lobby;
 pub mod metrics;
 pub mod msgpack;
 pub mod protocol;
 pub mod room;
 pub mod server;
+pub mod session;
 pub mod shutdown;
 pub mod sim;
 pub mod snapshot;

@@ -40,13 +40,23 @@ pub enum DisconnectReason {
     PolicyViolation,
     /// A hello with another protocol version (4000).
     VersionMismatch,
-    /// The room has no free player slot (1013).
+    /// The room asked for does not exist, or there is no room to spectate (4001).
+    RoomNotFound,
+    /// The room has no free player slot (4002).
     RoomFull,
+    /// The room has no free spectator slot (4003).
+    NoSpectatorSlot,
+    /// The process is at its room limit, so no room can be created (4004).
+    RoomLimit,
+    /// Room options out of bounds (4005).
+    BadRoomOptions,
+    /// The client's room stopped unexpectedly (1011).
+    RoomCrashed,
 }
 
 impl DisconnectReason {
     /// Every reason, in the order of `index`.
-    pub const ALL: [DisconnectReason; 15] = [
+    pub const ALL: [DisconnectReason; 20] = [
         DisconnectReason::PeerClosed,
         DisconnectReason::TransportError,
         DisconnectReason::ServerShutdown,
@@ -61,7 +71,12 @@ impl DisconnectReason {
         DisconnectReason::MessageFlood,
         DisconnectReason::PolicyViolation,
         DisconnectReason::VersionMismatch,
+        DisconnectReason::RoomNotFound,
         DisconnectReason::RoomFull,
+        DisconnectReason::NoSpectatorSlot,
+        DisconnectReason::RoomLimit,
+        DisconnectReason::BadRoomOptions,
+        DisconnectReason::RoomCrashed,
     ];
 
     /// Position in `ALL`, for counters kept in an array.
@@ -84,7 +99,12 @@ impl DisconnectReason {
             DisconnectReason::ProtocolError => close_code::PROTOCOL_ERROR,
             DisconnectReason::UnsupportedData => close_code::UNSUPPORTED_DATA,
             DisconnectReason::VersionMismatch => close_code::VERSION_MISMATCH,
-            DisconnectReason::RoomFull => close_code::TRY_AGAIN_LATER,
+            DisconnectReason::RoomNotFound => close_code::ROOM_NOT_FOUND,
+            DisconnectReason::RoomFull => close_code::ROOM_FULL,
+            DisconnectReason::NoSpectatorSlot => close_code::NO_SPECTATOR_SLOT,
+            DisconnectReason::RoomLimit => close_code::ROOM_LIMIT,
+            DisconnectReason::BadRoomOptions => close_code::BAD_ROOM_OPTIONS,
+            DisconnectReason::RoomCrashed => close_code::INTERNAL_ERROR,
         }
     }
 
@@ -105,7 +125,12 @@ impl DisconnectReason {
             DisconnectReason::MessageFlood => "message_flood",
             DisconnectReason::PolicyViolation => "policy_violation",
             DisconnectReason::VersionMismatch => "version_mismatch",
+            DisconnectReason::RoomNotFound => "room_not_found",
             DisconnectReason::RoomFull => "room_full",
+            DisconnectReason::NoSpectatorSlot => "no_spectator_slot",
+            DisconnectReason::RoomLimit => "room_limit",
+            DisconnectReason::BadRoomOptions => "bad_room_options",
+            DisconnectReason::RoomCrashed => "room_crashed",
         }
     }
 
@@ -116,7 +141,12 @@ impl DisconnectReason {
             DisconnectReason::PeerClosed
                 | DisconnectReason::TransportError
                 | DisconnectReason::ServerShutdown
+                | DisconnectReason::RoomNotFound
                 | DisconnectReason::RoomFull
+                | DisconnectReason::NoSpectatorSlot
+                | DisconnectReason::RoomLimit
+                | DisconnectReason::BadRoomOptions
+                | DisconnectReason::RoomCrashed
         )
     }
 }

@@ -1,7 +1,7 @@
 //! The server binary: parse flags, set up tracing, run until SIGINT or SIGTERM, shut down gracefully.
 
 use clap::Parser;
-use skirmish::config::{Args, Config};
+use skirmish::config::{Args, ServerConfig};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -19,7 +19,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let config = match Config::from_args(&args) {
+    let config = match ServerConfig::from_args(&args) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("error: {error}");
@@ -28,20 +28,12 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     };
     let server = skirmish::server::start(config).await?;
     println!("skirmish listening on http://{} (play in a browser; WebSocket at /ws)", server.local_addr);
-    tokio::select! {
-        _ = shutdown_signal() => tracing::info!("shutting down"),
-        _ = room_crashed(&server) => tracing::error!("the room thread stopped unexpectedly; shutting down"),
-    }
-    // Re-raises a room panic, so a crashed server exits non-zero.
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    // A room that panicked took only its own clients down while the others played on; the shutdown re-raises that
+    // panic, so the process still exits non-zero and the crash cannot pass unnoticed.
     server.shutdown().await;
     Ok(())
-}
-
-/// Resolves if the room thread ends by itself, which only a panic does.
-async fn room_crashed(server: &skirmish::server::RunningServer) {
-    while !server.room_stopped() {
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
 }
 
 async fn shutdown_signal() {

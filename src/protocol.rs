@@ -1,4 +1,4 @@
-//! Protocol v2: the messages client and server exchange, as plain data.
+//! Protocol v3: the messages client and server exchange, as plain data.
 //!
 //! Every message is a MessagePack array whose first element is a small integer type tag; the rest is positional.
 //! rmp-serde would write enum variants as their name strings, so the (de)serializers here are written by hand to
@@ -12,7 +12,7 @@ use serde::ser::{SerializeTuple, Serializer};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Version carried by `hello` and `welcome`; a client speaking another version is refused with close code 4000.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Type tags of client-to-server messages.
 pub mod client_tag {
@@ -20,6 +20,15 @@ pub mod client_tag {
     pub const INPUT: u8 = 2;
     pub const ACK: u8 = 3;
     pub const PING: u8 = 4;
+    pub const VIEW: u8 = 5;
+}
+
+/// Kinds of `join` in a hello (its first element).
+pub mod join_tag {
+    pub const QUICK_PLAY: u8 = 1;
+    pub const ROOM: u8 = 2;
+    pub const CREATE: u8 = 3;
+    pub const SPECTATE: u8 = 4;
 }
 
 /// Type tags of server-to-client messages.
@@ -140,12 +149,84 @@ pub struct Input {
 pub const BUTTON_FIRE: u8 = 1;
 
 /// Messages a client sends.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum ClientMessage {
-    Hello { version: u16, name: String },
+    /// `join` is `None` only when `version` is another protocol's: that hello is refused for its version, whatever
+    /// follows it (a v2 hello has no `join`).
+    Hello {
+        version: u16,
+        name: String,
+        join: Option<Join>,
+    },
     Input(Input),
-    Ack { tick: u32 },
-    Ping { nonce: u32 },
+    Ack {
+        tick: u32,
+    },
+    Ping {
+        nonce: u32,
+    },
+    /// A spectator's view: follow player `follow` (0: a free camera centred on `x`, `y` world units).
+    View {
+        follow: u32,
+        x: i32,
+        y: i32,
+    },
+}
+
+impl ClientMessage {
+    /// A hello of this protocol version that quick-plays as `name`.
+    pub fn hello(name: &str) -> ClientMessage {
+        ClientMessage::Hello { version: PROTOCOL_VERSION, name: name.into(), join: Some(Join::QuickPlay { map: None }) }
+    }
+}
+
+/// Which room a hello asks for, and in which role.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Join {
+    /// The fullest public room with a free player slot (on `map` when given), or a new one.
+    QuickPlay { map: Option<String> },
+    /// Play in the room with this id.
+    Room { id: String },
+    /// Create a room and play in it.
+    Create(RoomOptions),
+    /// Watch that room, or the busiest public one.
+    Spectate { room: Option<String> },
+}
+
+/// The settings a room is created with; every one optional (the server's default when absent). On the wire an
+/// array `[name, map, max_players, tick_rate, view_radius, private]` with nil for absent (or cut short); in the
+/// HTTP API a JSON object with these names.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomOptions {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub map: Option<String>,
+    #[serde(default)]
+    pub max_players: Option<u32>,
+    #[serde(default)]
+    pub tick_rate: Option<u32>,
+    #[serde(default)]
+    pub view_radius: Option<f32>,
+    #[serde(default)]
+    pub private: Option<bool>,
+}
+
+/// A client's part in a room.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Role {
+    #[default]
+    Player = 0,
+    Spectator = 1,
+}
+
+/// The room a welcome admits to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoomInfo {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
 }
 
 /// The map as sent in `welcome`, in integer world units.
@@ -181,6 +262,7 @@ pub struct Welcome {
     pub tick: u32,
     pub map: MapInfo,
     pub rules: RulesInfo,
+    pub room: RoomInfo,
 }
 
 impl From<&crate::sim::Map> for MapInfo {
@@ -250,11 +332,14 @@ fn end<'de, A: SeqAccess<'de>>(seq: &mut A, message: &'static str) -> Result<(),
 impl Serialize for ClientMessage {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            ClientMessage::Hello { version, name } => {
-                let mut t = serializer.serialize_tuple(3)?;
+            ClientMessage::Hello { version, name, join } => {
+                let mut t = serializer.serialize_tuple(3 + usize::from(join.is_some()))?;
                 t.serialize_element(&client_tag::HELLO)?;
                 t.serialize_element(version)?;
                 t.serialize_element(name)?;
+                if let Some(join) = join {
+                    t.serialize_element(join)?;
+                }
                 t.end()
             }
             ClientMessage::Input(input) => {
@@ -270,7 +355,119 @@ impl Serialize for ClientMessage {
             }
             ClientMessage::Ack { tick } => (client_tag::ACK, tick).serialize(serializer),
             ClientMessage::Ping { nonce } => (client_tag::PING, nonce).serialize(serializer),
+            ClientMessage::View { follow, x, y } => (client_tag::VIEW, follow, x, y).serialize(serializer),
         }
+    }
+}
+
+impl Serialize for Join {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Join::QuickPlay { map: None } => (join_tag::QUICK_PLAY,).serialize(serializer),
+            Join::QuickPlay { map: Some(map) } => (join_tag::QUICK_PLAY, map).serialize(serializer),
+            Join::Room { id } => (join_tag::ROOM, id).serialize(serializer),
+            Join::Create(options) => (join_tag::CREATE, options.wire()).serialize(serializer),
+            Join::Spectate { room: None } => (join_tag::SPECTATE,).serialize(serializer),
+            Join::Spectate { room: Some(room) } => (join_tag::SPECTATE, room).serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Join {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Join;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a join array starting with its kind")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Join, A::Error> {
+                let kind: u8 = next(&mut seq, "join kind")?;
+                let join = match kind {
+                    join_tag::QUICK_PLAY => Join::QuickPlay { map: seq.next_element::<Option<String>>()?.flatten() },
+                    join_tag::ROOM => Join::Room { id: next(&mut seq, "room id")? },
+                    join_tag::CREATE => {
+                        let options: WireRoomOptions = next(&mut seq, "room options")?;
+                        Join::Create(options.0)
+                    }
+                    join_tag::SPECTATE => Join::Spectate { room: seq.next_element::<Option<String>>()?.flatten() },
+                    other => return Err(de::Error::custom(format_args!("unknown join kind {other}"))),
+                };
+                end(&mut seq, "join")?;
+                Ok(join)
+            }
+        }
+        deserializer.deserialize_seq(V)
+    }
+}
+
+impl RoomOptions {
+    /// The positional wire form: trailing absent options are left out.
+    fn wire(&self) -> WireRoomOptions {
+        WireRoomOptions(self.clone())
+    }
+}
+
+/// `RoomOptions` as the positional array of the wire (`[name, map, max_players, tick_rate, view_radius, private]`).
+struct WireRoomOptions(RoomOptions);
+
+impl Serialize for WireRoomOptions {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let o = &self.0;
+        let present = [
+            o.name.is_some(),
+            o.map.is_some(),
+            o.max_players.is_some(),
+            o.tick_rate.is_some(),
+            o.view_radius.is_some(),
+            o.private.is_some(),
+        ];
+        let len = present.iter().rposition(|&p| p).map_or(0, |last| last + 1);
+        let mut t = serializer.serialize_tuple(len)?;
+        if len > 0 {
+            t.serialize_element(&o.name)?;
+        }
+        if len > 1 {
+            t.serialize_element(&o.map)?;
+        }
+        if len > 2 {
+            t.serialize_element(&o.max_players)?;
+        }
+        if len > 3 {
+            t.serialize_element(&o.tick_rate)?;
+        }
+        if len > 4 {
+            t.serialize_element(&o.view_radius)?;
+        }
+        if len > 5 {
+            t.serialize_element(&o.private)?;
+        }
+        t.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for WireRoomOptions {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = WireRoomOptions;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("room options [name, map, max_players, tick_rate, view_radius, private]")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<WireRoomOptions, A::Error> {
+                let options = RoomOptions {
+                    name: seq.next_element::<Option<String>>()?.flatten(),
+                    map: seq.next_element::<Option<String>>()?.flatten(),
+                    max_players: seq.next_element::<Option<u32>>()?.flatten(),
+                    tick_rate: seq.next_element::<Option<u32>>()?.flatten(),
+                    view_radius: seq.next_element::<Option<f32>>()?.flatten(),
+                    private: seq.next_element::<Option<bool>>()?.flatten(),
+                };
+                end(&mut seq, "room options")?;
+                Ok(WireRoomOptions(options))
+            }
+        }
+        deserializer.deserialize_seq(V)
     }
 }
 
@@ -285,10 +482,16 @@ impl<'de> Deserialize<'de> for ClientMessage {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ClientMessage, A::Error> {
                 let tag: u8 = next(&mut seq, "type tag")?;
                 let message = match tag {
-                    client_tag::HELLO => ClientMessage::Hello {
-                        version: next(&mut seq, "hello version")?,
-                        name: next(&mut seq, "hello name")?,
-                    },
+                    client_tag::HELLO => {
+                        let version: u16 = next(&mut seq, "hello version")?;
+                        let name: String = next(&mut seq, "hello name")?;
+                        if version != PROTOCOL_VERSION {
+                            // Another protocol's hello: only its version matters (it is refused for it).
+                            while seq.next_element::<IgnoredAny>()?.is_some() {}
+                            return Ok(ClientMessage::Hello { version, name, join: None });
+                        }
+                        ClientMessage::Hello { version, name, join: Some(next(&mut seq, "hello join")?) }
+                    }
                     client_tag::INPUT => ClientMessage::Input(Input {
                         seq: next(&mut seq, "input seq")?,
                         move_x: next(&mut seq, "input move_x")?,
@@ -299,6 +502,11 @@ impl<'de> Deserialize<'de> for ClientMessage {
                     }),
                     client_tag::ACK => ClientMessage::Ack { tick: next(&mut seq, "ack tick")? },
                     client_tag::PING => ClientMessage::Ping { nonce: next(&mut seq, "ping nonce")? },
+                    client_tag::VIEW => ClientMessage::View {
+                        follow: next(&mut seq, "view follow")?,
+                        x: next(&mut seq, "view x")?,
+                        y: next(&mut seq, "view y")?,
+                    },
                     other => return Err(de::Error::custom(format_args!("unknown message type {other}"))),
                 };
                 end(&mut seq, "client message")?;
@@ -442,7 +650,7 @@ impl Serialize for ServerMessage {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
             ServerMessage::Welcome(w) => {
-                let mut t = serializer.serialize_tuple(7)?;
+                let mut t = serializer.serialize_tuple(8)?;
                 t.serialize_element(&server_tag::WELCOME)?;
                 t.serialize_element(&w.version)?;
                 t.serialize_element(&w.player_id)?;
@@ -450,6 +658,7 @@ impl Serialize for ServerMessage {
                 t.serialize_element(&w.tick)?;
                 t.serialize_element(&w.map)?;
                 t.serialize_element(&w.rules)?;
+                t.serialize_element(&(&w.room.id, &w.room.name, w.room.role as u8))?;
                 t.end()
             }
             ServerMessage::Snapshot(s) => {
@@ -488,6 +697,15 @@ impl<'de> Deserialize<'de> for ServerMessage {
                         tick: next(&mut seq, "tick")?,
                         map: next(&mut seq, "map")?,
                         rules: next(&mut seq, "rules")?,
+                        room: {
+                            let (id, name, role): (String, String, u8) = next(&mut seq, "room")?;
+                            let role = match role {
+                                0 => Role::Player,
+                                1 => Role::Spectator,
+                                other => return Err(de::Error::custom(format_args!("unknown role {other}"))),
+                            };
+                            RoomInfo { id, name, role }
+                        },
                     }),
                     server_tag::SNAPSHOT => ServerMessage::Snapshot(Snapshot {
                         tick: next(&mut seq, "tick")?,

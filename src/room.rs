@@ -1,4 +1,5 @@
-//! The room: one task that owns the `World` and runs the fixed-rate tick loop.
+//! The room: one task that owns the `World` and runs the fixed-rate tick loop. Many rooms run side by side as
+//! tasks of the lobby's room pool; a room knows nothing of the others, of the lobby, or of sockets.
 //!
 //! Connections reach the room only through its command queue; the room reaches them only through each client's
 //! bounded outbox, with `try_send`, so the tick never waits on a socket. A tick runs, always in this order: drain
@@ -18,11 +19,13 @@ use tokio::time::{sleep_until, Instant};
 use tracing::{debug, info, warn};
 
 use crate::codec;
-use crate::config::{Config, HISTORY_TICKS};
+use crate::config::{RoomConfig, HISTORY_TICKS};
 use crate::interest::InterestGrid;
 use crate::link::{ClientLink, CloseReason, DisconnectReason, Outgoing};
 use crate::metrics::Histogram;
-use crate::protocol::{Input, MapInfo, RulesInfo, ServerMessage, Welcome, BUTTON_FIRE, PROTOCOL_VERSION};
+use crate::protocol::{
+    Input, MapInfo, Role, RoomInfo, RulesInfo, ServerMessage, Welcome, BUTTON_FIRE, PROTOCOL_VERSION,
+};
 use crate::sim::{PlayerId, PlayerInput, Rules, World};
 use crate::snapshot::{self, EventLog, SharedRecords, SnapshotHistory, View, WorldSnapshot};
 
@@ -43,8 +46,13 @@ pub struct ClientKey {
 /// Why a join was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JoinRefused {
-    #[error("server is full ({0} players)")]
-    Full(usize),
+    #[error("room {room} is full ({limit} players)")]
+    Full { room: String, limit: usize },
+    #[error("room {room} has no spectator slot ({limit} spectators)")]
+    NoSpectatorSlot { room: String, limit: usize },
+    /// The room closed (it had been empty for its grace period) while the join was on its way.
+    #[error("room {0} has closed")]
+    Closed(String),
     #[error("server shutting down")]
     ShuttingDown,
 }
@@ -52,10 +60,38 @@ pub enum JoinRefused {
 /// What connections ask of the room.
 #[derive(Debug)]
 pub enum RoomCommand {
-    Join { name: String, link: ClientLink, reply: oneshot::Sender<Result<ClientKey, JoinRefused>> },
-    Input { client: ClientKey, input: Input },
-    Ack { client: ClientKey, tick: u32 },
-    Leave { client: ClientKey },
+    Join {
+        name: String,
+        role: Role,
+        link: ClientLink,
+        reply: oneshot::Sender<Result<ClientKey, JoinRefused>>,
+    },
+    Input {
+        client: ClientKey,
+        input: Input,
+    },
+    Ack {
+        client: ClientKey,
+        tick: u32,
+    },
+    /// A spectator's view: follow a player (0: none) or look at `at` (world units).
+    View {
+        client: ClientKey,
+        follow: u32,
+        at: Vec2,
+    },
+    Leave {
+        client: ClientKey,
+    },
+}
+
+/// Why `run` returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomEnd {
+    /// Nobody was in the room for its grace period.
+    Empty,
+    /// The server is shutting down.
+    Shutdown,
 }
 
 /// Counters the room publishes for /healthz, logs and tests.
@@ -63,6 +99,7 @@ pub enum RoomCommand {
 pub struct RoomStats {
     pub tick: AtomicU32,
     pub players: AtomicU32,
+    pub spectators: AtomicU32,
     pub overruns: AtomicU64,
     /// Time slots that got no tick because a tick overran them (the schedule skips them rather than bursting).
     pub slots_skipped: AtomicU64,
@@ -83,9 +120,20 @@ pub struct RoomStats {
 /// Test hook: the server's own snapshots of recent ticks, to compare with what clients rebuilt.
 pub type SnapshotTap = Arc<Mutex<VecDeque<Arc<WorldSnapshot>>>>;
 
+/// What a client is in the room.
+#[derive(Debug)]
+enum Part {
+    Player(PlayerId),
+    /// Watches: no entity of its own; its view centres on the followed player, else on its camera.
+    Spectator {
+        follow: u32,
+        camera: Vec2,
+    },
+}
+
 struct Client {
     generation: u64,
-    player: PlayerId,
+    part: Part,
     link: ClientLink,
     inputs: VecDeque<Input>,
     /// Newest tick this client acknowledged (0: none).
@@ -108,8 +156,17 @@ pub struct Room {
     next_generation: u64,
     history: SnapshotHistory,
     events: EventLog,
+    id: String,
+    name: String,
     max_players: usize,
+    max_spectators: usize,
+    players: usize,
+    spectators: usize,
     tick_rate: u32,
+    /// Ticks without players or spectators after which `run` closes the room.
+    empty_grace_ticks: u32,
+    /// Consecutive ticks the room has been empty.
+    empty_ticks: u32,
     /// A client whose outbox stays full this many ticks is not reading and is closed.
     slow_client_ticks: u32,
     stats: Arc<RoomStats>,
@@ -120,23 +177,32 @@ pub struct Room {
     body_capacity: usize,
     /// Set when each client sees only a radius around its player.
     interest: Option<Interest>,
-    /// Test hook (`Config::panic_at_tick`): the real-time driver panics after this tick.
+    /// Test hooks (`RoomConfig::panic_at_tick`, `min_tick_time`): the real-time driver panics after this tick; every
+    /// tick lasts at least this long.
     panic_at_tick: Option<u32>,
+    min_tick_time: Duration,
 }
 
 impl Room {
-    pub fn new(config: &Config, stats: Arc<RoomStats>, tap: Option<SnapshotTap>) -> Room {
+    pub fn new(config: &RoomConfig, stats: Arc<RoomStats>, tap: Option<SnapshotTap>) -> Room {
         let rules = Rules::for_tick_rate(config.tick_rate);
+        let ticks_of = |time: Duration| (time.as_secs_f64() * f64::from(config.tick_rate)).ceil() as u32;
         Room {
             world: World::new(config.map.clone(), rules, config.seed),
             clients: Slab::new(),
             next_generation: 1,
             history: SnapshotHistory::new(HISTORY_TICKS),
             events: EventLog::default(),
+            id: config.id.clone(),
+            name: config.name.clone(),
             max_players: config.max_players,
+            max_spectators: config.max_spectators,
+            players: 0,
+            spectators: 0,
             tick_rate: config.tick_rate,
-            slow_client_ticks: (config.limits.slow_client_timeout.as_secs_f64() * f64::from(config.tick_rate)).ceil()
-                as u32,
+            empty_grace_ticks: ticks_of(config.empty_grace).max(1),
+            empty_ticks: 0,
+            slow_client_ticks: ticks_of(config.slow_client_timeout),
             stats,
             tap: tap.map(|tap| (tap, config.record_snapshots.max(1))),
             bodies: Vec::new(),
@@ -148,6 +214,7 @@ impl Room {
             }),
             body_capacity: 256,
             panic_at_tick: config.panic_at_tick,
+            min_tick_time: config.min_tick_time,
         }
     }
 
@@ -162,8 +229,8 @@ impl Room {
     /// Applies one command from a connection.
     pub fn handle(&mut self, command: RoomCommand) {
         match command {
-            RoomCommand::Join { name, link, reply } => {
-                let result = self.join(name, link);
+            RoomCommand::Join { name, role, link, reply } => {
+                let result = self.join(name, role, link);
                 // The connection may have gone away while waiting; then the slot is freed right here.
                 if let Err(Ok(key)) = reply.send(result) {
                     self.leave(key);
@@ -183,8 +250,21 @@ impl Room {
                     Self::acknowledge(c, tick);
                 }
             }
+            RoomCommand::View { client, follow, at } => {
+                if let Some(Client { part: Part::Spectator { follow: following, camera }, .. }) =
+                    self.client_mut(client)
+                {
+                    *following = follow;
+                    *camera = at;
+                }
+            }
             RoomCommand::Leave { client } => self.leave(client),
         }
+    }
+
+    /// Players and spectators in the room.
+    pub fn occupancy(&self) -> (usize, usize) {
+        (self.players, self.spectators)
     }
 
     fn client_mut(&mut self, key: ClientKey) -> Option<&mut Client> {
@@ -198,18 +278,36 @@ impl Room {
         }
     }
 
-    fn join(&mut self, name: String, link: ClientLink) -> Result<ClientKey, JoinRefused> {
-        if self.clients.len() >= self.max_players {
-            return Err(JoinRefused::Full(self.max_players));
-        }
-        let player = self.world.add_player(name.trim());
+    fn join(&mut self, name: String, role: Role, link: ClientLink) -> Result<ClientKey, JoinRefused> {
+        let part = match role {
+            Role::Player => {
+                if self.players >= self.max_players {
+                    return Err(JoinRefused::Full { room: self.id.clone(), limit: self.max_players });
+                }
+                self.players += 1;
+                Part::Player(self.world.add_player(name.trim()))
+            }
+            Role::Spectator => {
+                if self.spectators >= self.max_spectators {
+                    return Err(JoinRefused::NoSpectatorSlot { room: self.id.clone(), limit: self.max_spectators });
+                }
+                self.spectators += 1;
+                let map = self.world.map();
+                Part::Spectator { follow: 0, camera: Vec2::new(map.width as f32, map.height as f32) / 2.0 }
+            }
+        };
+        let player_id = match &part {
+            Part::Player(player) => player.wire_id(),
+            Part::Spectator { .. } => 0,
+        };
         let welcome = ServerMessage::Welcome(Welcome {
             version: PROTOCOL_VERSION,
-            player_id: player.wire_id(),
+            player_id,
             tick_rate: self.tick_rate as u16,
             tick: self.world.tick(),
             map: MapInfo::from(self.world.map()),
             rules: RulesInfo::from(self.world.rules()),
+            room: RoomInfo { id: self.id.clone(), name: self.name.clone(), role },
         });
         // The outbox is new and empty, so the welcome always fits ahead of the first snapshot.
         let _ = link.outbox.try_send(Outgoing::Message(codec::encode_server(&welcome)));
@@ -217,7 +315,7 @@ impl Room {
         self.next_generation += 1;
         let slot = self.clients.insert(Client {
             generation,
-            player,
+            part,
             link,
             inputs: VecDeque::with_capacity(MAX_QUEUED_INPUTS),
             acked_tick: 0,
@@ -227,8 +325,8 @@ impl Room {
             last_applied_seq: 0,
             moving: false,
         });
-        self.stats.players.store(self.clients.len() as u32, Ordering::Relaxed);
-        debug!(player = player.wire_id(), name = %name.trim(), "player joined");
+        self.publish_occupancy();
+        debug!(room = %self.id, player = player_id, ?role, name = %name.trim(), "joined");
         Ok(ClientKey { slot, generation })
     }
 
@@ -237,9 +335,36 @@ impl Room {
             return;
         }
         let client = self.clients.remove(key.slot);
-        self.world.remove_player(client.player);
-        self.stats.players.store(self.clients.len() as u32, Ordering::Relaxed);
-        debug!(player = client.player.wire_id(), "player left");
+        match client.part {
+            Part::Player(player) => {
+                self.world.remove_player(player);
+                self.players -= 1;
+                debug!(room = %self.id, player = player.wire_id(), "player left");
+            }
+            Part::Spectator { .. } => self.spectators -= 1,
+        }
+        self.publish_occupancy();
+    }
+
+    fn publish_occupancy(&self) {
+        self.stats.players.store(self.players as u32, Ordering::Relaxed);
+        self.stats.spectators.store(self.spectators as u32, Ordering::Relaxed);
+    }
+
+    /// Counts a tick towards closing an empty room; true once the room has been empty for its grace period.
+    fn empty_for_grace(&mut self) -> bool {
+        self.empty_ticks = if self.clients.is_empty() { self.empty_ticks + 1 } else { 0 };
+        self.empty_ticks >= self.empty_grace_ticks
+    }
+
+    /// Refuses the joins still queued when the room closes.
+    fn refuse_pending(&mut self, commands: &mut mpsc::Receiver<RoomCommand>) {
+        commands.close();
+        while let Ok(command) = commands.try_recv() {
+            if let RoomCommand::Join { reply, .. } = command {
+                let _ = reply.send(Err(JoinRefused::Closed(self.id.clone())));
+            }
+        }
     }
 
     /// Runs one tick: inputs, simulation, snapshots. Returns the new tick number.
@@ -271,11 +396,12 @@ impl Room {
                 client.inputs.pop_front();
                 skipped += 1;
             }
+            let Part::Player(player) = client.part else { continue };
             match client.inputs.pop_front() {
                 Some(input) => {
                     client.last_applied_seq = input.seq;
                     client.moving = input.move_x != 0 || input.move_y != 0;
-                    self.world.set_input(client.player, player_input(&input));
+                    self.world.set_input(player, player_input(&input));
                 }
                 // The world keeps applying the last input: a client predicting one step per input is now behind.
                 None => repeated += u64::from(client.moving),
@@ -326,10 +452,21 @@ impl Room {
                 }
                 // Each client sees its own neighbourhood, diffed against what it saw at its baseline.
                 Some(interest) => {
-                    let own = current.entities.binary_search_by_key(&client.player.wire_id(), |e| e.id);
-                    let Ok(own) = own else { continue };
+                    let index_of = |id: u32| current.entities.binary_search_by_key(&id, |e| e.id).ok();
+                    // A player's view centres on itself (always in view); a spectator's on whom it follows, or its
+                    // camera.
+                    let (center, own) = match client.part {
+                        Part::Player(player) => {
+                            let Some(own) = index_of(player.wire_id()) else { continue };
+                            (interest.grid.position(own), own)
+                        }
+                        Part::Spectator { follow, camera } => {
+                            let followed = (follow != 0).then(|| index_of(follow)).flatten();
+                            (followed.map_or(camera, |index| interest.grid.position(index)), usize::MAX)
+                        }
+                    };
                     let mut visible = client.views.recycle();
-                    interest.grid.visible(interest.grid.position(own), own, &mut visible);
+                    interest.grid.visible(center, own, &mut visible);
                     let base = match (self.history.get(baseline), client.views.at(baseline)) {
                         (Some(snapshot), Some(seen)) => Some(View::subset(snapshot, seen)),
                         _ => None,
@@ -439,7 +576,7 @@ fn deliver(
             if client.full_ticks == slow_client_ticks {
                 let seconds = f64::from(slow_client_ticks) / f64::from(tick_rate);
                 // The connection logs and counts the close, with the peer's address.
-                debug!(player = client.player.wire_id(), "closing a client that stopped reading");
+                debug!(generation = client.generation, "closing a client that stopped reading");
                 let reason = format!("client too slow: not reading for {seconds:.1} s");
                 client.link.close(CloseReason::new(DisconnectReason::SlowClient, reason));
                 totals.slow_closed += 1;
@@ -510,16 +647,20 @@ fn player_input(input: &Input) -> PlayerInput {
 /// Tick N starts at `start + N * dt`, so timing never drifts. A tick that ends after the next one was due is an
 /// overrun: it is counted and logged, and the schedule skips to the next future slot rather than running a burst
 /// of catch-up ticks.
-pub async fn run(mut room: Room, mut commands: mpsc::Receiver<RoomCommand>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    mut room: Room,
+    mut commands: mpsc::Receiver<RoomCommand>,
+    mut shutdown: watch::Receiver<bool>,
+) -> RoomEnd {
     let dt = Duration::from_secs_f64(1.0 / f64::from(room.tick_rate));
     let start = Instant::now();
     let mut slot: u32 = 1;
-    info!(tick_rate = room.tick_rate, "room running");
-    loop {
+    info!(room = %room.id, name = %room.name, tick_rate = room.tick_rate, "room open");
+    let end = loop {
         let deadline = start + dt * slot;
         tokio::select! {
             biased;
-            _ = crate::shutdown::stopping(&mut shutdown) => break,
+            _ = crate::shutdown::stopping(&mut shutdown) => break RoomEnd::Shutdown,
             _ = sleep_until(deadline) => {}
         }
         let began = Instant::now();
@@ -534,11 +675,20 @@ pub async fn run(mut room: Room, mut commands: mpsc::Receiver<RoomCommand>, mut 
             }
         };
         if closed {
-            break;
+            break RoomEnd::Shutdown;
         }
         let tick = room.tick();
         if room.panic_at_tick == Some(tick) {
             panic!("injected fault: the room panics at tick {tick}");
+        }
+        if room.empty_for_grace() {
+            room.refuse_pending(&mut commands);
+            info!(room = %room.id, "room closed: empty for its grace period");
+            return RoomEnd::Empty;
+        }
+        if !room.min_tick_time.is_zero() {
+            // Test hook: a deliberately slow room holds its pool thread, as a heavy tick would.
+            std::thread::sleep(room.min_tick_time.saturating_sub(began.elapsed()));
         }
         let finished = Instant::now();
         let micros = (finished - began).as_micros() as u64;
@@ -554,11 +704,24 @@ pub async fn run(mut room: Room, mut commands: mpsc::Receiver<RoomCommand>, mut 
             let next_slot = ((finished - start).as_nanos() / dt.as_nanos()) as u32 + 1;
             room.stats.slots_skipped.fetch_add(u64::from(next_slot - slot), Ordering::Relaxed);
             slot = next_slot;
-            warn!(tick, tick_micros = micros, behind_micros = behind.as_micros() as u64, "tick overran its slot");
+            warn!(
+                room = %room.id,
+                tick,
+                tick_micros = micros,
+                behind_micros = behind.as_micros() as u64,
+                "tick overran its slot"
+            );
+        }
+    };
+    room.close_all(&CloseReason::new(DisconnectReason::ServerShutdown, "server shutting down"));
+    commands.close();
+    while let Ok(command) = commands.try_recv() {
+        if let RoomCommand::Join { reply, .. } = command {
+            let _ = reply.send(Err(JoinRefused::ShuttingDown));
         }
     }
-    room.close_all(&CloseReason::new(DisconnectReason::ServerShutdown, "server shutting down"));
-    info!("room stopped");
+    info!(room = %room.id, "room stopped");
+    end
 }
 
 #[cfg(test)]
@@ -577,18 +740,25 @@ mod tests {
         seq: u32,
     }
 
+    fn player_id(room: &Room, key: ClientKey) -> u32 {
+        match room.clients.get(key.slot).map(|client| &client.part) {
+            Some(Part::Player(player)) => player.wire_id(),
+            other => panic!("not a player: {other:?}"),
+        }
+    }
+
     fn join(room: &mut Room, name: &str, outbox_frames: usize) -> Result<TestClient, JoinRefused> {
         let (link, outbox, close) = ClientLink::new(outbox_frames);
         let (reply, mut answer) = oneshot::channel();
-        room.handle(RoomCommand::Join { name: name.into(), link, reply });
+        room.handle(RoomCommand::Join { name: name.into(), role: Role::Player, link, reply });
         let key = answer.try_recv().expect("the room answers a join at once")?;
         Ok(TestClient { key, outbox, close, replica: Replica::new(), seq: 0 })
     }
 
     #[test]
     fn a_client_whose_outbox_stays_full_for_the_slow_client_timeout_is_closed_at_that_tick() {
-        let mut config = Config::for_tests();
-        config.limits.slow_client_timeout = Duration::from_secs(1);
+        let mut config = RoomConfig::for_tests();
+        config.slow_client_timeout = Duration::from_secs(1);
         let stats = Arc::new(RoomStats::default());
         let mut room = Room::new(&config, stats.clone(), None);
         // Outbox of 2: the welcome and the first snapshot fill it, so every tick from the second on drops.
@@ -634,7 +804,7 @@ mod tests {
     #[test]
     fn a_client_with_a_full_outbox_misses_frames_and_still_converges() {
         let stats = Arc::new(RoomStats::default());
-        let mut room = Room::new(&Config::for_tests(), stats.clone(), None);
+        let mut room = Room::new(&RoomConfig::for_tests(), stats.clone(), None);
         let mut players: Vec<TestClient> = (0..8).map(|i| join(&mut room, &format!("p{i}"), 64).unwrap()).collect();
         let mut slow = join(&mut room, "slow", 3).unwrap();
         let (mut compared, mut most_bullets) = (0, 0);
@@ -666,12 +836,13 @@ mod tests {
 
     #[test]
     fn joins_beyond_the_limit_are_refused_and_leaving_frees_the_slot() {
-        let mut config = Config::for_tests();
+        let mut config = RoomConfig::for_tests();
         config.max_players = 2;
         let mut room = Room::new(&config, Arc::new(RoomStats::default()), None);
         let first = join(&mut room, "a", 4).unwrap();
         let _second = join(&mut room, "b", 4).unwrap();
-        assert_eq!(join(&mut room, "c", 4).err(), Some(JoinRefused::Full(2)));
+        let full = JoinRefused::Full { room: "testroom2345".into(), limit: 2 };
+        assert_eq!(join(&mut room, "c", 4).err(), Some(full));
         room.handle(RoomCommand::Leave { client: first.key });
         assert_eq!(room.client_count(), 1);
         assert_eq!(room.world().player_count(), 1);
@@ -684,7 +855,7 @@ mod tests {
 
     #[test]
     fn one_input_per_tick_is_applied_and_reported() {
-        let mut room = Room::new(&Config::for_tests(), Arc::new(RoomStats::default()), None);
+        let mut room = Room::new(&RoomConfig::for_tests(), Arc::new(RoomStats::default()), None);
         let mut client = join(&mut room, "a", 64).unwrap();
         let welcome = client.outbox.try_recv().unwrap();
         assert!(
@@ -712,7 +883,7 @@ mod tests {
     #[test]
     fn frame_sizes_full_versus_delta() {
         for players in [10usize, 50] {
-            let mut room = Room::new(&Config::for_tests(), Arc::new(RoomStats::default()), None);
+            let mut room = Room::new(&RoomConfig::for_tests(), Arc::new(RoomStats::default()), None);
             let mut clients: Vec<TestClient> =
                 (0..players).map(|i| join(&mut room, &format!("player{i}"), 64).unwrap()).collect();
             let (mut full_bytes, mut full_count, mut delta_bytes, mut delta_count, mut entities) = (0, 0, 0, 0, 0);
@@ -758,7 +929,7 @@ mod tests {
     /// snapshot, acknowledgements of older ticks are still in flight, and both sides keep using them.
     #[test]
     fn late_acknowledgements_still_leave_full_snapshots_behind() {
-        let mut room = Room::new(&Config::for_tests(), Arc::new(RoomStats::default()), None);
+        let mut room = Room::new(&RoomConfig::for_tests(), Arc::new(RoomStats::default()), None);
         let mut client = join(&mut room, "far away", 256).unwrap();
         let _welcome = client.outbox.try_recv();
         const LAG: usize = 3;
@@ -829,13 +1000,13 @@ mod tests {
     #[test]
     fn with_a_view_radius_each_client_rebuilds_exactly_its_own_view() {
         const RADIUS: f32 = 450.0;
-        let mut config = Config::for_tests();
+        let mut config = RoomConfig::for_tests();
         config.view_radius = RADIUS;
         let stats = Arc::new(RoomStats::default());
         let mut room = Room::new(&config, stats.clone(), None);
         let mut players: Vec<TestClient> = (0..24).map(|i| join(&mut room, &format!("p{i}"), 64).unwrap()).collect();
         let mut slow = join(&mut room, "slow", 3).unwrap();
-        let slow_id = room.clients.get(slow.key.slot).unwrap().player.wire_id();
+        let slow_id = player_id(&room, slow.key);
         let (mut compared, mut partial_views, mut entered_and_left) = (0, 0, 0);
         for round in 0..300u32 {
             for (i, player) in players.iter_mut().enumerate() {
@@ -849,7 +1020,7 @@ mod tests {
                     // or hit something).
                     let world = room.history.get(snapshot.tick).expect("tick in history");
                     entered_and_left += snapshot.removed.iter().filter(|&&id| world.entity(id).is_some()).count();
-                    let own_id = room.clients.iter().nth(i).unwrap().1.player.wire_id();
+                    let own_id = player_id(&room, player.key);
                     let expected = expected_view(&room, snapshot.tick, own_id, RADIUS);
                     partial_views += usize::from(expected.len() < room.history.get(tick).unwrap().entities.len());
                     assert_eq!(player.replica.latest_states().unwrap().1, expected, "player {i} at tick {tick}");

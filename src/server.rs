@@ -1,10 +1,10 @@
-//! The network edge: the accept loop, HTTP routing (bundled client, `/healthz`, `/ws` upgrade), the room thread,
-//! and graceful shutdown.
+//! The network edge: the accept loop, HTTP routing (bundled client, `/healthz`, the lobby's `/rooms` and `/maps`,
+//! `/ws` upgrade), the room pool, and graceful shutdown.
 //!
-//! The room runs on a thread of its own (a current-thread tokio runtime), so socket tasks on the main runtime can
-//! never delay a tick. `start` binds and returns a handle; `RunningServer::shutdown` stops accepting, has the room
-//! close every client with 1001, waits a bounded time for connections to finish, and re-raises a panic of the room
-//! thread so that no caller mistakes a crashed room for a clean stop.
+//! The rooms run on a pool of their own (a multi-threaded tokio runtime, about one thread per core), so socket tasks
+//! on the main runtime never delay a tick. `start` binds and returns a handle; `RunningServer::shutdown` stops
+//! accepting, has every room close its clients with 1001, waits a bounded time for connections to finish, and
+//! re-raises a room's panic so that no caller mistakes a crashed room for a clean stop.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -23,13 +23,14 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::config::{Config, Limits};
+use crate::config::{Limits, ServerConfig, BUNDLED_MAPS, ROOM_MAP_SIDES};
 use crate::connection::{self, ConnectionContext};
 use crate::link::DisconnectReason;
-use crate::room::{self, Room, RoomStats, SnapshotTap};
+use crate::lobby::{Lobby, LobbyError};
+use crate::protocol::RoomOptions;
 use crate::shutdown::stopping;
 use crate::telemetry::ServerStats;
 
@@ -52,50 +53,43 @@ pub fn yield_to_the_room_thread() {
     }
 }
 
-/// Capacity of the room's command queue, shared by all connections.
-const ROOM_QUEUE: usize = 8192;
+/// Largest `POST /rooms` body accepted.
+const MAX_ROOM_REQUEST_BYTES: usize = 4096;
 
 /// A started server.
 pub struct RunningServer {
     pub local_addr: SocketAddr,
-    pub room_stats: Arc<RoomStats>,
+    pub lobby: Arc<Lobby>,
     pub server_stats: Arc<ServerStats>,
-    /// Present when `Config::record_snapshots` > 0.
-    pub snapshots: Option<SnapshotTap>,
     shutdown: watch::Sender<bool>,
     accept_task: tokio::task::JoinHandle<()>,
-    room_thread: std::thread::JoinHandle<()>,
+    /// The room pool; dropped (in the background) once every room has stopped.
+    pool: tokio::runtime::Runtime,
 }
 
-/// Binds `config.addr` and starts the room and the accept loop.
-pub async fn start(config: Config) -> std::io::Result<RunningServer> {
+/// Binds `config.addr` and starts the room pool, the lobby and the accept loop. No room exists until someone
+/// creates one (`POST /rooms`, a hello that creates, or quick play finding none with space).
+pub async fn start(config: ServerConfig) -> std::io::Result<RunningServer> {
     let listener = TcpListener::bind(config.addr).await?;
     let local_addr = listener.local_addr()?;
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let room_stats = Arc::new(RoomStats::default());
     let server_stats = Arc::new(ServerStats::default());
-    let snapshots: Option<SnapshotTap> = (config.record_snapshots > 0).then(Default::default);
-
-    let (room_tx, room_rx) = mpsc::channel(ROOM_QUEUE);
-    let room = Room::new(&config, room_stats.clone(), snapshots.clone());
-    let room_shutdown = shutdown_rx.clone();
-    let room_thread = std::thread::Builder::new().name("room".into()).spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("room runtime");
-        runtime.block_on(room::run(room, room_rx, room_shutdown));
-    })?;
+    let pool = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.room_threads)
+        .thread_name("room")
+        .enable_time()
+        .build()?;
+    let lobby = Lobby::new(&config, pool.handle().clone(), shutdown_rx.clone());
 
     let site = Arc::new(Site {
-        context: ConnectionContext::new(&config, room_tx, server_stats.clone()),
-        room_stats: room_stats.clone(),
+        context: ConnectionContext::new(&config, lobby.clone(), server_stats.clone()),
         server_stats: server_stats.clone(),
-        tick_rate: config.tick_rate,
-        max_players: config.max_players,
         open_sockets: watch::channel(0).0,
         counts: Mutex::new(ConnectionCounts::default()),
     });
-    info!(%local_addr, tick_rate = config.tick_rate, map = %config.map.name, "listening");
+    info!(%local_addr, room_threads = config.room_threads, max_rooms = config.max_rooms, "listening");
     let accept_task = tokio::spawn(accept_loop(listener, site, shutdown_rx));
-    Ok(RunningServer { local_addr, room_stats, server_stats, snapshots, shutdown, accept_task, room_thread })
+    Ok(RunningServer { local_addr, lobby, server_stats, shutdown, accept_task, pool })
 }
 
 impl RunningServer {
@@ -108,26 +102,25 @@ impl RunningServer {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.accept_task.await;
-        let room_thread = self.room_thread;
-        match tokio::task::spawn_blocking(move || room_thread.join()).await {
-            Ok(Ok(())) => info!("server stopped"),
-            Ok(Err(panic)) => std::panic::resume_unwind(panic),
-            Err(join_error) => std::panic::resume_unwind(join_error.into_panic()),
+        let RunningServer { lobby, pool, .. } = self;
+        // Re-raises a room's panic, after every room has stopped; the pool goes either way.
+        let stopped = tokio::spawn(async move { lobby.join_all().await }).await;
+        pool.shutdown_background();
+        match stopped {
+            Ok(()) => info!("server stopped"),
+            Err(failure) => std::panic::resume_unwind(failure.into_panic()),
         }
     }
 
-    /// Whether the room thread has ended (it only ends on shutdown, or by panicking).
-    pub fn room_stopped(&self) -> bool {
-        self.room_thread.is_finished()
+    /// Rooms whose task panicked so far (a panic fails `shutdown`).
+    pub fn room_panics(&self) -> u64 {
+        self.lobby.room_panics.load(Ordering::Relaxed)
     }
 }
 
 struct Site {
     context: ConnectionContext,
-    room_stats: Arc<RoomStats>,
     server_stats: Arc<ServerStats>,
-    tick_rate: u32,
-    max_players: usize,
     /// Open WebSocket sessions; shutdown waits for this to reach zero.
     open_sockets: watch::Sender<usize>,
     counts: Mutex<ConnectionCounts>,
@@ -227,7 +220,7 @@ async fn accept_loop(listener: TcpListener, site: Arc<Site>, mut shutdown: watch
                 let (site, permit) = (site.clone(), permit.clone());
                 move |request| {
                     let (site, permit) = (site.clone(), permit.clone());
-                    async move { Ok::<_, Infallible>(route(request, peer, &site, permit)) }
+                    async move { Ok::<_, Infallible>(route(request, peer, &site, permit).await) }
                 }
             });
             // The header timeout drops clients that trickle their request in (slow-loris).
@@ -255,16 +248,30 @@ async fn accept_loop(listener: TcpListener, site: Arc<Site>, mut shutdown: watch
     }
 }
 
-fn route(
+async fn route(
     mut request: Request<Incoming>,
     peer: SocketAddr,
     site: &Arc<Site>,
     permit: Arc<Permit>,
 ) -> Response<Full<Bytes>> {
-    if request.method() != Method::GET && request.method() != Method::HEAD {
-        return plain(StatusCode::METHOD_NOT_ALLOWED, "only GET is served\n");
+    if request.method() == Method::POST && request.uri().path() == "/rooms" {
+        return create_room(request, peer, site).await;
     }
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "only GET is served here (and POST /rooms)\n");
+    }
+    let lobby = &site.context.lobby;
     match request.uri().path() {
+        "/rooms" => json(StatusCode::OK, &lobby.list()),
+        "/maps" => {
+            let bundled: Vec<&str> = BUNDLED_MAPS.iter().map(|(name, _)| *name).collect();
+            let generated = format!("WIDTHxHEIGHT, each side {} to {}", ROOM_MAP_SIDES.start(), ROOM_MAP_SIDES.end());
+            json(StatusCode::OK, &serde_json::json!({ "bundled": bundled, "generated": generated }))
+        }
+        path if path.starts_with("/rooms/") => match lobby.find(&path["/rooms/".len()..]) {
+            Ok(room) => json(StatusCode::OK, &room.summary()),
+            Err(error) => json(StatusCode::NOT_FOUND, &serde_json::json!({ "error": error.to_string() })),
+        },
         "/ws" => {
             if !fastwebsockets::upgrade::is_upgrade_request(&request) {
                 return plain(StatusCode::UPGRADE_REQUIRED, "this endpoint speaks WebSocket only\n");
@@ -297,43 +304,114 @@ fn route(
             let (parts, _) = response.into_parts();
             Response::from_parts(parts, Full::new(Bytes::new()))
         }
-        "/healthz" => {
-            let stats = &site.room_stats;
-            let ticks = stats.tick_micros.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
-            let body = serde_json::json!({
-                "status": "ok",
-                "tick": stats.tick.load(Ordering::Relaxed),
-                "tick_rate": site.tick_rate,
-                "players": stats.players.load(Ordering::Relaxed),
-                "max_players": site.max_players,
-                "connections": site.server_stats.connections.load(Ordering::Relaxed),
-                "websockets": site.server_stats.websockets.load(Ordering::Relaxed),
-                "tick_overruns": stats.overruns.load(Ordering::Relaxed),
-                "tick_slots_skipped": stats.slots_skipped.load(Ordering::Relaxed),
-                "violations": site.server_stats.violations.load(Ordering::Relaxed),
-                "messages_dropped": site.server_stats.messages_dropped.load(Ordering::Relaxed),
-                "connections_refused": site.server_stats.refused.load(Ordering::Relaxed),
-                "frames_dropped": stats.frames_dropped.load(Ordering::Relaxed),
-                "inputs_repeated": stats.inputs_repeated.load(Ordering::Relaxed),
-                "inputs_skipped": stats.inputs_skipped.load(Ordering::Relaxed),
-                "last_tick_micros": stats.last_tick_micros.load(Ordering::Relaxed),
-                "max_tick_micros": stats.max_tick_micros.load(Ordering::Relaxed),
-                "tick_micros_p50": ticks.quantile(0.5),
-                "tick_micros_p99": ticks.quantile(0.99),
-                "frames_sent": stats.frames_sent.load(Ordering::Relaxed),
-                "bytes_sent": stats.bytes_sent.load(Ordering::Relaxed),
-                "disconnects": site.server_stats.disconnects.all()
-                    .map(|(reason, count)| (reason.name().to_string(), serde_json::Value::from(count)))
-                    .collect::<serde_json::Map<_, _>>(),
-            });
-            Response::builder()
-                .header(CONTENT_TYPE, "application/json")
-                .header(CACHE_CONTROL, "no-store")
-                .body(Full::new(Bytes::from(body.to_string())))
-                .expect("static response parts are valid")
-        }
+        "/healthz" => json(StatusCode::OK, &health(site)),
         path => static_file(path),
     }
+}
+
+/// `POST /rooms`: creates a room from the JSON body's options; 201 with the room as listed, 400 with the reason
+/// for bad options, 413 for a body over the limit, 503 at the room limit.
+async fn create_room(request: Request<Incoming>, peer: SocketAddr, site: &Arc<Site>) -> Response<Full<Bytes>> {
+    use http_body_util::BodyExt;
+    let error = |status, message: String| json(status, &serde_json::json!({ "error": message }));
+    let body = match http_body_util::Limited::new(request.into_body(), MAX_ROOM_REQUEST_BYTES).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body must be a JSON object of at most {MAX_ROOM_REQUEST_BYTES} bytes"),
+            );
+        }
+    };
+    // An empty body asks for a room with every default.
+    let options: RoomOptions = if body.iter().all(u8::is_ascii_whitespace) {
+        RoomOptions::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(options) => options,
+            Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad room options: {e}")),
+        }
+    };
+    match site.context.lobby.create(&options) {
+        Ok(room) => {
+            info!(%peer, room = %room.id, "room created over HTTP");
+            json(StatusCode::CREATED, &room.summary())
+        }
+        Err(failure @ LobbyError::BadOptions(_)) => error(StatusCode::BAD_REQUEST, failure.to_string()),
+        Err(failure) => error(StatusCode::SERVICE_UNAVAILABLE, failure.to_string()),
+    }
+}
+
+/// `/healthz`: the process's counters and each room's.
+fn health(site: &Site) -> serde_json::Value {
+    let stats = &site.server_stats;
+    let lobby = &site.context.lobby;
+    let rooms: Vec<serde_json::Value> = lobby
+        .all()
+        .iter()
+        .map(|room| {
+            let s = &room.stats;
+            let ticks = s.tick_micros.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+            serde_json::json!({
+                "id": room.id,
+                "name": room.name,
+                "private": room.private,
+                "tick": s.tick.load(Ordering::Relaxed),
+                "tick_rate": room.tick_rate,
+                "players": room.players(),
+                "spectators": room.spectators(),
+                "max_players": room.max_players,
+                "tick_overruns": s.overruns.load(Ordering::Relaxed),
+                "tick_slots_skipped": s.slots_skipped.load(Ordering::Relaxed),
+                "frames_sent": s.frames_sent.load(Ordering::Relaxed),
+                "frames_dropped": s.frames_dropped.load(Ordering::Relaxed),
+                "bytes_sent": s.bytes_sent.load(Ordering::Relaxed),
+                "slow_clients_closed": s.slow_clients_closed.load(Ordering::Relaxed),
+                "inputs_repeated": s.inputs_repeated.load(Ordering::Relaxed),
+                "inputs_skipped": s.inputs_skipped.load(Ordering::Relaxed),
+                "last_tick_micros": s.last_tick_micros.load(Ordering::Relaxed),
+                "max_tick_micros": s.max_tick_micros.load(Ordering::Relaxed),
+                "tick_micros_p50": ticks.quantile(0.5),
+                "tick_micros_p99": ticks.quantile(0.99),
+            })
+        })
+        .collect();
+    let sum = |key: &str| rooms.iter().map(|room| room[key].as_u64().unwrap_or(0)).sum::<u64>();
+    let worst = |key: &str| rooms.iter().map(|room| room[key].as_u64().unwrap_or(0)).max().unwrap_or(0);
+    serde_json::json!({
+        "status": "ok",
+        "rooms_open": rooms.len(),
+        "max_rooms": lobby.max_rooms(),
+        "room_panics": lobby.room_panics.load(Ordering::Relaxed),
+        "players": sum("players"),
+        "spectators": sum("spectators"),
+        "connections": stats.connections.load(Ordering::Relaxed),
+        "websockets": stats.websockets.load(Ordering::Relaxed),
+        "violations": stats.violations.load(Ordering::Relaxed),
+        "messages_dropped": stats.messages_dropped.load(Ordering::Relaxed),
+        "connections_refused": stats.refused.load(Ordering::Relaxed),
+        "tick_overruns": sum("tick_overruns"),
+        "tick_slots_skipped": sum("tick_slots_skipped"),
+        "frames_sent": sum("frames_sent"),
+        "frames_dropped": sum("frames_dropped"),
+        "bytes_sent": sum("bytes_sent"),
+        "worst_tick_micros_p99": worst("tick_micros_p99"),
+        "worst_max_tick_micros": worst("max_tick_micros"),
+        "disconnects": stats.disconnects.all()
+            .map(|(reason, count)| (reason.name().to_string(), serde_json::Value::from(count)))
+            .collect::<serde_json::Map<_, _>>(),
+        "rooms": rooms,
+    })
+}
+
+fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Full<Bytes>> {
+    let body = serde_json::to_vec(value).expect("lobby values serialize");
+    Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "application/json")
+        .header(CACHE_CONTROL, "no-store")
+        .body(Full::new(Bytes::from(body)))
+        .expect("static response parts are valid")
 }
 
 /// Serves a bundled client file; `/` is `index.html`.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use skirmish::client::ClientError;
-use skirmish::config::Config;
+use skirmish::config::ServerConfig;
 use skirmish::swarm::{self, Progress, SwarmConfig, SwarmError};
 use tokio::sync::watch;
 
@@ -28,7 +28,7 @@ fn swarm_config(url: String, count: usize, seconds: f64) -> SwarmConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_bots_play_with_snapshots_at_the_tick_rate_and_no_desyncs() {
-    let server = start(Config::for_tests()).await;
+    let server = start(ServerConfig::for_tests()).await;
     let (_stop_tx, stop) = watch::channel(false);
     let report = within("swarm", swarm::run(swarm_config(url(&server), 50, 6.0), Arc::new(Progress::default()), stop))
         .await
@@ -48,7 +48,7 @@ async fn fifty_bots_play_with_snapshots_at_the_tick_rate_and_no_desyncs() {
     assert!(report.bytes_in_per_bot_s > 1000.0 && report.bytes_out_per_bot_s > 100.0);
     // Every bot closed its socket when the run ended.
     within("bots leave", async {
-        while server.room_stats.players.load(std::sync::atomic::Ordering::Relaxed) != 0 {
+        while players(&server) != 0 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
@@ -67,11 +67,11 @@ async fn a_target_that_is_down_or_speaks_another_version_is_a_clear_error() {
         other => panic!("expected a connection error, got {:?}", other.map(|r| r.connected)),
     }
 
-    let server = start(Config::for_tests()).await;
+    let server = start(ServerConfig::for_tests()).await;
     let mut config = swarm_config(url(&server), 5, 1.0);
     config.protocol_version = 9;
     let error = swarm::run(config, Arc::new(Progress::default()), stop.clone()).await.unwrap_err();
-    assert!(error.to_string().contains("protocol version mismatch: server speaks 2, client sent 9"), "{error}");
+    assert!(error.to_string().contains("protocol version mismatch: server speaks 3, client sent 9"), "{error}");
 
     // A refused handshake: a plain HTTP path that is not a WebSocket endpoint.
     let config = swarm_config(format!("ws://{}/healthz", server.local_addr), 5, 1.0);

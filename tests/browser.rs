@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use cdp::{Browser, Page};
 use common::*;
 use serde_json::Value;
-use skirmish::config::Config;
+use skirmish::config::ServerConfig;
 use skirmish::protocol::player_field as pf;
 use skirmish::server::RunningServer;
 use skirmish::sim::Map;
@@ -53,12 +53,12 @@ where
 }
 
 /// The server's test configuration with its snapshots recorded, on `map` (the bundled arena when `None`).
-fn config(map: Option<Map>) -> Config {
-    let mut config = Config::for_tests();
+fn config(map: Option<Map>) -> ServerConfig {
+    let mut config = ServerConfig::for_tests();
     if let Some(map) = map {
-        config.map = map;
+        config.room.map = map;
     }
-    config.record_snapshots = 512;
+    config.room.record_snapshots = 512;
     config
 }
 
@@ -214,8 +214,8 @@ async fn join_and_move(mut browser: Browser, server: &RunningServer) -> Browser 
     // is then off by a step: seen under CPU load in about 1 run in 12. Each such tick can explain one correction;
     // with none, none is allowed.
     let corrections = counter(&browser, &page, &after, "corrections");
-    let explained = server.room_stats.inputs_repeated.load(std::sync::atomic::Ordering::Relaxed)
-        + server.room_stats.inputs_skipped.load(std::sync::atomic::Ordering::Relaxed);
+    let explained = room_stats(&server).inputs_repeated.load(std::sync::atomic::Ordering::Relaxed)
+        + room_stats(&server).inputs_skipped.load(std::sync::atomic::Ordering::Relaxed);
     if corrections > explained {
         let largest = &after["maxCorrection"];
         fail(
@@ -233,7 +233,7 @@ async fn join_and_move(mut browser: Browser, server: &RunningServer) -> Browser 
     let server_xy = server_position(&snapshot, id).expect("the server has the page's player");
     assert_eq!(server_xy, (x1, y1), "tick {tick}: page's store at ({x1}, {y1}), server at {server_xy:?}");
     // ...and at rest the predicted position is exactly where the server has the player now.
-    let newest = server.snapshots.as_ref().unwrap().lock().unwrap().back().cloned().unwrap();
+    let newest = the_room(server).snapshots.as_ref().unwrap().lock().unwrap().back().cloned().unwrap();
     let now = server_position(&newest, id).expect("player still on the server");
     let final_state = page_state(&mut browser, &page).await;
     match predicted(&final_state) {
@@ -273,7 +273,7 @@ async fn see_each_other(mut browser: Browser, server: &RunningServer) -> Browser
         assert_eq!(remote.len(), 1, "one other player: {state}");
         let other_id = remote[0]["id"].as_u64().unwrap_or_else(|| panic!("remote player without an id: {state}"));
         let drawn = xy(&remote[0]).unwrap_or_else(|| panic!("remote player without a position: {state}"));
-        let newest = server.snapshots.as_ref().unwrap().lock().unwrap().back().cloned().unwrap();
+        let newest = the_room(server).snapshots.as_ref().unwrap().lock().unwrap().back().cloned().unwrap();
         let at = server_position(&newest, other_id as u32).expect("the other player is on the server");
         assert_eq!(drawn, at, "{other} drawn at {drawn:?}, on the server at {at:?}: {state}");
     }

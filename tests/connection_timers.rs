@@ -1,4 +1,4 @@
-//! The connection's timers on tokio's paused clock: a real room (`room::run`) and a real connection
+//! The connection's timers on tokio's paused clock: a real lobby and room and a real connection
 //! (`connection::serve`) joined by an in-memory pipe instead of a socket, in one runtime whose clock only moves when
 //! every task waits. Each timeout is asserted to the millisecond, instantly, with the close code and reason the
 //! client receives.
@@ -10,14 +10,14 @@ use std::time::Duration;
 use fastwebsockets::{Frame, OpCode, Payload, Role, WebSocket};
 use skirmish::client::parse_close;
 use skirmish::codec;
-use skirmish::config::Config;
+use skirmish::config::ServerConfig;
 use skirmish::connection::{self, ConnectionContext};
 use skirmish::link::DisconnectReason;
-use skirmish::protocol::{ClientMessage, ServerMessage, PROTOCOL_VERSION};
-use skirmish::room::{self, Room, RoomStats};
+use skirmish::lobby::Lobby;
+use skirmish::protocol::{ClientMessage, ServerMessage};
 use skirmish::telemetry::ServerStats;
 use tokio::io::DuplexStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// A room and a connection served over a pipe; `client` is the other end.
@@ -28,13 +28,12 @@ struct Harness {
     started: Instant,
 }
 
-fn harness(config: Config) -> Harness {
-    // Deep enough that no send to the room ever waits (a wait would let the paused clock move).
-    let (to_room, commands) = mpsc::channel(1024);
+fn harness(config: ServerConfig) -> Harness {
+    // The lobby's rooms run on this test's runtime, so they tick on its paused clock too.
     let (shutdown, stop) = watch::channel(false);
-    tokio::spawn(room::run(Room::new(&config, Arc::new(RoomStats::default()), None), commands, stop));
+    let lobby = Lobby::new(&config, tokio::runtime::Handle::current(), stop);
     let stats = Arc::new(ServerStats::default());
-    let context = ConnectionContext::new(&config, to_room, stats.clone());
+    let context = ConnectionContext::new(&config, lobby, stats.clone());
     let (server_end, client_end) = tokio::io::duplex(1 << 16);
     let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
     tokio::spawn(connection::serve(WebSocket::after_handshake(server_end, Role::Server), peer, context));
@@ -51,7 +50,7 @@ impl Harness {
     }
 
     async fn hello(&mut self) {
-        self.send(&ClientMessage::Hello { version: PROTOCOL_VERSION, name: "timed".into() }).await;
+        self.send(&ClientMessage::hello("timed")).await;
         let frame = self.client.read_frame().await.unwrap();
         assert!(matches!(codec::decode_server(&frame.payload), Ok(ServerMessage::Welcome(_))));
     }
@@ -83,7 +82,7 @@ fn ms(millis: u64) -> Duration {
 
 #[tokio::test(start_paused = true)]
 async fn no_hello_is_closed_exactly_at_the_hello_timeout() {
-    let mut config = Config::for_tests();
+    let mut config = ServerConfig::for_tests();
     config.limits.hello_timeout = ms(2500);
     let mut h = harness(config);
     let (pings, closed, close) = h.until_close(false).await;
@@ -96,7 +95,7 @@ async fn no_hello_is_closed_exactly_at_the_hello_timeout() {
 
 #[tokio::test(start_paused = true)]
 async fn a_silent_client_is_pinged_each_interval_and_closed_at_the_idle_timeout() {
-    let mut config = Config::for_tests();
+    let mut config = ServerConfig::for_tests();
     config.limits.ping_interval = ms(4000);
     config.limits.idle_timeout = ms(10_000);
     let mut h = harness(config);
@@ -114,7 +113,7 @@ async fn a_silent_client_is_pinged_each_interval_and_closed_at_the_idle_timeout(
 
 #[tokio::test(start_paused = true)]
 async fn answering_pings_keeps_a_silent_client_alive_and_a_late_pong_does_not() {
-    let mut config = Config::for_tests();
+    let mut config = ServerConfig::for_tests();
     config.limits.ping_interval = ms(1000);
     config.limits.idle_timeout = ms(3000);
     let mut h = harness(config);
@@ -134,7 +133,7 @@ async fn answering_pings_keeps_a_silent_client_alive_and_a_late_pong_does_not() 
 
 #[tokio::test(start_paused = true)]
 async fn a_burst_is_trimmed_and_a_sustained_flood_is_closed_at_the_exact_message() {
-    let mut config = Config::for_tests();
+    let mut config = ServerConfig::for_tests();
     config.limits.input_rate = 90;
     config.limits.input_burst = 45;
     let mut h = harness(config);
@@ -155,7 +154,7 @@ async fn a_burst_is_trimmed_and_a_sustained_flood_is_closed_at_the_exact_message
 
 #[tokio::test(start_paused = true)]
 async fn one_message_short_of_the_flood_is_only_trimmed() {
-    let mut config = Config::for_tests();
+    let mut config = ServerConfig::for_tests();
     config.limits.input_rate = 90;
     config.limits.input_burst = 45;
     let mut h = harness(config);

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use skirmish::client::GameClient;
-use skirmish::config::Config;
+use skirmish::config::ServerConfig;
 use skirmish::protocol::{EntityKind, ServerMessage};
 
 /// A small deterministic generator for the players' random inputs and the lost frames.
@@ -98,9 +98,9 @@ async fn play(mut client: GameClient, seed: u64, stop: Arc<AtomicBool>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_client_rebuilds_the_server_world_exactly() {
-    let mut config = Config::for_tests();
-    config.tick_rate = 60;
-    config.record_snapshots = 1024;
+    let mut config = ServerConfig::for_tests();
+    config.room.tick_rate = 60;
+    config.room.record_snapshots = 1024;
     let server = start(config).await;
     let stop = Arc::new(AtomicBool::new(false));
     let mut players = Vec::new();

@@ -38,8 +38,8 @@ use proptest::test_runner::{FileFailurePersistence, TestCaseResult, TestRunner};
 use skirmish::client::parse_close;
 use skirmish::codec::{self, close_code, DecodeError, MAX_NAME_CHARS};
 use skirmish::protocol::{
-    ClientMessage, EntityKind, EntityState, Event, FieldDelta, Input, MapInfo, RulesInfo, ServerMessage, Snapshot,
-    Welcome, BUTTON_FIRE, MAX_FIELDS,
+    ClientMessage, EntityKind, EntityState, Event, FieldDelta, Input, Join, MapInfo, Role, RoomInfo, RoomOptions,
+    RulesInfo, ServerMessage, Snapshot, Welcome, BUTTON_FIRE, MAX_FIELDS, PROTOCOL_VERSION,
 };
 use skirmish::sim::{GameEvent, PlayerId, TimedEvent};
 use skirmish::snapshot::{
@@ -375,10 +375,44 @@ fn mutate(bytes: &mut Vec<u8>, other: &[u8], mutation: &Mutation) {
 // ---------------------------------------------------------------------------------------------------------------
 // Client messages: the server's decoder.
 
+/// Where a hello asks to go: every join kind, room ids and maps of any text, room options with each one present
+/// or not (finite view radii, so that a message equals itself).
+fn join() -> impl Strategy<Value = Join> {
+    let options = (
+        prop::option::of(text(0..30)),
+        prop::option::of(text(0..12)),
+        prop::option::of(edge_u32()),
+        prop::option::of(edge_u32()),
+        prop::option::of(-1e6f32..1e6f32),
+        prop::option::of(any::<bool>()),
+    )
+        .prop_map(|(name, map, max_players, tick_rate, view_radius, private)| RoomOptions {
+            name,
+            map,
+            max_players,
+            tick_rate,
+            view_radius,
+            private,
+        });
+    prop_oneof![
+        prop::option::of(text(0..12)).prop_map(|map| Join::QuickPlay { map }),
+        text(0..16).prop_map(|id| Join::Room { id }),
+        options.prop_map(Join::Create),
+        prop::option::of(text(0..16)).prop_map(|room| Join::Spectate { room }),
+    ]
+}
+
 fn client_message() -> impl Strategy<Value = ClientMessage> {
     let buttons = prop_oneof![2 => 0u8..=1, 1 => edge_u8()];
+    let version = prop_oneof![3 => Just(PROTOCOL_VERSION), 1 => edge_u16()];
     prop_oneof![
-        3 => (edge_u16(), name()).prop_map(|(version, name)| ClientMessage::Hello { version, name }),
+        // Another version's hello has no `join` (it is refused for its version, whatever follows).
+        3 => (version, name(), join()).prop_map(|(version, name, join)| ClientMessage::Hello {
+            version,
+            name,
+            join: (version == PROTOCOL_VERSION).then_some(join),
+        }),
+        1 => (edge_u32(), edge_i32(), edge_i32()).prop_map(|(follow, x, y)| ClientMessage::View { follow, x, y }),
         3 => (edge_u32(), edge_i8(), edge_i8(), edge_u16(), buttons, edge_u32()).prop_map(
             |(seq, move_x, move_y, aim, buttons, ack_tick)| {
                 ClientMessage::Input(Input { seq, move_x, move_y, aim, buttons, ack_tick })
@@ -403,7 +437,8 @@ fn obeys_protocol(message: &ClientMessage) -> bool {
                 && (-127..=127).contains(&input.move_y)
                 && input.buttons & !BUTTON_FIRE == 0
         }
-        ClientMessage::Ack { .. } | ClientMessage::Ping { .. } => true,
+        // Room ids, maps and options are the lobby's to judge (close 4001 or 4005), not the decoder's.
+        ClientMessage::Ack { .. } | ClientMessage::Ping { .. } | ClientMessage::View { .. } => true,
     }
 }
 
@@ -602,14 +637,20 @@ fn welcome() -> impl Strategy<Value = Welcome> {
             }
         },
     );
-    ((edge_u16(), edge_u32(), edge_u16(), edge_u32()), map, rules).prop_map(
-        |((version, player_id, tick_rate, tick), map, rules)| Welcome {
+    let room = (text(0..16), text(0..30), any::<bool>()).prop_map(|(id, name, spectator)| RoomInfo {
+        id,
+        name,
+        role: if spectator { Role::Spectator } else { Role::Player },
+    });
+    ((edge_u16(), edge_u32(), edge_u16(), edge_u32()), map, rules, room).prop_map(
+        |((version, player_id, tick_rate, tick), map, rules, room)| Welcome {
             version,
             player_id,
             tick_rate,
             tick,
             map,
             rules,
+            room,
         },
     )
 }

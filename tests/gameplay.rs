@@ -4,15 +4,15 @@ mod common;
 
 use common::*;
 use skirmish::client::{GameClient, ServerEvent};
-use skirmish::config::Config;
+use skirmish::config::ServerConfig;
 use skirmish::protocol::{player_field as pf, Event};
 use skirmish::sim::radians_to_aim;
 use skirmish::snapshot::Entity;
 
-fn duel_config() -> Config {
-    let mut config = Config::for_tests();
-    config.map = duel_map();
-    config.record_snapshots = 512;
+fn duel_config() -> ServerConfig {
+    let mut config = ServerConfig::for_tests();
+    config.room.map = duel_map();
+    config.room.record_snapshots = 512;
     config
 }
 

@@ -17,8 +17,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use skirmish::codec::{decode_client, decode_server, encode_client, encode_server};
 use skirmish::protocol::{
-    mask_fields, ClientMessage, EntityKind, EntityState, Event, FieldDelta, Input, MapInfo, RulesInfo, ServerMessage,
-    Snapshot, Welcome, EVENT_JOIN, EVENT_KILL, EVENT_LEAVE, PROTOCOL_VERSION,
+    mask_fields, ClientMessage, EntityKind, EntityState, Event, FieldDelta, Input, Join, MapInfo, Role, RoomInfo,
+    RulesInfo, ServerMessage, Snapshot, Welcome, EVENT_JOIN, EVENT_KILL, EVENT_LEAVE, PROTOCOL_VERSION,
 };
 
 /// Where the message vectors live, relative to the crate root.
@@ -86,6 +86,7 @@ fn welcome() -> ServerMessage {
             max_hp: 100,
             respawn_ticks: 90,
         },
+        room: RoomInfo { id: "k3j9x2m4q8rt".into(), name: "arena 1".into(), role: Role::Player },
     })
 }
 
@@ -180,12 +181,14 @@ fn client_messages() -> Vec<(&'static str, ClientMessage)> {
         ClientMessage::Input(Input { seq, move_x, move_y, aim, buttons, ack_tick })
     };
     vec![
-        ("hello", ClientMessage::Hello { version: PROTOCOL_VERSION, name: "ana".into() }),
+        ("hello", ClientMessage::hello("ana")),
         // 16 characters of 3 bytes each: a str8 header.
         (
             "hello_unicode",
             ClientMessage::Hello {
-                version: PROTOCOL_VERSION, name: "日本語の名前を十六文字まで書こう".into()
+                version: PROTOCOL_VERSION,
+                name: "日本語の名前を十六文字まで書こう".into(),
+                join: Some(Join::QuickPlay { map: None }),
             },
         ),
         ("input_first", input(1, 127, 0, 0, 0, 1235)),
@@ -282,7 +285,7 @@ fn server_json(message: &ServerMessage) -> Value {
 /// A client message with the names of the client's builders' arguments (client/protocol.js).
 fn client_json(message: &ClientMessage) -> Value {
     match message {
-        ClientMessage::Hello { version, name } => json!({ "type": "hello", "version": version, "name": name }),
+        ClientMessage::Hello { version, name, .. } => json!({ "type": "hello", "version": version, "name": name }),
         ClientMessage::Input(i) => json!({
             "type": "input",
             "seq": i.seq,
@@ -294,6 +297,7 @@ fn client_json(message: &ClientMessage) -> Value {
         }),
         ClientMessage::Ack { tick } => json!({ "type": "ack", "tick": tick }),
         ClientMessage::Ping { nonce } => json!({ "type": "ping", "nonce": nonce }),
+        ClientMessage::View { follow, x, y } => json!({ "type": "view", "follow": follow, "x": x, "y": y }),
     }
 }
 

@@ -16,7 +16,7 @@ use glam::Vec2;
 use serde_json::{json, Value};
 use skirmish::codec::{decode_server, encode_server};
 use skirmish::protocol::player_field as pf;
-use skirmish::protocol::{MapInfo, RulesInfo, ServerMessage, Welcome, PROTOCOL_VERSION};
+use skirmish::protocol::{MapInfo, Role, RoomInfo, RulesInfo, ServerMessage, Welcome, PROTOCOL_VERSION};
 use skirmish::sim::{quantize, snap, snap_toward_zero, Map, PlayerId, PlayerInput, Rules, World, POS_SCALE};
 
 /// Where the step vectors live, relative to the crate root.
@@ -455,6 +455,7 @@ fn step_vectors() -> Generated {
             tick: world.tick(),
             map: MapInfo::from(world.map()),
             rules: RulesInfo::from(world.rules()),
+            room: RoomInfo { id: "steps2345abc".into(), name: scenario.name.into(), role: Role::Player },
         });
         let bytes = encode_server(&welcome);
         assert_eq!(decode_server(&bytes).expect("welcome decodes"), welcome, "{}: welcome round trip", scenario.name);

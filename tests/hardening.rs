@@ -9,9 +9,9 @@ use std::time::Duration;
 use common::*;
 use skirmish::client::ClientError;
 use skirmish::codec::{self, close_code};
-use skirmish::config::Config;
+use skirmish::config::ServerConfig;
 use skirmish::link::DisconnectReason;
-use skirmish::protocol::{ClientMessage, Input, PROTOCOL_VERSION};
+use skirmish::protocol::{ClientMessage, Input};
 use skirmish::server::RunningServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -90,7 +90,7 @@ async fn raw_player(server: &RunningServer) -> TcpStream {
 async fn hello_on(stream: TcpStream) -> TcpStream {
     let (mut stream, status) = upgrade_on(stream, "").await;
     assert!(status.contains("101"), "{status}");
-    let hello = codec::encode_client(&ClientMessage::Hello { version: PROTOCOL_VERSION, name: "raw".into() });
+    let hello = codec::encode_client(&ClientMessage::hello("raw"));
     stream.write_all(&frame(OP_BINARY, &hello, true)).await.unwrap();
     let (opcode, _) = read_frame(&mut stream).await.expect("welcome");
     assert_eq!(opcode, OP_BINARY);
@@ -137,7 +137,7 @@ async fn expect_close(stream: &mut TcpStream) -> (u16, String) {
 /// Waits until the room has `count` players (a leave is taken at the room's next tick).
 async fn players_become(server: &RunningServer, count: u32, what: &str) {
     within(what, async {
-        while server.room_stats.players.load(Ordering::Relaxed) != count {
+        while players(&server) != count {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
@@ -147,7 +147,7 @@ async fn players_become(server: &RunningServer, count: u32, what: &str) {
 async fn released(server: &RunningServer) {
     within("resources released", async {
         loop {
-            let players = server.room_stats.players.load(Ordering::Relaxed);
+            let players = players(&server);
             let sockets = server.server_stats.websockets.load(Ordering::Relaxed);
             let connections = server.server_stats.connections.load(Ordering::Relaxed);
             if players == 0 && sockets == 0 && connections == 0 {
@@ -162,13 +162,13 @@ async fn released(server: &RunningServer) {
 /// Slack on every timing bound here: a debug build on two busy cores wakes a timer late now and then.
 const SLACK: Duration = Duration::from_millis(400);
 
-fn quick_config() -> Config {
-    let mut config = Config::for_tests();
+fn quick_config() -> ServerConfig {
+    let mut config = ServerConfig::for_tests();
     config.limits.ping_interval = Duration::from_millis(300);
     config.limits.idle_timeout = Duration::from_millis(1200);
     config.limits.hello_timeout = Duration::from_millis(800);
     config.limits.handshake_timeout = Duration::from_millis(800);
-    config.limits.slow_client_timeout = Duration::from_millis(800);
+    config.room.slow_client_timeout = Duration::from_millis(800);
     config.limits.shutdown_grace = Duration::from_millis(500);
     config
 }
@@ -226,7 +226,7 @@ async fn a_half_open_peer_that_vanished_is_reaped() {
     let mut config = quick_config();
     // A tiny send buffer so the server's writes to the vanished peer block, as they do when no ACK comes back.
     config.limits.send_buffer_bytes = 4096;
-    config.limits.slow_client_timeout = Duration::from_secs(60);
+    config.room.slow_client_timeout = Duration::from_secs(60);
     let (idle, ping) = (config.limits.idle_timeout, config.limits.ping_interval);
     let server = start(config).await;
     // The peer joins, then goes dark: the socket stays open on our side but nothing is read or written, exactly
@@ -363,7 +363,7 @@ async fn rfc6455_violations_close_with_1002_and_oversized_messages_with_1009() {
         (frame(OP_PONG, &[7u8; 126], true), 1002, "control frame over 125 bytes"),
         (frame(OP_CLOSE, &[3u8; 127], true), 1002, "control frame over 125 bytes"),
         (frame(OP_TEXT, b"hello", true), 1003, "text messages are not accepted; send binary MessagePack"),
-        (frame(OP_BINARY, &[0x91; 129], true), 1009, "frame exceeds the message size limit of 128 bytes"),
+        (frame(OP_BINARY, &[0x91; 257], true), 1009, "frame exceeds the message size limit of 256 bytes"),
     ];
     for (bytes, code, reason) in cases {
         let mut stream = raw_player(&server).await;
@@ -377,7 +377,7 @@ async fn rfc6455_violations_close_with_1002_and_oversized_messages_with_1009() {
     header.extend_from_slice(&(1u64 << 30).to_be_bytes());
     header.extend_from_slice(&[1, 2, 3, 4]);
     stream.write_all(&header).await.unwrap();
-    assert_eq!(expect_close(&mut stream).await, (1009, "frame exceeds the message size limit of 128 bytes".into()));
+    assert_eq!(expect_close(&mut stream).await, (1009, "frame exceeds the message size limit of 256 bytes".into()));
     released(&server).await;
     assert!(server.server_stats.violations.load(Ordering::Relaxed) >= 7);
     server.shutdown().await;
@@ -440,8 +440,8 @@ async fn a_client_that_stops_reading_is_closed_without_stalling_anyone() {
     config.limits.outbox_frames = 4;
     // Longer than the slow-client limit, so it is the slow-client rule that acts, not the idle one.
     config.limits.idle_timeout = Duration::from_secs(30);
-    let slow_timeout = config.limits.slow_client_timeout;
-    let tick = Duration::from_secs_f64(1.0 / f64::from(config.tick_rate));
+    let slow_timeout = config.room.slow_client_timeout;
+    let tick = Duration::from_secs_f64(1.0 / f64::from(config.room.tick_rate));
     let server = std::sync::Arc::new(start(config).await);
     let mut reader = connect(&server, "reader").await;
     // Times the rule: the first frame dropped for the stalled client (its outbox is full from then on) and the
@@ -452,10 +452,10 @@ async fn a_client_that_stops_reading_is_closed_without_stalling_anyone() {
             let mut first_drop = None;
             loop {
                 let now = tokio::time::Instant::now();
-                if first_drop.is_none() && server.room_stats.frames_dropped.load(Ordering::Relaxed) > 0 {
+                if first_drop.is_none() && room_stats(&server).frames_dropped.load(Ordering::Relaxed) > 0 {
                     first_drop = Some(now);
                 }
-                if server.room_stats.slow_clients_closed.load(Ordering::Relaxed) > 0 {
+                if room_stats(&server).slow_clients_closed.load(Ordering::Relaxed) > 0 {
                     return first_drop.map(|first| now - first);
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -481,7 +481,7 @@ async fn a_client_that_stops_reading_is_closed_without_stalling_anyone() {
     // ticks the reading client received meanwhile.
     let (mut first, mut last, mut received) = (0, 0, 0);
     let wait = async {
-        while server.room_stats.slow_clients_closed.load(Ordering::Relaxed) == 0 || received < 60 {
+        while room_stats(&server).slow_clients_closed.load(Ordering::Relaxed) == 0 || received < 60 {
             if let skirmish::client::ServerEvent::Snapshot { tick, .. } = reader.next_event().await.unwrap() {
                 first = if first == 0 { tick } else { first };
                 last = tick;
@@ -494,7 +494,7 @@ async fn a_client_that_stops_reading_is_closed_without_stalling_anyone() {
     tokio::time::timeout(Duration::from_secs(60), wait).await.expect("the stalled client is closed within a minute");
     let span = last - first + 1;
     assert!(received * 100 >= span * 90, "the reading client got {received} of {span} ticks meanwhile");
-    assert_eq!(server.room_stats.slow_clients_closed.load(Ordering::Relaxed), 1);
+    assert_eq!(room_stats(&server).slow_clients_closed.load(Ordering::Relaxed), 1);
     let full_for = within("close timed", watch).await.unwrap().expect("frames were dropped before the close");
     // The outbox is full at the first drop and the close comes at the drop that makes it `slow_timeout` of ticks.
     assert!(

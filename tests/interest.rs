@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use common::*;
 use skirmish::client::GameClient;
-use skirmish::config::Config;
+use skirmish::config::ServerConfig;
 use skirmish::protocol::{bullet_field, player_field, EntityKind, EntityState};
 use skirmish::server::RunningServer;
 
@@ -90,10 +90,10 @@ async fn play_and_check(server: &RunningServer, mut client: GameClient, seed: u3
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_client_rebuilds_exactly_its_view_of_the_world() {
-    let mut config = Config::for_tests();
-    config.view_radius = RADIUS;
-    config.record_snapshots = 512;
-    let dt = 1.0 / f64::from(config.tick_rate);
+    let mut config = ServerConfig::for_tests();
+    config.room.view_radius = RADIUS;
+    config.room.record_snapshots = 512;
+    let dt = 1.0 / f64::from(config.room.tick_rate);
     let server = Arc::new(start(config).await);
     let mut clients = Vec::new();
     for i in 0..PLAYERS {

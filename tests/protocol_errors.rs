@@ -10,8 +10,8 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use skirmish::client::{self, ClientError, GameClient};
 use skirmish::codec::{self, close_code};
-use skirmish::config::Config;
-use skirmish::protocol::{ClientMessage, Input, ServerMessage, PROTOCOL_VERSION};
+use skirmish::config::ServerConfig;
+use skirmish::protocol::{ClientMessage, Input, Join, ServerMessage};
 
 type RawSocket = WebSocket<TokioIo<Upgraded>>;
 
@@ -53,7 +53,7 @@ async fn send(ws: &mut RawSocket, bytes: Vec<u8>) {
 
 async fn welcomed(server: &skirmish::server::RunningServer) -> RawSocket {
     let mut ws = raw(server).await;
-    send(&mut ws, codec::encode_client(&ClientMessage::Hello { version: PROTOCOL_VERSION, name: "x".into() })).await;
+    send(&mut ws, codec::encode_client(&ClientMessage::hello("x"))).await;
     let frame = within("welcome", ws.read_frame()).await.unwrap();
     assert!(matches!(codec::decode_server(&frame.payload), Ok(ServerMessage::Welcome(_))));
     ws
@@ -61,21 +61,25 @@ async fn welcomed(server: &skirmish::server::RunningServer) -> RawSocket {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_protocol_version_mismatch_is_refused_with_a_clear_reason() {
-    let server = start(Config::for_tests()).await;
-    match within("connect", GameClient::connect_with_version(&url(&server), "future", 3)).await {
-        Err(ClientError::Closed { code, reason }) => {
-            assert_eq!(code, close_code::VERSION_MISMATCH);
-            assert_eq!(reason, "protocol version mismatch: server speaks 2, client sent 3");
+    let server = start(ServerConfig::for_tests()).await;
+    // A newer client, and an old v2 one (whose hello has no `join`): both get the mismatch with both versions.
+    for version in [4, 2] {
+        match within("connect", GameClient::connect_with_version(&url(&server), "other", version)).await {
+            Err(ClientError::Closed { code, reason }) => {
+                assert_eq!(code, close_code::VERSION_MISMATCH);
+                assert_eq!(reason, format!("protocol version mismatch: server speaks 3, client sent {version}"));
+            }
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("a client with protocol {version} was welcomed"),
         }
-        Err(other) => panic!("unexpected error {other}"),
-        Ok(_) => panic!("a client with protocol 3 was welcomed"),
     }
+    assert!(server.lobby.is_empty(), "a refused hello creates no room");
     server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_messages_close_with_the_matching_code() {
-    let server = start(Config::for_tests()).await;
+    let server = start(ServerConfig::for_tests()).await;
 
     let mut ws = welcomed(&server).await;
     send(&mut ws, vec![0x92, 0x09, 0x00]).await;
@@ -96,10 +100,10 @@ async fn bad_messages_close_with_the_matching_code() {
     );
 
     let mut ws = welcomed(&server).await;
-    send(&mut ws, vec![0x91; 129]).await;
+    send(&mut ws, vec![0x91; 257]).await;
     assert_eq!(
         expect_close(&mut ws).await,
-        (close_code::MESSAGE_TOO_BIG, "frame exceeds the message size limit of 128 bytes".into())
+        (close_code::MESSAGE_TOO_BIG, "frame exceeds the message size limit of 256 bytes".into())
     );
 
     let mut ws = raw(&server).await;
@@ -110,16 +114,31 @@ async fn bad_messages_close_with_the_matching_code() {
     let mut ws = welcomed(&server).await;
     send(&mut ws, codec::encode_client(&ClientMessage::Input(Input { seq: 5, ..input }))).await;
     send(&mut ws, codec::encode_client(&ClientMessage::Input(Input { seq: 4, ..input }))).await;
-    assert_eq!(expect_close(&mut ws).await, (1008, "input sequence went backwards (4 after 5)".into()));
+    assert_eq!(expect_close(&mut ws).await, (1008, "input sequence must increase (4 after 5)".into()));
+
+    // A repeated sequence number is refused the same way.
+    let mut ws = welcomed(&server).await;
+    send(&mut ws, codec::encode_client(&ClientMessage::Input(Input { seq: 5, ..input }))).await;
+    send(&mut ws, codec::encode_client(&ClientMessage::Input(Input { seq: 5, ..input }))).await;
+    assert_eq!(expect_close(&mut ws).await, (1008, "input sequence must increase (5 after 5)".into()));
+
+    // A player may not send a spectator's view.
+    let mut ws = welcomed(&server).await;
+    send(&mut ws, codec::encode_client(&ClientMessage::View { follow: 0, x: 10, y: 10 })).await;
+    assert_eq!(expect_close(&mut ws).await, (1008, "only spectators send view".into()));
+
+    // Sequence numbers start at 1.
+    let mut ws = welcomed(&server).await;
+    send(&mut ws, codec::encode_client(&ClientMessage::Input(Input { seq: 0, ..input }))).await;
+    assert_eq!(expect_close(&mut ws).await, (1007, "invalid value: input sequence numbers start at 1".into()));
 
     let mut ws = welcomed(&server).await;
-    send(&mut ws, codec::encode_client(&ClientMessage::Hello { version: PROTOCOL_VERSION, name: "again".into() }))
-        .await;
+    send(&mut ws, codec::encode_client(&ClientMessage::hello("again"))).await;
     assert_eq!(expect_close(&mut ws).await, (1008, "hello sent twice".into()));
 
     // None of that disturbed the room: every misbehaving player is gone.
     within("players leave", async {
-        while server.room_stats.players.load(Ordering::Relaxed) != 0 {
+        while players(&server) != 0 {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     })
@@ -128,32 +147,34 @@ async fn bad_messages_close_with_the_matching_code() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_server_refuses_and_a_disconnect_frees_the_slot() {
-    let mut config = Config::for_tests();
-    config.max_players = 1;
+async fn a_full_room_refuses_a_join_by_id_and_a_disconnect_frees_the_slot() {
+    let mut config = ServerConfig::for_tests();
+    config.room.max_players = 1;
     let server = start(config).await;
     let first = connect(&server, "first").await;
-    match within("connect", GameClient::connect(&url(&server), "second")).await {
+    let room = the_room(&server).id.clone();
+    let by_id = Join::Room { id: room.clone() };
+    match within("connect", GameClient::connect_as(&url(&server), "second", by_id.clone())).await {
         Err(ClientError::Closed { code, reason }) => {
-            assert_eq!(code, close_code::TRY_AGAIN_LATER);
-            assert_eq!(reason, "server is full (1 players)");
+            assert_eq!(code, close_code::ROOM_FULL);
+            assert_eq!(reason, format!("room {room} is full (1 players)"));
         }
         other => panic!("expected a refusal, got {:?}", other.map(|c| c.player_id())),
     }
     first.close().await;
     within("slot freed", async {
-        while server.room_stats.players.load(Ordering::Relaxed) != 0 {
+        while players(&server) != 0 {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     })
     .await;
-    let mut third = connect(&server, "third").await;
+    let mut third = within("join", GameClient::connect_as(&url(&server), "third", by_id)).await.unwrap();
     next_snapshot(&mut third).await;
     assert!(third.me().is_some());
     // A socket dropped without a close frame frees its slot too.
     drop(third);
     within("slot freed after a drop", async {
-        while server.room_stats.players.load(Ordering::Relaxed) != 0 {
+        while players(&server) != 0 {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     })
@@ -163,7 +184,7 @@ async fn a_full_server_refuses_and_a_disconnect_frees_the_slot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ping_is_answered_and_healthz_reports() {
-    let server = start(Config::for_tests()).await;
+    let server = start(ServerConfig::for_tests()).await;
     let mut client = connect(&server, "pinger").await;
     client.send(&ClientMessage::Ping { nonce: 4242 }).await.unwrap();
     within("pong", async {
@@ -181,7 +202,10 @@ async fn ping_is_answered_and_healthz_reports() {
     let json: serde_json::Value = serde_json::from_str(body.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(json["status"], "ok");
     assert_eq!(json["players"], 1);
-    assert_eq!(json["tick_rate"], 30);
+    assert_eq!(json["rooms_open"], 1);
+    assert_eq!(json["rooms"][0]["tick_rate"], 30);
+    assert_eq!(json["rooms"][0]["players"], 1);
+    assert_eq!(json["disconnects"]["peer_closed"], 0);
     let index = http_get(server.local_addr, "/").await;
     assert!(index.starts_with("HTTP/1.1 200") && index.contains("<canvas"), "the client page is served");
     let not_ws = http_get(server.local_addr, "/ws").await;

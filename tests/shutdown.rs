@@ -10,15 +10,15 @@ use std::time::{Duration, Instant};
 use common::*;
 use skirmish::client::{self, ClientError, GameClient};
 use skirmish::codec;
-use skirmish::config::Config;
-use skirmish::protocol::{ClientMessage, PROTOCOL_VERSION};
+use skirmish::config::ServerConfig;
+use skirmish::protocol::ClientMessage;
 
 /// The shutdown grace in these tests, and the slack on bounds measured against it.
 const GRACE: Duration = Duration::from_millis(600);
 const SLACK: Duration = Duration::from_millis(700);
 
-fn config() -> Config {
-    let mut config = Config::for_tests();
+fn config() -> ServerConfig {
+    let mut config = ServerConfig::for_tests();
     config.limits.shutdown_grace = GRACE;
     config
 }
@@ -46,7 +46,7 @@ async fn deaf_client(
     socket.set_recv_buffer_size(2048).unwrap();
     let stream = socket.connect(server.local_addr).await.unwrap();
     let mut ws = client::open_on(stream, &url(server)).await.unwrap();
-    let hello = codec::encode_client(&ClientMessage::Hello { version: PROTOCOL_VERSION, name: "deaf".into() });
+    let hello = codec::encode_client(&ClientMessage::hello("deaf"));
     ws.write_frame(fastwebsockets::Frame::binary(fastwebsockets::Payload::Owned(hello))).await.unwrap();
     ws
 }
@@ -71,14 +71,14 @@ async fn a_client_that_does_not_read_cannot_hold_the_shutdown_past_its_grace() {
     // A small send buffer and a long slow-client timeout: the deaf client's writer is blocked at shutdown, not
     // already closed.
     config.limits.send_buffer_bytes = 4096;
-    config.limits.slow_client_timeout = Duration::from_secs(60);
+    config.room.slow_client_timeout = Duration::from_secs(60);
     config.limits.idle_timeout = Duration::from_secs(60);
     let server = start(config).await;
     let mut reader = connect(&server, "reader").await;
     let deaf = deaf_client(&server).await;
     // Wait until the deaf client's outbox is full and frames are being dropped: its writer is stuck.
     until("the deaf client's frames back up", || {
-        server.room_stats.frames_dropped.load(std::sync::atomic::Ordering::Relaxed) > 0
+        room_stats(&server).frames_dropped.load(std::sync::atomic::Ordering::Relaxed) > 0
     })
     .await;
     let started = Instant::now();
@@ -158,7 +158,7 @@ fn the_server_process_exits_cleanly_on_sigterm_even_with_a_client_that_does_not_
         socket.set_recv_buffer_size(2048).unwrap();
         let stream = socket.connect(addr.parse().unwrap()).await.unwrap();
         let mut deaf = client::open_on(stream, &url).await.unwrap();
-        let hello = codec::encode_client(&ClientMessage::Hello { version: PROTOCOL_VERSION, name: "deaf".into() });
+        let hello = codec::encode_client(&ClientMessage::hello("deaf"));
         deaf.write_frame(fastwebsockets::Frame::binary(fastwebsockets::Payload::Owned(hello))).await.unwrap();
         // Long enough for the deaf socket's window to fill (a few dozen frames of two moving players).
         for _ in 0..60 {
@@ -177,22 +177,55 @@ fn the_server_process_exits_cleanly_on_sigterm_even_with_a_client_that_does_not_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_panicked_room_thread_fails_the_shutdown_instead_of_passing_for_a_clean_stop() {
+async fn a_panicked_room_takes_only_its_clients_down_and_fails_the_shutdown() {
     let mut config = config();
-    config.panic_at_tick = Some(5);
+    config.room.panic_at_tick = Some(20);
     let server = start(config).await;
-    until("the room thread ends", || server.room_stopped()).await;
+    let mut doomed = connect(&server, "doomed").await;
+    // The room panics at its tick 20; the next message its client sends finds the room gone.
+    let (code, reason) = within("the crashed room's client is closed", async {
+        loop {
+            match doomed.next_message().await {
+                Ok(_) => {
+                    let _ = doomed.send_ack().await;
+                }
+                Err(ClientError::Closed { code, reason }) => return (code, reason),
+                Err(other) => panic!("expected a close, got {other}"),
+            }
+        }
+    })
+    .await;
+    assert_eq!((code, reason.as_str()), (1011, "the room stopped unexpectedly"));
+    assert_eq!(server.room_panics(), 1);
+    until("the crashed room leaves the lobby", || server.lobby.is_empty()).await;
     let outcome = tokio::spawn(server.shutdown()).await;
     let panic = outcome.expect_err("shutdown re-raises the room's panic").into_panic();
     let message = panic.downcast_ref::<String>().map(String::as_str).unwrap_or_default();
-    assert_eq!(message, "injected fault: the room panics at tick 5");
+    assert_eq!(message, "injected fault: the room panics at tick 20");
 }
 
 #[test]
-fn the_server_process_exits_non_zero_when_its_room_thread_dies() {
-    // The hidden flag is the same fault injection as `Config::panic_at_tick`: the binary must notice that its room
-    // died (without any signal), shut down, and exit with Rust's panic status instead of serving on without a game.
-    let (mut guard, _addr) = spawn_server(&["--test-panic-at-tick", "10"]);
+fn the_server_process_exits_non_zero_after_a_room_panicked() {
+    // The hidden flag is the same fault injection as `RoomConfig::panic_at_tick`: the room dies, the process keeps
+    // serving, and its exit status on SIGTERM says that something crashed.
+    let (mut guard, addr) = spawn_server(&["--test-panic-at-tick", "10"]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut client = GameClient::connect(&format!("ws://{addr}/ws"), "doomed").await.expect("joins");
+        within("closed with 1011", async {
+            loop {
+                match client.next_message().await {
+                    Ok(_) => {
+                        let _ = client.send_ack().await;
+                    }
+                    Err(ClientError::Closed { code, .. }) => return assert_eq!(code, 1011),
+                    Err(other) => panic!("expected a close, got {other}"),
+                }
+            }
+        })
+        .await;
+    });
+    sigterm(&guard.0);
     let (code, _) = wait_exit(&mut guard.0, Duration::from_secs(10));
     assert_eq!(code, Some(101), "a crashed room makes the process fail");
 }

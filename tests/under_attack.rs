@@ -12,9 +12,9 @@ use std::time::Duration;
 use common::*;
 use skirmish::client::{self, ClientError, GameClient};
 use skirmish::codec::{self, close_code};
-use skirmish::config::Config;
+use skirmish::config::ServerConfig;
 use skirmish::link::DisconnectReason;
-use skirmish::protocol::{ClientMessage, Input, PROTOCOL_VERSION};
+use skirmish::protocol::{ClientMessage, Input};
 
 const GOOD: usize = 50;
 const RUN: Duration = Duration::from_secs(5);
@@ -65,7 +65,7 @@ async fn never_reads(url: String, addr: std::net::SocketAddr, stop: Arc<AtomicBo
     socket.set_recv_buffer_size(2048).unwrap();
     let stream = socket.connect(addr).await.expect("the deaf client connects");
     let mut ws = client::open_on(stream, &url).await.expect("the deaf client upgrades");
-    let hello = codec::encode_client(&ClientMessage::Hello { version: PROTOCOL_VERSION, name: "deaf".into() });
+    let hello = codec::encode_client(&ClientMessage::hello("deaf"));
     ws.write_frame(fastwebsockets::Frame::binary(fastwebsockets::Payload::Owned(hello))).await.expect("hello");
     let mut seq = 0;
     while !stop.load(Ordering::Relaxed) {
@@ -90,13 +90,13 @@ async fn vanishes(url: String, stop: Arc<AtomicBool>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn well_behaved_players_keep_their_tick_rate_under_attack() {
-    let mut config = Config::for_tests();
+    let mut config = ServerConfig::for_tests();
     config.limits.idle_timeout = Duration::from_secs(2);
     config.limits.ping_interval = Duration::from_millis(500);
-    config.limits.slow_client_timeout = Duration::from_secs(1);
+    config.room.slow_client_timeout = Duration::from_secs(1);
     // Small enough that the deaf clients' frames back up within the run (the good clients read as they go).
     config.limits.send_buffer_bytes = 8192;
-    let tick_rate = config.tick_rate;
+    let tick_rate = config.room.tick_rate;
     let server = start(config).await;
     let url = url(&server);
     let stop = Arc::new(AtomicBool::new(false));
@@ -155,7 +155,7 @@ async fn well_behaved_players_keep_their_tick_rate_under_attack() {
     let floods = disconnects.get(DisconnectReason::MessageFlood);
     assert!((flood_rounds..=flood_rounds + 3).contains(&floods), "{floods} flood closes for {flood_rounds} rounds");
     assert_eq!(disconnects.get(DisconnectReason::SlowClient), 2, "both deaf clients were closed as too slow");
-    assert_eq!(server.room_stats.slow_clients_closed.load(Ordering::Relaxed), 2);
+    assert_eq!(room_stats(&server).slow_clients_closed.load(Ordering::Relaxed), 2);
     assert_eq!(disconnects.get(DisconnectReason::IdleTimeout), 2, "both ghosts were reaped as idle");
     for reason in [DisconnectReason::ProtocolError, DisconnectReason::PolicyViolation, DisconnectReason::RoomFull] {
         assert_eq!(disconnects.get(reason), 0, "nobody was closed for {}", reason.name());
@@ -167,8 +167,7 @@ async fn well_behaved_players_keep_their_tick_rate_under_attack() {
         garbage_closes.len()
     );
     until("everyone released", || {
-        server.room_stats.players.load(Ordering::Relaxed) == 0
-            && server.server_stats.connections.load(Ordering::Relaxed) == 0
+        players(&server) == 0 && server.server_stats.connections.load(Ordering::Relaxed) == 0
     })
     .await;
     server.shutdown().await;

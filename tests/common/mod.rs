@@ -9,8 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use skirmish::client::{GameClient, ServerEvent};
-use skirmish::config::Config;
+use skirmish::config::ServerConfig;
 
+use skirmish::lobby::RoomEntry;
+use skirmish::room::RoomStats;
 use skirmish::server::{self, RunningServer};
 use skirmish::sim::Map;
 use skirmish::snapshot::{Entity, WorldSnapshot};
@@ -18,7 +20,7 @@ use skirmish::snapshot::{Entity, WorldSnapshot};
 /// Every network wait in the tests is bounded by this.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
-pub async fn start(config: Config) -> RunningServer {
+pub async fn start(config: ServerConfig) -> RunningServer {
     server::start(config).await.expect("server starts on loopback")
 }
 
@@ -87,19 +89,20 @@ pub struct RateWatch {
 
 impl RateWatch {
     pub fn start(server: &RunningServer) -> RateWatch {
-        RateWatch { started: std::time::Instant::now(), first_tick: server.room_stats.tick.load(Ordering::Relaxed) }
+        RateWatch { started: std::time::Instant::now(), first_tick: room_stats(server).tick.load(Ordering::Relaxed) }
     }
 
     /// Asserts the room ran at least 95% of the ticks `tick_rate` calls for since `start` (less one, for the tick
     /// in progress at either end).
     pub fn assert_full_rate(&self, server: &RunningServer, tick_rate: u32) {
         let elapsed = self.started.elapsed();
-        let ran = server.room_stats.tick.load(Ordering::Relaxed) - self.first_tick;
+        let stats = room_stats(server);
+        let ran = stats.tick.load(Ordering::Relaxed) - self.first_tick;
         let due = elapsed.as_secs_f64() * f64::from(tick_rate);
         assert!(
             f64::from(ran + 1) >= 0.95 * due,
             "the room ran {ran} ticks in {elapsed:?}, {due:.0} were due at {tick_rate} Hz ({} slots skipped in all)",
-            server.room_stats.slots_skipped.load(Ordering::Relaxed)
+            stats.slots_skipped.load(Ordering::Relaxed)
         );
     }
 }
@@ -157,6 +160,25 @@ pub fn duel_map() -> Map {
 
 /// The server's own snapshot of `tick`, from the test hook.
 pub fn server_snapshot(server: &RunningServer, tick: u32) -> Option<Arc<WorldSnapshot>> {
-    let tap = server.snapshots.as_ref().expect("record_snapshots enabled").lock().unwrap();
+    let room = the_room(server);
+    let tap = room.snapshots.as_ref().expect("record_snapshots enabled").lock().unwrap();
     tap.iter().find(|s| s.tick == tick).cloned()
+}
+
+/// The one room of the server: the tests' clients quick-play, so they all land in the first room (default capacity
+/// 1000). Panics unless exactly one room is open.
+pub fn the_room(server: &RunningServer) -> Arc<RoomEntry> {
+    let rooms = server.lobby.all();
+    assert_eq!(rooms.len(), 1, "expected exactly one room, found {}", rooms.len());
+    rooms[0].clone()
+}
+
+/// The counters of the server's one room (see `the_room`).
+pub fn room_stats(server: &RunningServer) -> Arc<RoomStats> {
+    the_room(server).stats.clone()
+}
+
+/// Players in all the server's rooms (0 when there is no room yet).
+pub fn players(server: &RunningServer) -> u32 {
+    server.lobby.all().iter().map(|room| room.players() as u32).sum()
 }

@@ -1,0 +1,160 @@
+//! Room options as a creator asks for them (hello's `create`, `POST /rooms`), checked against the server's limits
+//! and resolved into a `RoomConfig` with the server's defaults for whatever was left out.
+
+use crate::config::{bundled_map, RoomConfig, BUNDLED_MAPS, MAX_ROOM_NAME_CHARS, MAX_VIEW_RADIUS, ROOM_MAP_SIDES};
+use crate::protocol::RoomOptions;
+use crate::sim::Map;
+
+/// Seed of generated room maps: the same size always gives the same map, whoever asks.
+const GENERATED_MAP_SEED: u64 = 7;
+
+/// A room option out of bounds; the text is what the creator receives (close 4005, or HTTP 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadOptions(pub String);
+
+/// The map a room asks for: a bundled name, or `WIDTHxHEIGHT` for a generated arena.
+pub fn resolve_map(name: &str) -> Result<(Map, String), BadOptions> {
+    if let Some(map) = bundled_map(name) {
+        return Ok((map, name.to_string()));
+    }
+    let sides = name.split_once(['x', 'X']).and_then(|(w, h)| Some((w.parse::<i32>().ok()?, h.parse::<i32>().ok()?)));
+    match sides {
+        Some((width, height)) if ROOM_MAP_SIDES.contains(&width) && ROOM_MAP_SIDES.contains(&height) => {
+            Ok((Map::generated(width, height, GENERATED_MAP_SEED), format!("{width}x{height}")))
+        }
+        Some(_) => Err(BadOptions(format!(
+            "map sides must be {} to {} units, got {name:?}",
+            ROOM_MAP_SIDES.start(),
+            ROOM_MAP_SIDES.end()
+        ))),
+        None => {
+            let names: Vec<&str> = BUNDLED_MAPS.iter().map(|(name, _)| *name).collect();
+            Err(BadOptions(format!("unknown map {name:?}: use one of {} or WIDTHxHEIGHT", names.join(", "))))
+        }
+    }
+}
+
+/// A room name: 1 to `MAX_ROOM_NAME_CHARS` characters once trimmed, no control characters.
+pub fn check_room_name(name: &str) -> Result<String, BadOptions> {
+    let trimmed = name.trim();
+    let chars = trimmed.chars().count();
+    if chars == 0 || chars > MAX_ROOM_NAME_CHARS {
+        return Err(BadOptions(format!("name must be 1 to {MAX_ROOM_NAME_CHARS} characters, got {chars}")));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(BadOptions("name contains control characters".into()));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// Applies `options` to the server's `defaults`; `default_name` names the room when the creator did not.
+pub fn resolve(
+    options: &RoomOptions,
+    defaults: &RoomConfig,
+    default_name: impl FnOnce(&str) -> String,
+) -> Result<RoomConfig, BadOptions> {
+    let mut room = defaults.clone();
+    if let Some(map) = &options.map {
+        (room.map, room.map_label) = resolve_map(map)?;
+    }
+    if let Some(max_players) = options.max_players {
+        let cap = defaults.max_players;
+        if max_players == 0 || max_players as usize > cap {
+            return Err(BadOptions(format!("max_players must be 1 to {cap}, got {max_players}")));
+        }
+        room.max_players = max_players as usize;
+    }
+    if let Some(tick_rate) = options.tick_rate {
+        if !(1..=120).contains(&tick_rate) {
+            return Err(BadOptions(format!("tick_rate must be 1 to 120, got {tick_rate}")));
+        }
+        room.tick_rate = tick_rate;
+    }
+    if let Some(radius) = options.view_radius {
+        if !(0.0..=MAX_VIEW_RADIUS).contains(&radius) {
+            return Err(BadOptions(format!("view_radius must be 0 (off) to {MAX_VIEW_RADIUS}, got {radius}")));
+        }
+        room.view_radius = radius;
+    }
+    room.private = options.private.unwrap_or(false);
+    room.name = match &options.name {
+        Some(name) => check_room_name(name)?,
+        None => default_name(&room.map_label),
+    };
+    Ok(room)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> RoomConfig {
+        RoomConfig::for_tests()
+    }
+
+    #[test]
+    fn left_out_options_take_the_defaults_and_given_ones_are_applied() {
+        let room = resolve(&RoomOptions::default(), &defaults(), |map| format!("{map} 1")).unwrap();
+        assert_eq!((room.name.as_str(), room.map_label.as_str(), room.private), ("arena 1", "arena", false));
+        assert_eq!((room.max_players, room.tick_rate, room.view_radius), (1000, 30, 0.0));
+        let options = RoomOptions {
+            name: Some("  duel night ".into()),
+            map: Some("duel".into()),
+            max_players: Some(2),
+            tick_rate: Some(60),
+            view_radius: Some(500.0),
+            private: Some(true),
+        };
+        let room = resolve(&options, &defaults(), |_| unreachable!()).unwrap();
+        assert_eq!(
+            (room.name.as_str(), room.map_label.as_str(), room.map.name.as_str()),
+            ("duel night", "duel", "duel")
+        );
+        assert_eq!((room.max_players, room.tick_rate, room.view_radius, room.private), (2, 60, 500.0, true));
+        let generated =
+            resolve(&RoomOptions { map: Some("4000x3000".into()), ..Default::default() }, &defaults(), |m| m.into());
+        let generated = generated.unwrap();
+        assert_eq!(
+            (generated.map.width, generated.map.height, generated.map_label.as_str()),
+            (4000, 3000, "4000x3000")
+        );
+    }
+
+    #[test]
+    fn options_out_of_bounds_are_refused_with_the_reason() {
+        let refuse = |options: RoomOptions| resolve(&options, &defaults(), |m| m.into()).unwrap_err().0;
+        assert_eq!(
+            refuse(RoomOptions { max_players: Some(0), ..Default::default() }),
+            "max_players must be 1 to 1000, got 0"
+        );
+        assert_eq!(
+            refuse(RoomOptions { max_players: Some(1001), ..Default::default() }),
+            "max_players must be 1 to 1000, got 1001"
+        );
+        assert_eq!(
+            refuse(RoomOptions { tick_rate: Some(121), ..Default::default() }),
+            "tick_rate must be 1 to 120, got 121"
+        );
+        assert_eq!(
+            refuse(RoomOptions { view_radius: Some(f32::NAN), ..Default::default() }),
+            "view_radius must be 0 (off) to 20000, got NaN"
+        );
+        assert_eq!(
+            refuse(RoomOptions { map: Some("moon".into()), ..Default::default() }),
+            "unknown map \"moon\": use one of arena, duel or WIDTHxHEIGHT"
+        );
+        assert_eq!(
+            refuse(RoomOptions { map: Some("100x100".into()), ..Default::default() }),
+            "map sides must be 320 to 20000 units, got \"100x100\""
+        );
+        assert_eq!(
+            refuse(RoomOptions { name: Some(" ".into()), ..Default::default() }),
+            "name must be 1 to 24 characters, got 0"
+        );
+        assert_eq!(
+            refuse(RoomOptions { name: Some("a\u{7}".into()), ..Default::default() }),
+            "name contains control characters"
+        );
+    }
+}

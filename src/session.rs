@@ -1,0 +1,93 @@
+//! A client's session: who it is, which room it is in and as what. `admit` turns a hello's `join` into a seat in a
+//! room (quick play, a room by id, a new room, or a spectator's place), retrying quick play when the room it picked
+//! fills up or closes in between; every refusal comes back as the close the client receives.
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+use tracing::info;
+
+use crate::link::{ClientLink, CloseReason, DisconnectReason};
+use crate::lobby::{Lobby, LobbyError, RoomEntry};
+use crate::protocol::{Join, Role};
+use crate::room::{ClientKey, JoinRefused, RoomCommand};
+
+/// How many rooms quick play tries when the ones it picks fill up or close before the join arrives.
+const QUICK_PLAY_ATTEMPTS: usize = 4;
+
+/// A client admitted to a room. (The reconnection work will let it outlive its socket.)
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub name: String,
+    pub room: Arc<RoomEntry>,
+    pub role: Role,
+    pub key: ClientKey,
+}
+
+impl Session {
+    /// Sends a command to the session's room; false once the room is gone.
+    pub async fn send(&self, command: RoomCommand) -> bool {
+        self.room.commands.send(command).await.is_ok()
+    }
+}
+
+/// Seats `name` where `join` asks; the room sends the welcome through `link`.
+pub async fn admit(lobby: &Lobby, name: &str, join: &Join, link: &ClientLink) -> Result<Session, CloseReason> {
+    let (room, role) = match join {
+        Join::QuickPlay { map } => {
+            let mut refused = Vec::new();
+            loop {
+                let room = lobby.quick_play(map.as_deref(), &refused).map_err(lobby_refusal)?;
+                match seat(&room, name, Role::Player, link).await {
+                    Ok(key) => return Ok(admitted(name, room, Role::Player, key)),
+                    Err(JoinRefused::Full { .. } | JoinRefused::Closed(_))
+                        if refused.len() + 1 < QUICK_PLAY_ATTEMPTS =>
+                    {
+                        refused.push(room.id.clone());
+                    }
+                    Err(refusal) => return Err(join_refusal(refusal)),
+                }
+            }
+        }
+        Join::Room { id } => (lobby.find(id).map_err(lobby_refusal)?, Role::Player),
+        Join::Create(options) => (lobby.create(options).map_err(lobby_refusal)?, Role::Player),
+        Join::Spectate { room: Some(id) } => (lobby.find(id).map_err(lobby_refusal)?, Role::Spectator),
+        Join::Spectate { room: None } => (lobby.busiest().map_err(lobby_refusal)?, Role::Spectator),
+    };
+    let key = seat(&room, name, role, link).await.map_err(join_refusal)?;
+    Ok(admitted(name, room, role, key))
+}
+
+fn admitted(name: &str, room: Arc<RoomEntry>, role: Role, key: ClientKey) -> Session {
+    info!(name = %name.trim(), room = %room.id, ?role, "joined");
+    Session { name: name.trim().to_string(), room, role, key }
+}
+
+/// Asks `room` for a seat and waits for its answer (at its next tick).
+async fn seat(room: &RoomEntry, name: &str, role: Role, link: &ClientLink) -> Result<ClientKey, JoinRefused> {
+    let (reply, answer) = oneshot::channel();
+    let command = RoomCommand::Join { name: name.to_string(), role, link: link.clone(), reply };
+    // A room whose queue is closed has just closed (empty) or is stopping.
+    room.commands.send(command).await.map_err(|_| JoinRefused::Closed(room.id.clone()))?;
+    answer.await.unwrap_or_else(|_| Err(JoinRefused::Closed(room.id.clone())))
+}
+
+fn lobby_refusal(error: LobbyError) -> CloseReason {
+    let kind = match &error {
+        LobbyError::NotFound(_) | LobbyError::NothingToSpectate => DisconnectReason::RoomNotFound,
+        LobbyError::RoomLimit(_) => DisconnectReason::RoomLimit,
+        LobbyError::BadOptions(_) => DisconnectReason::BadRoomOptions,
+        LobbyError::ShuttingDown => DisconnectReason::ServerShutdown,
+    };
+    CloseReason::new(kind, error.to_string())
+}
+
+fn join_refusal(refusal: JoinRefused) -> CloseReason {
+    match refusal {
+        JoinRefused::Full { .. } => CloseReason::new(DisconnectReason::RoomFull, refusal.to_string()),
+        JoinRefused::NoSpectatorSlot { .. } => CloseReason::new(DisconnectReason::NoSpectatorSlot, refusal.to_string()),
+        // The room closed between finding it and joining it: to the client, it is not there.
+        JoinRefused::Closed(id) => lobby_refusal(LobbyError::NotFound(id)),
+        JoinRefused::ShuttingDown => CloseReason::new(DisconnectReason::ServerShutdown, refusal.to_string()),
+    }
+}
