@@ -145,11 +145,22 @@ impl Lobby {
 
     /// Creates a room from `options` (the defaults for what they leave out) and starts its tick loop.
     pub fn create(&self, options: &RoomOptions) -> Result<Arc<RoomEntry>, LobbyError> {
+        let serial = self.serial.fetch_add(1, Ordering::Relaxed) + 1;
+        let config = options::resolve(options, &self.defaults, |map| format!("{map} {serial}"))?;
+        self.open(config, serial)
+    }
+
+    /// Creates a room from settings already resolved (tests use it for the hooks options cannot set); its id is
+    /// chosen here.
+    pub fn create_from(&self, config: RoomConfig) -> Result<Arc<RoomEntry>, LobbyError> {
+        let serial = self.serial.fetch_add(1, Ordering::Relaxed) + 1;
+        self.open(config, serial)
+    }
+
+    fn open(&self, mut config: RoomConfig, serial: u64) -> Result<Arc<RoomEntry>, LobbyError> {
         if *self.shutdown.borrow() {
             return Err(LobbyError::ShuttingDown);
         }
-        let serial = self.serial.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut config = options::resolve(options, &self.defaults, |map| format!("{map} {serial}"))?;
         let mut rooms = self.rooms();
         if rooms.len() >= self.max_rooms {
             return Err(LobbyError::RoomLimit(self.max_rooms));
@@ -259,6 +270,11 @@ impl Lobby {
 
     pub fn max_rooms(&self) -> usize {
         self.max_rooms
+    }
+
+    /// The settings a room gets for whatever its creator leaves out.
+    pub fn defaults(&self) -> &RoomConfig {
+        &self.defaults
     }
 
     /// Waits for every room task to end (after shutdown was signalled), then re-raises the first room panic.

@@ -182,3 +182,31 @@ pub fn room_stats(server: &RunningServer) -> Arc<RoomStats> {
 pub fn players(server: &RunningServer) -> u32 {
     server.lobby.all().iter().map(|room| room.players() as u32).sum()
 }
+
+/// One HTTP/1.1 request to the server (`Connection: close`); returns the status code and the body.
+pub async fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    within("http", async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.unwrap();
+        let response = String::from_utf8_lossy(&response).into_owned();
+        let status = response.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+        let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body).to_string();
+        (status, body)
+    })
+    .await
+}
+
+/// `http` for a JSON answer.
+pub async fn http_json(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let (status, text) = http(addr, method, path, body).await;
+    let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text:?}"));
+    (status, value)
+}
