@@ -31,7 +31,7 @@ use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
 use skirmish::codec;
 use skirmish::link::{ClientLink, Outgoing};
-use skirmish::protocol::{Input, ServerMessage, BUTTON_FIRE};
+use skirmish::protocol::{Input, Role, ServerMessage, BUTTON_FIRE};
 use skirmish::room::{ClientKey, Room, RoomCommand, RoomStats};
 use skirmish::snapshot::{self, WorldSnapshot};
 use tokio::sync::{mpsc, oneshot};
@@ -73,21 +73,21 @@ impl RoomBench {
     /// A warmed-up room of `players` bot clients; `view_radius` 0: everyone sees everyone.
     fn new(players: usize, view_radius: f32) -> RoomBench {
         let mut config = common::config(players);
-        config.room.view_radius = view_radius;
+        config.view_radius = view_radius;
         let mut room = Room::new(&config, Arc::new(RoomStats::default()), None);
         let mut clients = Vec::with_capacity(players);
         let mut ids = Vec::with_capacity(players);
         for i in 0..players {
             let (link, mut outbox, _close) = ClientLink::new(OUTBOX_FRAMES);
             let (reply, mut answer) = oneshot::channel();
-            room.handle(RoomCommand::Join { name: format!("bot{i}"), link, reply });
+            room.handle(RoomCommand::Join { name: format!("bot{i}"), role: Role::Player, link, reply });
             let key = answer.try_recv().expect("the room answers a join at once").expect("the room has room");
             let Some(bytes) = outbox.try_recv().ok().and_then(Outgoing::into_message) else { panic!("no welcome") };
             let Ok(ServerMessage::Welcome(welcome)) = codec::decode_server(&bytes) else { panic!("not a welcome") };
             ids.push(welcome.player_id);
             clients.push(Client { key, outbox, seq: 0, ack_lag: i as u32 % ACK_LAGS });
         }
-        let bots = Bots::new(&config.room.map, room.world().rules(), config.room.tick_rate, players);
+        let bots = Bots::new(&config.map, room.world().rules(), config.tick_rate, players);
         let mut bench = RoomBench { room, clients, players: ids, bots, frames: 0, bytes: 0 };
         for _ in 0..common::warm_up_ticks(players) {
             bench.prepare();

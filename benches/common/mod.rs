@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 
 use glam::Vec2;
 use skirmish::bot::{Brain, Decision, View};
-use skirmish::config::ServerConfig;
+use skirmish::config::RoomConfig;
 use skirmish::protocol::{bullet_field, player_field, EntityKind, MapInfo, RulesInfo};
 use skirmish::sim::{Map, PlayerId, PlayerInput, Rules, World, POS_SCALE};
 use skirmish::snapshot::{Entity, EventLog, WorldSnapshot};
@@ -40,11 +40,11 @@ const CELL: f32 = 1000.0;
 const HISTORY: usize = 8;
 
 /// The test configuration with a generated map of the bundled arena's proportions and density for `players`.
-pub fn config(players: usize) -> ServerConfig {
+pub fn config(players: usize) -> RoomConfig {
     let scale = (players as f64 / ARENA_PLAYERS).sqrt();
-    let mut config = ServerConfig::for_tests();
-    config.room.map = Map::generated((ARENA.0 * scale).round() as i32, (ARENA.1 * scale).round() as i32, MAP_SEED);
-    config.room.max_players = players;
+    let mut config = RoomConfig::for_tests();
+    config.map = Map::generated((ARENA.0 * scale).round() as i32, (ARENA.1 * scale).round() as i32, MAP_SEED);
+    config.max_players = players;
     config
 }
 
@@ -184,11 +184,11 @@ impl Sim {
     #[allow(dead_code)]
     pub fn new(players: usize) -> Sim {
         let config = config(players);
-        let mut world = World::new(config.room.map, Rules::for_tick_rate(config.room.tick_rate), config.room.seed);
+        let mut world = World::new(config.map, Rules::for_tick_rate(config.tick_rate), config.seed);
         for i in 0..players {
             world.add_player(&format!("bot{i}"));
         }
-        Sim::from_world(world, config.room.tick_rate)
+        Sim::from_world(world, config.tick_rate)
     }
 
     /// Bots for every player of `world` (for example a copy of a warmed-up room's world).

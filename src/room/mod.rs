@@ -1,0 +1,434 @@
+//! The room: one task that owns the `World` and runs the fixed-rate tick loop. Many rooms run side by side as
+//! tasks of the lobby's room pool; a room knows nothing of the others, of the lobby, or of sockets.
+//!
+//! Connections reach the room only through its command queue; the room reaches them only through each client's
+//! bounded outbox, with `try_send`, so the tick never waits on a socket. A tick runs, always in this order: drain
+//! commands, apply one input per player, step the simulation, capture the snapshot, and for each client encode a
+//! delta against its acknowledged baseline and hand it to its writer.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use glam::Vec2;
+use slab::Slab;
+use tokio::sync::{mpsc, oneshot};
+use tracing::debug;
+
+use crate::codec;
+use crate::config::{RoomConfig, HISTORY_TICKS};
+use crate::link::{ClientLink, CloseReason, Outgoing};
+use crate::metrics::Histogram;
+use crate::protocol::{
+    Input, MapInfo, Role, RoomInfo, RulesInfo, ServerMessage, Welcome, BUTTON_FIRE, PROTOCOL_VERSION,
+};
+use crate::sim::{PlayerId, PlayerInput, Rules, World};
+use crate::snapshot::{EventLog, SnapshotHistory, WorldSnapshot};
+
+mod driver;
+mod replication;
+#[cfg(test)]
+mod tests;
+
+pub use driver::run;
+use replication::{Interest, SeenHistory};
+
+/// Inputs queued beyond this many are stale: the oldest are skipped so a client that sent a burst catches up.
+const MAX_INPUT_BACKLOG: usize = 2;
+/// Room for a snapshot head: an array header, the tag and three integers of at most five bytes.
+const SNAPSHOT_HEAD_BYTES: usize = 24;
+/// Inputs held per client between ticks; more than this and the oldest are dropped.
+const MAX_QUEUED_INPUTS: usize = 8;
+
+/// Identifies a client of the room; the generation keeps a reused slot from being mistaken for its previous owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientKey {
+    slot: usize,
+    generation: u64,
+}
+
+/// Why a join was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinRefused {
+    #[error("room {room} is full ({limit} players)")]
+    Full { room: String, limit: usize },
+    #[error("room {room} has no spectator slot ({limit} spectators)")]
+    NoSpectatorSlot { room: String, limit: usize },
+    /// The room closed (it had been empty for its grace period) while the join was on its way.
+    #[error("room {0} has closed")]
+    Closed(String),
+    #[error("server shutting down")]
+    ShuttingDown,
+}
+
+/// What connections ask of the room.
+#[derive(Debug)]
+pub enum RoomCommand {
+    Join {
+        name: String,
+        role: Role,
+        link: ClientLink,
+        reply: oneshot::Sender<Result<ClientKey, JoinRefused>>,
+    },
+    Input {
+        client: ClientKey,
+        input: Input,
+    },
+    Ack {
+        client: ClientKey,
+        tick: u32,
+    },
+    /// A spectator's view: follow a player (0: none) or look at `at` (world units).
+    View {
+        client: ClientKey,
+        follow: u32,
+        at: Vec2,
+    },
+    Leave {
+        client: ClientKey,
+    },
+}
+
+/// Why `run` returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomEnd {
+    /// Nobody was in the room for its grace period.
+    Empty,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+/// Counters the room publishes for /healthz, logs and tests.
+#[derive(Debug, Default)]
+pub struct RoomStats {
+    pub tick: AtomicU32,
+    pub players: AtomicU32,
+    pub spectators: AtomicU32,
+    pub overruns: AtomicU64,
+    /// Time slots that got no tick because a tick overran them (the schedule skips them rather than bursting).
+    pub slots_skipped: AtomicU64,
+    /// Ticks where a moving player had no new input and its last one was applied again.
+    pub inputs_repeated: AtomicU64,
+    /// Inputs dropped unapplied because a backlog had built up (the oldest go first).
+    pub inputs_skipped: AtomicU64,
+    pub frames_sent: AtomicU64,
+    pub frames_dropped: AtomicU64,
+    pub slow_clients_closed: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub last_tick_micros: AtomicU64,
+    pub max_tick_micros: AtomicU64,
+    /// Every tick's duration, measured inside the room (inputs, step, snapshots, sends).
+    pub tick_micros: Mutex<Histogram>,
+}
+
+/// Test hook: the server's own snapshots of recent ticks, to compare with what clients rebuilt.
+pub type SnapshotTap = Arc<Mutex<VecDeque<Arc<WorldSnapshot>>>>;
+
+/// What a client is in the room.
+#[derive(Debug)]
+enum Part {
+    Player(PlayerId),
+    /// Watches: no entity of its own; its view centres on the followed player, else on its camera.
+    Spectator {
+        follow: u32,
+        camera: Vec2,
+    },
+}
+
+struct Client {
+    generation: u64,
+    part: Part,
+    link: ClientLink,
+    inputs: VecDeque<Input>,
+    /// Newest tick this client acknowledged (0: none).
+    acked_tick: u32,
+    /// Tick of the newest frame queued for this client.
+    last_sent_tick: u32,
+    /// Consecutive ticks this client's outbox was full.
+    full_ticks: u32,
+    /// Its recent views (interest management only).
+    views: SeenHistory,
+    last_applied_seq: u32,
+    /// Whether the input in force moves the player (a repeat of it then changes where the player ends up).
+    moving: bool,
+}
+
+/// The room's state; `run` drives it in real time, `tick` advances it by exactly one step (tests, benchmarks).
+pub struct Room {
+    world: World,
+    clients: Slab<Client>,
+    next_generation: u64,
+    history: SnapshotHistory,
+    events: EventLog,
+    id: String,
+    name: String,
+    max_players: usize,
+    max_spectators: usize,
+    players: usize,
+    spectators: usize,
+    tick_rate: u32,
+    /// Ticks without players or spectators after which `run` closes the room.
+    empty_grace_ticks: u32,
+    /// Consecutive ticks the room has been empty.
+    empty_ticks: u32,
+    /// A client whose outbox stays full this many ticks is not reading and is closed.
+    slow_client_ticks: u32,
+    stats: Arc<RoomStats>,
+    tap: Option<(SnapshotTap, usize)>,
+    /// Encoded snapshot bodies of the current tick, by baseline tick (0 = full): clients sharing a baseline share it.
+    bodies: Vec<(u32, Bytes)>,
+    /// Bytes to reserve for a body: the largest so far, so encoding never regrows it.
+    body_capacity: usize,
+    /// Set when each client sees only a radius around its player.
+    interest: Option<Interest>,
+    /// Test hooks (`RoomConfig::panic_at_tick`, `min_tick_time`): the real-time driver panics after this tick; every
+    /// tick lasts at least this long.
+    panic_at_tick: Option<u32>,
+    min_tick_time: Duration,
+}
+
+impl Room {
+    pub fn new(config: &RoomConfig, stats: Arc<RoomStats>, tap: Option<SnapshotTap>) -> Room {
+        let rules = Rules::for_tick_rate(config.tick_rate);
+        let ticks_of = |time: Duration| (time.as_secs_f64() * f64::from(config.tick_rate)).ceil() as u32;
+        Room {
+            world: World::new(config.map.clone(), rules, config.seed),
+            clients: Slab::new(),
+            next_generation: 1,
+            history: SnapshotHistory::new(HISTORY_TICKS),
+            events: EventLog::default(),
+            id: config.id.clone(),
+            name: config.name.clone(),
+            max_players: config.max_players,
+            max_spectators: config.max_spectators,
+            players: 0,
+            spectators: 0,
+            tick_rate: config.tick_rate,
+            empty_grace_ticks: ticks_of(config.empty_grace).max(1),
+            empty_ticks: 0,
+            slow_client_ticks: ticks_of(config.slow_client_timeout),
+            stats,
+            tap: tap.map(|tap| (tap, config.record_snapshots.max(1))),
+            bodies: Vec::new(),
+            interest: (config.view_radius > 0.0)
+                .then(|| Interest::new(config.map.width, config.map.height, config.view_radius)),
+            body_capacity: 256,
+            panic_at_tick: config.panic_at_tick,
+            min_tick_time: config.min_tick_time,
+        }
+    }
+
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Applies one command from a connection.
+    pub fn handle(&mut self, command: RoomCommand) {
+        match command {
+            RoomCommand::Join { name, role, link, reply } => {
+                let result = self.join(name, role, link);
+                // The connection may have gone away while waiting; then the slot is freed right here.
+                if let Err(Ok(key)) = reply.send(result) {
+                    self.leave(key);
+                }
+            }
+            RoomCommand::Input { client, input } => {
+                if let Some(c) = self.client_mut(client) {
+                    if c.inputs.len() == MAX_QUEUED_INPUTS {
+                        c.inputs.pop_front();
+                    }
+                    c.inputs.push_back(input);
+                    Self::acknowledge(c, input.ack_tick);
+                }
+            }
+            RoomCommand::Ack { client, tick } => {
+                if let Some(c) = self.client_mut(client) {
+                    Self::acknowledge(c, tick);
+                }
+            }
+            RoomCommand::View { client, follow, at } => {
+                if let Some(Client { part: Part::Spectator { follow: following, camera }, .. }) =
+                    self.client_mut(client)
+                {
+                    *following = follow;
+                    *camera = at;
+                }
+            }
+            RoomCommand::Leave { client } => self.leave(client),
+        }
+    }
+
+    /// Players and spectators in the room.
+    pub fn occupancy(&self) -> (usize, usize) {
+        (self.players, self.spectators)
+    }
+
+    fn client_mut(&mut self, key: ClientKey) -> Option<&mut Client> {
+        self.clients.get_mut(key.slot).filter(|c| c.generation == key.generation)
+    }
+
+    /// Acknowledgements only move forward and only name ticks this client was actually sent.
+    fn acknowledge(client: &mut Client, tick: u32) {
+        if tick > client.acked_tick && tick <= client.last_sent_tick {
+            client.acked_tick = tick;
+        }
+    }
+
+    fn join(&mut self, name: String, role: Role, link: ClientLink) -> Result<ClientKey, JoinRefused> {
+        let part = match role {
+            Role::Player => {
+                if self.players >= self.max_players {
+                    return Err(JoinRefused::Full { room: self.id.clone(), limit: self.max_players });
+                }
+                self.players += 1;
+                Part::Player(self.world.add_player(name.trim()))
+            }
+            Role::Spectator => {
+                if self.spectators >= self.max_spectators {
+                    return Err(JoinRefused::NoSpectatorSlot { room: self.id.clone(), limit: self.max_spectators });
+                }
+                self.spectators += 1;
+                let map = self.world.map();
+                Part::Spectator { follow: 0, camera: Vec2::new(map.width as f32, map.height as f32) / 2.0 }
+            }
+        };
+        let player_id = match &part {
+            Part::Player(player) => player.wire_id(),
+            Part::Spectator { .. } => 0,
+        };
+        let welcome = ServerMessage::Welcome(Welcome {
+            version: PROTOCOL_VERSION,
+            player_id,
+            tick_rate: self.tick_rate as u16,
+            tick: self.world.tick(),
+            map: MapInfo::from(self.world.map()),
+            rules: RulesInfo::from(self.world.rules()),
+            room: RoomInfo { id: self.id.clone(), name: self.name.clone(), role },
+        });
+        // The outbox is new and empty, so the welcome always fits ahead of the first snapshot.
+        let _ = link.outbox.try_send(Outgoing::Message(codec::encode_server(&welcome)));
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let slot = self.clients.insert(Client {
+            generation,
+            part,
+            link,
+            inputs: VecDeque::with_capacity(MAX_QUEUED_INPUTS),
+            acked_tick: 0,
+            full_ticks: 0,
+            views: SeenHistory::default(),
+            last_sent_tick: 0,
+            last_applied_seq: 0,
+            moving: false,
+        });
+        self.publish_occupancy();
+        debug!(room = %self.id, player = player_id, ?role, name = %name.trim(), "joined");
+        Ok(ClientKey { slot, generation })
+    }
+
+    fn leave(&mut self, key: ClientKey) {
+        if self.client_mut(key).is_none() {
+            return;
+        }
+        let client = self.clients.remove(key.slot);
+        match client.part {
+            Part::Player(player) => {
+                self.world.remove_player(player);
+                self.players -= 1;
+                debug!(room = %self.id, player = player.wire_id(), "player left");
+            }
+            Part::Spectator { .. } => self.spectators -= 1,
+        }
+        self.publish_occupancy();
+    }
+
+    fn publish_occupancy(&self) {
+        self.stats.players.store(self.players as u32, Ordering::Relaxed);
+        self.stats.spectators.store(self.spectators as u32, Ordering::Relaxed);
+    }
+
+    /// Counts a tick towards closing an empty room; true once the room has been empty for its grace period.
+    fn empty_for_grace(&mut self) -> bool {
+        self.empty_ticks = if self.clients.is_empty() { self.empty_ticks + 1 } else { 0 };
+        self.empty_ticks >= self.empty_grace_ticks
+    }
+
+    /// Refuses the joins still queued when the room closes.
+    fn refuse_pending(&mut self, commands: &mut mpsc::Receiver<RoomCommand>) {
+        commands.close();
+        while let Ok(command) = commands.try_recv() {
+            if let RoomCommand::Join { reply, .. } = command {
+                let _ = reply.send(Err(JoinRefused::Closed(self.id.clone())));
+            }
+        }
+    }
+
+    /// Runs one tick: inputs, simulation, snapshots. Returns the new tick number.
+    pub fn tick(&mut self) -> u32 {
+        self.apply_inputs();
+        self.world.step();
+        self.events.record(self.world.drain_events());
+        let current = Arc::new(WorldSnapshot::capture(&self.world));
+        self.history.push(current.clone());
+        if let Some(oldest) = self.history.oldest_tick() {
+            self.events.forget_through(oldest.saturating_sub(1));
+        }
+        if let Some((tap, capacity)) = &self.tap {
+            let mut tap = tap.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if tap.len() == *capacity {
+                tap.pop_front();
+            }
+            tap.push_back(current.clone());
+        }
+        self.send_snapshots(&current);
+        self.stats.tick.store(current.tick, Ordering::Relaxed);
+        current.tick
+    }
+
+    fn apply_inputs(&mut self) {
+        let (mut repeated, mut skipped) = (0, 0);
+        for (_, client) in self.clients.iter_mut() {
+            while client.inputs.len() > MAX_INPUT_BACKLOG {
+                client.inputs.pop_front();
+                skipped += 1;
+            }
+            let Part::Player(player) = client.part else { continue };
+            match client.inputs.pop_front() {
+                Some(input) => {
+                    client.last_applied_seq = input.seq;
+                    client.moving = input.move_x != 0 || input.move_y != 0;
+                    self.world.set_input(player, player_input(&input));
+                }
+                // The world keeps applying the last input: a client predicting one step per input is now behind.
+                None => repeated += u64::from(client.moving),
+            }
+        }
+        if repeated > 0 {
+            self.stats.inputs_repeated.fetch_add(repeated, Ordering::Relaxed);
+        }
+        if skipped > 0 {
+            self.stats.inputs_skipped.fetch_add(skipped, Ordering::Relaxed);
+        }
+    }
+
+    /// Closes every client with `reason` (used on shutdown).
+    pub fn close_all(&mut self, reason: &CloseReason) {
+        for (_, client) in self.clients.iter() {
+            client.link.close(reason.clone());
+        }
+    }
+}
+
+fn player_input(input: &Input) -> PlayerInput {
+    PlayerInput {
+        movement: Vec2::new(f32::from(input.move_x), f32::from(input.move_y)) / 127.0,
+        aim: input.aim,
+        fire: input.buttons & BUTTON_FIRE != 0,
+    }
+}
