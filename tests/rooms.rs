@@ -6,26 +6,12 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
-use skirmish::client::{ClientError, GameClient, ServerEvent};
+use skirmish::client::{GameClient, ServerEvent};
 use skirmish::config::ServerConfig;
 use skirmish::protocol::{ClientMessage, Input, Join, Role, RoomOptions};
 
 fn ids(list: &Value) -> Vec<&str> {
     list.as_array().expect("a JSON array").iter().map(|room| room["id"].as_str().unwrap()).collect()
-}
-
-/// Reads until the server closes this client; returns the close.
-async fn closed(client: &mut GameClient) -> (u16, String) {
-    within("close", async {
-        loop {
-            match client.next_message().await {
-                Ok(_) => {}
-                Err(ClientError::Closed { code, reason }) => return (code, reason),
-                Err(other) => panic!("expected a close, got {other}"),
-            }
-        }
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,7 +163,7 @@ async fn a_spectator_sees_the_game_takes_no_player_slot_and_may_not_send_input()
     assert_eq!((summary["players"].clone(), summary["spectators"].clone()), (json!(1), json!(1)));
     // An input from a spectator is refused.
     spectator.send(&ClientMessage::Input(Input { seq: 1, move_x: 10, ..Input::default() })).await.unwrap();
-    assert_eq!(closed(&mut spectator).await, (1008, "spectators cannot send input".into()));
+    assert_eq!(close_of(&mut spectator).await, (1008, "spectators cannot send input".into()));
     until("the spectator's place is freed", || the_room(&server).spectators() == 0).await;
     player.close().await;
     server.shutdown().await;

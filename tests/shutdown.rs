@@ -23,20 +23,6 @@ fn config() -> ServerConfig {
     config
 }
 
-/// Reads until the server closes; returns the close code and reason.
-async fn close_of(client: &mut GameClient) -> (u16, String) {
-    within("close", async {
-        loop {
-            match client.next_message().await {
-                Ok(_) => {}
-                Err(ClientError::Closed { code, reason }) => return (code, reason),
-                Err(other) => panic!("expected a close, got {other}"),
-            }
-        }
-    })
-    .await
-}
-
 /// A joined client on a socket with a tiny receive window that never reads: once the server's frames fill it,
 /// every write to it blocks.
 async fn deaf_client(

@@ -210,3 +210,17 @@ pub async fn http_json(addr: std::net::SocketAddr, method: &str, path: &str, bod
     let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text:?}"));
     (status, value)
 }
+
+/// Reads until the server closes this client; returns the close's code and reason.
+pub async fn close_of(client: &mut GameClient) -> (u16, String) {
+    within("close", async {
+        loop {
+            match client.next_message().await {
+                Ok(_) => {}
+                Err(skirmish::client::ClientError::Closed { code, reason }) => return (code, reason),
+                Err(other) => panic!("expected a close, got {other}"),
+            }
+        }
+    })
+    .await
+}
