@@ -38,6 +38,7 @@ pub mod close_code {
     pub const NO_SPECTATOR_SLOT: u16 = 4003;
     pub const ROOM_LIMIT: u16 = 4004;
     pub const BAD_ROOM_OPTIONS: u16 = 4005;
+    pub const CREATION_QUOTA: u16 = 4006;
 }
 
 /// Why a message could not be decoded.

@@ -45,6 +45,11 @@ pub struct Args {
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_rooms: u32,
 
+    /// Rooms one address may create per minute (`POST /rooms` and hellos that create); more are refused (4006, or
+    /// HTTP 429) until the minute is over. Quick play opening a room for lack of space does not count.
+    #[arg(long, default_value_t = 20)]
+    pub room_creations_per_minute: u32,
+
     /// Seconds a room with no players and no spectators stays open before it closes.
     #[arg(long, default_value_t = 30.0)]
     pub empty_room_secs: f64,
@@ -219,6 +224,8 @@ pub struct ServerConfig {
     pub addr: SocketAddr,
     pub limits: Limits,
     pub max_rooms: usize,
+    /// Rooms one address may create per minute.
+    pub room_creations_per_minute: u32,
     /// Threads of the room pool.
     pub room_threads: usize,
     /// What a room gets for every setting its creator leaves out; `max_players` is also the most it may ask for.
@@ -242,6 +249,7 @@ impl ServerConfig {
         Ok(ServerConfig {
             addr: args.addr,
             max_rooms: args.max_rooms as usize,
+            room_creations_per_minute: args.room_creations_per_minute,
             room_threads: args.room_threads.map_or(cores, |n| n as usize),
             room: RoomConfig {
                 id: String::new(),

@@ -163,8 +163,16 @@ pub async fn serve<S: Transport>(ws: WebSocket<S>, peer: SocketAddr, context: Co
     ));
 
     let bucket = TokenBucket::new(context.limits.input_rate, context.limits.input_burst, Instant::now());
-    let mut reader =
-        Reader { read, context: &context, link: &link, session: None, last_seq: 0, last_heard: &last_heard, bucket };
+    let mut reader = Reader {
+        read,
+        context: &context,
+        link: &link,
+        peer,
+        session: None,
+        last_seq: 0,
+        last_heard: &last_heard,
+        bucket,
+    };
     let end = reader.run(close_rx.clone()).await;
     let session = reader.session;
     match end {
@@ -204,6 +212,7 @@ struct Reader<'a, S> {
     read: WebSocketRead<ReadHalf<S>>,
     context: &'a ConnectionContext,
     link: &'a ClientLink,
+    peer: SocketAddr,
     session: Option<Session>,
     last_seq: u32,
     last_heard: &'a LastHeard,
@@ -332,8 +341,9 @@ impl<S: Transport> Reader<'_, S> {
                         format!("protocol version mismatch: server speaks {PROTOCOL_VERSION}, client sent {version}"),
                     ));
                 };
-                let session =
-                    session::admit(&self.context.lobby, &name, &join, self.link).await.map_err(ReadEnd::Violation)?;
+                let session = session::admit(&self.context.lobby, &name, &join, self.link, self.peer.ip())
+                    .await
+                    .map_err(ReadEnd::Violation)?;
                 self.session = Some(session);
                 return Ok(());
             }

@@ -50,13 +50,15 @@ pub enum DisconnectReason {
     RoomLimit,
     /// Room options out of bounds (4005).
     BadRoomOptions,
+    /// The address created its quota of rooms this minute (4006).
+    CreationQuota,
     /// The client's room stopped unexpectedly (1011).
     RoomCrashed,
 }
 
 impl DisconnectReason {
     /// Every reason, in the order of `index`.
-    pub const ALL: [DisconnectReason; 20] = [
+    pub const ALL: [DisconnectReason; 21] = [
         DisconnectReason::PeerClosed,
         DisconnectReason::TransportError,
         DisconnectReason::ServerShutdown,
@@ -76,6 +78,7 @@ impl DisconnectReason {
         DisconnectReason::NoSpectatorSlot,
         DisconnectReason::RoomLimit,
         DisconnectReason::BadRoomOptions,
+        DisconnectReason::CreationQuota,
         DisconnectReason::RoomCrashed,
     ];
 
@@ -104,6 +107,7 @@ impl DisconnectReason {
             DisconnectReason::NoSpectatorSlot => close_code::NO_SPECTATOR_SLOT,
             DisconnectReason::RoomLimit => close_code::ROOM_LIMIT,
             DisconnectReason::BadRoomOptions => close_code::BAD_ROOM_OPTIONS,
+            DisconnectReason::CreationQuota => close_code::CREATION_QUOTA,
             DisconnectReason::RoomCrashed => close_code::INTERNAL_ERROR,
         }
     }
@@ -130,6 +134,7 @@ impl DisconnectReason {
             DisconnectReason::NoSpectatorSlot => "no_spectator_slot",
             DisconnectReason::RoomLimit => "room_limit",
             DisconnectReason::BadRoomOptions => "bad_room_options",
+            DisconnectReason::CreationQuota => "room_creation_quota",
             DisconnectReason::RoomCrashed => "room_crashed",
         }
     }

@@ -332,12 +332,13 @@ async fn create_room(request: Request<Incoming>, peer: SocketAddr, site: &Arc<Si
             Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad room options: {e}")),
         }
     };
-    match site.context.lobby.create(&options) {
+    match site.context.lobby.create_for(&options, peer.ip()) {
         Ok(room) => {
             info!(%peer, room = %room.id, "room created over HTTP");
             json(StatusCode::CREATED, &room.summary())
         }
         Err(failure @ LobbyError::BadOptions(_)) => error(StatusCode::BAD_REQUEST, failure.to_string()),
+        Err(failure @ LobbyError::CreationQuota { .. }) => error(StatusCode::TOO_MANY_REQUESTS, failure.to_string()),
         Err(failure) => error(StatusCode::SERVICE_UNAVAILABLE, failure.to_string()),
     }
 }

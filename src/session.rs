@@ -2,6 +2,7 @@
 //! room (quick play, a room by id, a new room, or a spectator's place), retrying quick play when the room it picked
 //! fills up or closes in between; every refusal comes back as the close the client receives.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
@@ -31,8 +32,14 @@ impl Session {
     }
 }
 
-/// Seats `name` where `join` asks; the room sends the welcome through `link`.
-pub async fn admit(lobby: &Lobby, name: &str, join: &Join, link: &ClientLink) -> Result<Session, CloseReason> {
+/// Seats `name`, a client at `from`, where `join` asks; the room sends the welcome through `link`.
+pub async fn admit(
+    lobby: &Lobby,
+    name: &str,
+    join: &Join,
+    link: &ClientLink,
+    from: IpAddr,
+) -> Result<Session, CloseReason> {
     let (room, role) = match join {
         Join::QuickPlay { map } => {
             let mut refused = Vec::new();
@@ -50,7 +57,7 @@ pub async fn admit(lobby: &Lobby, name: &str, join: &Join, link: &ClientLink) ->
             }
         }
         Join::Room { id } => (lobby.find(id).map_err(lobby_refusal)?, Role::Player),
-        Join::Create(options) => (lobby.create(options).map_err(lobby_refusal)?, Role::Player),
+        Join::Create(options) => (lobby.create_for(options, from).map_err(lobby_refusal)?, Role::Player),
         Join::Spectate { room: Some(id) } => (lobby.find(id).map_err(lobby_refusal)?, Role::Spectator),
         Join::Spectate { room: None } => (lobby.busiest().map_err(lobby_refusal)?, Role::Spectator),
     };
@@ -77,6 +84,7 @@ fn lobby_refusal(error: LobbyError) -> CloseReason {
         LobbyError::NotFound(_) | LobbyError::NothingToSpectate => DisconnectReason::RoomNotFound,
         LobbyError::RoomLimit(_) => DisconnectReason::RoomLimit,
         LobbyError::BadOptions(_) => DisconnectReason::BadRoomOptions,
+        LobbyError::CreationQuota { .. } => DisconnectReason::CreationQuota,
         LobbyError::ShuttingDown => DisconnectReason::ServerShutdown,
     };
     CloseReason::new(kind, error.to_string())

@@ -13,6 +13,9 @@ use skirmish::protocol::{Join, RoomOptions};
 use skirmish::session::{self, Session};
 use tokio::sync::watch;
 
+/// Where the fixture's clients come from.
+const LOCAL: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
 /// A lobby on a pool of its own (two threads, like the server on this machine), stopped when dropped.
 struct Fixture {
     lobby: Arc<Lobby>,
@@ -35,7 +38,7 @@ impl Fixture {
     /// Seats a client as `join` asks, as a connection would.
     async fn admit(&mut self, name: &str, join: Join) -> Result<Session, CloseReason> {
         let (link, outbox, _close) = ClientLink::new(256);
-        let seated = session::admit(&self.lobby, name, &join, &link).await;
+        let seated = session::admit(&self.lobby, name, &join, &link, LOCAL).await;
         self.links.push((link, outbox));
         seated
     }
@@ -223,4 +226,22 @@ async fn every_limit_refuses_with_its_own_code_and_reason() {
         (DisconnectReason::BadRoomOptions, 4005, "max_players must be 1 to 2, got 3")
     );
     assert_eq!(fixture.lobby.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_may_create_only_its_quota_of_rooms_a_minute() {
+    let mut fixture = Fixture::new(|config| config.room_creations_per_minute = 2);
+    for _ in 0..2 {
+        fixture.admit("maker", Join::Create(RoomOptions::default())).await.unwrap();
+    }
+    // Refused options cost nothing; a third creation within the minute is refused with the wait.
+    let bad = RoomOptions { tick_rate: Some(0), ..RoomOptions::default() };
+    assert_eq!(refusal(fixture.admit("maker", Join::Create(bad)).await).1, 4005);
+    let (kind, code, reason) = refusal(fixture.admit("maker", Join::Create(RoomOptions::default())).await);
+    assert_eq!((kind, code), (DisconnectReason::CreationQuota, 4006));
+    assert!(reason.starts_with("this address created 2 rooms in the last minute; try again in "), "{reason}");
+    // Another address has its own quota, and quick play may still open a room when every room is full.
+    let other: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    assert!(fixture.lobby.create_for(&RoomOptions::default(), other).is_ok());
+    assert_eq!(fixture.lobby.len(), 3);
 }

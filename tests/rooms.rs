@@ -210,3 +210,23 @@ async fn a_spectator_with_interest_sees_around_whom_it_follows_or_its_camera() {
     assert!(empty >= 25, "the camera saw no player in {empty} of 30 ticks");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_rooms_past_the_address_quota_gets_429_and_the_hello_4006() {
+    let mut config = ServerConfig::for_tests();
+    config.room_creations_per_minute = 1;
+    let server = start(config).await;
+    assert_eq!(http(server.local_addr, "POST", "/rooms", "{}").await.0, 201);
+    let (status, refused) = http_json(server.local_addr, "POST", "/rooms", "{}").await;
+    assert_eq!(status, 429);
+    assert!(
+        refused["error"].as_str().unwrap().starts_with("this address created 1 rooms in the last minute"),
+        "{refused}"
+    );
+    match GameClient::connect_as(&url(&server), "maker", Join::Create(RoomOptions::default())).await {
+        Err(skirmish::client::ClientError::Closed { code, .. }) => assert_eq!(code, 4006),
+        other => panic!("expected a 4006 close, got {:?}", other.map(|c| c.player_id())),
+    }
+    assert_eq!(server.server_stats.disconnects.get(skirmish::link::DisconnectReason::CreationQuota), 1);
+    server.shutdown().await;
+}

@@ -7,8 +7,10 @@
 //! When a room's task ends (empty for its grace period, shutdown, or a panic) its entry goes.
 
 pub mod options;
+mod quota;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::SystemTime;
@@ -37,6 +39,8 @@ pub enum LobbyError {
     RoomLimit(usize),
     #[error(transparent)]
     BadOptions(#[from] BadOptions),
+    #[error("this address created {limit} rooms in the last minute; try again in {retry_after_secs} s")]
+    CreationQuota { limit: u32, retry_after_secs: u64 },
     #[error("server shutting down")]
     ShuttingDown,
 }
@@ -110,6 +114,7 @@ pub struct Lobby {
     /// What a room gets for the settings its creator leaves out.
     defaults: RoomConfig,
     max_rooms: usize,
+    creations: quota::CreationQuota,
     pool: tokio::runtime::Handle,
     shutdown: watch::Receiver<bool>,
     serial: AtomicU64,
@@ -129,6 +134,7 @@ impl Lobby {
             rooms: Mutex::new(HashMap::new()),
             defaults: config.room.clone(),
             max_rooms: config.max_rooms,
+            creations: quota::CreationQuota::new(config.room_creations_per_minute),
             pool,
             shutdown,
             serial: AtomicU64::new(0),
@@ -147,6 +153,15 @@ impl Lobby {
     pub fn create(&self, options: &RoomOptions) -> Result<Arc<RoomEntry>, LobbyError> {
         let serial = self.serial.fetch_add(1, Ordering::Relaxed) + 1;
         let config = options::resolve(options, &self.defaults, |map| format!("{map} {serial}"))?;
+        self.open(config, serial)
+    }
+
+    /// `create`, on behalf of a client at `from`, which may create `--room-creations-per-minute` rooms a minute.
+    /// Options are checked first, so a refused request costs no quota.
+    pub fn create_for(&self, options: &RoomOptions, from: IpAddr) -> Result<Arc<RoomEntry>, LobbyError> {
+        let serial = self.serial.fetch_add(1, Ordering::Relaxed) + 1;
+        let config = options::resolve(options, &self.defaults, |map| format!("{map} {serial}"))?;
+        self.creations.take(from, std::time::Instant::now())?;
         self.open(config, serial)
     }
 
