@@ -137,7 +137,7 @@ async fn expect_close(stream: &mut TcpStream) -> (u16, String) {
 /// Waits until the room has `count` players (a leave is taken at the room's next tick).
 async fn players_become(server: &RunningServer, count: u32, what: &str) {
     within(what, async {
-        while players(&server) != count {
+        while players(server) != count {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
@@ -147,7 +147,7 @@ async fn players_become(server: &RunningServer, count: u32, what: &str) {
 async fn released(server: &RunningServer) {
     within("resources released", async {
         loop {
-            let players = players(&server);
+            let players = players(server);
             let sockets = server.server_stats.websockets.load(Ordering::Relaxed);
             let connections = server.server_stats.connections.load(Ordering::Relaxed);
             if players == 0 && sockets == 0 && connections == 0 {
