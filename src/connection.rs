@@ -333,7 +333,7 @@ impl<S: Transport> Reader<'_, S> {
 
     async fn handle(&mut self, message: ClientMessage) -> Result<(), ReadEnd> {
         let policy = |reason: &str| Err(violation(DisconnectReason::PolicyViolation, reason));
-        let session = match (&self.session, message) {
+        let (session, message) = match (&self.session, message) {
             (None, ClientMessage::Hello { version, name, join }) => {
                 let Some(join) = join.filter(|_| version == PROTOCOL_VERSION) else {
                     return Err(violation(
@@ -351,7 +351,6 @@ impl<S: Transport> Reader<'_, S> {
             (Some(_), ClientMessage::Hello { .. }) => return policy("hello sent twice"),
             (Some(session), message) => (session, message),
         };
-        let (session, message) = session;
         let client = session.key;
         let command = match message {
             ClientMessage::Input(_) if session.role == Role::Spectator => {
