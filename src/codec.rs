@@ -93,6 +93,8 @@ pub fn decode_client(bytes: &[u8], limit: usize) -> Result<ClientMessage, Decode
 
 fn validate_client(message: &ClientMessage) -> Result<(), DecodeError> {
     match message {
+        // Another version's hello is refused for its version (4000), whatever its name.
+        ClientMessage::Hello { version, .. } if *version != crate::protocol::PROTOCOL_VERSION => Ok(()),
         ClientMessage::Hello { name, .. } => validate_name(name),
         ClientMessage::Input(input) => {
             if input.move_x == i8::MIN || input.move_y == i8::MIN {

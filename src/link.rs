@@ -151,6 +151,7 @@ impl DisconnectReason {
                 | DisconnectReason::NoSpectatorSlot
                 | DisconnectReason::RoomLimit
                 | DisconnectReason::BadRoomOptions
+                | DisconnectReason::CreationQuota
                 | DisconnectReason::RoomCrashed
         )
     }

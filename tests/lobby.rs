@@ -204,9 +204,10 @@ async fn every_limit_refuses_with_its_own_code_and_reason() {
         (kind, code, reason),
         (DisconnectReason::NoSpectatorSlot, 4003, format!("room {id} has no spectator slot (1 spectators)"))
     );
-    // Quick spectate picks the busiest public room: the first (2 players against 1).
+    // Quick spectate picks the busiest public room with a spectator slot: not the first (2 players, no slot left)
+    // but the second.
     let busiest = fixture.lobby.busiest().unwrap();
-    assert_eq!(busiest.id, id);
+    assert_eq!(busiest.id, second.room.id);
 
     // Two rooms open, the limit is two: no third, whether asked for directly or by a quick play finding no space.
     fixture.quick_play("d", None).await;

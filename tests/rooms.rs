@@ -65,7 +65,7 @@ async fn the_lobby_api_creates_lists_and_finds_rooms() {
     for (body, reason) in [
         (r#"{"max_players": 0}"#, "max_players must be 1 to 1000, got 0"),
         (r#"{"map": "moon"}"#, "unknown map \"moon\": use one of arena, duel or WIDTHxHEIGHT"),
-        (r#"{"tick_rate": 500}"#, "tick_rate must be 1 to 120, got 500"),
+        (r#"{"tick_rate": 500}"#, "tick_rate must be 1 to 60, got 500"),
     ] {
         assert_eq!(http_json(addr, "POST", "/rooms", body).await, (400, json!({ "error": reason })), "{body}");
     }

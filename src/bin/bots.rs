@@ -1,4 +1,8 @@
 //! Headless bots: connects many real players to a server, lets them play, and reports what they experienced.
+//!
+//! By default they quick-play (one room while it has space); `--rooms N` has them create N rooms and spread over
+//! them, and `--spectators K` adds clients that watch. Exit codes: 0 a healthy run, 1 the run could not start (the
+//! server is down, refused the first bot or the creation of a room, or no bot connected), 2 bad flags, 3 desyncs.
 
 use std::io::Write;
 use std::sync::atomic::Ordering;
@@ -7,11 +11,11 @@ use std::time::Duration;
 
 use clap::Parser;
 use skirmish::protocol::PROTOCOL_VERSION;
-use skirmish::swarm::{self, Progress, SwarmConfig};
+use skirmish::swarm::{self, Progress, RoomsConfig, SwarmConfig};
 use tokio::sync::watch;
 
 /// Connects many bots that really play (chase, strafe, aim, fire, avoid walls) and reports snapshot rates,
-/// bandwidth, latencies and desyncs.
+/// bandwidth, latencies and desyncs, in total and per room.
 #[derive(Debug, Parser)]
 #[command(name = "bots", version, about)]
 struct Args {
@@ -43,6 +47,25 @@ struct Args {
     /// Protocol version to claim (to check a server's version handling).
     #[arg(long, default_value_t = PROTOCOL_VERSION)]
     protocol_version: u16,
+    /// Create this many rooms and spread the bots over them: the first bot of each room creates it (named
+    /// "<room-name-prefix> 1".."<room-name-prefix> N"), the others join by its id, bot i in room i % N. Without it
+    /// every bot quick-plays (the fullest public room with space, so one room while it has space).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    rooms: Option<u64>,
+    /// Map of the rooms --rooms creates: a bundled map (arena, duel; GET /maps lists them) or a generated
+    /// WIDTHxHEIGHT such as 4000x4000 [default: the server's].
+    #[arg(long, requires = "rooms")]
+    room_map: Option<String>,
+    /// Players each room --rooms creates admits [default: the server's --max-players].
+    #[arg(long, requires = "rooms")]
+    room_max_players: Option<u32>,
+    /// Names of the rooms --rooms creates: this prefix, a space and the room's number.
+    #[arg(long, default_value = "bots", requires = "rooms")]
+    room_name_prefix: String,
+    /// Extra clients that spectate (by room id, spread over the rooms; with quick play, the first bot's room) and
+    /// only acknowledge; they connect after the bots and are reported apart from them.
+    #[arg(long, default_value_t = 0)]
+    spectators: usize,
     /// Print one JSON object on stdout at the end instead of the human-readable report.
     #[arg(long)]
     json: bool,
@@ -68,6 +91,13 @@ async fn main() {
         name_prefix: args.name_prefix.clone(),
         seed: args.seed,
         protocol_version: args.protocol_version,
+        rooms: args.rooms.map(|count| RoomsConfig {
+            count: count as usize,
+            name_prefix: args.room_name_prefix.clone(),
+            map: args.room_map.clone(),
+            max_players: args.room_max_players,
+        }),
+        spectators: args.spectators,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -77,14 +107,14 @@ async fn main() {
         }
     });
     let progress = Arc::new(Progress::default());
-    let ticker = tokio::spawn(print_progress(progress.clone(), args.count));
+    let ticker = tokio::spawn(print_progress(progress.clone(), args.count, args.spectators));
     let result = swarm::run(config, progress, stop_rx).await;
     ticker.abort();
     let report = match result {
         Ok(report) => report,
         Err(error) => {
             eprintln!("error: {error}");
-            std::process::exit(1);
+            std::process::exit(if matches!(error, swarm::SwarmError::BadConfig(_)) { 2 } else { 1 });
         }
     };
     if args.json {
@@ -97,14 +127,14 @@ async fn main() {
         eprintln!("error: no bot connected");
         std::process::exit(1);
     }
-    if report.desyncs > 0 {
-        eprintln!("error: {} desyncs (a healthy run has none)", report.desyncs);
+    if report.all_desyncs() > 0 {
+        eprintln!("error: {} desyncs (a healthy run has none)", report.all_desyncs());
         std::process::exit(3);
     }
 }
 
-/// One line a second on stderr: bots connected, snapshot rate, bandwidth, desyncs, kills.
-async fn print_progress(progress: Arc<Progress>, count: usize) {
+/// One line a second on stderr: bots connected, snapshot rate, bandwidth, desyncs, kills (and spectators).
+async fn print_progress(progress: Arc<Progress>, count: usize, spectators: usize) {
     let mut interval = tokio::time::interval(Duration::from_secs(1));
     interval.tick().await;
     let mut seconds = 0;
@@ -115,8 +145,17 @@ async fn print_progress(progress: Arc<Progress>, count: usize) {
         let snapshots = progress.snapshots.load(Ordering::Relaxed);
         let bytes_in = progress.bytes_in.load(Ordering::Relaxed);
         let bytes_out = progress.bytes_out.load(Ordering::Relaxed);
+        let watching = if spectators == 0 {
+            String::new()
+        } else {
+            format!(
+                "  spectators {}/{spectators} ({} failed)",
+                progress.spectators_active.load(Ordering::Relaxed),
+                progress.spectators_failed.load(Ordering::Relaxed)
+            )
+        };
         eprintln!(
-            "{seconds:>4}s  bots {}/{count} ({} failed)  snapshots/s {}  in {:.1} KiB/s  out {:.1} KiB/s  desyncs {}  kills {}",
+            "{seconds:>4}s  bots {}/{count} ({} failed)  snapshots/s {}  in {:.1} KiB/s  out {:.1} KiB/s  desyncs {}  kills {}{watching}",
             progress.active.load(Ordering::Relaxed),
             progress.failed.load(Ordering::Relaxed),
             snapshots - last_snapshots,

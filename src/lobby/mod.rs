@@ -151,34 +151,39 @@ impl Lobby {
 
     /// Creates a room from `options` (the defaults for what they leave out) and starts its tick loop.
     pub fn create(&self, options: &RoomOptions) -> Result<Arc<RoomEntry>, LobbyError> {
-        let serial = self.serial.fetch_add(1, Ordering::Relaxed) + 1;
-        let config = options::resolve(options, &self.defaults, |map| format!("{map} {serial}"))?;
-        self.open(config, serial)
+        let config = options::resolve(options, &self.defaults)?;
+        self.open(config)
     }
 
     /// `create`, on behalf of a client at `from`, which may create `--room-creations-per-minute` rooms a minute.
-    /// Options are checked first, so a refused request costs no quota.
+    /// Options and the room limit are checked first, so a refused request costs no quota.
     pub fn create_for(&self, options: &RoomOptions, from: IpAddr) -> Result<Arc<RoomEntry>, LobbyError> {
-        let serial = self.serial.fetch_add(1, Ordering::Relaxed) + 1;
-        let config = options::resolve(options, &self.defaults, |map| format!("{map} {serial}"))?;
+        let config = options::resolve(options, &self.defaults)?;
+        if self.len() >= self.max_rooms {
+            return Err(LobbyError::RoomLimit(self.max_rooms));
+        }
         self.creations.take(from, std::time::Instant::now())?;
-        self.open(config, serial)
+        self.open(config)
     }
 
     /// Creates a room from settings already resolved (tests use it for the hooks options cannot set); its id is
     /// chosen here.
     pub fn create_from(&self, config: RoomConfig) -> Result<Arc<RoomEntry>, LobbyError> {
-        let serial = self.serial.fetch_add(1, Ordering::Relaxed) + 1;
-        self.open(config, serial)
+        self.open(config)
     }
 
-    fn open(&self, mut config: RoomConfig, serial: u64) -> Result<Arc<RoomEntry>, LobbyError> {
+    fn open(&self, mut config: RoomConfig) -> Result<Arc<RoomEntry>, LobbyError> {
         if *self.shutdown.borrow() {
             return Err(LobbyError::ShuttingDown);
         }
         let mut rooms = self.rooms();
         if rooms.len() >= self.max_rooms {
             return Err(LobbyError::RoomLimit(self.max_rooms));
+        }
+        // Numbered by rooms actually opened, so refused requests leave no gaps.
+        let serial = self.serial.fetch_add(1, Ordering::Relaxed) + 1;
+        if config.name.is_empty() {
+            config.name = format!("{} {serial}", config.map_label);
         }
         config.id = loop {
             let id = room_id();
@@ -253,6 +258,8 @@ impl Lobby {
     /// Quick play: the fullest public room with a free player slot on `map` (any map when `None`), else a new
     /// public room with the defaults (on that map). `skip` names rooms that just refused this player.
     pub fn quick_play(&self, map: Option<&str>, skip: &[String]) -> Result<Arc<RoomEntry>, LobbyError> {
+        let map = map.map(options::canonical_map);
+        let map = map.as_deref();
         let best = self
             .all()
             .into_iter()
@@ -265,11 +272,11 @@ impl Lobby {
         }
     }
 
-    /// The public room with the most players (ties: the oldest), for quick spectating.
+    /// The public room with the most players (ties: the oldest) that has a spectator slot, for quick spectating.
     pub fn busiest(&self) -> Result<Arc<RoomEntry>, LobbyError> {
         self.all()
             .into_iter()
-            .filter(|room| !room.private)
+            .filter(|room| !room.private && room.spectators() < room.max_spectators)
             .max_by_key(|room| (room.players(), std::cmp::Reverse(room.serial)))
             .ok_or(LobbyError::NothingToSpectate)
     }

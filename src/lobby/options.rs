@@ -2,6 +2,9 @@
 //! and resolved into a `RoomConfig` with the server's defaults for whatever was left out.
 
 use crate::config::{bundled_map, RoomConfig, BUNDLED_MAPS, MAX_ROOM_NAME_CHARS, MAX_VIEW_RADIUS, ROOM_MAP_SIDES};
+
+/// The highest tick rate a room may be created with.
+pub const MAX_ROOM_TICK_RATE: u32 = 60;
 use crate::protocol::RoomOptions;
 use crate::sim::Map;
 
@@ -21,7 +24,10 @@ pub fn resolve_map(name: &str) -> Result<(Map, String), BadOptions> {
     let sides = name.split_once(['x', 'X']).and_then(|(w, h)| Some((w.parse::<i32>().ok()?, h.parse::<i32>().ok()?)));
     match sides {
         Some((width, height)) if ROOM_MAP_SIDES.contains(&width) && ROOM_MAP_SIDES.contains(&height) => {
-            Ok((Map::generated(width, height, GENERATED_MAP_SEED), format!("{width}x{height}")))
+            let label = format!("{width}x{height}");
+            // The welcome names the map as the lobby lists it.
+            let map = Map { name: label.clone(), ..Map::generated(width, height, GENERATED_MAP_SEED) };
+            Ok((map, label))
         }
         Some(_) => Err(BadOptions(format!(
             "map sides must be {} to {} units, got {name:?}",
@@ -48,15 +54,15 @@ pub fn check_room_name(name: &str) -> Result<String, BadOptions> {
     Ok(trimmed.to_string())
 }
 
-/// Applies `options` to the server's `defaults`; `default_name` names the room when the creator did not.
-pub fn resolve(
-    options: &RoomOptions,
-    defaults: &RoomConfig,
-    default_name: impl FnOnce(&str) -> String,
-) -> Result<RoomConfig, BadOptions> {
+/// Applies `options` to the server's `defaults`. A room given no name gets an empty one, for the lobby to name
+/// when it opens the room.
+pub fn resolve(options: &RoomOptions, defaults: &RoomConfig) -> Result<RoomConfig, BadOptions> {
     let mut room = defaults.clone();
     if let Some(map) = &options.map {
-        (room.map, room.map_label) = resolve_map(map)?;
+        // The default map (a `--map` file's name included) by its label; otherwise a bundled or generated one.
+        if canonical_map(map) != defaults.map_label {
+            (room.map, room.map_label) = resolve_map(map)?;
+        }
     }
     if let Some(max_players) = options.max_players {
         let cap = defaults.max_players;
@@ -66,8 +72,9 @@ pub fn resolve(
         room.max_players = max_players as usize;
     }
     if let Some(tick_rate) = options.tick_rate {
-        if !(1..=120).contains(&tick_rate) {
-            return Err(BadOptions(format!("tick_rate must be 1 to 120, got {tick_rate}")));
+        // Up to 60: at one input per tick a client stays within the default message rate (90 per second).
+        if !(1..=MAX_ROOM_TICK_RATE).contains(&tick_rate) {
+            return Err(BadOptions(format!("tick_rate must be 1 to {MAX_ROOM_TICK_RATE}, got {tick_rate}")));
         }
         room.tick_rate = tick_rate;
     }
@@ -80,9 +87,19 @@ pub fn resolve(
     room.private = options.private.unwrap_or(false);
     room.name = match &options.name {
         Some(name) => check_room_name(name)?,
-        None => default_name(&room.map_label),
+        None => String::new(),
     };
     Ok(room)
+}
+
+/// A map name as rooms are labelled: bundled names as they are, `WIDTHxHEIGHT` with a lowercase `x` and plain
+/// numbers (so `4000X3000` and `4000x3000` are one map to quick play's filter).
+pub fn canonical_map(name: &str) -> String {
+    let sides = name.split_once(['x', 'X']).and_then(|(w, h)| Some((w.parse::<i32>().ok()?, h.parse::<i32>().ok()?)));
+    match sides {
+        Some((width, height)) => format!("{width}x{height}"),
+        None => name.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -95,8 +112,8 @@ mod tests {
 
     #[test]
     fn left_out_options_take_the_defaults_and_given_ones_are_applied() {
-        let room = resolve(&RoomOptions::default(), &defaults(), |map| format!("{map} 1")).unwrap();
-        assert_eq!((room.name.as_str(), room.map_label.as_str(), room.private), ("arena 1", "arena", false));
+        let room = resolve(&RoomOptions::default(), &defaults()).unwrap();
+        assert_eq!((room.name.as_str(), room.map_label.as_str(), room.private), ("", "arena", false));
         assert_eq!((room.max_players, room.tick_rate, room.view_radius), (1000, 30, 0.0));
         let options = RoomOptions {
             name: Some("  duel night ".into()),
@@ -106,14 +123,13 @@ mod tests {
             view_radius: Some(500.0),
             private: Some(true),
         };
-        let room = resolve(&options, &defaults(), |_| unreachable!()).unwrap();
+        let room = resolve(&options, &defaults()).unwrap();
         assert_eq!(
             (room.name.as_str(), room.map_label.as_str(), room.map.name.as_str()),
             ("duel night", "duel", "duel")
         );
         assert_eq!((room.max_players, room.tick_rate, room.view_radius, room.private), (2, 60, 500.0, true));
-        let generated =
-            resolve(&RoomOptions { map: Some("4000x3000".into()), ..Default::default() }, &defaults(), |m| m.into());
+        let generated = resolve(&RoomOptions { map: Some("4000X3000".into()), ..Default::default() }, &defaults());
         let generated = generated.unwrap();
         assert_eq!(
             (generated.map.width, generated.map.height, generated.map_label.as_str()),
@@ -123,7 +139,7 @@ mod tests {
 
     #[test]
     fn options_out_of_bounds_are_refused_with_the_reason() {
-        let refuse = |options: RoomOptions| resolve(&options, &defaults(), |m| m.into()).unwrap_err().0;
+        let refuse = |options: RoomOptions| resolve(&options, &defaults()).unwrap_err().0;
         assert_eq!(
             refuse(RoomOptions { max_players: Some(0), ..Default::default() }),
             "max_players must be 1 to 1000, got 0"
@@ -134,7 +150,7 @@ mod tests {
         );
         assert_eq!(
             refuse(RoomOptions { tick_rate: Some(121), ..Default::default() }),
-            "tick_rate must be 1 to 120, got 121"
+            "tick_rate must be 1 to 60, got 121"
         );
         assert_eq!(
             refuse(RoomOptions { view_radius: Some(f32::NAN), ..Default::default() }),

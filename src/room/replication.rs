@@ -14,6 +14,7 @@ use crate::codec;
 use crate::config::HISTORY_TICKS;
 use crate::interest::InterestGrid;
 use crate::link::{CloseReason, DisconnectReason, Outgoing};
+use crate::protocol::EntityKind;
 use crate::snapshot::{self, EventLog, SharedRecords, View, WorldSnapshot};
 
 impl Room {
@@ -63,7 +64,11 @@ impl Room {
                             (interest.grid.position(own), own)
                         }
                         Part::Spectator { follow, camera } => {
-                            let followed = (follow != 0).then(|| index_of(follow)).flatten();
+                            // Only a player can be followed; any other id leaves the camera in charge.
+                            let followed = (follow != 0)
+                                .then(|| index_of(follow))
+                                .flatten()
+                                .filter(|&index| current.entities[index].kind == EntityKind::Player);
                             (followed.map_or(camera, |index| interest.grid.position(index)), usize::MAX)
                         }
                     };
