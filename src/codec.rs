@@ -349,6 +349,12 @@ mod tests {
             decode_client(&[0x94, 0x01, 0x02, 0xa2, b'a', b'b', 0xc0], 128).unwrap(),
             ClientMessage::Hello { version: 2, name: "ab".into(), join: None }
         );
+        // ... even an empty name, which this version would refuse (1007).
+        assert_eq!(
+            decode_client(&[0x93, 0x01, 0x02, 0xa0], 128).unwrap(),
+            ClientMessage::Hello { version: 2, name: String::new(), join: None }
+        );
+        assert!(decode_client(&[0x94, 0x01, 0x03, 0xa0, 0x91, 0x01], 128).is_err());
         let hello = encode_client(&ClientMessage::hello("ab"));
         assert_eq!(hello, [0x94, 0x01, 0x03, 0xa2, b'a', b'b', 0x91, 0x01]);
         // Room options leave out what follows the last one given.
