@@ -1,5 +1,6 @@
 // hud.js: screen-space drawing on top of the world: scoreboard, kill feed, minimap, network overlay, centre banner
-// with the respawn countdown, and the red flash when the own player is hit.
+// with the respawn countdown, the red flash when the own player is hit, and a spectator's bar (who is followed, how
+// to switch).
 //
 // Drawing only; the text it shows is prepared elsewhere (feed.js, main.js) and changes rarely, so a frame builds
 // no strings except score numbers, which are cached. Where the scoreboard was drawn is kept (scoreboardHit) so a
@@ -68,18 +69,23 @@ export function scoreboardHit(x, y) {
   return x < board.x + board.w / 2 ? SORT_NAME : SORT_SCORE;
 }
 
+/** How many scoreboard rows fit a screen `height` CSS pixels tall (a spectator's lists as many as fit). */
+export function scoreboardRowsFor(height) {
+  return Math.max(SCOREBOARD_ROWS, Math.floor((height - 260) / 20));
+}
+
 /**
- * The scoreboard at the top right, sorted by `mode` (the active column's title is marked); the own player is always
- * listed.
+ * The scoreboard at the top right, sorted by `mode` (the active column's title is marked), at most `maxRows` rows;
+ * the own player (or, spectating, the followed player `highlightId`) is always listed and highlighted.
  */
-export function drawScoreboard(ctx, scene, width, mode) {
+export function drawScoreboard(ctx, scene, width, mode, highlightId = 0, maxRows = SCOREBOARD_ROWS) {
   sorted.length = 0;
   for (let i = 0; i < scene.playerCount; i++) sorted.push(scene.players[i]);
   sortPlayers(sorted, mode);
-  const rows = Math.min(sorted.length, SCOREBOARD_ROWS);
+  const rows = Math.min(sorted.length, maxRows);
   let ownRank = -1;
   for (let i = 0; i < sorted.length; i++) {
-    if (sorted[i].own) {
+    if (sorted[i].own || (highlightId !== 0 && sorted[i].id === highlightId)) {
       ownRank = i;
       break;
     }
@@ -108,7 +114,7 @@ export function drawScoreboard(ctx, scene, width, mode) {
   for (let i = 0; i < rows + (extraOwn ? 1 : 0); i++) {
     const p = i < rows ? sorted[i] : sorted[ownRank];
     const ry = y + 30 + i * lineH;
-    ctx.fillStyle = p.own ? SELF : TEXT;
+    ctx.fillStyle = p.own || (highlightId !== 0 && p.id === highlightId) ? SELF : TEXT;
     ctx.globalAlpha = p.hp > 0 ? 1 : 0.55;
     ctx.textAlign = 'left';
     ctx.fillText(p.name, x + 10, ry, w - 60);
@@ -150,10 +156,10 @@ export function minimapSize(map, out) {
 
 /**
  * The minimap at the bottom right: `wallsImage` (the map's walls pre-drawn at `w` x `h`, see Renderer), the part
- * of the world on screen (`view`: `{x0, y0, x1, y1}` world units), other players as dots and the own player as a
- * ring. Dead players are left out.
+ * of the world on screen (`view`: `{x0, y0, x1, y1}` world units), other players as dots and the own player (or
+ * `ring`, the player a spectator follows) as a ring. Dead players are left out.
  */
-export function drawMinimap(ctx, scene, map, wallsImage, w, h, screenW, screenH, view) {
+export function drawMinimap(ctx, scene, map, wallsImage, w, h, screenW, screenH, view, ring = scene.own) {
   const x = screenW - w - MARGIN;
   const y = screenH - h - MARGIN;
   const k = w / map.width;
@@ -171,14 +177,14 @@ export function drawMinimap(ctx, scene, map, wallsImage, w, h, screenW, screenH,
   ctx.beginPath();
   for (let i = 0; i < scene.playerCount; i++) {
     const p = scene.players[i];
-    if (p.own || p.hp <= 0) continue;
+    if (p === ring || p.hp <= 0) continue;
     const px = x + p.x * k;
     const py = y + p.y * k;
     ctx.moveTo(px + 2, py);
     ctx.arc(px, py, 2, 0, Math.PI * 2);
   }
   ctx.fill();
-  const own = scene.own;
+  const own = ring;
   if (own !== null) {
     ctx.fillStyle = SELF;
     ctx.strokeStyle = SELF;
@@ -228,6 +234,31 @@ export function drawBanner(ctx, text, width, height, progress) {
     ctx.fillStyle = SELF;
     ctx.fillRect(width / 2 - bw / 2, cy + 22, bw * (progress > 1 ? 1 : progress), 6);
   }
+}
+
+/**
+ * A spectator's bar at the bottom centre: `title` ("Spectating ana", "Free camera") in bold, `hint` (the keys) under
+ * it.
+ */
+export function drawSpectatorBar(ctx, title, hint, width, height) {
+  ctx.font = FONT_BOLD;
+  const tw = ctx.measureText(title).width;
+  ctx.font = FONT;
+  const hw = ctx.measureText(hint).width;
+  const w = Math.max(tw, hw) + 32;
+  const h = 50;
+  const x = width / 2 - w / 2;
+  const y = height - h - MARGIN;
+  ctx.fillStyle = PANEL;
+  ctx.fillRect(x, y, w, h);
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'top';
+  ctx.font = FONT_BOLD;
+  ctx.fillStyle = SELF;
+  ctx.fillText(title, width / 2, y + 8);
+  ctx.font = FONT;
+  ctx.fillStyle = DIM;
+  ctx.fillText(hint, width / 2, y + 28);
 }
 
 /** A red frame around the screen, `strength` 0..1 (the own player was just hit). */

@@ -2,17 +2,28 @@
 // 'toggleOverlay'); turning it into wire messages, and the mouse into an aim angle, is main.js's job.
 //
 // Movement: WASD or arrow keys (physical key positions, so ZQSD layouts work too). Aim: the mouse. Fire: left mouse
-// button or space. Overlay: F3 or N. Scoreboard order: Tab, or a click on the scoreboard (see `uiClick`). Keys
-// typed into form fields are ignored, and everything is released when the window loses focus so a player never
-// keeps running or firing on their own.
+// button or space. Overlay: F3 or N. Scoreboard order: Tab, or a click on the scoreboard (see `uiClick`).
+// Spectating: Q/E or [ and ] switch the followed player, F toggles the free camera. Esc leaves for the lobby. Keys
+// typed into form fields are ignored, nothing is taken while `active` is false (the lobby is shown), and everything
+// is released when the window loses focus so a player never keeps running or firing on their own.
 
 const UP = new Set(['KeyW', 'ArrowUp']);
 const DOWN = new Set(['KeyS', 'ArrowDown']);
 const LEFT = new Set(['KeyA', 'ArrowLeft']);
 const RIGHT = new Set(['KeyD', 'ArrowRight']);
 const FIRE = new Set(['Space']);
-const TOGGLE_OVERLAY = new Set(['F3', 'KeyN']);
-const TOGGLE_SORT = new Set(['Tab']);
+/** One-shot keys and the action each emits. */
+const ACTIONS = new Map([
+  ['F3', 'toggleOverlay'],
+  ['KeyN', 'toggleOverlay'],
+  ['Tab', 'toggleSort'],
+  ['KeyE', 'followNext'],
+  ['BracketRight', 'followNext'],
+  ['KeyQ', 'followPrev'],
+  ['BracketLeft', 'followPrev'],
+  ['KeyF', 'toggleFreeCamera'],
+  ['Escape', 'leave'],
+]);
 
 export class InputManager {
   /** `target` receives keyboard events (usually window); `surface` is the canvas the mouse aims on. */
@@ -30,6 +41,8 @@ export class InputManager {
     /** Whether the mouse has been seen over the surface yet (until then there is no aim to take from it). */
     this.hasMouse = false;
     this.listeners = new Map();
+    /** While false (the lobby is shown) keys do nothing here but release what is held. */
+    this.active = true;
     /**
      * Asked on every left click with its surface position: returning true means the click hit an on-screen control
      * (the scoreboard) and is not a shot.
@@ -53,7 +66,10 @@ export class InputManager {
     surface.addEventListener('contextmenu', (e) => e.preventDefault());
   }
 
-  /** Registers `fn` for a named action ('toggleOverlay', 'toggleSort'). */
+  /**
+   * Registers `fn` for a named action ('toggleOverlay', 'toggleSort', 'followNext', 'followPrev',
+   * 'toggleFreeCamera', 'leave').
+   */
   on(action, fn) {
     if (!this.listeners.has(action)) this.listeners.set(action, []);
     this.listeners.get(action).push(fn);
@@ -89,16 +105,14 @@ export class InputManager {
     const typing =
       t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'BUTTON' || t.isContentEditable);
     // Releases always count, so a key let go while a modifier or a form field has the focus never sticks.
-    if (pressed && (typing || e.ctrlKey || e.metaKey || e.altKey)) return;
+    if (pressed && (typing || e.ctrlKey || e.metaKey || e.altKey || !this.active)) return;
     if (UP.has(code)) this.up = pressed;
     else if (DOWN.has(code)) this.down = pressed;
     else if (LEFT.has(code)) this.left = pressed;
     else if (RIGHT.has(code)) this.right = pressed;
     else if (FIRE.has(code)) this.fireKey = pressed;
-    else if (TOGGLE_OVERLAY.has(code)) {
-      if (pressed && !e.repeat) this.emit('toggleOverlay');
-    } else if (TOGGLE_SORT.has(code)) {
-      if (pressed && !e.repeat) this.emit('toggleSort');
+    else if (ACTIONS.has(code)) {
+      if (pressed && !e.repeat) this.emit(ACTIONS.get(code));
     } else return;
     if (!typing) e.preventDefault(); // no page scrolling on arrows and space, no browser action on F3
   }

@@ -1,16 +1,21 @@
-// main.js: wires the client together. The join screen (or `?name=NAME`) starts a session: a Connection (net.js)
-// feeding a SnapshotStore (state.js), a KillFeed (feed.js) and hit/death Effects (effects.js). Once welcomed, one
-// input per server tick goes out carrying the newest applied tick as its acknowledgement, and the Predictor
-// (predict.js) moves the own player by the same tick at once; each applied snapshot reconciles it. A
-// requestAnimationFrame loop, independent of the tick rate, fills a Scene (scene.js) with the remote players and
-// bullets the Interpolator (interp.js) places `?interp=N` ticks (default 2) in the past plus the predicted own
-// player, and hands it to the Renderer. `window.skirmish` exposes a read-only view for tests.
+// main.js: wires the client together. The lobby (lobby.js), or the URL (`?name=NAME` quick-plays, `?room=ID` joins
+// that room, `&spectate=1` watches it), starts a session: a Connection (net.js) whose hello carries the join,
+// feeding a SnapshotStore (state.js), a KillFeed (feed.js) and hit/death Effects (effects.js). Once welcomed as a
+// player, one input per server tick goes out carrying the newest applied tick as its acknowledgement, and the
+// Predictor (predict.js) moves the own player by the same tick at once; each applied snapshot reconciles it. Welcomed
+// as a spectator, the page sends no input at all: a bare ack per applied tick, and a view (rate-limited) whenever
+// its SpectatorCamera (spectate.js) changes whom it follows or moves freely. A requestAnimationFrame loop,
+// independent of the tick rate, fills a Scene (scene.js) with the remote players and bullets the Interpolator
+// (interp.js) places `?interp=N` ticks (default 2) in the past plus the predicted own player, and hands it to the
+// Renderer. The disconnected panel offers Reconnect (the same room) and Back to lobby. `window.skirmish` exposes a
+// read-only view for tests.
 
 import { Effects } from './effects.js';
 import { InputManager } from './input.js';
 import { KillFeed } from './feed.js';
 import { SORT_NAME, SORT_SCORE, scoreboardHit } from './hud.js';
 import { InputPacer, Interpolator, ServerClock, interpDelayFrom } from './interp.js';
+import { Lobby, SPECTATOR_NAME, httpBase, joinFromQuery } from './lobby.js';
 import { Connection, defaultServerUrl } from './net.js';
 import { MovementModel, Predictor } from './predict.js';
 import {
@@ -22,16 +27,23 @@ import {
   P_HP,
   P_X,
   P_Y,
+  ROLE_SPECTATOR,
+  ackMessage,
   aimToRadians,
   inputMessage,
+  joinRoom,
   normalizeName,
+  quickPlay,
   radiansToAim,
+  spectate,
   toMoveAxis,
   toWorld,
+  viewMessage,
 } from './protocol.js';
 import { Renderer } from './render.js';
 import { Scene, placeOwn } from './scene.js';
 import { Screens } from './screens.js';
+import { SpectatorCamera, ViewThrottle } from './spectate.js';
 import { APPLIED, SnapshotStore } from './state.js';
 import { FpsMeter, RateMeter, formatRate } from './stats.js';
 
@@ -43,6 +55,7 @@ const input = new InputManager(window, canvas);
 const screens = new Screens(document);
 const scene = new Scene();
 const serverUrl = defaultServerUrl(location);
+const lobby = new Lobby(document, { base: serverBase(serverUrl), onPlay: play });
 /** Interpolation delay in ticks (`?interp=N`, default 2). */
 const interpDelay = interpDelayFrom(location.search);
 const fps = new FpsMeter();
@@ -60,7 +73,17 @@ const hud = {
   /** Scoreboard order: SORT_SCORE or SORT_NAME. */
   sortMode: SORT_SCORE,
   now: 0,
+  /** Spectating: the followed player (drawn and listed like an own player), and the bar's two lines. */
+  highlightId: 0,
+  spectatorTitle: null,
+  spectatorHint: null,
 };
+/** What is drawn behind the lobby: nothing but the background. */
+const idleHud = { ...hud, feed: new KillFeed(), overlayVisible: false };
+
+/** The spectator bar's key hints. */
+const FOLLOW_HINT = 'Q/E or [ ] switch player · F free camera · Tab sort · Esc lobby';
+const FREE_HINT = 'W A S D move · F follow · Q/E or [ ] switch player · Tab sort · Esc lobby';
 
 /** The current session (one connection); replaced on reconnect. */
 let session = null;
@@ -73,6 +96,15 @@ input.on('toggleOverlay', () => {
 input.on('toggleSort', () => {
   hud.sortMode = hud.sortMode === SORT_SCORE ? SORT_NAME : SORT_SCORE;
 });
+input.on('followNext', () => cycleFollow(1));
+input.on('followPrev', () => cycleFollow(-1));
+input.on('toggleFreeCamera', () => {
+  const s = spectatingSession();
+  if (s !== null) s.camera.toggleFree(scene.players, scene.playerCount);
+});
+input.on('leave', () => {
+  if (session !== null) backToLobby();
+});
 input.uiClick = (x, y) => {
   const mode = scoreboardHit(x, y);
   if (mode === null) return false;
@@ -80,12 +112,37 @@ input.uiClick = (x, y) => {
   return true;
 };
 
+/** The server's HTTP origin for the lobby's requests, from the WebSocket URL (the page's own when that fails). */
+function serverBase(url) {
+  try {
+    return httpBase(url);
+  } catch {
+    return location.origin;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Sessions
 
-function startSession(name) {
+/** The lobby's choice: remember a typed name, then join. */
+function play(name, join, typed) {
+  if (typed) rememberName(name);
+  startSession(name, join);
+}
+
+function startSession(name, join) {
+  if (session !== null && session.state !== 'closed') {
+    session.left = true;
+    session.conn.close(1000, 'left the room');
+  }
   const s = {
     name,
+    /** The hello's join (protocol.js join builders). */
+    join,
+    /** From welcome on: whether this session watches rather than plays. */
+    spectator: false,
+    /** Set when the page left on purpose (back to the lobby): its close is not shown. */
+    left: false,
     /** 'connecting' | 'joined' | 'closed' */
     state: 'connecting',
     conn: null,
@@ -105,6 +162,18 @@ function startSession(name) {
     seq: 0,
     aim: 0,
     inputTimer: null,
+    /** Spectating: the camera, when views go out, the last tick acknowledged, the last frame's time. */
+    camera: null,
+    views: null,
+    lastAck: 0,
+    lastFrame: 0,
+    /** What the spectator bar names now (-1: the free camera), so its text is built only when that changes. */
+    barFollow: 0,
+    barName: '',
+    /** Messages sent, by type (a spectator must send no input). */
+    inputsSent: 0,
+    acksSent: 0,
+    viewsSent: 0,
     /** Newest snapshot tick received, and the ticks skipped between consecutive snapshots. */
     lastSnapshotTick: 0,
     framesDropped: 0,
@@ -114,9 +183,14 @@ function startSession(name) {
   };
   session = s;
   hud.feed = s.feed;
+  hud.highlightId = 0;
+  hud.spectatorTitle = null;
+  hud.spectatorHint = null;
+  lobby.hide();
+  input.active = true;
   screens.hideClosed();
   screens.showStatus(`Connecting to ${serverUrl}…`);
-  s.conn = new Connection(serverUrl, name, {
+  s.conn = new Connection(serverUrl, name, join, {
     onWelcome: (msg) => onWelcome(s, msg),
     onSnapshot: (msg) => onSnapshot(s, msg),
     onClose: (code, reason) => onClose(s, code, reason),
@@ -125,12 +199,15 @@ function startSession(name) {
 
 function onWelcome(s, msg) {
   s.welcome = msg;
+  s.spectator = msg.room.role === ROLE_SPECTATOR;
   s.world = { map: msg.map, rules: msg.rules, tickRate: msg.tickRate };
   s.dt = 1 / msg.tickRate;
   const tickMs = 1000 / msg.tickRate;
-  s.predictor = new Predictor(new MovementModel(msg.map, msg.rules, msg.tickRate), { tickMs });
+  if (!s.spectator) {
+    s.predictor = new Predictor(new MovementModel(msg.map, msg.rules, msg.tickRate), { tickMs });
+    s.pacer = new InputPacer(tickMs);
+  }
   s.clock = new ServerClock(tickMs);
-  s.pacer = new InputPacer(tickMs);
   s.interp = new Interpolator(s.dt, {
     bulletLifetimeTicks: msg.rules.bulletLifetimeTicks,
     width: msg.map.width,
@@ -141,7 +218,15 @@ function onWelcome(s, msg) {
   });
   s.state = 'joined';
   screens.hideStatus();
-  scheduleInput(s);
+  showRoomInUrl(msg.room, s.spectator);
+  if (s.spectator) {
+    s.camera = new SpectatorCamera(msg.map.width, msg.map.height);
+    s.views = new ViewThrottle();
+    // The first view goes out at once: the server centres on the map until told otherwise.
+    sendView(s, performance.now());
+  } else {
+    scheduleInput(s);
+  }
   startLoop();
 }
 
@@ -156,8 +241,16 @@ function onSnapshot(s, msg) {
   const result = s.store.apply(msg);
   if (result.status === APPLIED) {
     s.clock.observe(msg.tick, now);
-    const own = s.store.current.entities.get(s.welcome.playerId);
-    s.predictor.reconcile(own !== undefined && own.kind === KIND_PLAYER ? own.fields : null, msg.lastInputSeq, now);
+    if (s.predictor !== null) {
+      const own = s.store.current.entities.get(s.welcome.playerId);
+      const fields = own !== undefined && own.kind === KIND_PLAYER ? own.fields : null;
+      s.predictor.reconcile(fields, msg.lastInputSeq, now);
+    }
+    // A spectator has no inputs to carry its acknowledgement: a bare ack per newly applied tick.
+    if (s.spectator && s.store.ackTick !== 0 && s.store.ackTick !== s.lastAck) {
+      s.lastAck = s.store.ackTick;
+      if (s.conn.send(ackMessage(s.lastAck))) s.acksSent++;
+    }
   }
   const events = result.events;
   if (events.length > 0) {
@@ -173,10 +266,92 @@ function onClose(s, code, reason) {
   s.state = 'closed';
   if (s.inputTimer !== null) clearTimeout(s.inputTimer);
   s.inputTimer = null;
-  if (session !== s) return;
+  if (session !== s || s.left) return;
   input.releaseAll();
-  screens.showClosed(code, reason, () => startSession(s.name));
+  screens.showClosed(code, reason, () => startSession(s.name, rejoin(s)), backToLobby);
   startLoop(); // keep drawing (the last world, dimmed by the panel) rather than leaving a frozen canvas
+}
+
+/** The join that reconnects a session: the room it was welcomed to, in the same role; else its own join again. */
+function rejoin(s) {
+  if (s.welcome === null) return s.join;
+  return s.spectator ? spectate(s.welcome.room.id) : joinRoom(s.welcome.room.id);
+}
+
+/** Leaves the session (if still connected) and shows the lobby. */
+function backToLobby() {
+  const s = session;
+  if (s !== null) {
+    s.left = true;
+    if (s.state !== 'closed') s.conn.close(1000, 'left for the lobby');
+  }
+  session = null;
+  input.releaseAll();
+  screens.hideClosed();
+  screens.hideStatus();
+  setUrlParams({ room: null, spectate: null, name: null });
+  showLobby({ name: rememberedName() || (s !== null && s.name !== SPECTATOR_NAME ? s.name : '') });
+}
+
+function showLobby(options) {
+  input.active = false;
+  input.releaseAll();
+  lobby.show(options);
+}
+
+/** Puts the room in the address bar (`?room=ID`, `&spectate=1`), so a reload or a shared link comes back to it. */
+function showRoomInUrl(room, spectating) {
+  setUrlParams({ room: room.id, spectate: spectating ? '1' : null });
+}
+
+function setUrlParams(changes) {
+  try {
+    const url = new URL(location.href);
+    for (const [key, value] of Object.entries(changes)) {
+      if (value === null) url.searchParams.delete(key);
+      else url.searchParams.set(key, value);
+    }
+    history.replaceState(null, '', url);
+  } catch {
+    // a page without history (file://, sandboxed): the address only helps reloads
+  }
+}
+
+function spectatingSession() {
+  const s = session;
+  return s !== null && s.state === 'joined' && s.camera !== null ? s : null;
+}
+
+/** Follows the next (step 1) or previous (-1) player in id order. */
+function cycleFollow(step) {
+  const s = spectatingSession();
+  if (s !== null) s.camera.cycle(scene.players, scene.playerCount, step);
+}
+
+/** Sends a view when the camera's target changed and the rate limit allows. */
+function sendView(s, now) {
+  const c = s.camera;
+  const follow = c.viewFollow;
+  if (!s.views.due(now, follow, c.x, c.y)) return;
+  if (s.conn.send(viewMessage(follow, c.x, c.y))) s.viewsSent++;
+}
+
+/** A spectator's frame: the camera follows (or flies), views go out, the bar says whom it shows. */
+function updateSpectator(s, now) {
+  const dt = s.lastFrame === 0 ? 0 : Math.min((now - s.lastFrame) / 1000, 0.1);
+  s.lastFrame = now;
+  const c = s.camera;
+  c.update(scene.players, scene.playerCount, dt, input.moveX, input.moveY);
+  if (s.state === 'joined') sendView(s, now);
+  hud.highlightId = c.viewFollow;
+  // The bar's text is rebuilt only when whom it names changes.
+  const shown = c.free ? -1 : c.follow;
+  if (shown === s.barFollow && c.followName === s.barName && hud.spectatorTitle !== null) return;
+  s.barFollow = shown;
+  s.barName = c.followName;
+  if (c.free) hud.spectatorTitle = 'Free camera';
+  else hud.spectatorTitle = c.follow !== 0 ? `Spectating ${c.followName}` : 'No player to follow yet';
+  hud.spectatorHint = c.free ? FREE_HINT : FOLLOW_HINT;
 }
 
 /** Sends the next input when the pacer says (a steady timer at the tick rate, phased against the server's ticks). */
@@ -203,7 +378,7 @@ function sendInput(s) {
   const buttons = input.fire ? BUTTON_FIRE : 0;
   const mx = toMoveAxis(input.moveX);
   const my = toMoveAxis(input.moveY);
-  s.conn.send(inputMessage(s.seq, mx, my, s.aim, buttons, s.store.ackTick));
+  if (s.conn.send(inputMessage(s.seq, mx, my, s.aim, buttons, s.store.ackTick))) s.inputsSent++;
   s.predictor.input(s.seq, mx, my, performance.now());
 }
 
@@ -217,10 +392,21 @@ function startLoop() {
 }
 
 function frame(now) {
-  requestAnimationFrame(frame);
   const s = session;
+  if (s === null) {
+    // Back in the lobby: clear the world away and stop until the next session.
+    looping = false;
+    scene.playerCount = 0;
+    scene.bulletCount = 0;
+    scene.own = null;
+    idleHud.sortMode = hud.sortMode;
+    renderer.draw(scene, null, idleHud, null);
+    return;
+  }
+  requestAnimationFrame(frame);
   fps.frame(now);
   fillScene(s, now);
+  if (s.camera !== null) updateSpectator(s, now);
   s.effects.observe(scene, now);
   s.feed.prune(now);
   hud.now = now;
@@ -229,7 +415,7 @@ function frame(now) {
     if (hud.overlayVisible) fillOverlay(s);
   }
   updateBanner(s);
-  renderer.draw(scene, s.world, hud, s.effects);
+  renderer.draw(scene, s.world, hud, s.effects, s.camera);
 }
 
 /** Remote players and bullets at the interpolated time, the own player where prediction puts it. */
@@ -241,7 +427,10 @@ function fillScene(s, now) {
     scene.tick = 0;
     return;
   }
-  s.interp.fill(scene, s.store, s.welcome.playerId, s.clock.tickAt(now) - interpDelay);
+  // A spectator has no player of its own: everyone is interpolated.
+  const ownId = s.spectator ? 0 : s.welcome.playerId;
+  s.interp.fill(scene, s.store, ownId, s.clock.tickAt(now) - interpDelay);
+  if (s.spectator) return;
   const state = s.store.current;
   const own = state === null ? undefined : state.entities.get(s.welcome.playerId);
   if (own === undefined || own.kind !== KIND_PLAYER) return;
@@ -283,7 +472,8 @@ function fillOverlay(s) {
   lines.push(`full ${st.fullApplied}  delta ${st.deltasApplied}  stale ${st.stale}`);
   lines.push(`desyncs   ${st.desyncs}${st.desynced ? ' (resyncing)' : ''}`);
   lines.push(`tick ${st.newestTick}  ack ${st.ackTick}`);
-  lines.push(`seq ${s.seq}  applied ${st.current ? st.current.lastInputSeq : 0}`);
+  if (s.spectator) lines.push(`spectator: ${s.acksSent} acks, ${s.viewsSent} views sent`);
+  else lines.push(`seq ${s.seq}  applied ${st.current ? st.current.lastInputSeq : 0}`);
   lines.push(`players ${scene.playerCount}  bullets ${scene.bulletCount}`);
 }
 
@@ -331,8 +521,67 @@ function countKind(kind) {
 }
 
 const debug = Object.freeze({
+  /** 'lobby' (no session), 'connecting', 'joined' or 'closed'. */
   get state() {
-    return session === null ? 'connecting' : session.state;
+    return session === null ? 'lobby' : session.state;
+  },
+  /** The room welcomed to: `{id, name, role}` (role 'player' or 'spectator'), null before a welcome. */
+  get room() {
+    if (session === null || session.welcome === null) return null;
+    const r = session.welcome.room;
+    return { id: r.id, name: r.name, role: r.role };
+  },
+  /** Spectating: the player followed (0 for the free camera or nobody), null when not spectating. */
+  get follow() {
+    return session === null || session.camera === null ? null : session.camera.viewFollow;
+  },
+  /** Spectating: the followed player's name ('' when none), null when not spectating. */
+  get followName() {
+    const c = session === null ? null : session.camera;
+    return c === null ? null : c.free ? '' : c.followName;
+  },
+  /** Spectating: whether the free camera is on, null when not spectating. */
+  get freeCamera() {
+    return session === null || session.camera === null ? null : session.camera.free;
+  },
+  /** The centre of the view drawn last ({x, y} world units): a spectator's camera, else the renderer's. */
+  get camera() {
+    if (session === null || session.world === null) return null;
+    const c = session.camera;
+    return c !== null ? { x: c.x, y: c.y } : { x: renderer.camX, y: renderer.camY };
+  },
+  /** The (fractional) server tick the last frame drew remote players at, and how ('interpolate', 'hold'...). */
+  get sceneTick() {
+    return scene.tick;
+  },
+  get interpMode() {
+    return session === null || session.interp === null ? null : session.interp.mode;
+  },
+  /** Messages sent by type: input (players only), bare ack (spectators), view (spectators). */
+  get inputsSent() {
+    return session === null ? 0 : session.inputsSent;
+  },
+  get acksSent() {
+    return session === null ? 0 : session.acksSent;
+  },
+  get viewsSent() {
+    return session === null ? 0 : session.viewsSent;
+  },
+  /** The lobby: whether it is shown, the rooms it lists ({id, name, map, players, maxPlayers, spectators}) and
+   * how many times it fetched the list. */
+  get lobby() {
+    return {
+      visible: lobby.visible,
+      refreshes: lobby.refreshes,
+      rooms: lobby.rows.map((r) => ({
+        id: r.id,
+        name: r.name,
+        map: r.map,
+        players: r.players,
+        maxPlayers: r.maxPlayers,
+        spectators: r.spectators,
+      })),
+    };
   },
   get playerId() {
     return session !== null && session.welcome !== null ? session.welcome.playerId : null;
@@ -428,26 +677,45 @@ Object.defineProperty(window, 'skirmish', { value: debug, writable: false, enume
 // ---------------------------------------------------------------------------------------------------------------
 // Start
 
-function join(name) {
+function rememberName(name) {
   try {
     localStorage.setItem(NAME_KEY, name);
   } catch {
     // storage may be unavailable (private mode, file://); the name is only a convenience
   }
-  screens.hideJoin();
-  startSession(name);
 }
 
-const urlName = new URLSearchParams(location.search).get('name');
-if (urlName !== null && normalizeName(urlName) !== null) {
-  join(normalizeName(urlName));
-} else {
-  let remembered = '';
+function rememberedName() {
   try {
-    remembered = localStorage.getItem(NAME_KEY) || '';
+    return localStorage.getItem(NAME_KEY) || '';
   } catch {
-    // see join()
+    return ''; // see rememberName()
   }
-  const error = urlName !== null ? `"${urlName}" is not a valid name.` : '';
-  screens.showJoin(urlName ?? remembered, error, join);
 }
+
+/**
+ * `?name=NAME` plays at once (quick play, or the room `?room=ID` names); `?room=ID` alone joins with the remembered
+ * name (a spectator needs none), or asks for one in the lobby; otherwise the lobby.
+ */
+function start() {
+  const urlName = new URLSearchParams(location.search).get('name');
+  const direct = joinFromQuery(location.search);
+  const valid = urlName === null ? null : normalizeName(urlName);
+  const error = urlName !== null && valid === null ? `"${urlName}" is not a valid name.` : '';
+  if (valid !== null) {
+    rememberName(valid);
+    startSession(valid, direct !== null ? direct.join : quickPlay());
+    return;
+  }
+  const remembered = normalizeName(rememberedName());
+  if (direct !== null && error === '') {
+    const name = remembered ?? (direct.spectating ? SPECTATOR_NAME : null);
+    if (name !== null) {
+      startSession(name, direct.join);
+      return;
+    }
+  }
+  showLobby({ name: urlName ?? rememberedName(), error, pending: direct !== null ? direct.join : null });
+}
+
+start();

@@ -2,8 +2,10 @@
 //
 // The encoder writes integers in their shortest form, the way rmp-serde does: non-negative values as positive fixint,
 // uint8/16/32/64 and negative values as negative fixint, int8/16/32/64. Strings use fixstr/str8/str16/str32, arrays
-// fixarray/array16/array32. Non-integer numbers become float64. The decoder reads every family except ext and returns
-// 64-bit integers as (possibly rounded) Numbers, maps as Map, bin as Uint8Array.
+// fixarray/array16/array32. Non-integer numbers become float64; a Float32 (float32(v)) becomes a float32, as rmp-serde
+// writes an f32 whatever its value. The decoder reads every family except ext and returns 64-bit integers as
+// (possibly rounded) Numbers, maps as Map, bin as Uint8Array, and float32 as Numbers (or, with `{float32: true}`, as
+// Float32 so that re-encoding gives the same bytes).
 
 /** Thrown for malformed input (truncated, trailing bytes, reserved or unsupported markers). */
 export class MsgpackError extends Error {
@@ -11,6 +13,19 @@ export class MsgpackError extends Error {
     super(message);
     this.name = 'MsgpackError';
   }
+}
+
+/** A number to encode as a MessagePack float32 (an f32 on the Rust side); see float32(). */
+export class Float32 {
+  constructor(value) {
+    this.value = Math.fround(value);
+    Object.freeze(this);
+  }
+}
+
+/** Marks `value` to be encoded as a float32 (rounded to the nearest f32). */
+export function float32(value) {
+  return new Float32(value);
 }
 
 const MAX_DEPTH = 64;
@@ -92,6 +107,11 @@ function write(w, value, depth) {
   } else if (Array.isArray(value)) {
     writeLength(w, value.length, 0x90, 0xdc, 0xdd);
     for (let i = 0; i < value.length; i++) write(w, value[i], depth + 1);
+  } else if (value instanceof Float32) {
+    w.u8(0xca);
+    w.reserve(4);
+    w.view.setFloat32(w.length, value.value);
+    w.length += 4;
   } else if (value instanceof Uint8Array) {
     writeBin(w, value);
   } else if (value instanceof Map) {
@@ -205,15 +225,23 @@ function writeLength(w, n, fix, m16, m32) {
 // ---------------------------------------------------------------------------------------------------------------
 // Decoding
 
-/** Decodes exactly one MessagePack value filling all of `input` (ArrayBuffer, Uint8Array or other view). */
-export function decode(input) {
+/**
+ * Decodes exactly one MessagePack value filling all of `input` (ArrayBuffer, Uint8Array or other view). With
+ * `options.float32` set, float32 values come back as Float32 (tests re-encode them byte for byte).
+ */
+export function decode(input, options) {
   const bytes =
     input instanceof Uint8Array
       ? input
       : ArrayBuffer.isView(input)
         ? new Uint8Array(input.buffer, input.byteOffset, input.byteLength)
         : new Uint8Array(input);
-  const r = { bytes, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), pos: 0 };
+  const r = {
+    bytes,
+    view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    pos: 0,
+    float32: options !== undefined && options.float32 === true,
+  };
   const value = read(r, 0);
   if (r.pos !== bytes.length) throw new MsgpackError(`${bytes.length - r.pos} trailing bytes`);
   return value;
@@ -255,7 +283,7 @@ function read(r, depth) {
     case 0xca:
       need(r, 4);
       r.pos += 4;
-      return v.getFloat32(p);
+      return r.float32 ? new Float32(v.getFloat32(p)) : v.getFloat32(p);
     case 0xcb:
       need(r, 8);
       r.pos += 8;

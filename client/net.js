@@ -1,4 +1,5 @@
-// net.js: one WebSocket connection to the server: hello, message dispatch, pings, byte counters, close reasons.
+// net.js: one WebSocket connection to the server: hello (with the join: which room, as player or spectator),
+// message dispatch, pings, byte counters, close reasons.
 //
 // It knows the wire (through protocol.js) but nothing of the game: welcome and snapshot messages are handed to the
 // callbacks, pong and close are handled here. The connection ends exactly once, with a code and a reason: the
@@ -25,11 +26,12 @@ export function defaultServerUrl(loc) {
 
 export class Connection {
   /**
-   * Opens the socket and sends hello once it is open.
-   * `handlers`: `{onWelcome(msg), onSnapshot(msg), onClose(code, reason)}`.
+   * Opens the socket and sends hello (as `name`, joining as `join` says: see protocol.js's join builders) once it
+   * is open. `handlers`: `{onWelcome(msg), onSnapshot(msg), onClose(code, reason)}`.
    */
-  constructor(url, name, handlers) {
+  constructor(url, name, join, handlers) {
     this.name = name;
+    this.join = join;
     this.handlers = handlers;
     /** 'connecting' | 'open' | 'closed' */
     this.state = 'connecting';
@@ -80,7 +82,7 @@ export class Connection {
 
   onOpen() {
     this.state = 'open';
-    this.send(helloMessage(this.name));
+    this.send(helloMessage(this.name, this.join));
   }
 
   onMessage(ev) {

@@ -1,15 +1,23 @@
-// protocol.js: the wire contract of docs/PROTOCOL.md (version 2) in one place.
+// protocol.js: the wire contract of docs/PROTOCOL.md (version 3) in one place.
 //
 // Type tags, field indexes, the 1/16 position scale and the aim conversion live here; builders turn client messages
 // into bytes and parseServerMessage turns server bytes into plain objects, checking their shape. Entity fields stay
 // in wire units (integers) so the snapshot store can rebuild the server's state exactly; convert with toWorld().
+// Version 3 adds rooms: the hello says which room to join and how (quick play, by id, create, spectate), the welcome
+// names the room and the client's role in it, and spectators steer their view with `view`.
 
-import { decode, encode } from './msgpack.js';
+import { decode, encode, float32 } from './msgpack.js';
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Client-to-server type tags. */
-export const C2S = Object.freeze({ HELLO: 1, INPUT: 2, ACK: 3, PING: 4 });
+export const C2S = Object.freeze({ HELLO: 1, INPUT: 2, ACK: 3, PING: 4, VIEW: 5 });
+/** Kinds of a hello's `join` (its first element). */
+export const JOIN = Object.freeze({ QUICK_PLAY: 1, ROOM: 2, CREATE: 3, SPECTATE: 4 });
+/** A client's part in a room, as parseServerMessage names the welcome's role (wire values 0 and 1). */
+export const ROLE_PLAYER = 'player';
+export const ROLE_SPECTATOR = 'spectator';
+const ROLES = Object.freeze([ROLE_PLAYER, ROLE_SPECTATOR]);
 /** Server-to-client type tags. */
 export const S2C = Object.freeze({ WELCOME: 1, SNAPSHOT: 2, PONG: 3, CLOSE: 4 });
 
@@ -68,6 +76,10 @@ export const RULE_NAMES = Object.freeze([
 
 /** Longest player name, in characters (Unicode scalar values) after trimming. */
 export const NAME_MAX_CHARS = 16;
+/** Longest room name, in characters after trimming. */
+export const ROOM_NAME_MAX_CHARS = 24;
+/** Room option names of a create join, in wire order (`[name, map, max_players, tick_rate, view_radius, private]`). */
+export const ROOM_OPTION_NAMES = Object.freeze(['name', 'map', 'maxPlayers', 'tickRate', 'viewRadius', 'private']);
 
 /** Thrown when a server message has the wrong shape. */
 export class ProtocolError extends Error {
@@ -106,19 +118,98 @@ export function toMoveAxis(axis) {
  * Trims spaces and checks a name against the hello rules. Returns the trimmed name, or null if it is not valid.
  */
 export function normalizeName(raw) {
-  const name = String(raw).trim();
-  const chars = [...name].length;
-  if (chars < 1 || chars > NAME_MAX_CHARS) return null;
+  return normalizeText(raw, NAME_MAX_CHARS);
+}
+
+/** Trims a room name and checks it against the room rules (1 to 24 characters, no control characters), or null. */
+export function normalizeRoomName(raw) {
+  return normalizeText(raw, ROOM_NAME_MAX_CHARS);
+}
+
+function normalizeText(raw, maxChars) {
+  const text = String(raw).trim();
+  const chars = [...text].length;
+  if (chars < 1 || chars > maxChars) return null;
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return null;
-  return name;
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(text)) return null;
+  return text;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Client to server
 
-export function helloMessage(name) {
-  return encode([C2S.HELLO, PROTOCOL_VERSION, name]);
+/** Joins, as helloMessage takes them. Absent optional parts are null (or undefined). */
+export function quickPlay(map = null) {
+  return { kind: 'quickPlay', map };
+}
+
+export function joinRoom(id) {
+  return { kind: 'room', id };
+}
+
+/** `options`: any of `{name, map, maxPlayers, tickRate, viewRadius, private}`; absent ones get the server's default. */
+export function createRoom(options = {}) {
+  return { kind: 'create', options };
+}
+
+/** Spectate room `room`, or (null) the public room with the most players. */
+export function spectate(room = null) {
+  return { kind: 'spectate', room };
+}
+
+const absent = (v) => v === null || v === undefined;
+
+/** A join (see quickPlay, joinRoom, createRoom, spectate) as the wire array. */
+export function joinArray(join) {
+  switch (join.kind) {
+    case 'quickPlay':
+      return absent(join.map) ? [JOIN.QUICK_PLAY] : [JOIN.QUICK_PLAY, String(join.map)];
+    case 'room':
+      if (typeof join.id !== 'string') throw new TypeError('a room join needs a room id');
+      return [JOIN.ROOM, join.id];
+    case 'create':
+      return [JOIN.CREATE, roomOptionsArray(join.options ?? {})];
+    case 'spectate':
+      return absent(join.room) ? [JOIN.SPECTATE] : [JOIN.SPECTATE, String(join.room)];
+    default:
+      throw new TypeError(`unknown join kind ${JSON.stringify(join.kind)}`);
+  }
+}
+
+/**
+ * Room options as the positional wire array: nil for an absent option, the array cut after the last one given.
+ * Integers go as integers, `viewRadius` as a float32 (the server's f32, which rmp-serde always writes as float32),
+ * `private` as a boolean.
+ */
+export function roomOptionsArray(options) {
+  const o = options;
+  const integer = (v, what) => {
+    if (absent(v)) return null;
+    if (!Number.isInteger(v) || v < 0) throw new TypeError(`${what} must be a non-negative integer`);
+    return v;
+  };
+  const text = (v) => (absent(v) ? null : String(v));
+  const boolean = (v, what) => {
+    if (typeof v !== 'boolean') throw new TypeError(`${what} must be a boolean`);
+    return v;
+  };
+  const values = [
+    text(o.name),
+    text(o.map),
+    integer(o.maxPlayers, 'maxPlayers'),
+    integer(o.tickRate, 'tickRate'),
+    absent(o.viewRadius) ? null : float32(Number(o.viewRadius)),
+    absent(o.private) ? null : boolean(o.private, 'private'),
+  ];
+  let len = values.length;
+  while (len > 0 && values[len - 1] === null) len--;
+  values.length = len;
+  return values;
+}
+
+/** `hello`: the name and how to join (quick play on any map when not given). */
+export function helloMessage(name, join = quickPlay()) {
+  return encode([C2S.HELLO, PROTOCOL_VERSION, name, joinArray(join)]);
 }
 
 /** `input`: movement values -127..127, aim 0..65535, buttons bit 0 = fire, ack_tick 0 for none. */
@@ -134,12 +225,21 @@ export function pingMessage(nonce) {
   return encode([C2S.PING, nonce]);
 }
 
+/**
+ * `view` (spectators only): follow player `follow` (0 = a free camera), with the camera centred on `x`, `y` world
+ * units (rounded to integers), which the server uses when follow is 0 or that player is not in the room.
+ */
+export function viewMessage(follow, x, y) {
+  return encode([C2S.VIEW, follow, Math.round(x), Math.round(y)]);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Server to client
 
 /**
  * Decodes and checks one server message. Returns one of
- * `{type: 'welcome', version, playerId, tickRate, tick, map, rules}`,
+ * `{type: 'welcome', version, playerId, tickRate, tick, map, rules, room: {id, name, role}}` (role ROLE_PLAYER or
+ * ROLE_SPECTATOR; a spectator's playerId is 0),
  * `{type: 'snapshot', tick, baseline, lastInputSeq, created, changed, removed, events}`,
  * `{type: 'pong', nonce}`, `{type: 'close', code, reason}`.
  * Throws MsgpackError or ProtocolError.
@@ -164,7 +264,7 @@ export function parseServerMessage(bytes) {
 }
 
 function parseWelcome(msg) {
-  expectLength(msg, 7, 'welcome');
+  expectLength(msg, 8, 'welcome');
   const mapArr = arr(msg[5], 'map');
   expectLength(mapArr, 5, 'map');
   const walls = arr(mapArr[3], 'walls').map((w) => {
@@ -181,6 +281,10 @@ function parseWelcome(msg) {
   for (let i = 0; i < RULE_NAMES.length; i++) rules[RULE_NAMES[i]] = num(rulesArr[i], RULE_NAMES[i]);
   const tickRate = uint(msg[3], 'tick_rate');
   if (tickRate === 0) throw new ProtocolError('tick_rate is 0');
+  const roomArr = arr(msg[7], 'room');
+  expectLength(roomArr, 3, 'room');
+  const role = ROLES[uint(roomArr[2], 'role')];
+  if (role === undefined) throw new ProtocolError(`unknown role ${roomArr[2]}`);
   return {
     type: 'welcome',
     version: uint(msg[1], 'version'),
@@ -195,6 +299,7 @@ function parseWelcome(msg) {
       spawns,
     },
     rules,
+    room: { id: str(roomArr[0], 'room id'), name: str(roomArr[1], 'room name'), role },
   };
 }
 

@@ -3,8 +3,9 @@
 //
 // It only draws: it reads a Scene (scene.js), the map and rules from welcome, the effects (effects.js) and a HUD
 // model, and remembers where the own player landed on screen so main.js can turn the mouse into an aim. The canvas
-// follows the window size and devicePixelRatio; the camera follows the own player at a zoom that shows about the
-// same area on every screen. The minimap's walls are drawn once per map into an offscreen canvas.
+// follows the window size and devicePixelRatio; the camera follows the own player (a spectator's camera is given)
+// at a zoom that shows about the same area on every screen. The minimap's walls are drawn once per map into an
+// offscreen canvas.
 
 import { DEATH, HIT, OWN_HIT_FLASH_MS } from './effects.js';
 import {
@@ -14,7 +15,9 @@ import {
   drawMinimap,
   drawOverlay,
   drawScoreboard,
+  drawSpectatorBar,
   minimapSize,
+  scoreboardRowsFor,
 } from './hud.js';
 
 /** World units the view aims to show (the zoom fits this box into the window). */
@@ -102,10 +105,12 @@ export class Renderer {
 
   /**
    * Draws one frame. `world` is `{map, rules, tickRate}` from welcome (null before it); `hud` is the model hud.js
-   * draws: `{feed, overlayLines, overlayVisible, banner, bannerProgress, sortMode, now}`; `effects` the hit and
-   * death effects (effects.js) or null.
+   * draws: `{feed, overlayLines, overlayVisible, banner, bannerProgress, sortMode, now}`, and for a spectator
+   * `highlightId` (the followed player, drawn and listed like an own player), `spectatorTitle` and `spectatorHint`
+   * (null when playing); `effects` the hit and death effects (effects.js) or null; `camera` a spectator's camera
+   * centre (`{x, y}` world units), or null to follow the own player.
    */
-  draw(scene, world, hud, effects) {
+  draw(scene, world, hud, effects, camera = null) {
     this.resize();
     const ctx = this.ctx;
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
@@ -114,7 +119,7 @@ export class Renderer {
     this.ownOnScreen = false;
 
     if (world !== null) {
-      this.placeCamera(scene, world.map);
+      this.placeCamera(scene, world.map, camera);
       const s = this.scale;
       ctx.setTransform(
         this.dpr * s,
@@ -125,16 +130,22 @@ export class Renderer {
         this.dpr * (this.height / 2 - this.camY * s),
       );
       this.drawMap(world.map);
-      this.drawBullets(scene, world.rules);
-      this.drawPlayers(scene, world);
+      this.drawBullets(scene, world.rules, hud.highlightId ?? 0);
+      this.drawPlayers(scene, world, hud.highlightId ?? 0);
       if (effects !== null) this.drawEffects(effects, world.rules.playerRadius, hud.now);
       ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
       if (effects !== null) {
         drawHitFlash(ctx, this.width, this.height, 1 - (hud.now - effects.ownHitTime) / OWN_HIT_FLASH_MS);
       }
-      drawScoreboard(ctx, scene, this.width, hud.sortMode);
+      const highlight = hud.highlightId ?? 0;
+      const spectating = hud.spectatorTitle != null;
+      const rows = spectating ? scoreboardRowsFor(this.height) : undefined;
+      drawScoreboard(ctx, scene, this.width, hud.sortMode, highlight, rows);
       const mm = minimapSize(world.map, this.minimap);
-      drawMinimap(ctx, scene, world.map, this.minimapWalls(world.map), mm.w, mm.h, this.width, this.height, this.view);
+      const ring = scene.own ?? findPlayer(scene, highlight);
+      const walls = this.minimapWalls(world.map);
+      drawMinimap(ctx, scene, world.map, walls, mm.w, mm.h, this.width, this.height, this.view, ring);
+      if (spectating) drawSpectatorBar(ctx, hud.spectatorTitle, hud.spectatorHint ?? '', this.width, this.height);
     }
     drawFeed(ctx, hud.feed, hud.now);
     if (hud.overlayVisible) drawOverlay(ctx, hud.overlayLines, this.height);
@@ -203,9 +214,12 @@ export class Renderer {
     ctx.globalAlpha = 1;
   }
 
-  placeCamera(scene, map) {
+  placeCamera(scene, map, camera) {
     this.scale = clamp(Math.min(this.width / VIEW_W, this.height / VIEW_H), 0.35, 3);
-    if (scene.own !== null) {
+    if (camera !== null) {
+      this.camX = camera.x;
+      this.camY = camera.y;
+    } else if (scene.own !== null) {
       this.camX = scene.own.x;
       this.camY = scene.own.y;
       this.ownScreenX = this.width / 2;
@@ -269,10 +283,10 @@ export class Renderer {
     ctx.strokeRect(0, 0, map.width, map.height);
   }
 
-  drawBullets(scene, rules) {
+  drawBullets(scene, rules, highlightId) {
     const ctx = this.ctx;
     const r = Math.max(rules.bulletRadius, 1.5);
-    const ownId = scene.own !== null ? scene.own.id : 0;
+    const ownId = scene.own !== null ? scene.own.id : highlightId;
     for (let pass = 0; pass < 2; pass++) {
       const own = pass === 0;
       ctx.fillStyle = own ? COLOR.selfBullet : COLOR.otherBullet;
@@ -287,7 +301,7 @@ export class Renderer {
     }
   }
 
-  drawPlayers(scene, world) {
+  drawPlayers(scene, world, highlightId) {
     const ctx = this.ctx;
     const r = world.rules.playerRadius;
     const maxHp = world.rules.maxHp > 0 ? world.rules.maxHp : 100;
@@ -302,20 +316,21 @@ export class Renderer {
     for (let pass = 0; pass < 2; pass++) {
       for (let i = 0; i < scene.playerCount; i++) {
         const p = scene.players[i];
-        if (p.own !== (pass === 1)) continue;
-        if (!p.own && !this.inView(p.x, p.y, r + 60)) continue;
-        this.drawPlayer(p, r, maxHp, inv, world.tickRate);
+        const own = p.own || (highlightId !== 0 && p.id === highlightId);
+        if (own !== (pass === 1)) continue;
+        if (!own && !this.inView(p.x, p.y, r + 60)) continue;
+        this.drawPlayer(p, own, r, maxHp, inv, world.tickRate);
       }
     }
     ctx.globalAlpha = 1;
   }
 
-  drawPlayer(p, r, maxHp, inv, tickRate) {
+  drawPlayer(p, own, r, maxHp, inv, tickRate) {
     const ctx = this.ctx;
     const dead = p.hp <= 0;
     ctx.globalAlpha = dead ? 0.3 : 1;
 
-    ctx.fillStyle = p.own ? COLOR.self : COLOR.other;
+    ctx.fillStyle = own ? COLOR.self : COLOR.other;
     ctx.beginPath();
     ctx.arc(p.x, p.y, r, 0, Math.PI * 2);
     ctx.fill();
@@ -362,6 +377,13 @@ export class Renderer {
     }
     return label;
   }
+}
+
+/** The player view with id `id` in `scene`, or null (also for id 0). */
+function findPlayer(scene, id) {
+  if (id === 0) return null;
+  for (let i = 0; i < scene.playerCount; i++) if (scene.players[i].id === id) return scene.players[i];
+  return null;
 }
 
 function clamp(v, lo, hi) {

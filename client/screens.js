@@ -1,10 +1,9 @@
-// screens.js: the DOM panels around the canvas: the join form, the "connecting" notice, the disconnected panel.
+// screens.js: the DOM panels around the canvas besides the lobby (lobby.js): the "connecting" notice and the
+// disconnected panel with what its close code means, Reconnect and Back to lobby.
 //
 // Only shows and hides what index.html declares and reports the player's choices through callbacks.
 
-import { NAME_MAX_CHARS, normalizeName } from './protocol.js';
-
-/** What each close code means to a player (PROTOCOL.md's table plus the browser's own codes). */
+/** What each close code means to a player (docs/PROTOCOL.md's table plus the browser's own codes). */
 const CLOSE_MEANINGS = new Map([
   [1000, 'The connection was closed.'],
   [1001, 'The server is shutting down.'],
@@ -15,9 +14,14 @@ const CLOSE_MEANINGS = new Map([
   [1007, 'A message could not be understood.'],
   [1008, 'The server closed the connection for a policy violation.'],
   [1009, 'A message was too large.'],
-  [1011, 'The server hit an internal error.'],
+  [1011, 'The room stopped unexpectedly on the server.'],
   [1013, 'The server is full. Try again in a moment.'],
   [4000, 'Protocol version mismatch: reload the page to get the current client.'],
+  [4001, 'That room does not exist (it may have closed when it emptied).'],
+  [4002, 'That room is full: pick another one or quick play.'],
+  [4003, 'That room has no free spectator slot.'],
+  [4004, 'The server cannot open more rooms right now: join an existing one.'],
+  [4005, 'The server refused the room settings.'],
 ]);
 
 export function describeClose(code) {
@@ -26,47 +30,21 @@ export function describeClose(code) {
 
 export class Screens {
   constructor(doc) {
-    this.join = doc.getElementById('join');
-    this.joinForm = doc.getElementById('join-form');
-    this.nameInput = doc.getElementById('name');
-    this.joinError = doc.getElementById('join-error');
     this.status = doc.getElementById('status');
     this.closed = doc.getElementById('closed');
     this.closedMeaning = doc.getElementById('closed-meaning');
     this.closedDetail = doc.getElementById('closed-detail');
     this.reconnect = doc.getElementById('reconnect');
-    this.nameInput.maxLength = NAME_MAX_CHARS * 2; // UTF-16 units; the real check counts characters
-    this.onJoin = null;
+    this.backToLobby = doc.getElementById('back-to-lobby');
     this.onReconnect = null;
+    this.onBackToLobby = null;
 
-    this.joinForm.addEventListener('submit', (e) => {
-      e.preventDefault();
-      const name = normalizeName(this.nameInput.value);
-      if (name === null) {
-        this.joinError.textContent = `Names are 1 to ${NAME_MAX_CHARS} characters.`;
-        return;
-      }
-      this.joinError.textContent = '';
-      if (this.onJoin) this.onJoin(name);
-    });
     this.reconnect.addEventListener('click', () => {
       if (this.onReconnect) this.onReconnect();
     });
-  }
-
-  /** Shows the join form prefilled with `name`, with `error` under it if given; calls onJoin(validName). */
-  showJoin(name, error, onJoin) {
-    this.onJoin = onJoin;
-    this.nameInput.value = name;
-    this.joinError.textContent = error || '';
-    this.join.hidden = false;
-    this.nameInput.focus();
-    this.nameInput.select();
-  }
-
-  hideJoin() {
-    this.join.hidden = true;
-    this.nameInput.blur();
+    this.backToLobby.addEventListener('click', () => {
+      if (this.onBackToLobby) this.onBackToLobby();
+    });
   }
 
   showStatus(text) {
@@ -78,9 +56,13 @@ export class Screens {
     this.status.hidden = true;
   }
 
-  /** Shows the disconnected panel with the code and reason; calls onReconnect() on the button. */
-  showClosed(code, reason, onReconnect) {
+  /**
+   * Shows the disconnected panel with the code, its meaning and the reason; calls onReconnect() or onBackToLobby()
+   * on its buttons.
+   */
+  showClosed(code, reason, onReconnect, onBackToLobby) {
     this.onReconnect = onReconnect;
+    this.onBackToLobby = onBackToLobby;
     this.closedMeaning.textContent = describeClose(code);
     this.closedDetail.textContent = reason ? `Code ${code}: ${reason}` : `Code ${code}`;
     this.status.hidden = true;

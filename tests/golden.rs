@@ -18,13 +18,13 @@ use serde_json::{json, Value};
 use skirmish::codec::{decode_client, decode_server, encode_client, encode_server};
 use skirmish::protocol::{
     mask_fields, ClientMessage, EntityKind, EntityState, Event, FieldDelta, Input, Join, MapInfo, Role, RoomInfo,
-    RulesInfo, ServerMessage, Snapshot, Welcome, EVENT_JOIN, EVENT_KILL, EVENT_LEAVE, PROTOCOL_VERSION,
+    RoomOptions, RulesInfo, ServerMessage, Snapshot, Welcome, EVENT_JOIN, EVENT_KILL, EVENT_LEAVE, PROTOCOL_VERSION,
 };
 
 /// Where the message vectors live, relative to the crate root.
 const GOLDEN_PATH: &str = "client/test/golden.json";
-/// The client message size limit the server uses by default (PROTOCOL.md): every client vector must fit.
-const CLIENT_LIMIT: usize = 128;
+/// The client message size limit the server uses by default (`--max-message-bytes`): every client vector must fit.
+const CLIENT_LIMIT: usize = 256;
 
 /// One entry of golden.json, fields in this order.
 #[derive(Serialize)]
@@ -61,8 +61,8 @@ fn delta(id: u32, mask: u8, values: &[i32]) -> FieldDelta {
     FieldDelta { id, mask, fields }
 }
 
-fn welcome() -> ServerMessage {
-    ServerMessage::Welcome(Welcome {
+fn welcome() -> Welcome {
+    Welcome {
         version: PROTOCOL_VERSION,
         player_id: 7,
         tick_rate: 30,
@@ -87,7 +87,19 @@ fn welcome() -> ServerMessage {
             respawn_ticks: 90,
         },
         room: RoomInfo { id: "k3j9x2m4q8rt".into(), name: "arena 1".into(), role: Role::Player },
-    })
+    }
+}
+
+/// A spectator's welcome: no player of its own (id 0), another room and tick rate, a generated map without walls.
+fn spectator_welcome() -> Welcome {
+    Welcome {
+        player_id: 0,
+        tick_rate: 60,
+        tick: 70_000,
+        map: MapInfo { name: "4000x3000".into(), width: 4000, height: 3000, walls: vec![], spawns: vec![[2000, 1500]] },
+        room: RoomInfo { id: "abcdefgh2345".into(), name: "Nuit blanche à 東京".into(), role: Role::Spectator },
+        ..welcome()
+    }
 }
 
 fn server_messages() -> Vec<(&'static str, ServerMessage)> {
@@ -156,7 +168,8 @@ fn server_messages() -> Vec<(&'static str, ServerMessage)> {
         events: vec![],
     };
     vec![
-        ("welcome", welcome()),
+        ("welcome", ServerMessage::Welcome(welcome())),
+        ("welcome_spectator", ServerMessage::Welcome(spectator_welcome())),
         ("snapshot_full", ServerMessage::Snapshot(full)),
         ("snapshot_full_crowded", ServerMessage::Snapshot(crowded)),
         ("snapshot_delta", ServerMessage::Snapshot(delta_snapshot)),
@@ -168,8 +181,17 @@ fn server_messages() -> Vec<(&'static str, ServerMessage)> {
             "close_version",
             ServerMessage::Close {
                 code: 4000,
-                reason: "protocol version mismatch: server speaks 2, client sent 3".into(),
+                reason: "protocol version mismatch: server speaks 3, client sent 2".into(),
             },
+        ),
+        ("close_room_not_found", ServerMessage::Close { code: 4001, reason: "no room with id abcdefgh2345".into() }),
+        (
+            "close_room_full",
+            ServerMessage::Close { code: 4002, reason: "room abcdefgh2345 is full (8 players)".into() },
+        ),
+        (
+            "close_bad_room_options",
+            ServerMessage::Close { code: 4005, reason: "max_players must be 1 to 1000, got 0".into() },
         ),
         // A reason over 255 bytes needs a str16 header.
         ("close_long_reason", ServerMessage::Close { code: 1008, reason: "input flood; ".repeat(24) }),
@@ -180,8 +202,44 @@ fn client_messages() -> Vec<(&'static str, ClientMessage)> {
     let input = |seq, move_x, move_y, aim, buttons, ack_tick| {
         ClientMessage::Input(Input { seq, move_x, move_y, aim, buttons, ack_tick })
     };
+    let hello =
+        |name: &str, join| ClientMessage::Hello { version: PROTOCOL_VERSION, name: name.into(), join: Some(join) };
+    let create = |options| hello("cy", Join::Create(options));
     vec![
         ("hello", ClientMessage::hello("ana")),
+        ("hello_quick_play_map", hello("bo", Join::QuickPlay { map: Some("duel".into()) })),
+        ("hello_room", hello("cy", Join::Room { id: "k3j9x2m4q8rt".into() })),
+        // Every option; a view radius that is not a whole number (an f32 on the wire).
+        (
+            "hello_create_all",
+            create(RoomOptions {
+                name: Some("Nuit blanche à 東京".into()),
+                map: Some("4000x3000".into()),
+                max_players: Some(1000),
+                tick_rate: Some(120),
+                view_radius: Some(750.5),
+                private: Some(true),
+            }),
+        ),
+        // Name and size only: the map between them is nil, and the array stops after max_players.
+        (
+            "hello_create_some",
+            create(RoomOptions { name: Some("friday".into()), max_players: Some(8), ..RoomOptions::default() }),
+        ),
+        // A whole view radius is still an f32; private false is given (not the same as absent).
+        (
+            "hello_create_view_radius",
+            create(RoomOptions {
+                tick_rate: Some(60),
+                view_radius: Some(500.0),
+                private: Some(false),
+                ..RoomOptions::default()
+            }),
+        ),
+        ("hello_create_map_only", create(RoomOptions { map: Some("duel".into()), ..RoomOptions::default() })),
+        ("hello_create_defaults", create(RoomOptions::default())),
+        ("hello_spectate_busiest", hello("di", Join::Spectate { room: None })),
+        ("hello_spectate_room", hello("ed", Join::Spectate { room: Some("k3j9x2m4q8rt".into()) })),
         // 16 characters of 3 bytes each: a str8 header.
         (
             "hello_unicode",
@@ -200,6 +258,9 @@ fn client_messages() -> Vec<(&'static str, ClientMessage)> {
         ("ack_large", ClientMessage::Ack { tick: 3_000_000_000 }),
         ("ping", ClientMessage::Ping { nonce: 99 }),
         ("ping_max", ClientMessage::Ping { nonce: u32::MAX }),
+        ("view_follow", ClientMessage::View { follow: 7, x: 1200, y: 800 }),
+        ("view_free_camera", ClientMessage::View { follow: 0, x: 3999, y: 160 }),
+        ("view_extremes", ClientMessage::View { follow: u32::MAX, x: -40, y: 70_000 }),
     ]
 }
 
@@ -241,6 +302,13 @@ fn rules_json(r: &RulesInfo) -> Value {
     })
 }
 
+fn role_json(role: Role) -> &'static str {
+    match role {
+        Role::Player => "player",
+        Role::Spectator => "spectator",
+    }
+}
+
 fn map_json(m: &MapInfo) -> Value {
     json!({
         "name": m.name,
@@ -262,6 +330,7 @@ fn server_json(message: &ServerMessage) -> Value {
             "tick": w.tick,
             "map": map_json(&w.map),
             "rules": rules_json(&w.rules),
+            "room": { "id": w.room.id, "name": w.room.name, "role": role_json(w.room.role) },
         }),
         ServerMessage::Snapshot(s) => json!({
             "type": "snapshot",
@@ -282,10 +351,32 @@ fn server_json(message: &ServerMessage) -> Value {
     }
 }
 
+/// A join as client/protocol.js's join builders make it (`quickPlay`, `joinRoom`, `createRoom`, `spectate`): every
+/// optional part present, null when absent.
+fn join_json(join: &Join) -> Value {
+    match join {
+        Join::QuickPlay { map } => json!({ "kind": "quickPlay", "map": map }),
+        Join::Room { id } => json!({ "kind": "room", "id": id }),
+        Join::Create(o) => json!({ "kind": "create", "options": {
+            "name": o.name,
+            "map": o.map,
+            "maxPlayers": o.max_players,
+            "tickRate": o.tick_rate,
+            // Widened exactly: the client rounds it back to the same f32.
+            "viewRadius": o.view_radius.map(f64::from),
+            "private": o.private,
+        }}),
+        Join::Spectate { room } => json!({ "kind": "spectate", "room": room }),
+    }
+}
+
 /// A client message with the names of the client's builders' arguments (client/protocol.js).
 fn client_json(message: &ClientMessage) -> Value {
     match message {
-        ClientMessage::Hello { version, name, .. } => json!({ "type": "hello", "version": version, "name": name }),
+        ClientMessage::Hello { version, name, join } => {
+            let join = join.as_ref().expect("every vector's hello speaks the current version and has a join");
+            json!({ "type": "hello", "version": version, "name": name, "join": join_json(join) })
+        }
         ClientMessage::Input(i) => json!({
             "type": "input",
             "seq": i.seq,

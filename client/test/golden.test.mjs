@@ -6,15 +6,20 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { decode, encode } from '../msgpack.js';
+import { Float32, decode, encode, float32 } from '../msgpack.js';
 import {
   C2S,
   PROTOCOL_VERSION,
   ackMessage,
+  createRoom,
   helloMessage,
   inputMessage,
+  joinRoom,
   parseServerMessage,
   pingMessage,
+  quickPlay,
+  spectate,
+  viewMessage,
 } from '../protocol.js';
 
 const GOLDEN = fileURLToPath(new URL('./golden.json', import.meta.url));
@@ -44,13 +49,41 @@ function sameValue(actual, expected, path) {
   assert.equal(actual, expected, path);
 }
 
+/**
+ * `json` (a vector's value) with its numbers turned into Float32 where `typed` (the wire decoded with float32 kept)
+ * has a float32: JSON cannot say which numbers travel as f32, the bytes can.
+ */
+function withFloat32(json, typed) {
+  if (typed instanceof Float32) return float32(json);
+  if (Array.isArray(json)) return json.map((v, i) => withFloat32(v, typed[i]));
+  return json;
+}
+
+/** The join as the client's join builders make it, from the vector's join with its every optional part. */
+function buildJoin(join) {
+  switch (join.kind) {
+    case 'quickPlay':
+      return quickPlay(join.map);
+    case 'room':
+      return joinRoom(join.id);
+    case 'create':
+      return createRoom(join.options);
+    case 'spectate':
+      return spectate(join.room);
+    default:
+      return assert.fail(`no builder for join kind ${JSON.stringify(join.kind)}`);
+  }
+}
+
 /** The client's builder for a client message, called with the message's own fields. */
 function build(message) {
   switch (message.type) {
     case 'hello':
       // The builder always says the current version.
       assert.equal(message.version, PROTOCOL_VERSION, 'hello vectors speak the current version');
-      return helloMessage(message.name);
+      return helloMessage(message.name, buildJoin(message.join));
+    case 'view':
+      return viewMessage(message.follow, message.x, message.y);
     case 'input':
       return inputMessage(message.seq, message.moveX, message.moveY, message.aim, message.buttons, message.ackTick);
     case 'ack':
@@ -78,10 +111,23 @@ if (!existsSync(GOLDEN)) {
     }
     const tags = (dir) => new Set(vectors.filter((v) => v.direction === dir).map((v) => v.value[0]));
     assert.deepEqual([...tags('server')].sort(), [1, 2, 3, 4], 'welcome, snapshot, pong, close');
-    assert.deepEqual([...tags('client')].sort(), [1, 2, 3, 4], 'hello, input, ack, ping');
+    assert.deepEqual([...tags('client')].sort(), [1, 2, 3, 4, 5], 'hello, input, ack, ping, view');
     const types = (dir) => new Set(vectors.filter((v) => v.direction === dir).map((v) => v.message.type));
     assert.deepEqual([...types('server')].sort(), ['close', 'pong', 'snapshot', 'welcome']);
-    assert.deepEqual([...types('client')].sort(), ['ack', 'hello', 'input', 'ping']);
+    assert.deepEqual([...types('client')].sort(), ['ack', 'hello', 'input', 'ping', 'view']);
+    // Every kind of join, each with and without its optional part; welcomes of both roles.
+    const joins = vectors.filter((v) => v.message.type === 'hello').map((v) => v.message.join);
+    const kinds = new Set(joins.map((j) => j.kind));
+    assert.deepEqual([...kinds].sort(), ['create', 'quickPlay', 'room', 'spectate']);
+    assert.ok(joins.some((j) => j.kind === 'quickPlay' && j.map === null));
+    assert.ok(joins.some((j) => j.kind === 'quickPlay' && j.map !== null));
+    assert.ok(joins.some((j) => j.kind === 'spectate' && j.room === null));
+    assert.ok(joins.some((j) => j.kind === 'spectate' && j.room !== null));
+    const options = joins.filter((j) => j.kind === 'create').map((j) => Object.values(j.options));
+    assert.ok(options.some((o) => o.every((v) => v !== null)), 'a create with every option');
+    assert.ok(options.some((o) => o.every((v) => v === null)), 'a create with none');
+    const roles = vectors.filter((v) => v.message.type === 'welcome').map((v) => v.message.room.role);
+    assert.deepEqual([...new Set(roles)].sort(), ['player', 'spectator']);
   });
 
   for (const v of vectors) {
@@ -89,7 +135,7 @@ if (!existsSync(GOLDEN)) {
       const wire = bytes(v.hex);
       sameValue(decode(wire), v.value, v.name);
       if (v.direction === 'client') {
-        assert.equal(hex(encode(v.value)), v.hex, `${v.name}: encoder`);
+        assert.equal(hex(encode(withFloat32(v.value, decode(wire, { float32: true })))), v.hex, `${v.name}: encoder`);
         assert.equal(hex(build(v.message)), v.hex, `${v.name}: builder`);
       } else {
         // Every field: masks, values, names, map, rules, entities, events.

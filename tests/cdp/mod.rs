@@ -351,6 +351,31 @@ impl Browser {
         self.call(Some(&page.session_id), "Input.dispatchKeyEvent", params).await.map(drop)
     }
 
+    /// Clicks the middle of the first element `selector` matches with the mouse, as a user would: the press goes to
+    /// whatever is on top there, so a hidden or covered control is not clicked. Scrolls the element into view first.
+    pub async fn click(&mut self, page: &Page, selector: &str) -> Result<()> {
+        let quoted = serde_json::to_string(selector).expect("a string serializes");
+        let expression = format!(
+            "(() => {{ const e = document.querySelector({quoted}); if (e === null) return null; \
+             e.scrollIntoView({{ block: 'center' }}); const r = e.getBoundingClientRect(); \
+             return r.width > 0 && r.height > 0 ? {{ x: r.left + r.width / 2, y: r.top + r.height / 2 }} : null; }})()"
+        );
+        let at = self.evaluate(page, &expression).await?;
+        let (Some(x), Some(y)) = (at["x"].as_f64(), at["y"].as_f64()) else {
+            return err(format!("no displayed element matches {selector}"));
+        };
+        for (kind, button) in [("mouseMoved", "none"), ("mousePressed", "left"), ("mouseReleased", "left")] {
+            let params = json!({ "type": kind, "x": x, "y": y, "button": button, "clickCount": 1 });
+            self.call(Some(&page.session_id), "Input.dispatchMouseEvent", params).await?;
+        }
+        Ok(())
+    }
+
+    /// Types `text` into the focused element (as an input method would: one insertion, no key events).
+    pub async fn insert_text(&mut self, page: &Page, text: &str) -> Result<()> {
+        self.call(Some(&page.session_id), "Input.insertText", json!({ "text": text })).await.map(drop)
+    }
+
     /// A PNG screenshot of `page`'s viewport.
     pub async fn screenshot_png(&mut self, page: &Page) -> Result<Vec<u8>> {
         let result = self.call(Some(&page.session_id), "Page.captureScreenshot", json!({ "format": "png" })).await?;
