@@ -16,7 +16,9 @@ use thiserror::Error;
 use tokio::net::TcpStream;
 
 use crate::codec::{self, DecodeError};
-use crate::protocol::{ClientMessage, Event, Input, Join, ServerMessage, Snapshot, Welcome, PROTOCOL_VERSION};
+use crate::protocol::{
+    ClientMessage, Event, Input, Join, RosterEntry, ServerMessage, Snapshot, Welcome, PROTOCOL_VERSION,
+};
 use crate::snapshot::{Entity, Replica, ReplicaError};
 
 /// Largest server message the client accepts (a full snapshot of thousands of entities fits easily).
@@ -64,6 +66,11 @@ pub enum ServerEvent {
     Desync(ReplicaError),
     Pong {
         nonce: u32,
+    },
+    /// The room's players (spectators get one a second).
+    Roster {
+        tick: u32,
+        players: Vec<RosterEntry>,
     },
 }
 
@@ -269,6 +276,7 @@ impl GameClient {
         match codec::decode_server_general(&frame.payload)? {
             ServerMessage::Snapshot(snapshot) => Ok(self.apply(&snapshot)),
             ServerMessage::Pong { nonce } => Ok(ServerEvent::Pong { nonce }),
+            ServerMessage::Roster { tick, players } => Ok(ServerEvent::Roster { tick, players }),
             ServerMessage::Close { code, reason } => Err(ClientError::Closed { code, reason }),
             other => Err(ClientError::Unexpected(format!("{other:?}"))),
         }

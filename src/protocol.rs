@@ -37,6 +37,7 @@ pub mod server_tag {
     pub const SNAPSHOT: u8 = 2;
     pub const PONG: u8 = 3;
     pub const CLOSE: u8 = 4;
+    pub const ROSTER: u8 = 5;
 }
 
 /// Entity kinds as they appear in `created` entries.
@@ -306,13 +307,33 @@ pub struct Snapshot {
     pub events: Vec<Event>,
 }
 
+/// One player of a room as a spectator's roster lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RosterEntry {
+    pub id: u32,
+    pub name: String,
+    pub score: i32,
+    pub hp: i32,
+}
+
 /// Messages the server sends.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ServerMessage {
     Welcome(Welcome),
     Snapshot(Snapshot),
-    Pong { nonce: u32 },
-    Close { code: u16, reason: String },
+    Pong {
+        nonce: u32,
+    },
+    Close {
+        code: u16,
+        reason: String,
+    },
+    /// Every player of the room, sent to spectators once a second: with interest management their snapshots only
+    /// hold what is in view, and a spectator still needs the whole room's scoreboard and whom it may follow.
+    Roster {
+        tick: u32,
+        players: Vec<RosterEntry>,
+    },
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -675,6 +696,11 @@ impl Serialize for ServerMessage {
             }
             ServerMessage::Pong { nonce } => (server_tag::PONG, nonce).serialize(serializer),
             ServerMessage::Close { code, reason } => (server_tag::CLOSE, code, reason).serialize(serializer),
+            ServerMessage::Roster { tick, players } => {
+                let players: Vec<(u32, &str, i32, i32)> =
+                    players.iter().map(|p| (p.id, p.name.as_str(), p.score, p.hp)).collect();
+                (server_tag::ROSTER, tick, players).serialize(serializer)
+            }
         }
     }
 }
@@ -719,6 +745,15 @@ impl<'de> Deserialize<'de> for ServerMessage {
                     server_tag::PONG => ServerMessage::Pong { nonce: next(&mut seq, "nonce")? },
                     server_tag::CLOSE => {
                         ServerMessage::Close { code: next(&mut seq, "code")?, reason: next(&mut seq, "reason")? }
+                    }
+                    server_tag::ROSTER => {
+                        let tick = next(&mut seq, "tick")?;
+                        let players: Vec<(u32, String, i32, i32)> = next(&mut seq, "players")?;
+                        let players = players
+                            .into_iter()
+                            .map(|(id, name, score, hp)| RosterEntry { id, name, score, hp })
+                            .collect();
+                        ServerMessage::Roster { tick, players }
                     }
                     other => return Err(de::Error::custom(format_args!("unknown message type {other}"))),
                 };

@@ -153,6 +153,8 @@ struct Client {
     last_applied_seq: u32,
     /// Whether the input in force moves the player (a repeat of it then changes where the player ends up).
     moving: bool,
+    /// A spectator waiting for its next roster (one right after joining, then one a second).
+    roster_due: bool,
 }
 
 /// The room's state; `run` drives it in real time, `tick` advances it by exactly one step (tests, benchmarks).
@@ -326,6 +328,7 @@ impl Room {
             last_sent_tick: 0,
             last_applied_seq: 0,
             moving: false,
+            roster_due: role == Role::Spectator,
         });
         self.publish_occupancy();
         debug!(room = %self.id, player = player_id, ?role, name = %name.trim(), "joined");

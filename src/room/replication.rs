@@ -14,7 +14,7 @@ use crate::codec;
 use crate::config::HISTORY_TICKS;
 use crate::interest::InterestGrid;
 use crate::link::{CloseReason, DisconnectReason, Outgoing};
-use crate::protocol::EntityKind;
+use crate::protocol::{player_field, EntityKind, RosterEntry, ServerMessage};
 use crate::snapshot::{self, EventLog, SharedRecords, View, WorldSnapshot};
 
 impl Room {
@@ -109,11 +109,42 @@ impl Room {
                 }
             }
         }
+        self.send_rosters(current);
         self.stats.frames_sent.fetch_add(totals.sent, Ordering::Relaxed);
         self.stats.frames_dropped.fetch_add(totals.dropped, Ordering::Relaxed);
         self.stats.bytes_sent.fetch_add(totals.bytes, Ordering::Relaxed);
         self.stats.slow_clients_closed.fetch_add(totals.slow_closed, Ordering::Relaxed);
     }
+
+    /// Sends each spectator that is due one the room's roster: right after it joined, then once a second. Encoded
+    /// once per tick for all of them; a full outbox just skips it (the next one comes a second later).
+    fn send_rosters(&mut self, current: &WorldSnapshot) {
+        let second_over = current.tick % self.tick_rate == 0;
+        let mut roster: Option<Vec<u8>> = None;
+        for (_, client) in self.clients.iter_mut() {
+            if !matches!(client.part, Part::Spectator { .. }) || !(client.roster_due || second_over) {
+                continue;
+            }
+            let bytes = roster.get_or_insert_with(|| codec::encode_server(&roster_message(current)));
+            client.roster_due = client.link.outbox.try_send(Outgoing::Message(bytes.clone())).is_err();
+        }
+    }
+}
+
+/// Every player of `current`, by id.
+fn roster_message(current: &WorldSnapshot) -> ServerMessage {
+    let players = current
+        .entities
+        .iter()
+        .filter(|entity| entity.kind == EntityKind::Player)
+        .map(|entity| RosterEntry {
+            id: entity.id,
+            name: entity.name.as_deref().unwrap_or_default().to_string(),
+            score: entity.fields[player_field::SCORE],
+            hp: entity.fields[player_field::HP],
+        })
+        .collect();
+    ServerMessage::Roster { tick: current.tick, players }
 }
 
 /// Writes `created, changed, removed, events`: `current` against `base`, or in full without one. Events since the

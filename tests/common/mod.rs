@@ -43,7 +43,7 @@ pub async fn next_snapshot(client: &mut GameClient) -> u32 {
             match client.next_event().await.expect("server message") {
                 ServerEvent::Snapshot { tick, .. } => return tick,
                 ServerEvent::Desync(error) => panic!("desync: {error}"),
-                ServerEvent::Pong { .. } => {}
+                ServerEvent::Pong { .. } | ServerEvent::Roster { .. } => {}
             }
         }
     })
