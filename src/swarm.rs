@@ -467,7 +467,7 @@ async fn play(
                 }
             }
             Ok(ServerEvent::Desync(error)) => tracing::warn!(bot = index, ?role, %error, "desync"),
-            Ok(ServerEvent::Pong { .. }) => {}
+            Ok(ServerEvent::Pong { .. } | ServerEvent::Roster { .. }) => {}
             Err(error) => {
                 outcome.failure = Some(reason_of(&error));
                 break;
