@@ -39,7 +39,7 @@ use skirmish::client::parse_close;
 use skirmish::codec::{self, close_code, DecodeError, MAX_NAME_CHARS};
 use skirmish::protocol::{
     ClientMessage, EntityKind, EntityState, Event, FieldDelta, Input, Join, MapInfo, Role, RoomInfo, RoomOptions,
-    RulesInfo, ServerMessage, Snapshot, Welcome, BUTTON_FIRE, MAX_FIELDS, PROTOCOL_VERSION,
+    RosterEntry, RulesInfo, ServerMessage, Snapshot, Welcome, BUTTON_FIRE, MAX_FIELDS, PROTOCOL_VERSION,
 };
 use skirmish::sim::{GameEvent, PlayerId, TimedEvent};
 use skirmish::snapshot::{
@@ -427,6 +427,8 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
 /// the connection's business: it answers a mismatch with 4000, so the codec accepts any.)
 fn obeys_protocol(message: &ClientMessage) -> bool {
     match message {
+        // Another version's hello is refused for its version (4000), so the decoder takes it whatever its name.
+        ClientMessage::Hello { version, .. } if *version != PROTOCOL_VERSION => true,
         ClientMessage::Hello { name, .. } => {
             let trimmed = name.trim();
             (1..=MAX_NAME_CHARS).contains(&trimmed.chars().count()) && !trimmed.chars().any(char::is_control)
@@ -671,6 +673,11 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
         1 => welcome().prop_map(ServerMessage::Welcome),
         1 => edge_u32().prop_map(|nonce| ServerMessage::Pong { nonce }),
         1 => (edge_u16(), text(0..40)).prop_map(|(code, reason)| ServerMessage::Close { code, reason }),
+        1 => (edge_u32(), vec((edge_u32(), text(0..20), edge_i32(), edge_i32()), 0..6)).prop_map(|(tick, players)| {
+            let players =
+                players.into_iter().map(|(id, name, score, hp)| RosterEntry { id, name, score, hp }).collect();
+            ServerMessage::Roster { tick, players }
+        }),
     ]
 }
 
