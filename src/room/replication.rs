@@ -117,9 +117,9 @@ impl Room {
     }
 
     /// Sends each spectator that is due one the room's roster: right after it joined, then once a second. Encoded
-    /// once per tick for all of them; a full outbox just skips it (the next one comes a second later).
+    /// once per tick for all of them; a spectator whose outbox is full stays due and gets it at the next tick.
     fn send_rosters(&mut self, current: &WorldSnapshot) {
-        let second_over = current.tick % self.tick_rate == 0;
+        let second_over = current.tick.is_multiple_of(self.tick_rate);
         let mut roster: Option<Vec<u8>> = None;
         for (_, client) in self.clients.iter_mut() {
             if !matches!(client.part, Part::Spectator { .. }) || !(client.roster_due || second_over) {
