@@ -3,8 +3,9 @@
 // to switch).
 //
 // Drawing only; the text it shows is prepared elsewhere (feed.js, main.js) and changes rarely, so a frame builds
-// no strings except score numbers, which are cached. Where the scoreboard was drawn is kept (scoreboardHit) so a
-// click on it can change its order.
+// no strings except score numbers, which are cached. The scoreboard lists the scene's players, or what it is given
+// instead (a spectator's whole room, from the roster: spectate.js). Where the scoreboard was drawn is kept
+// (scoreboardHit) so a click on it can change its order.
 
 const FONT = '14px system-ui, sans-serif';
 const FONT_BOLD = 'bold 14px system-ui, sans-serif';
@@ -75,27 +76,42 @@ export function scoreboardRowsFor(height) {
 }
 
 /**
- * The scoreboard at the top right, sorted by `mode` (the active column's title is marked), at most `maxRows` rows;
- * the own player (or, spectating, the followed player `highlightId`) is always listed and highlighted.
+ * The rows a scoreboard of `source` (a Scene, or anything with `players` and `playerCount`: views with `id`, `name`,
+ * `sortKey`, `score`, `hp` and optionally `own`) lists, into `out`: sorted by `mode`, at most `maxRows`, then the
+ * own player (or, spectating, the followed player `highlightId`) if it ranks below them, so it is always listed.
  */
-export function drawScoreboard(ctx, scene, width, mode, highlightId = 0, maxRows = SCOREBOARD_ROWS) {
+export function scoreboardRows(source, mode, highlightId = 0, maxRows = SCOREBOARD_ROWS, out = []) {
   sorted.length = 0;
-  for (let i = 0; i < scene.playerCount; i++) sorted.push(scene.players[i]);
+  for (let i = 0; i < source.playerCount; i++) sorted.push(source.players[i]);
   sortPlayers(sorted, mode);
   const rows = Math.min(sorted.length, maxRows);
-  let ownRank = -1;
-  for (let i = 0; i < sorted.length; i++) {
-    if (sorted[i].own || (highlightId !== 0 && sorted[i].id === highlightId)) {
-      ownRank = i;
+  out.length = 0;
+  for (let i = 0; i < rows; i++) out.push(sorted[i]);
+  for (let i = rows; i < sorted.length; i++) {
+    if (highlighted(sorted[i], highlightId)) {
+      out.push(sorted[i]);
       break;
     }
   }
-  const extraOwn = ownRank >= rows;
+  sorted.length = 0;
+  return out;
+}
+
+function highlighted(p, highlightId) {
+  return p.own === true || (highlightId !== 0 && p.id === highlightId);
+}
+
+/**
+ * The scoreboard at the top right: the rows scoreboardRows gives (into `rows`, which keeps them after the frame),
+ * the active column's title marked, the own or followed player highlighted and the dead dimmed.
+ */
+export function drawScoreboard(ctx, source, width, mode, highlightId = 0, maxRows = SCOREBOARD_ROWS, rows = []) {
+  scoreboardRows(source, mode, highlightId, maxRows, rows);
   const lineH = 20;
   const w = SCOREBOARD_W;
   const x = width - w - MARGIN;
   const y = MARGIN;
-  const h = 30 + (rows + (extraOwn ? 1 : 0)) * lineH;
+  const h = 30 + rows.length * lineH;
   board.x = x;
   board.y = y;
   board.w = w;
@@ -111,10 +127,10 @@ export function drawScoreboard(ctx, scene, width, mode, highlightId = 0, maxRows
   ctx.fillStyle = mode === SORT_NAME ? DIM : TEXT;
   ctx.fillText(mode === SORT_NAME ? 'Kills' : 'Kills ▾', x + w - 10, y + 8);
   ctx.font = FONT;
-  for (let i = 0; i < rows + (extraOwn ? 1 : 0); i++) {
-    const p = i < rows ? sorted[i] : sorted[ownRank];
+  for (let i = 0; i < rows.length; i++) {
+    const p = rows[i];
     const ry = y + 30 + i * lineH;
-    ctx.fillStyle = p.own || (highlightId !== 0 && p.id === highlightId) ? SELF : TEXT;
+    ctx.fillStyle = highlighted(p, highlightId) ? SELF : TEXT;
     ctx.globalAlpha = p.hp > 0 ? 1 : 0.55;
     ctx.textAlign = 'left';
     ctx.fillText(p.name, x + 10, ry, w - 60);
@@ -122,7 +138,6 @@ export function drawScoreboard(ctx, scene, width, mode, highlightId = 0, maxRows
     ctx.fillText(numberLabel(p.score), x + w - 10, ry);
   }
   ctx.globalAlpha = 1;
-  sorted.length = 0;
 }
 
 /** Kill feed lines at the top left, fading during their last second. */

@@ -4,11 +4,12 @@
 // player, one input per server tick goes out carrying the newest applied tick as its acknowledgement, and the
 // Predictor (predict.js) moves the own player by the same tick at once; each applied snapshot reconciles it. Welcomed
 // as a spectator, the page sends no input at all: a bare ack per applied tick, and a view (rate-limited) whenever
-// its SpectatorCamera (spectate.js) changes whom it follows or moves freely. A requestAnimationFrame loop,
-// independent of the tick rate, fills a Scene (scene.js) with the remote players and bullets the Interpolator
-// (interp.js) places `?interp=N` ticks (default 2) in the past plus the predicted own player, and hands it to the
-// Renderer. The disconnected panel offers Reconnect (the same room) and Back to lobby. `window.skirmish` exposes a
-// read-only view for tests.
+// its SpectatorCamera (spectate.js) changes whom it follows or moves freely; the roster the server sends it once a
+// second (spectate.js's Roster) gives it the whole room, in view or not, for its scoreboard and whom to follow. A
+// requestAnimationFrame loop, independent of the tick rate, fills a Scene (scene.js) with the remote players and
+// bullets the Interpolator (interp.js) places `?interp=N` ticks (default 2) in the past plus the predicted own
+// player, and hands it to the Renderer. The disconnected panel offers Reconnect (the same room) and Back to lobby.
+// `window.skirmish` exposes a read-only view for tests.
 
 import { Effects } from './effects.js';
 import { InputManager } from './input.js';
@@ -43,7 +44,7 @@ import {
 import { Renderer } from './render.js';
 import { Scene, placeOwn } from './scene.js';
 import { Screens } from './screens.js';
-import { SpectatorCamera, ViewThrottle } from './spectate.js';
+import { Roster, RosterBoard, SpectatorCamera, ViewThrottle } from './spectate.js';
 import { APPLIED, SnapshotStore } from './state.js';
 import { FpsMeter, RateMeter, formatRate } from './stats.js';
 
@@ -77,6 +78,8 @@ const hud = {
   highlightId: 0,
   spectatorTitle: null,
   spectatorHint: null,
+  /** Spectating: what the scoreboard lists (the whole room); null lists the scene's players. */
+  board: null,
 };
 /** What is drawn behind the lobby: nothing but the background. */
 const idleHud = { ...hud, feed: new KillFeed(), overlayVisible: false };
@@ -162,6 +165,9 @@ function startSession(name, join) {
     seq: 0,
     aim: 0,
     inputTimer: null,
+    /** Spectating: the room's players from the server's rosters, and the scoreboard's list built from it. */
+    roster: new Roster(),
+    board: new RosterBoard(),
     /** Spectating: the camera, when views go out, the last tick acknowledged, the last frame's time. */
     camera: null,
     views: null,
@@ -170,6 +176,7 @@ function startSession(name, join) {
     /** What the spectator bar names now (-1: the free camera), so its text is built only when that changes. */
     barFollow: 0,
     barName: '',
+    barKnown: false,
     /** Messages sent, by type (a spectator must send no input). */
     inputsSent: 0,
     acksSent: 0,
@@ -186,6 +193,7 @@ function startSession(name, join) {
   hud.highlightId = 0;
   hud.spectatorTitle = null;
   hud.spectatorHint = null;
+  hud.board = null;
   lobby.hide();
   input.active = true;
   screens.hideClosed();
@@ -193,6 +201,7 @@ function startSession(name, join) {
   s.conn = new Connection(serverUrl, name, join, {
     onWelcome: (msg) => onWelcome(s, msg),
     onSnapshot: (msg) => onSnapshot(s, msg),
+    onRoster: (msg) => onRoster(s, msg),
     onClose: (code, reason) => onClose(s, code, reason),
   });
 }
@@ -220,7 +229,7 @@ function onWelcome(s, msg) {
   screens.hideStatus();
   showRoomInUrl(msg.room, s.spectator);
   if (s.spectator) {
-    s.camera = new SpectatorCamera(msg.map.width, msg.map.height);
+    s.camera = new SpectatorCamera(msg.map.width, msg.map.height, s.roster);
     s.views = new ViewThrottle();
     // The first view goes out at once: the server centres on the map until told otherwise.
     sendView(s, performance.now());
@@ -253,6 +262,8 @@ function onSnapshot(s, msg) {
     }
   }
   const events = result.events;
+  // Joins and leaves since the last roster amend it until the next one.
+  if (s.spectator && events.length > 0) s.roster.noteEvents(events, s.welcome.rules.maxHp);
   if (events.length > 0) {
     s.feed.handle(events, s.store.current, prev, s.welcome.playerId, now);
     for (let i = 0; i < events.length; i++) {
@@ -260,6 +271,12 @@ function onSnapshot(s, msg) {
       if (e.kind === EVENT_KILL) s.effects.noteKill(e.killer, e.victim, s.welcome.playerId, now);
     }
   }
+}
+
+/** A spectator's roster (the server sends players none): the whole room, for the scoreboard and for following. */
+function onRoster(s, msg) {
+  if (s.welcome === null || !s.spectator) return;
+  s.roster.apply(msg);
 }
 
 function onClose(s, code, reason) {
@@ -322,7 +339,7 @@ function spectatingSession() {
   return s !== null && s.state === 'joined' && s.camera !== null ? s : null;
 }
 
-/** Follows the next (step 1) or previous (-1) player in id order. */
+/** Follows the next (step 1) or previous (-1) player in id order, among those drawn and those the roster lists. */
 function cycleFollow(step) {
   const s = spectatingSession();
   if (s !== null) s.camera.cycle(scene.players, scene.playerCount, step);
@@ -336,7 +353,10 @@ function sendView(s, now) {
   if (s.conn.send(viewMessage(follow, c.x, c.y))) s.viewsSent++;
 }
 
-/** A spectator's frame: the camera follows (or flies), views go out, the bar says whom it shows. */
+/**
+ * A spectator's frame: the camera follows (or flies), views go out, the scoreboard lists the whole room, the bar
+ * says whom it shows (a player followed from out of view by its roster name).
+ */
 function updateSpectator(s, now) {
   const dt = s.lastFrame === 0 ? 0 : Math.min((now - s.lastFrame) / 1000, 0.1);
   s.lastFrame = now;
@@ -344,13 +364,19 @@ function updateSpectator(s, now) {
   c.update(scene.players, scene.playerCount, dt, input.moveX, input.moveY);
   if (s.state === 'joined') sendView(s, now);
   hud.highlightId = c.viewFollow;
+  hud.board = s.board.fill(s.roster, scene.players, scene.playerCount);
   // The bar's text is rebuilt only when whom it names changes.
   const shown = c.free ? -1 : c.follow;
-  if (shown === s.barFollow && c.followName === s.barName && hud.spectatorTitle !== null) return;
+  const known = s.board.playerCount > 0;
+  if (shown === s.barFollow && c.followName === s.barName && known === s.barKnown && hud.spectatorTitle !== null) {
+    return;
+  }
   s.barFollow = shown;
   s.barName = c.followName;
+  s.barKnown = known;
   if (c.free) hud.spectatorTitle = 'Free camera';
-  else hud.spectatorTitle = c.follow !== 0 ? `Spectating ${c.followName}` : 'No player to follow yet';
+  else if (c.follow !== 0) hud.spectatorTitle = `Spectating ${c.followName}`;
+  else hud.spectatorTitle = known ? 'Nobody in view: Q/E follow a player' : 'No player to follow yet';
   hud.spectatorHint = c.free ? FREE_HINT : FOLLOW_HINT;
 }
 
@@ -472,8 +498,12 @@ function fillOverlay(s) {
   lines.push(`full ${st.fullApplied}  delta ${st.deltasApplied}  stale ${st.stale}`);
   lines.push(`desyncs   ${st.desyncs}${st.desynced ? ' (resyncing)' : ''}`);
   lines.push(`tick ${st.newestTick}  ack ${st.ackTick}`);
-  if (s.spectator) lines.push(`spectator: ${s.acksSent} acks, ${s.viewsSent} views sent`);
-  else lines.push(`seq ${s.seq}  applied ${st.current ? st.current.lastInputSeq : 0}`);
+  if (s.spectator) {
+    lines.push(`spectator: ${s.acksSent} acks, ${s.viewsSent} views sent`);
+    lines.push(`roster    ${s.roster.players.length} players, tick ${s.roster.tick}`);
+  } else {
+    lines.push(`seq ${s.seq}  applied ${st.current ? st.current.lastInputSeq : 0}`);
+  }
   lines.push(`players ${scene.playerCount}  bullets ${scene.bulletCount}`);
 }
 
@@ -539,6 +569,29 @@ const debug = Object.freeze({
   get followName() {
     const c = session === null ? null : session.camera;
     return c === null ? null : c.free ? '' : c.followName;
+  },
+  /** Spectating: the bar's title ("Spectating ana", "Free camera"...), null when not spectating. */
+  get spectatorTitle() {
+    return session === null || session.camera === null ? null : hud.spectatorTitle;
+  },
+  /**
+   * Spectating: the room's players from the newest roster (amended by joins and leaves since), in view or not:
+   * [{id, name, score, hp}] by id; null when not spectating.
+   */
+  get roster() {
+    if (session === null || !session.spectator) return null;
+    return session.roster.players.map((p) => ({ id: p.id, name: p.name, score: p.score, hp: p.hp }));
+  },
+  /** Spectating: the tick of the newest roster and how many came (0 before the first). */
+  get rosterTick() {
+    return session === null ? 0 : session.roster.tick;
+  },
+  get rostersReceived() {
+    return session === null ? 0 : session.roster.received;
+  },
+  /** The scoreboard's rows as drawn in the newest frame, top to bottom: [{id, name, score, alive}]. */
+  get scoreboard() {
+    return renderer.scoreboardRows.map((p) => ({ id: p.id, name: p.name, score: p.score, alive: p.hp > 0 }));
   },
   /** Spectating: whether the free camera is on, null when not spectating. */
   get freeCamera() {

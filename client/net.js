@@ -1,8 +1,8 @@
 // net.js: one WebSocket connection to the server: hello (with the join: which room, as player or spectator),
 // message dispatch, pings, byte counters, close reasons.
 //
-// It knows the wire (through protocol.js) but nothing of the game: welcome and snapshot messages are handed to the
-// callbacks, pong and close are handled here. The connection ends exactly once, with a code and a reason: the
+// It knows the wire (through protocol.js) but nothing of the game: welcome, snapshot and roster messages are handed
+// to the callbacks, pong and close are handled here. The connection ends exactly once, with a code and a reason: the
 // server's close message when it sent one, else the WebSocket close frame, else a reason of our own.
 
 import { PROTOCOL_VERSION, S2C, helloMessage, parseServerMessage, pingMessage } from './protocol.js';
@@ -27,7 +27,8 @@ export function defaultServerUrl(loc) {
 export class Connection {
   /**
    * Opens the socket and sends hello (as `name`, joining as `join` says: see protocol.js's join builders) once it
-   * is open. `handlers`: `{onWelcome(msg), onSnapshot(msg), onClose(code, reason)}`.
+   * is open. `handlers`: `{onWelcome(msg), onSnapshot(msg), onRoster(msg), onClose(code, reason)}` (onRoster may be
+   * left out: only spectators get rosters).
    */
   constructor(url, name, join, handlers) {
     this.name = name;
@@ -118,6 +119,9 @@ export class Connection {
         break;
       case 'snapshot':
         this.handlers.onSnapshot(msg);
+        break;
+      case 'roster':
+        if (this.handlers.onRoster) this.handlers.onRoster(msg);
         break;
       case 'pong':
         this.onPong(msg.nonce);

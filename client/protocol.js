@@ -4,7 +4,8 @@
 // into bytes and parseServerMessage turns server bytes into plain objects, checking their shape. Entity fields stay
 // in wire units (integers) so the snapshot store can rebuild the server's state exactly; convert with toWorld().
 // Version 3 adds rooms: the hello says which room to join and how (quick play, by id, create, spectate), the welcome
-// names the room and the client's role in it, and spectators steer their view with `view`.
+// names the room and the client's role in it, and spectators steer their view with `view` and get a `roster` of the
+// whole room once a second.
 
 import { decode, encode, float32 } from './msgpack.js';
 
@@ -19,7 +20,7 @@ export const ROLE_PLAYER = 'player';
 export const ROLE_SPECTATOR = 'spectator';
 const ROLES = Object.freeze([ROLE_PLAYER, ROLE_SPECTATOR]);
 /** Server-to-client type tags. */
-export const S2C = Object.freeze({ WELCOME: 1, SNAPSHOT: 2, PONG: 3, CLOSE: 4 });
+export const S2C = Object.freeze({ WELCOME: 1, SNAPSHOT: 2, PONG: 3, CLOSE: 4, ROSTER: 5 });
 
 /** Wire units per world unit, for positions and velocities. */
 export const POS_SCALE = 16;
@@ -241,7 +242,8 @@ export function viewMessage(follow, x, y) {
  * `{type: 'welcome', version, playerId, tickRate, tick, map, rules, room: {id, name, role}}` (role ROLE_PLAYER or
  * ROLE_SPECTATOR; a spectator's playerId is 0),
  * `{type: 'snapshot', tick, baseline, lastInputSeq, created, changed, removed, events}`,
- * `{type: 'pong', nonce}`, `{type: 'close', code, reason}`.
+ * `{type: 'pong', nonce}`, `{type: 'close', code, reason}`,
+ * `{type: 'roster', tick, players: [{id, name, score, hp}]}` (spectators only; players in the order sent, by id).
  * Throws MsgpackError or ProtocolError.
  */
 export function parseServerMessage(bytes) {
@@ -258,6 +260,8 @@ export function parseServerMessage(bytes) {
     case S2C.CLOSE:
       expectLength(msg, 3, 'close');
       return { type: 'close', code: uint(msg[1], 'close code'), reason: str(msg[2], 'close reason') };
+    case S2C.ROSTER:
+      return parseRoster(msg);
     default:
       throw new ProtocolError(`unknown message tag ${JSON.stringify(msg[0])}`);
   }
@@ -325,6 +329,25 @@ function parseSnapshot(msg) {
     removed,
     events,
   };
+}
+
+/**
+ * `[5, tick, players]`, players `[id, name, score, hp]` (uint32, str, int32, int32): every player of the room at
+ * `tick`, whether in the spectator's view or not.
+ */
+function parseRoster(msg) {
+  expectLength(msg, 3, 'roster');
+  const tick = uint(msg[1], 'roster tick');
+  const players = arr(msg[2], 'roster players').map((p) => {
+    expectLength(arr(p, 'roster entry'), 4, 'roster entry');
+    return {
+      id: uint(p[0], 'roster id'),
+      name: str(p[1], 'roster name'),
+      score: int(p[2], 'roster score'),
+      hp: int(p[3], 'roster hp'),
+    };
+  });
+  return { type: 'roster', tick, players };
 }
 
 function parseCreated(e) {

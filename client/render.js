@@ -85,6 +85,8 @@ export class Renderer {
     this.minimap = { w: 0, h: 0 };
     /** The part of the world on screen, world units (for culling and the minimap). */
     this.view = { x0: 0, y0: 0, x1: 0, y1: 0 };
+    /** The scoreboard's rows drawn last frame (player views or roster entries), top to bottom. */
+    this.scoreboardRows = [];
   }
 
   /** Matches the backing store to the CSS size and devicePixelRatio (cheap when nothing changed). */
@@ -107,8 +109,9 @@ export class Renderer {
    * Draws one frame. `world` is `{map, rules, tickRate}` from welcome (null before it); `hud` is the model hud.js
    * draws: `{feed, overlayLines, overlayVisible, banner, bannerProgress, sortMode, now}`, and for a spectator
    * `highlightId` (the followed player, drawn and listed like an own player), `spectatorTitle` and `spectatorHint`
-   * (null when playing); `effects` the hit and death effects (effects.js) or null; `camera` a spectator's camera
-   * centre (`{x, y}` world units), or null to follow the own player.
+   * (null when playing), and `board` what the scoreboard lists instead of the scene's players (a spectator's whole
+   * room, spectate.js's RosterBoard; null or absent: the scene's); `effects` the hit and death effects (effects.js)
+   * or null; `camera` a spectator's camera centre (`{x, y}` world units), or null to follow the own player.
    */
   draw(scene, world, hud, effects, camera = null) {
     this.resize();
@@ -117,6 +120,7 @@ export class Renderer {
     ctx.fillStyle = COLOR.background;
     ctx.fillRect(0, 0, this.width, this.height);
     this.ownOnScreen = false;
+    this.scoreboardRows.length = 0;
 
     if (world !== null) {
       this.placeCamera(scene, world.map, camera);
@@ -140,7 +144,8 @@ export class Renderer {
       const highlight = hud.highlightId ?? 0;
       const spectating = hud.spectatorTitle != null;
       const rows = spectating ? scoreboardRowsFor(this.height) : undefined;
-      drawScoreboard(ctx, scene, this.width, hud.sortMode, highlight, rows);
+      const listed = hud.board ?? scene;
+      drawScoreboard(ctx, listed, this.width, hud.sortMode, highlight, rows, this.scoreboardRows);
       const mm = minimapSize(world.map, this.minimap);
       const ring = scene.own ?? findPlayer(scene, highlight);
       const walls = this.minimapWalls(world.map);

@@ -1,7 +1,8 @@
 //! The bundled browser client in real headless Chromium against an in-process server: it joins, moves where the
 //! server says it is, sees other players, and draws a non-blank canvas; its lobby lists the public rooms live,
 //! quick-plays, creates rooms, joins one by link and explains a refused join; a spectator follows and switches
-//! players, flies a free camera that steers the server's interest area, and never sends an input.
+//! players, flies a free camera that steers the server's interest area, lists and follows players out of its view
+//! from the server's roster, and never sends an input.
 //!
 //! Chromium is driven over the DevTools protocol (`cdp`). A missing browser fails these tests with instructions
 //! (CI installs it in .ci/run); they are never skipped silently. The tests take turns (one browser at a time, two
@@ -19,7 +20,7 @@ use common::*;
 use serde_json::{json, Value};
 use skirmish::client::{GameClient, ServerEvent};
 use skirmish::config::ServerConfig;
-use skirmish::protocol::{player_field as pf, Join, RoomOptions};
+use skirmish::protocol::{player_field as pf, EntityKind, EntityState, Join, RoomOptions};
 use skirmish::server::RunningServer;
 use skirmish::sim::Map;
 use skirmish::snapshot::WorldSnapshot;
@@ -822,6 +823,9 @@ async fn spectator_follows(mut browser: Browser, server: &RunningServer) -> Brow
     assert!(counter(&browser, &page, &end, "deltas") > 30, "the server got the acks: {end}");
     assert!(counter(&browser, &page, &end, "viewsSent") >= 5, "a view after the welcome and each change: {end}");
     assert_eq!(end["desyncs"], 0, "{end}");
+    // Without interest management the roster lists the same room the snapshots show.
+    assert_eq!(end["roster"], roster_of(&newest_snapshot(server, &room_id)), "{end}");
+    assert_eq!(end["roster"].as_array().map(Vec::len), Some(2), "both players: {end}");
     assert_eq!(disconnects(server, "policy_violation").await, 0, "no client was closed for a policy violation");
     assert_eq!(room_of(server, &room_id).spectators(), 1);
     runner.finish().await;
@@ -837,7 +841,8 @@ async fn a_spectators_free_camera_moves_its_view_radius() {
 }
 
 /// With interest management a spectator sees only what is near its camera (the map's centre until its first view)
-/// or the player it follows: its views must reach the server for it to see anyone.
+/// or the player it follows: its views must reach the server for it to see anyone. Its roster lists the whole room
+/// all along, in its scoreboard too, and following a player from the roster brings that player into view.
 async fn spectator_view(mut browser: Browser, server: &RunningServer) -> Browser {
     // The runway is 1600 units long and the runner stands at its spawn, x = 160: 640 units from the centre.
     let options = RoomOptions { view_radius: Some(300.0), ..RoomOptions::default() };
@@ -847,12 +852,22 @@ async fn spectator_view(mut browser: Browser, server: &RunningServer) -> Browser
     let page = open_page(&mut browser, server, &format!("/?room={room_id}&spectate=1")).await;
     browser.bring_to_front(&page).await.unwrap();
     let start = wait_for_state(&mut browser, &page, "the spectator in the room", Duration::from_secs(10), |s| {
-        s["state"] == "joined" && s["snapshots"].as_u64() > Some(15)
+        s["state"] == "joined"
+            && s["snapshots"].as_u64() > Some(15)
+            && s["rostersReceived"].as_u64() >= Some(1)
+            && s["scoreboard"].as_array().is_some_and(|rows| !rows.is_empty())
     })
     .await;
     assert_eq!(start["room"]["role"], "spectator", "{start}");
     assert_eq!((start["players"].as_u64(), &start["follow"]), (Some(0), &json!(0)), "nobody in view yet: {start}");
     assert_eq!(xy(&start["camera"]), Some((800.0, 160.0)), "the camera starts at the map's centre: {start}");
+    // Out of view, the runner is in the roster, as the server has it, and on the scoreboard; the roster alone does
+    // not make the camera follow anyone.
+    let roster = roster_of(&newest_snapshot(server, &room_id));
+    assert_eq!(roster, json!([{ "id": runner.id, "name": "runner", "score": 0, "hp": 100 }]));
+    assert_eq!(start["roster"], roster, "{start}");
+    assert_eq!(start["scoreboard"], scoreboard_of(&roster), "the scoreboard lists the runner: {start}");
+    assert_eq!(start["spectatorTitle"], "Nobody in view: Q/E follow a player", "{start}");
 
     // Fly left with the free camera: once it is within the radius of the runner, the server sends the runner.
     tap_key(&mut browser, &page, KEY_F, TAP).await;
@@ -875,7 +890,60 @@ async fn spectator_view(mut browser: Browser, server: &RunningServer) -> Browser
             .await;
     assert!(xy(&away["camera"]).unwrap().0 > 460.0, "{away}");
     assert_eq!((away["state"].as_str(), away["inputsSent"].as_u64()), (Some("joined"), Some(0)), "{away}");
+    // Out of view again, the runner is still listed: rosters kept coming (one a second), the scoreboard has it.
+    assert!(away["rosterTick"].as_u64() > start["rosterTick"].as_u64(), "a newer roster since the start: {away}");
+    assert_eq!(away["roster"], roster, "{away}");
+    assert_eq!(away["scoreboard"], scoreboard_of(&roster), "the scoreboard lists the runner out of view: {away}");
+    assert!(drawn(&away, runner.id).is_none(), "{away}");
+
+    // E from afar follows the runner at once, named from the roster; the server centres the view on it, so it comes
+    // into the snapshots and is drawn where the server has it, with the camera on it.
+    tap_key(&mut browser, &page, KEY_E, TAP).await;
+    let following =
+        wait_for_state(&mut browser, &page, "E to follow the runner from afar", Duration::from_secs(3), |s| {
+            s["follow"] == runner.id
+        })
+        .await;
+    assert_eq!((&following["freeCamera"], &following["followName"]), (&json!(false), &json!("runner")), "{following}");
+    eprintln!("followed from afar: {} players in the page's snapshots then", following["players"]);
+    wait_for_state(&mut browser, &page, "the bar to name the runner", Duration::from_secs(3), |s| {
+        s["spectatorTitle"] == "Spectating runner"
+    })
+    .await;
+    let at = server_position(&newest_snapshot(server, &room_id), runner.id).expect("the runner on the server");
+    let near = wait_for_state(&mut browser, &page, "the followed runner in view", Duration::from_secs(5), |s| {
+        s["players"] == 1 && drawn(s, runner.id) == Some(at) && xy(&s["camera"]) == Some(at)
+    })
+    .await;
+    assert_eq!(near["follow"], runner.id, "{near}");
+    assert_eq!(server_position(&newest_snapshot(server, &room_id), runner.id), Some(at), "the runner stood still");
+    assert_eq!(near["scoreboard"], scoreboard_of(&roster), "{near}");
+    assert_eq!((near["state"].as_str(), near["inputsSent"].as_u64()), (Some("joined"), Some(0)), "{near}");
+    assert_eq!(near["desyncs"], 0, "{near}");
     assert_eq!(disconnects(server, "policy_violation").await, 0);
     runner.finish().await;
     browser
+}
+
+/// The roster a spectator of the room whose newest state is `snapshot` should hold: its players by id, as
+/// `window.skirmish.roster` lists them.
+fn roster_of(snapshot: &WorldSnapshot) -> Value {
+    let mut players: Vec<_> = snapshot.entities.iter().filter(|e| e.kind == EntityKind::Player).collect();
+    players.sort_by_key(|e| e.id);
+    let entry = |e: &&EntityState| {
+        json!({
+            "id": e.id,
+            "name": e.name.as_deref(),
+            "score": e.fields[pf::SCORE],
+            "hp": e.fields[pf::HP],
+        })
+    };
+    Value::Array(players.iter().map(entry).collect())
+}
+
+/// The scoreboard rows (`window.skirmish.scoreboard`) of a roster of one player.
+fn scoreboard_of(roster: &Value) -> Value {
+    let p = &roster[0];
+    assert_eq!(roster.as_array().map(Vec::len), Some(1), "one player: {roster}");
+    json!([{ "id": p["id"], "name": p["name"], "score": p["score"], "alive": p["hp"].as_i64() > Some(0) }])
 }

@@ -18,7 +18,8 @@ use serde_json::{json, Value};
 use skirmish::codec::{decode_client, decode_server, encode_client, encode_server};
 use skirmish::protocol::{
     mask_fields, ClientMessage, EntityKind, EntityState, Event, FieldDelta, Input, Join, MapInfo, Role, RoomInfo,
-    RoomOptions, RulesInfo, ServerMessage, Snapshot, Welcome, EVENT_JOIN, EVENT_KILL, EVENT_LEAVE, PROTOCOL_VERSION,
+    RoomOptions, RosterEntry, RulesInfo, ServerMessage, Snapshot, Welcome, EVENT_JOIN, EVENT_KILL, EVENT_LEAVE,
+    PROTOCOL_VERSION,
 };
 
 /// Where the message vectors live, relative to the crate root.
@@ -59,6 +60,10 @@ fn delta(id: u32, mask: u8, values: &[i32]) -> FieldDelta {
         }
     }
     FieldDelta { id, mask, fields }
+}
+
+fn entry(id: u32, name: &str, score: i32, hp: i32) -> RosterEntry {
+    RosterEntry { id, name: name.into(), score, hp }
 }
 
 fn welcome() -> Welcome {
@@ -174,6 +179,32 @@ fn server_messages() -> Vec<(&'static str, ServerMessage)> {
         ("snapshot_full_crowded", ServerMessage::Snapshot(crowded)),
         ("snapshot_delta", ServerMessage::Snapshot(delta_snapshot)),
         ("snapshot_delta_empty", ServerMessage::Snapshot(empty_delta)),
+        // A spectator's roster: unicode names, a negative and a zero score, a dead player (hp 0), the extremes of
+        // the int32 score and of the uint32 id.
+        (
+            "roster",
+            ServerMessage::Roster {
+                tick: 1260,
+                players: vec![
+                    entry(7, "ana", 12, 100),
+                    entry(8, "Zoë", -3, 0),
+                    entry(300, "日本語の名前", 0, 35),
+                    entry(65_535, "bot200", 200, 1),
+                    entry(70_000, "min", i32::MIN, -129),
+                    entry(u32::MAX, "max", i32::MAX, 65_536),
+                ],
+            },
+        ),
+        // More than 15 players: the players array needs an array16 header.
+        (
+            "roster_crowded",
+            ServerMessage::Roster {
+                tick: 70_020,
+                players: (1..=20).map(|i| entry(i, &format!("bot{i}"), i as i32 - 10, 100 - i as i32 * 5)).collect(),
+            },
+        ),
+        // A room with nobody playing in it (spectators only).
+        ("roster_empty", ServerMessage::Roster { tick: 4_000_000_000, players: vec![] }),
         ("pong", ServerMessage::Pong { nonce: 99 }),
         ("pong_large_nonce", ServerMessage::Pong { nonce: 0xdead_beef }),
         ("close_shutdown", ServerMessage::Close { code: 1001, reason: "server shutting down".into() }),
@@ -348,6 +379,16 @@ fn server_json(message: &ServerMessage) -> Value {
         }),
         ServerMessage::Pong { nonce } => json!({ "type": "pong", "nonce": nonce }),
         ServerMessage::Close { code, reason } => json!({ "type": "close", "code": code, "reason": reason }),
+        ServerMessage::Roster { tick, players } => json!({
+            "type": "roster",
+            "tick": tick,
+            "players": players.iter().map(|p| json!({
+                "id": p.id,
+                "name": p.name,
+                "score": p.score,
+                "hp": p.hp,
+            })).collect::<Vec<_>>(),
+        }),
     }
 }
 

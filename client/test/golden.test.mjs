@@ -110,10 +110,10 @@ if (!existsSync(GOLDEN)) {
       assert.match(v.hex, /^([0-9a-f]{2})+$/, `${v.name}: lowercase hex`);
     }
     const tags = (dir) => new Set(vectors.filter((v) => v.direction === dir).map((v) => v.value[0]));
-    assert.deepEqual([...tags('server')].sort(), [1, 2, 3, 4], 'welcome, snapshot, pong, close');
+    assert.deepEqual([...tags('server')].sort(), [1, 2, 3, 4, 5], 'welcome, snapshot, pong, close, roster');
     assert.deepEqual([...tags('client')].sort(), [1, 2, 3, 4, 5], 'hello, input, ack, ping, view');
     const types = (dir) => new Set(vectors.filter((v) => v.direction === dir).map((v) => v.message.type));
-    assert.deepEqual([...types('server')].sort(), ['close', 'pong', 'snapshot', 'welcome']);
+    assert.deepEqual([...types('server')].sort(), ['close', 'pong', 'roster', 'snapshot', 'welcome']);
     assert.deepEqual([...types('client')].sort(), ['ack', 'hello', 'input', 'ping', 'view']);
     // Every kind of join, each with and without its optional part; welcomes of both roles.
     const joins = vectors.filter((v) => v.message.type === 'hello').map((v) => v.message.join);
@@ -128,6 +128,16 @@ if (!existsSync(GOLDEN)) {
     assert.ok(options.some((o) => o.every((v) => v === null)), 'a create with none');
     const roles = vectors.filter((v) => v.message.type === 'welcome').map((v) => v.message.room.role);
     assert.deepEqual([...new Set(roles)].sort(), ['player', 'spectator']);
+    // Rosters: an empty one, and one of several players with a name beyond ASCII, a score of 0 or less, a dead one.
+    const rosters = vectors.filter((v) => v.message.type === 'roster').map((v) => v.message.players);
+    assert.ok(rosters.some((players) => players.length === 0), 'an empty roster');
+    const full = rosters.filter((players) => players.length > 1);
+    const unicode = (name) => [...name].some((c) => c.codePointAt(0) > 0x7f);
+    assert.ok(full.some((players) => players.some((p) => unicode(p.name))), 'a unicode name');
+    assert.ok(full.some((players) => players.some((p) => p.score < 0)), 'a negative score');
+    assert.ok(full.some((players) => players.some((p) => p.score === 0)), 'a zero score');
+    assert.ok(full.some((players) => players.some((p) => p.hp <= 0)), 'a dead player');
+    assert.ok(full.some((players) => players.length > 15), 'more than 15 players (array16)');
   });
 
   for (const v of vectors) {

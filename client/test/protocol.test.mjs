@@ -177,6 +177,44 @@ test('parses pong and close', () => {
   });
 });
 
+test('parses rosters: every player of the room, with score and hp', () => {
+  const msg = parseServerMessage(
+    encode([
+      5,
+      70000,
+      [
+        [7, 'ana', 12, 100],
+        [8, 'Zoë', -3, 0],
+        [65535, '日本語の名前', 0, -1],
+      ],
+    ]),
+  );
+  assert.deepEqual(msg, {
+    type: 'roster',
+    tick: 70000,
+    players: [
+      { id: 7, name: 'ana', score: 12, hp: 100 },
+      { id: 8, name: 'Zoë', score: -3, hp: 0 },
+      { id: 65535, name: '日本語の名前', score: 0, hp: -1 },
+    ],
+  });
+  assert.deepEqual(parseServerMessage(encode([5, 4000000000, []])), { type: 'roster', tick: 4000000000, players: [] });
+  const bad = [
+    [5, 1], // no players
+    [5, 1, [], 0], // an element too many
+    [5, -1, []], // negative tick
+    [5, 1, {}], // players not an array
+    [5, 1, [[7, 'ana', 1]]], // short entry
+    [5, 1, [[7, 'ana', 1, 100, 0]]], // long entry
+    [5, 1, [[-7, 'ana', 1, 100]]], // negative id
+    [5, 1, [[7, 7, 1, 100]]], // numeric name
+    [5, 1, [[7, 'ana', 1.5, 100]]], // fractional score
+    [5, 1, [[7, 'ana', 1, null]]], // no hp
+    [5, 1, [7, 'ana', 1, 100]], // an entry that is not an array
+  ];
+  for (const m of bad) assert.throws(() => parseServerMessage(encode(m)), ProtocolError, JSON.stringify(m));
+});
+
 test('rejects malformed server messages', () => {
   const bad = [
     5,
