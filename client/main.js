@@ -9,8 +9,9 @@
 // requestAnimationFrame loop, independent of the tick rate, fills a Scene (scene.js) with the remote players and
 // bullets the Interpolator (interp.js) places `?interp=N` ticks (default 2) in the past plus the predicted own
 // player, and hands it to the Renderer. The disconnected panel offers Reconnect (the same room) and Back to lobby.
-// `window.skirmish` exposes a read-only view for tests.
+// `window.skirmish` exposes a read-only view for tests (debug.js).
 
+import { createDebugView } from './debug.js';
 import { Effects } from './effects.js';
 import { InputManager } from './input.js';
 import { KillFeed } from './feed.js';
@@ -22,7 +23,6 @@ import { MovementModel, Predictor } from './predict.js';
 import {
   BUTTON_FIRE,
   EVENT_KILL,
-  KIND_BULLET,
   KIND_PLAYER,
   P_AIM,
   P_HP,
@@ -536,194 +536,18 @@ function updateBanner(s) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Debug view for browser tests
+// Debug view for browser tests (debug.js)
 
-function ownEntity() {
-  if (session === null || session.welcome === null || session.store.current === null) return null;
-  return session.store.current.entities.get(session.welcome.playerId) ?? null;
-}
-
-function countKind(kind) {
-  if (session === null || session.store.current === null) return 0;
-  let n = 0;
-  for (const e of session.store.current.entities.values()) if (e.kind === kind) n++;
-  return n;
-}
-
-const debug = Object.freeze({
-  /** 'lobby' (no session), 'connecting', 'joined' or 'closed'. */
-  get state() {
-    return session === null ? 'lobby' : session.state;
+const debug = createDebugView({
+  get session() {
+    return session;
   },
-  /** The room welcomed to: `{id, name, role}` (role 'player' or 'spectator'), null before a welcome. */
-  get room() {
-    if (session === null || session.welcome === null) return null;
-    const r = session.welcome.room;
-    return { id: r.id, name: r.name, role: r.role };
-  },
-  /** Spectating: the player followed (0 for the free camera or nobody), null when not spectating. */
-  get follow() {
-    return session === null || session.camera === null ? null : session.camera.viewFollow;
-  },
-  /** Spectating: the followed player's name ('' when none), null when not spectating. */
-  get followName() {
-    const c = session === null ? null : session.camera;
-    return c === null ? null : c.free ? '' : c.followName;
-  },
-  /** Spectating: the bar's title ("Spectating ana", "Free camera"...), null when not spectating. */
-  get spectatorTitle() {
-    return session === null || session.camera === null ? null : hud.spectatorTitle;
-  },
-  /**
-   * Spectating: the room's players from the newest roster (amended by joins and leaves since), in view or not:
-   * [{id, name, score, hp}] by id; null when not spectating.
-   */
-  get roster() {
-    if (session === null || !session.spectator) return null;
-    return session.roster.players.map((p) => ({ id: p.id, name: p.name, score: p.score, hp: p.hp }));
-  },
-  /** Spectating: the tick of the newest roster and how many came (0 before the first). */
-  get rosterTick() {
-    return session === null ? 0 : session.roster.tick;
-  },
-  get rostersReceived() {
-    return session === null ? 0 : session.roster.received;
-  },
-  /** The scoreboard's rows as drawn in the newest frame, top to bottom: [{id, name, score, alive}]. */
-  get scoreboard() {
-    return renderer.scoreboardRows.map((p) => ({ id: p.id, name: p.name, score: p.score, alive: p.hp > 0 }));
-  },
-  /** Spectating: whether the free camera is on, null when not spectating. */
-  get freeCamera() {
-    return session === null || session.camera === null ? null : session.camera.free;
-  },
-  /** The centre of the view drawn last ({x, y} world units): a spectator's camera, else the renderer's. */
-  get camera() {
-    if (session === null || session.world === null) return null;
-    const c = session.camera;
-    return c !== null ? { x: c.x, y: c.y } : { x: renderer.camX, y: renderer.camY };
-  },
-  /** The (fractional) server tick the last frame drew remote players at, and how ('interpolate', 'hold'...). */
-  get sceneTick() {
-    return scene.tick;
-  },
-  get interpMode() {
-    return session === null || session.interp === null ? null : session.interp.mode;
-  },
-  /** Messages sent by type: input (players only), bare ack (spectators), view (spectators). */
-  get inputsSent() {
-    return session === null ? 0 : session.inputsSent;
-  },
-  get acksSent() {
-    return session === null ? 0 : session.acksSent;
-  },
-  get viewsSent() {
-    return session === null ? 0 : session.viewsSent;
-  },
-  /** The lobby: whether it is shown, the rooms it lists ({id, name, map, players, maxPlayers, spectators}) and
-   * how many times it fetched the list. */
-  get lobby() {
-    return {
-      visible: lobby.visible,
-      refreshes: lobby.refreshes,
-      rooms: lobby.rows.map((r) => ({
-        id: r.id,
-        name: r.name,
-        map: r.map,
-        players: r.players,
-        maxPlayers: r.maxPlayers,
-        spectators: r.spectators,
-      })),
-    };
-  },
-  get playerId() {
-    return session !== null && session.welcome !== null ? session.welcome.playerId : null;
-  },
-  get tick() {
-    return session === null ? 0 : session.store.newestTick;
-  },
-  get position() {
-    const e = ownEntity();
-    return e === null ? null : { x: toWorld(e.fields[P_X]), y: toWorld(e.fields[P_Y]) };
-  },
-  get players() {
-    return countKind(KIND_PLAYER);
-  },
-  get bullets() {
-    return countKind(KIND_BULLET);
-  },
-  get snapshots() {
-    return session === null ? 0 : session.store.received;
-  },
-  get fullSnapshots() {
-    return session === null ? 0 : session.store.fullApplied;
-  },
-  get deltas() {
-    return session === null ? 0 : session.store.deltasApplied;
-  },
-  get desyncs() {
-    return session === null ? 0 : session.store.desyncs;
-  },
-  get ackTick() {
-    return session === null ? 0 : session.store.ackTick;
-  },
-  get inputSeq() {
-    return session === null ? 0 : session.seq;
-  },
-  get lastInputSeq() {
-    return session === null || session.store.current === null ? 0 : session.store.current.lastInputSeq;
-  },
-  get bytesIn() {
-    return session === null ? 0 : session.conn.bytesIn;
-  },
-  get bytesOut() {
-    return session === null ? 0 : session.conn.bytesOut;
-  },
-  get closeCode() {
-    return session === null || session.state !== 'closed' ? null : session.conn.closeCode;
-  },
-  get closeReason() {
-    return session === null || session.state !== 'closed' ? null : session.conn.closeReason;
-  },
-  get pingMs() {
-    return session === null ? null : session.conn.pingMs;
-  },
-  /** The predicted own player after every input sent ({x, y} world units), null when nothing is predicted. */
-  get predictedPosition() {
-    const p = session === null ? null : session.predictor;
-    return p === null || !p.active ? null : { x: p.x, y: p.y };
-  },
-  /** Reconciliations that moved the prediction by more than 1/16 unit. */
-  get corrections() {
-    return session === null || session.predictor === null ? 0 : session.predictor.corrections;
-  },
-  /** The largest correction so far, world units (0 when none). */
-  get maxCorrection() {
-    return session === null || session.predictor === null ? 0 : session.predictor.maxError;
-  },
-  get interpDelayTicks() {
-    return interpDelay;
-  },
-  /** Ticks skipped between consecutive snapshots received. */
-  get framesDropped() {
-    return session === null ? 0 : session.framesDropped;
-  },
-  /** The other players as drawn in the newest frame: [{id, name, x, y}] in world units. */
-  get remotePlayers() {
-    const out = [];
-    for (let i = 0; i < scene.playerCount; i++) {
-      const p = scene.players[i];
-      if (!p.own) out.push({ id: p.id, name: p.name, x: p.x, y: p.y });
-    }
-    return out;
-  },
-  get renderFps() {
-    return fps.fps;
-  },
-  /** Scoreboard order: 'score' or 'name'. */
-  get scoreboardSort() {
-    return hud.sortMode;
-  },
+  renderer,
+  hud,
+  lobby,
+  scene,
+  fps,
+  interpDelay,
 });
 Object.defineProperty(window, 'skirmish', { value: debug, writable: false, enumerable: true, configurable: false });
 
