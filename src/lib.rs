@@ -1,10 +1,12 @@
 //! Skirmish: an authoritative multiplayer game server for a top-down arena shooter.
 //!
-//! A fixed-rate room loop owns the world; WebSocket connections feed it inputs through a queue and receive
-//! MessagePack snapshots, each a delta against the newest tick that client acknowledged.
+//! One process hosts many rooms; in each, a fixed-rate tick loop owns the world. WebSocket connections are seated in
+//! a room by the lobby, feed it inputs through a queue and receive MessagePack snapshots, each a delta against the
+//! newest tick that client acknowledged.
 //!
 //! # Layout
-//! - [`server`]: the network edge — accept loop, HTTP routes (bundled client, `/healthz`, `/ws`), shutdown.
+//! - [`server`]: the network edge — accept loop, HTTP routes (bundled client, `/healthz`, `/rooms`, `/maps`, `/ws`),
+//!   the room pool, shutdown.
 //! - [`connection`]: one WebSocket — a reader that validates and forwards client messages, a writer that drains
 //!   the client's bounded outbox.
 //! - [`link`]: the mailbox between a socket and a room — outgoing frames, the close request, the typed
@@ -15,7 +17,8 @@
 //!   [`msgpack`]: the lean reader behind the clients' snapshot decoding.
 //! - [`lobby`]: the room registry and matchmaking (create, find, list, quick play, spectate) and the room pool;
 //!   [`session`]: a client's seat (who, which room, which role), from a hello's `join`.
-//! - [`room`]: one room's tick loop — drain inputs, step, snapshot, send; players and spectators.
+//! - [`room`]: one room — its state and pure tick (`room/mod.rs`: drain inputs, step, snapshot; players and
+//!   spectators), the send stage (`room/replication.rs`) and the driver, its only clock (`room/driver.rs`).
 //! - [`sim`]: the pure simulation (map, players, bullets, collisions); no I/O, no clock, deterministic per seed.
 //! - [`interest`]: interest management — which entities each client sees when a view radius is set.
 //! - [`snapshot`]: per-tick world snapshots, the history ring, deltas against acknowledged baselines, and the
@@ -23,7 +26,8 @@
 //! - [`client`]: a WebSocket client library (connect, hello, apply snapshots, acknowledge, send input), used by the
 //!   bots and the integration tests.
 //! - [`bot`]: the bots' pure decision logic; [`swarm`]: runs many bots against a server and reports what they saw.
-//! - [`config`]: flags and limits; [`metrics`]: the histogram behind tick timings and the bots' latencies.
+//! - [`config`]: flags, limits, `ServerConfig` for the process and `RoomConfig` for one room; [`metrics`]: the
+//!   histogram behind tick timings and the bots' latencies.
 
 pub mod bot;
 pub mod client;
