@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use crate::plan::{pinning_text, Plan, RowSpec};
 use crate::processes::output_within;
@@ -78,21 +78,10 @@ pub fn commit() -> String {
     format!("{}{}", hash.trim(), if dirty { "+dirty" } else { "" })
 }
 
-/// The current UTC time as "YYYY-MM-DD HH:MM UTC".
+/// The current UTC time as "YYYY-MM-DD HH:MM UTC" (from the lobby's RFC 3339 timestamps).
 pub fn utc_now() -> String {
-    let seconds = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
-    let (days, time) = ((seconds / 86_400) as i64, seconds % 86_400);
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", time / 3600, time % 3600 / 60)
+    let stamp = skirmish::lobby::rfc3339(SystemTime::now());
+    format!("{} {} UTC", &stamp[..10], &stamp[11..16])
 }
 
 /// One line per row on stderr while the run goes on.
