@@ -196,6 +196,12 @@ struct BotOutcome {
     /// Set when the connection failed or ended before the run did.
     failure: Option<String>,
     connected_for: Duration,
+    traffic: Traffic,
+}
+
+/// What one client received and sent, or a group of clients summed.
+#[derive(Default)]
+struct Traffic {
     snapshots: u64,
     bytes_in: u64,
     bytes_out: u64,
@@ -205,6 +211,20 @@ struct BotOutcome {
     kills: u64,
     interarrival: Histogram,
     ack_latency: Histogram,
+}
+
+impl Traffic {
+    fn merge(&mut self, other: &Traffic) {
+        self.snapshots += other.snapshots;
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+        self.full_snapshots += other.full_snapshots;
+        self.deltas += other.deltas;
+        self.desyncs += other.desyncs;
+        self.kills += other.kills;
+        self.interarrival.merge(&other.interarrival);
+        self.ack_latency.merge(&other.ack_latency);
+    }
 }
 
 /// Runs the swarm until `config.duration` has passed or `stop` turns true, then closes every bot cleanly.
@@ -406,23 +426,23 @@ async fn play(
         let now = Instant::now();
         match event {
             Ok(ServerEvent::Snapshot { tick, last_input_seq, new_events, .. }) => {
-                outcome.snapshots += 1;
+                outcome.traffic.snapshots += 1;
                 if player {
                     progress.snapshots.fetch_add(1, Ordering::Relaxed);
                 }
                 if let Some(last) = last_arrival {
-                    outcome.interarrival.record((now - last).as_micros() as u64);
+                    outcome.traffic.interarrival.record((now - last).as_micros() as u64);
                 }
                 last_arrival = Some(now);
                 while pending.front().is_some_and(|(seq, _)| *seq <= last_input_seq) {
                     let (_, sent_at) = pending.pop_front().expect("checked non-empty");
-                    outcome.ack_latency.record((now - sent_at).as_micros() as u64);
+                    outcome.traffic.ack_latency.record((now - sent_at).as_micros() as u64);
                 }
                 if player {
                     let me = client.player_id();
                     let kills = new_events.iter().filter(|e| matches!(e, Event::Kill { killer, .. } if *killer == me));
                     let kills = kills.count() as u64;
-                    outcome.kills += kills;
+                    outcome.traffic.kills += kills;
                     progress.kills.fetch_add(kills, Ordering::Relaxed);
                 }
                 if input_period.is_none() || now < next_input {
@@ -488,11 +508,11 @@ async fn play(
         progress.spectators_active.fetch_sub(1, Ordering::Relaxed);
     }
     outcome.connected_for = joined.elapsed();
-    outcome.bytes_in = client.stats.bytes_in;
-    outcome.bytes_out = client.stats.bytes_out;
-    outcome.full_snapshots = client.stats.full_snapshots;
-    outcome.deltas = client.stats.deltas;
-    outcome.desyncs = client.stats.desyncs;
+    outcome.traffic.bytes_in = client.stats.bytes_in;
+    outcome.traffic.bytes_out = client.stats.bytes_out;
+    outcome.traffic.full_snapshots = client.stats.full_snapshots;
+    outcome.traffic.deltas = client.stats.deltas;
+    outcome.traffic.desyncs = client.stats.desyncs;
     if outcome.failure.is_none() {
         client.close().await;
     }
@@ -515,15 +535,7 @@ struct Tally {
     close_reasons: BTreeMap<String, u64>,
     /// Seconds connected, summed over the group: the denominator of the per-client rates.
     seconds: f64,
-    snapshots: u64,
-    bytes_in: u64,
-    bytes_out: u64,
-    full_snapshots: u64,
-    deltas: u64,
-    desyncs: u64,
-    kills: u64,
-    interarrival: Histogram,
-    ack_latency: Histogram,
+    traffic: Traffic,
 }
 
 impl Tally {
@@ -541,15 +553,7 @@ impl Tally {
         }
         self.connected += 1;
         self.seconds += outcome.connected_for.as_secs_f64();
-        self.snapshots += outcome.snapshots;
-        self.bytes_in += outcome.bytes_in;
-        self.bytes_out += outcome.bytes_out;
-        self.full_snapshots += outcome.full_snapshots;
-        self.deltas += outcome.deltas;
-        self.desyncs += outcome.desyncs;
-        self.kills += outcome.kills;
-        self.interarrival.merge(&outcome.interarrival);
-        self.ack_latency.merge(&outcome.ack_latency);
+        self.traffic.merge(&outcome.traffic);
     }
 
     /// `total` per connected client per second.
@@ -609,13 +613,13 @@ fn summarize(
                 name,
                 bots: tally.connected,
                 spectators: watching,
-                snapshots_per_bot_s: tally.rate(tally.snapshots),
-                bytes_in_per_bot_s: tally.rate(tally.bytes_in),
-                bytes_out_per_bot_s: tally.rate(tally.bytes_out),
-                interarrival_ms_p99: ms(tally.interarrival.quantile(0.99)),
-                ack_latency_ms_p99: ms(tally.ack_latency.quantile(0.99)),
-                desyncs: tally.desyncs,
-                kills: tally.kills,
+                snapshots_per_bot_s: tally.rate(tally.traffic.snapshots),
+                bytes_in_per_bot_s: tally.rate(tally.traffic.bytes_in),
+                bytes_out_per_bot_s: tally.rate(tally.traffic.bytes_out),
+                interarrival_ms_p99: ms(tally.traffic.interarrival.quantile(0.99)),
+                ack_latency_ms_p99: ms(tally.traffic.ack_latency.quantile(0.99)),
+                desyncs: tally.traffic.desyncs,
+                kills: tally.traffic.kills,
             }
         })
         .collect();
@@ -624,32 +628,32 @@ fn summarize(
         connected: spectators.connected,
         failed: spectators.failed,
         disconnected: spectators.disconnected,
-        snapshots: spectators.snapshots,
-        snapshots_per_spectator_s: spectators.rate(spectators.snapshots),
-        bytes_in_per_spectator_s: spectators.rate(spectators.bytes_in),
-        bytes_out_per_spectator_s: spectators.rate(spectators.bytes_out),
-        interarrival_ms_p99: ms(spectators.interarrival.quantile(0.99)),
-        full_snapshots: spectators.full_snapshots,
-        deltas: spectators.deltas,
-        desyncs: spectators.desyncs,
+        snapshots: spectators.traffic.snapshots,
+        snapshots_per_spectator_s: spectators.rate(spectators.traffic.snapshots),
+        bytes_in_per_spectator_s: spectators.rate(spectators.traffic.bytes_in),
+        bytes_out_per_spectator_s: spectators.rate(spectators.traffic.bytes_out),
+        interarrival_ms_p99: ms(spectators.traffic.interarrival.quantile(0.99)),
+        full_snapshots: spectators.traffic.full_snapshots,
+        deltas: spectators.traffic.deltas,
+        desyncs: spectators.traffic.desyncs,
         close_reasons: spectators.close_reasons,
     };
     Report {
         connected: bots.connected,
         failed: bots.failed,
         disconnected: bots.disconnected,
-        snapshots_per_bot_s: bots.rate(bots.snapshots),
-        bytes_in_per_bot_s: bots.rate(bots.bytes_in),
-        bytes_out_per_bot_s: bots.rate(bots.bytes_out),
-        interarrival_ms_p50: ms(bots.interarrival.quantile(0.50)),
-        interarrival_ms_p99: ms(bots.interarrival.quantile(0.99)),
-        interarrival_ms_max: ms(bots.interarrival.max),
-        ack_latency_ms_p50: ms(bots.ack_latency.quantile(0.50)),
-        ack_latency_ms_p99: ms(bots.ack_latency.quantile(0.99)),
-        full_snapshots: bots.full_snapshots,
-        deltas: bots.deltas,
-        desyncs: bots.desyncs,
-        kills: bots.kills,
+        snapshots_per_bot_s: bots.rate(bots.traffic.snapshots),
+        bytes_in_per_bot_s: bots.rate(bots.traffic.bytes_in),
+        bytes_out_per_bot_s: bots.rate(bots.traffic.bytes_out),
+        interarrival_ms_p50: ms(bots.traffic.interarrival.quantile(0.50)),
+        interarrival_ms_p99: ms(bots.traffic.interarrival.quantile(0.99)),
+        interarrival_ms_max: ms(bots.traffic.interarrival.max),
+        ack_latency_ms_p50: ms(bots.traffic.ack_latency.quantile(0.50)),
+        ack_latency_ms_p99: ms(bots.traffic.ack_latency.quantile(0.99)),
+        full_snapshots: bots.traffic.full_snapshots,
+        deltas: bots.traffic.deltas,
+        desyncs: bots.traffic.desyncs,
+        kills: bots.traffic.kills,
         close_reasons: bots.close_reasons,
         duration_s: elapsed.as_secs_f64(),
         cpu_percent: if elapsed.is_zero() { 0.0 } else { 100.0 * cpu_seconds / elapsed.as_secs_f64() },
