@@ -59,12 +59,7 @@ async fn fifty_bots_play_with_snapshots_at_the_tick_rate_and_no_desyncs() {
     assert_eq!((report.rooms[0].bots, report.rooms[0].desyncs), (50, 0));
     assert_eq!(report.spectators.requested, 0);
     // Every bot closed its socket when the run ended.
-    within("bots leave", async {
-        while players(&server) != 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    until("bots leave", || players(&server) == 0).await;
     server.shutdown().await;
 }
 
@@ -141,12 +136,7 @@ async fn bots_spread_evenly_over_the_rooms_they_create_and_spectators_watch_them
     assert!(spectators.snapshots_per_spectator_s > 20.0, "{spectators:?}");
     // Spectators only acknowledge: a handful of bytes a second, against the bots' inputs at 30 per second.
     assert!(spectators.bytes_out_per_spectator_s < report.bytes_out_per_bot_s / 2.0, "{report:?}");
-    within("bots leave", async {
-        while players(&server) != 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    until("bots leave", || players(&server) == 0).await;
     server.shutdown().await;
 }
 

@@ -133,28 +133,17 @@ async fn expect_close(stream: &mut TcpStream) -> (u16, String) {
     .await
 }
 
-/// Waits until the server has no player, WebSocket or TCP connection left: everything was released.
 /// Waits until the room has `count` players (a leave is taken at the room's next tick).
 async fn players_become(server: &RunningServer, count: u32, what: &str) {
-    within(what, async {
-        while players(server) != count {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    until(what, || players(server) == count).await;
 }
 
+/// Waits until the server has no player, WebSocket or TCP connection left: everything was released.
 async fn released(server: &RunningServer) {
-    within("resources released", async {
-        loop {
-            let players = players(server);
-            let sockets = server.server_stats.websockets.load(Ordering::Relaxed);
-            let connections = server.server_stats.connections.load(Ordering::Relaxed);
-            if players == 0 && sockets == 0 && connections == 0 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    until("resources released", || {
+        players(server) == 0
+            && server.server_stats.websockets.load(Ordering::Relaxed) == 0
+            && server.server_stats.connections.load(Ordering::Relaxed) == 0
     })
     .await;
 }
@@ -321,12 +310,7 @@ async fn connections_over_the_limits_get_503_and_places_come_back() {
     drop(other);
     // Giving one back lets a new one in.
     drop(held.pop());
-    within("place returned", async {
-        while server.server_stats.connections.load(Ordering::Relaxed) != 2 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    until("place returned", || server.server_stats.connections.load(Ordering::Relaxed) == 2).await;
     held.push(raw_player(&server).await);
     drop(held);
     released(&server).await;

@@ -135,12 +135,7 @@ async fn bad_messages_close_with_the_matching_code() {
     assert_eq!(expect_close(&mut ws).await, (1008, "hello sent twice".into()));
 
     // None of that disturbed the room: every misbehaving player is gone.
-    within("players leave", async {
-        while players(&server) != 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    until("players leave", || players(&server) == 0).await;
     server.shutdown().await;
 }
 
@@ -160,23 +155,13 @@ async fn a_full_room_refuses_a_join_by_id_and_a_disconnect_frees_the_slot() {
         other => panic!("expected a refusal, got {:?}", other.map(|c| c.player_id())),
     }
     first.close().await;
-    within("slot freed", async {
-        while players(&server) != 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    until("slot freed", || players(&server) == 0).await;
     let mut third = within("join", GameClient::connect_as(&url(&server), "third", by_id)).await.unwrap();
     next_snapshot(&mut third).await;
     assert!(third.me().is_some());
     // A socket dropped without a close frame frees its slot too.
     drop(third);
-    within("slot freed after a drop", async {
-        while players(&server) != 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    until("slot freed after a drop", || players(&server) == 0).await;
     server.shutdown().await;
 }
 
