@@ -119,6 +119,10 @@ impl Room {
     /// Sends each spectator that is due one the room's roster: right after it joined, then once a second. Encoded
     /// once per tick for all of them; a spectator whose outbox is full stays due and gets it at the next tick.
     fn send_rosters(&mut self, current: &WorldSnapshot) {
+        // Most rooms have no spectator: no walk over every client each tick for them.
+        if self.spectators == 0 {
+            return;
+        }
         let second_over = current.tick.is_multiple_of(self.tick_rate);
         let mut roster: Option<Vec<u8>> = None;
         for (_, client) in self.clients.iter_mut() {
