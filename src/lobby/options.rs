@@ -21,7 +21,7 @@ pub fn resolve_map(name: &str) -> Result<(Map, String), BadOptions> {
     if let Some(map) = bundled_map(name) {
         return Ok((map, name.to_string()));
     }
-    let sides = name.split_once(['x', 'X']).and_then(|(w, h)| Some((w.parse::<i32>().ok()?, h.parse::<i32>().ok()?)));
+    let sides = generated_sides(name);
     match sides {
         Some((width, height)) if ROOM_MAP_SIDES.contains(&width) && ROOM_MAP_SIDES.contains(&height) => {
             let label = format!("{width}x{height}");
@@ -39,6 +39,12 @@ pub fn resolve_map(name: &str) -> Result<(Map, String), BadOptions> {
             Err(BadOptions(format!("unknown map {name:?}: use one of {} or WIDTHxHEIGHT", names.join(", "))))
         }
     }
+}
+
+/// The sides of a `WIDTHxHEIGHT` map name (`x` or `X`), unchecked; `None` for any other name.
+fn generated_sides(name: &str) -> Option<(i32, i32)> {
+    let (width, height) = name.split_once(['x', 'X'])?;
+    Some((width.parse().ok()?, height.parse().ok()?))
 }
 
 /// A room name: 1 to `MAX_ROOM_NAME_CHARS` characters once trimmed, no control characters.
@@ -95,7 +101,7 @@ pub fn resolve(options: &RoomOptions, defaults: &RoomConfig) -> Result<RoomConfi
 /// A map name as rooms are labelled: bundled names as they are, `WIDTHxHEIGHT` with a lowercase `x` and plain
 /// numbers (so `4000X3000` and `4000x3000` are one map to quick play's filter).
 pub fn canonical_map(name: &str) -> String {
-    let sides = name.split_once(['x', 'X']).and_then(|(w, h)| Some((w.parse::<i32>().ok()?, h.parse::<i32>().ok()?)));
+    let sides = generated_sides(name);
     match sides {
         Some((width, height)) => format!("{width}x{height}"),
         None => name.to_string(),
