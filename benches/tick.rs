@@ -80,7 +80,8 @@ impl RoomBench {
         for i in 0..players {
             let (link, mut outbox, _close) = ClientLink::new(OUTBOX_FRAMES);
             let (reply, mut answer) = oneshot::channel();
-            room.handle(RoomCommand::Join { name: format!("bot{i}"), role: Role::Player, link, reply });
+            let resume = Some(skirmish::room::ResumeSecret::generate());
+            room.handle(RoomCommand::Join { name: format!("bot{i}"), role: Role::Player, link, resume, reply });
             let key = answer.try_recv().expect("the room answers a join at once").expect("the room has room");
             let Some(bytes) = outbox.try_recv().ok().and_then(Outgoing::into_message) else { panic!("no welcome") };
             let Ok(ServerMessage::Welcome(welcome)) = codec::decode_server(&bytes) else { panic!("not a welcome") };

@@ -39,6 +39,14 @@ pub mod close_code {
     pub const ROOM_LIMIT: u16 = 4004;
     pub const BAD_ROOM_OPTIONS: u16 = 4005;
     pub const CREATION_QUOTA: u16 = 4006;
+    pub const RESUME_REFUSED: u16 = 4007;
+    pub const SESSION_TAKEN_OVER: u16 = 4008;
+    pub const AUTH_REQUIRED: u16 = 4010;
+    pub const AUTH_INVALID: u16 = 4011;
+    pub const AUTH_EXPIRED: u16 = 4012;
+    pub const AUTH_FORBIDDEN: u16 = 4013;
+    /// Sent by a client closing on purpose that wants its seat held for a resume.
+    pub const KEEP_SEAT: u16 = 4100;
 }
 
 /// Why a message could not be decoded.
@@ -95,7 +103,15 @@ fn validate_client(message: &ClientMessage) -> Result<(), DecodeError> {
     match message {
         // Another version's hello is refused for its version (4000), whatever its name.
         ClientMessage::Hello { version, .. } if *version != crate::protocol::PROTOCOL_VERSION => Ok(()),
-        ClientMessage::Hello { name, .. } => validate_name(name),
+        // A resume keeps the seat's name and a signed token carries its own: then the hello's name may be empty.
+        ClientMessage::Hello { name, join, auth, .. } => {
+            let name_optional = auth.is_some() || matches!(join, Some(crate::protocol::Join::Resume { .. }));
+            match name_optional && name.trim().is_empty() {
+                true => Ok(()),
+                false => validate_name(name),
+            }
+        }
+        ClientMessage::Chat { text } => validate_chat(text),
         ClientMessage::Input(input) => {
             if input.move_x == i8::MIN || input.move_y == i8::MIN {
                 return Err(DecodeError::Invalid("movement axis out of range -127..127".into()));
@@ -110,6 +126,25 @@ fn validate_client(message: &ClientMessage) -> Result<(), DecodeError> {
         }
         ClientMessage::Ack { .. } | ClientMessage::Ping { .. } | ClientMessage::View { .. } => Ok(()),
     }
+}
+
+/// Longest chat line, in characters, once trimmed.
+pub const MAX_CHAT_CHARS: usize = 120;
+
+/// A chat line is 1 to 120 characters once trimmed, with no control characters (so never more than one line).
+pub fn validate_chat(text: &str) -> Result<(), DecodeError> {
+    let trimmed = text.trim();
+    let chars = trimmed.chars().count();
+    if chars == 0 {
+        return Err(DecodeError::Invalid("chat line is empty".into()));
+    }
+    if chars > MAX_CHAT_CHARS {
+        return Err(DecodeError::Invalid(format!("chat line over {MAX_CHAT_CHARS} characters ({chars})")));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(DecodeError::Invalid("chat line holds a control character".into()));
+    }
+    Ok(())
 }
 
 /// A name is 1 to 16 characters once trimmed, with no control characters.
@@ -179,7 +214,10 @@ fn read_snapshot(reader: &mut Reader, snapshot: &mut Snapshot) -> Result<(), Rea
     for _ in 0..reader.array_len()? {
         let len = reader.array_len()?;
         let id = reader.int()?;
-        let mask: u8 = reader.int()?;
+        let mask: u16 = reader.int()?;
+        if mask >> MAX_FIELDS != 0 {
+            return Err(ReadError::Shape("a field delta's mask names a field no entity has"));
+        }
         if len != 2 + mask.count_ones() as usize {
             return Err(ReadError::Shape("a field delta's length does not match its mask"));
         }
@@ -276,7 +314,7 @@ mod tests {
         EntityState {
             id,
             kind: EntityKind::Player,
-            fields: [x, 2, -3, 4, 65535, 100, 7, 0],
+            fields: [x, 2, -3, 4, 65535, 100, 7, 0, 0],
             name: Some(Arc::from("ana")),
         }
     }
@@ -289,11 +327,13 @@ mod tests {
                 version: PROTOCOL_VERSION,
                 name: "bo".into(),
                 join: Some(Join::QuickPlay { map: Some("duel".into()) }),
+                auth: None,
             },
             ClientMessage::Hello {
                 version: PROTOCOL_VERSION,
                 name: "cy".into(),
                 join: Some(Join::Room { id: "abcdefgh2345".into() }),
+                auth: None,
             },
             ClientMessage::Hello {
                 version: PROTOCOL_VERSION,
@@ -306,6 +346,7 @@ mod tests {
                     view_radius: None,
                     private: None,
                 })),
+                auth: None,
             },
             ClientMessage::Hello {
                 version: PROTOCOL_VERSION,
@@ -318,16 +359,19 @@ mod tests {
                     view_radius: Some(750.5),
                     private: Some(true),
                 })),
+                auth: None,
             },
             ClientMessage::Hello {
                 version: PROTOCOL_VERSION,
                 name: "fa".into(),
                 join: Some(Join::Spectate { room: None }),
+                auth: None,
             },
             ClientMessage::Hello {
                 version: PROTOCOL_VERSION,
                 name: "gu".into(),
                 join: Some(Join::Spectate { room: Some("abcdefgh2345".into()) }),
+                auth: None,
             },
             ClientMessage::Input(Input { seq: 70000, move_x: -127, move_y: 127, aim: 40000, buttons: 1, ack_tick: 9 }),
             ClientMessage::Ack { tick: 123456 },
@@ -342,24 +386,25 @@ mod tests {
 
     #[test]
     fn client_messages_are_compact_arrays_with_integer_tags() {
-        let hello = encode_client(&ClientMessage::Hello { version: 1, name: "ab".into(), join: None });
+        let hello = encode_client(&ClientMessage::Hello { version: 1, name: "ab".into(), join: None, auth: None });
         assert_eq!(hello, [0x93, 0x01, 0x01, 0xa2, b'a', b'b']);
         // Another version's hello decodes whatever follows its name, so that it can be refused for its version.
         assert_eq!(
             decode_client(&[0x94, 0x01, 0x02, 0xa2, b'a', b'b', 0xc0], 128).unwrap(),
-            ClientMessage::Hello { version: 2, name: "ab".into(), join: None }
+            ClientMessage::Hello { version: 2, name: "ab".into(), join: None, auth: None }
         );
         // ... even an empty name, which this version would refuse (1007).
         assert_eq!(
             decode_client(&[0x93, 0x01, 0x02, 0xa0], 128).unwrap(),
-            ClientMessage::Hello { version: 2, name: String::new(), join: None }
+            ClientMessage::Hello { version: 2, name: String::new(), join: None, auth: None }
         );
-        assert!(decode_client(&[0x94, 0x01, 0x03, 0xa0, 0x91, 0x01], 128).is_err());
+        assert!(decode_client(&[0x94, 0x01, 0x04, 0xa0, 0x91, 0x01], 128).is_err());
         let hello = encode_client(&ClientMessage::hello("ab"));
-        assert_eq!(hello, [0x94, 0x01, 0x03, 0xa2, b'a', b'b', 0x91, 0x01]);
+        assert_eq!(hello, [0x94, 0x01, 0x04, 0xa2, b'a', b'b', 0x91, 0x01]);
         // Room options leave out what follows the last one given.
         let create = Join::Create(RoomOptions { max_players: Some(8), ..RoomOptions::default() });
-        let hello = encode_client(&ClientMessage::Hello { version: 3, name: "ab".into(), join: Some(create) });
+        let hello =
+            encode_client(&ClientMessage::Hello { version: 3, name: "ab".into(), join: Some(create), auth: None });
         assert_eq!(hello, [0x94, 0x01, 0x03, 0xa2, b'a', b'b', 0x92, 0x03, 0x93, 0xc0, 0xc0, 0x08]);
         let input = encode_client(&ClientMessage::Input(Input {
             seq: 1,
@@ -390,9 +435,9 @@ mod tests {
             last_input_seq: 77,
             created: vec![
                 player(3, 160),
-                EntityState { id: 65536, kind: EntityKind::Bullet, fields: [1, 2, 3, 4, 3, 499, 0, 0], name: None },
+                EntityState { id: 65536, kind: EntityKind::Bullet, fields: [1, 2, 3, 4, 3, 499, 0, 0, 0], name: None },
             ],
-            changed: vec![FieldDelta { id: 4, mask: 0b1000_0101, fields: [10, 0, 30, 0, 0, 0, 0, 80] }],
+            changed: vec![FieldDelta { id: 4, mask: 0b1000_0101, fields: [10, 0, 30, 0, 0, 0, 0, 80, 0] }],
             removed: vec![5, 65537],
             events: vec![
                 Event::Kill { tick: 499, killer: 3, victim: 4 },
@@ -429,6 +474,7 @@ mod tests {
                     respawn_ticks: 90,
                 },
                 room: RoomInfo { id: "abcdefgh2345".into(), name: "arena 1".into(), role: Role::Spectator },
+                session: None,
             }),
         ];
         for message in messages {
@@ -439,7 +485,7 @@ mod tests {
 
     #[test]
     fn field_delta_carries_only_masked_fields() {
-        let delta = FieldDelta { id: 7, mask: 0b101, fields: [19213, 999, 427, 999, 999, 999, 999, 999] };
+        let delta = FieldDelta { id: 7, mask: 0b101, fields: [19213, 999, 427, 999, 999, 999, 999, 999, 0] };
         let mut bytes = Vec::new();
         append(&mut bytes, &delta);
         // [7, 5, 19213, 427]: fixarray(4), 7, 5, uint16 19213, uint16 427.

@@ -59,8 +59,22 @@ pub struct Args {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub room_threads: Option<u32>,
 
-    /// Largest WebSocket message a client may send, in bytes (real messages are under 120); larger closes with 1009.
-    #[arg(long, default_value_t = 256)]
+    /// Seconds a player's seat is held after its socket drops without leaving; a hello with the seat's resume token
+    /// within that time gets the same player back. 0 turns resuming off.
+    #[arg(long, default_value_t = 20.0)]
+    pub resume_grace_secs: f64,
+
+    /// Chat lines a client may send per second on average; a line beyond the bucket closes with 1008.
+    #[arg(long, default_value_t = 1.0)]
+    pub chat_per_second: f64,
+
+    /// Chat lines a client may send at once (the chat token bucket's size).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub chat_burst: u32,
+
+    /// Largest WebSocket message a client may send, in bytes (a chat line of 120 four-byte characters is 484, every
+    /// other message is under 120); larger closes with 1009.
+    #[arg(long, default_value_t = 512)]
     pub max_message_bytes: usize,
 
     /// Frames queued per client before new ones are dropped (the client then converges on a later delta).
@@ -120,6 +134,11 @@ pub struct Args {
     #[arg(long, default_value_t = 3.0)]
     pub shutdown_grace_secs: f64,
 
+    /// Seconds a closed connection keeps reading (and discarding) what its peer still sends after the close frame,
+    /// so that a client still writing receives the close instead of a TCP reset.
+    #[arg(long, default_value_t = 1.0)]
+    pub close_linger_secs: f64,
+
     /// Interest management: each client receives only the entities within this many world units of its player
     /// (0 = everyone sees everyone). Saves bandwidth and client work in big rooms; the scoreboard and minimap of
     /// the browser client then show only players in view.
@@ -169,6 +188,9 @@ pub struct Limits {
     pub input_burst: u32,
     pub allowed_origins: Vec<String>,
     pub shutdown_grace: Duration,
+    pub chat_per_second: f64,
+    pub chat_burst: u32,
+    pub close_linger: Duration,
 }
 
 /// Seed of `--map-size` maps: fixed, so a size names one map whoever runs it.
@@ -210,6 +232,8 @@ pub struct RoomConfig {
     pub slow_client_timeout: Duration,
     /// The room closes after this long without players or spectators.
     pub empty_grace: Duration,
+    /// A dropped player's seat is held this long for a resume (zero: resuming is off).
+    pub resume_grace: Duration,
     /// Test hook: keep the room's own snapshots of the last this-many ticks where tests can read them.
     pub record_snapshots: usize,
     /// Test hook: the room panics right after this tick, to show that a crashed room is never a clean stop.
@@ -264,6 +288,7 @@ impl ServerConfig {
                 private: false,
                 slow_client_timeout: seconds(args.slow_client_secs),
                 empty_grace: seconds(args.empty_room_secs),
+                resume_grace: Duration::from_secs_f64(args.resume_grace_secs.clamp(0.0, 86_400.0)),
                 record_snapshots: 0,
                 panic_at_tick: args.test_panic_at_tick,
                 min_tick_time: Duration::ZERO,
@@ -282,6 +307,9 @@ impl ServerConfig {
                 input_burst: args.input_burst.max(1),
                 allowed_origins: args.allowed_origins.clone(),
                 shutdown_grace: seconds(args.shutdown_grace_secs),
+                chat_per_second: args.chat_per_second.clamp(0.001, 1000.0),
+                chat_burst: args.chat_burst,
+                close_linger: seconds(args.close_linger_secs),
             },
         })
     }

@@ -54,11 +54,25 @@ pub enum DisconnectReason {
     CreationQuota,
     /// The client's room stopped unexpectedly (1011).
     RoomCrashed,
+    /// More chat lines than the chat bucket allows (1008).
+    ChatFlood,
+    /// A resume token that names no held seat: unknown, forged, spent or expired (4007).
+    ResumeRefused,
+    /// The seat was resumed over another connection (4008).
+    SessionTakenOver,
+    /// Authentication is on and the hello carried no join token (4010).
+    AuthRequired,
+    /// A join token that is malformed, unsigned, wrongly signed or lacks claims (4011).
+    AuthInvalid,
+    /// A join token past its expiry (4012).
+    AuthExpired,
+    /// A valid join token whose claims do not allow this join (4013).
+    AuthForbidden,
 }
 
 impl DisconnectReason {
     /// Every reason, in the order of `index`.
-    pub const ALL: [DisconnectReason; 21] = [
+    pub const ALL: [DisconnectReason; 28] = [
         DisconnectReason::PeerClosed,
         DisconnectReason::TransportError,
         DisconnectReason::ServerShutdown,
@@ -80,6 +94,13 @@ impl DisconnectReason {
         DisconnectReason::BadRoomOptions,
         DisconnectReason::CreationQuota,
         DisconnectReason::RoomCrashed,
+        DisconnectReason::ChatFlood,
+        DisconnectReason::ResumeRefused,
+        DisconnectReason::SessionTakenOver,
+        DisconnectReason::AuthRequired,
+        DisconnectReason::AuthInvalid,
+        DisconnectReason::AuthExpired,
+        DisconnectReason::AuthForbidden,
     ];
 
     /// Position in `ALL`, for counters kept in an array.
@@ -96,6 +117,7 @@ impl DisconnectReason {
             | DisconnectReason::HelloTimeout
             | DisconnectReason::HandshakeTimeout
             | DisconnectReason::MessageFlood
+            | DisconnectReason::ChatFlood
             | DisconnectReason::PolicyViolation => close_code::POLICY_VIOLATION,
             DisconnectReason::MalformedMessage => close_code::INVALID_PAYLOAD,
             DisconnectReason::MessageTooBig => close_code::MESSAGE_TOO_BIG,
@@ -109,6 +131,12 @@ impl DisconnectReason {
             DisconnectReason::BadRoomOptions => close_code::BAD_ROOM_OPTIONS,
             DisconnectReason::CreationQuota => close_code::CREATION_QUOTA,
             DisconnectReason::RoomCrashed => close_code::INTERNAL_ERROR,
+            DisconnectReason::ResumeRefused => close_code::RESUME_REFUSED,
+            DisconnectReason::SessionTakenOver => close_code::SESSION_TAKEN_OVER,
+            DisconnectReason::AuthRequired => close_code::AUTH_REQUIRED,
+            DisconnectReason::AuthInvalid => close_code::AUTH_INVALID,
+            DisconnectReason::AuthExpired => close_code::AUTH_EXPIRED,
+            DisconnectReason::AuthForbidden => close_code::AUTH_FORBIDDEN,
         }
     }
 
@@ -136,6 +164,13 @@ impl DisconnectReason {
             DisconnectReason::BadRoomOptions => "bad_room_options",
             DisconnectReason::CreationQuota => "room_creation_quota",
             DisconnectReason::RoomCrashed => "room_crashed",
+            DisconnectReason::ChatFlood => "chat_flood",
+            DisconnectReason::ResumeRefused => "resume_refused",
+            DisconnectReason::SessionTakenOver => "session_taken_over",
+            DisconnectReason::AuthRequired => "auth_required",
+            DisconnectReason::AuthInvalid => "auth_invalid",
+            DisconnectReason::AuthExpired => "auth_expired",
+            DisconnectReason::AuthForbidden => "auth_forbidden",
         }
     }
 
@@ -153,6 +188,11 @@ impl DisconnectReason {
                 | DisconnectReason::BadRoomOptions
                 | DisconnectReason::CreationQuota
                 | DisconnectReason::RoomCrashed
+                | DisconnectReason::ResumeRefused
+                | DisconnectReason::SessionTakenOver
+                | DisconnectReason::AuthRequired
+                | DisconnectReason::AuthExpired
+                | DisconnectReason::AuthForbidden
         )
     }
 }

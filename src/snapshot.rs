@@ -11,7 +11,8 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::protocol::{
-    bullet_field, mask_fields, player_field, EntityKind, EntityState, Event, FieldDelta, Snapshot, MAX_FIELDS,
+    bullet_field, mask_fields, player_field, EntityKind, EntityState, Event, FieldDelta, Snapshot, FLAG_DISCONNECTED,
+    MAX_FIELDS,
 };
 use crate::sim::{quantize, GameEvent, TimedEvent, World};
 
@@ -44,6 +45,7 @@ impl WorldSnapshot {
             fields[player_field::HP] = i32::from(player.hp);
             fields[player_field::SCORE] = player.score;
             fields[player_field::RESPAWN] = player.respawn_ticks as i32;
+            fields[player_field::FLAGS] = if player.disconnected { FLAG_DISCONNECTED } else { 0 };
             snapshot.push(
                 EntityState {
                     id: player.id.wire_id(),
@@ -338,7 +340,7 @@ impl SharedRecords {
 /// changes by a few dozen units of 1/16 per tick, which MessagePack writes in one or two bytes instead of three to
 /// five for the absolute value.
 fn field_delta(old: &EntityState, new: &EntityState) -> Option<FieldDelta> {
-    let mut mask = 0u8;
+    let mut mask = 0u16;
     let mut fields = [0; MAX_FIELDS];
     let count = new.kind.field_count();
     for (index, (old, new)) in old.fields[..count].iter().zip(&new.fields[..count]).enumerate() {
@@ -685,7 +687,7 @@ mod tests {
         let b = WorldSnapshot::from_entities(2, vec![(moved, 1), (entity(3, 5), 9), (entity(4, 5), 4)]);
         let delta = diff(&a, &b);
         // Changed fields carry the difference from the baseline (5 -> 6 and 5 -> 1); the rest are 0.
-        let fields = [1, 0, 0, 0, 0, 0, 0, -4];
+        let fields = [1, 0, 0, 0, 0, 0, 0, -4, 0];
         assert_eq!(delta.changed, vec![FieldDelta { id: 1, mask: 0b1000_0001, fields }]);
         assert_eq!(delta.removed, vec![2]);
         let created: Vec<u32> = delta.created.iter().map(|e| e.id).collect();

@@ -1,4 +1,4 @@
-//! Protocol v3: the messages client and server exchange, as plain data.
+//! Protocol v4: the messages client and server exchange, as plain data.
 //!
 //! Every message is a MessagePack array whose first element is a small integer type tag; the rest is positional.
 //! rmp-serde would write enum variants as their name strings, so the (de)serializers here are written by hand to
@@ -13,7 +13,7 @@ mod wire;
 pub use wire::{EVENT_JOIN, EVENT_KILL, EVENT_LEAVE};
 
 /// Version carried by `hello` and `welcome`; a client speaking another version is refused with close code 4000.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// Type tags of client-to-server messages.
 pub mod client_tag {
@@ -22,6 +22,7 @@ pub mod client_tag {
     pub const ACK: u8 = 3;
     pub const PING: u8 = 4;
     pub const VIEW: u8 = 5;
+    pub const CHAT: u8 = 6;
 }
 
 /// Kinds of `join` in a hello (its first element).
@@ -30,6 +31,7 @@ pub mod join_tag {
     pub const ROOM: u8 = 2;
     pub const CREATE: u8 = 3;
     pub const SPECTATE: u8 = 4;
+    pub const RESUME: u8 = 5;
 }
 
 /// Type tags of server-to-client messages.
@@ -39,6 +41,7 @@ pub mod server_tag {
     pub const PONG: u8 = 3;
     pub const CLOSE: u8 = 4;
     pub const ROSTER: u8 = 5;
+    pub const CHAT: u8 = 6;
 }
 
 /// Entity kinds as they appear in `created` entries.
@@ -52,7 +55,7 @@ impl EntityKind {
     /// How many numeric fields an entity of this kind carries (the name of a player is not a field).
     pub const fn field_count(self) -> usize {
         match self {
-            EntityKind::Player => 8,
+            EntityKind::Player => 9,
             EntityKind::Bullet => 6,
         }
     }
@@ -76,7 +79,12 @@ pub mod player_field {
     pub const HP: usize = 5;
     pub const SCORE: usize = 6;
     pub const RESPAWN: usize = 7;
+    /// Bit set of `FLAG_*` values.
+    pub const FLAGS: usize = 8;
 }
+
+/// `flags` bit of a player: its socket is gone and its seat is held for the resume grace.
+pub const FLAG_DISCONNECTED: i32 = 1;
 
 /// Field indexes of a bullet entity.
 pub mod bullet_field {
@@ -89,7 +97,7 @@ pub mod bullet_field {
 }
 
 /// The widest field array of any kind; unused trailing fields stay 0.
-pub const MAX_FIELDS: usize = 8;
+pub const MAX_FIELDS: usize = 9;
 
 /// The field indexes whose bits are set in a `changed` mask, ascending (the order their values travel in).
 pub fn mask_fields(mask: u32) -> impl Iterator<Item = usize> {
@@ -116,7 +124,7 @@ pub struct EntityState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldDelta {
     pub id: u32,
-    pub mask: u8,
+    pub mask: u16,
     pub fields: [i32; MAX_FIELDS],
 }
 
@@ -159,6 +167,8 @@ pub enum ClientMessage {
         version: u16,
         name: String,
         join: Option<Join>,
+        /// A join token signed by the game's backend (required when the server has an auth secret).
+        auth: Option<String>,
     },
     Input(Input),
     Ack {
@@ -173,12 +183,21 @@ pub enum ClientMessage {
         x: i32,
         y: i32,
     },
+    /// One chat line for everyone in the room.
+    Chat {
+        text: String,
+    },
 }
 
 impl ClientMessage {
     /// A hello of this protocol version that quick-plays as `name`.
     pub fn hello(name: &str) -> ClientMessage {
-        ClientMessage::Hello { version: PROTOCOL_VERSION, name: name.into(), join: Some(Join::QuickPlay { map: None }) }
+        ClientMessage::Hello {
+            version: PROTOCOL_VERSION,
+            name: name.into(),
+            join: Some(Join::QuickPlay { map: None }),
+            auth: None,
+        }
     }
 }
 
@@ -193,6 +212,8 @@ pub enum Join {
     Create(RoomOptions),
     /// Watch that room, or the busiest public one.
     Spectate { room: Option<String> },
+    /// Take back the seat `token` names (from the last welcome), holding snapshots up to `last_tick` (0: none).
+    Resume { token: String, last_tick: u32 },
 }
 
 /// The settings a room is created with; every one optional (the server's default when absent). On the wire an
@@ -265,6 +286,30 @@ pub struct Welcome {
     pub map: MapInfo,
     pub rules: RulesInfo,
     pub room: RoomInfo,
+    /// A player's way back to its seat; `None` for spectators and when resuming is off.
+    pub session: Option<SessionInfo>,
+}
+
+/// What a player needs to resume its seat over a new socket.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct SessionInfo {
+    /// Single-use: a resume spends it and its welcome carries the next one.
+    pub resume_token: String,
+    /// How long the seat is held after the socket drops.
+    pub grace_ms: u32,
+    /// The highest input seq the server has received from this seat; the next input must be greater.
+    pub input_seq: u32,
+}
+
+/// The token is a credential: it never appears in logs or debug output.
+impl std::fmt::Debug for SessionInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionInfo")
+            .field("resume_token", &"<redacted>")
+            .field("grace_ms", &self.grace_ms)
+            .field("input_seq", &self.input_seq)
+            .finish()
+    }
 }
 
 impl From<&crate::sim::Map> for MapInfo {
@@ -334,5 +379,12 @@ pub enum ServerMessage {
     Roster {
         tick: u32,
         players: Vec<RosterEntry>,
+    },
+    /// A chat line someone in the room sent; `from` is its player id, 0 for a spectator.
+    Chat {
+        tick: u32,
+        from: u32,
+        name: String,
+        text: String,
     },
 }

@@ -24,13 +24,18 @@ fn end<'de, A: SeqAccess<'de>>(seq: &mut A, message: &'static str) -> Result<(),
 impl Serialize for ClientMessage {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            ClientMessage::Hello { version, name, join } => {
-                let mut t = serializer.serialize_tuple(3 + usize::from(join.is_some()))?;
+            ClientMessage::Hello { version, name, join, auth } => {
+                // `auth` is left out when absent (a 4-element hello); it can only follow a join.
+                let len = 3 + usize::from(join.is_some()) + usize::from(join.is_some() && auth.is_some());
+                let mut t = serializer.serialize_tuple(len)?;
                 t.serialize_element(&client_tag::HELLO)?;
                 t.serialize_element(version)?;
                 t.serialize_element(name)?;
                 if let Some(join) = join {
                     t.serialize_element(join)?;
+                    if let Some(auth) = auth {
+                        t.serialize_element(auth)?;
+                    }
                 }
                 t.end()
             }
@@ -48,6 +53,7 @@ impl Serialize for ClientMessage {
             ClientMessage::Ack { tick } => (client_tag::ACK, tick).serialize(serializer),
             ClientMessage::Ping { nonce } => (client_tag::PING, nonce).serialize(serializer),
             ClientMessage::View { follow, x, y } => (client_tag::VIEW, follow, x, y).serialize(serializer),
+            ClientMessage::Chat { text } => (client_tag::CHAT, text).serialize(serializer),
         }
     }
 }
@@ -61,6 +67,7 @@ impl Serialize for Join {
             Join::Create(options) => (join_tag::CREATE, options.wire()).serialize(serializer),
             Join::Spectate { room: None } => (join_tag::SPECTATE,).serialize(serializer),
             Join::Spectate { room: Some(room) } => (join_tag::SPECTATE, room).serialize(serializer),
+            Join::Resume { token, last_tick } => (join_tag::RESUME, token, last_tick).serialize(serializer),
         }
     }
 }
@@ -83,6 +90,10 @@ impl<'de> Deserialize<'de> for Join {
                         Join::Create(options.0)
                     }
                     join_tag::SPECTATE => Join::Spectate { room: seq.next_element::<Option<String>>()?.flatten() },
+                    join_tag::RESUME => Join::Resume {
+                        token: next(&mut seq, "resume token")?,
+                        last_tick: next(&mut seq, "resume last tick")?,
+                    },
                     other => return Err(de::Error::custom(format_args!("unknown join kind {other}"))),
                 };
                 end(&mut seq, "join")?;
@@ -180,9 +191,11 @@ impl<'de> Deserialize<'de> for ClientMessage {
                         if version != PROTOCOL_VERSION {
                             // Another protocol's hello: only its version matters (it is refused for it).
                             while seq.next_element::<IgnoredAny>()?.is_some() {}
-                            return Ok(ClientMessage::Hello { version, name, join: None });
+                            return Ok(ClientMessage::Hello { version, name, join: None, auth: None });
                         }
-                        ClientMessage::Hello { version, name, join: Some(next(&mut seq, "hello join")?) }
+                        let join = Some(next(&mut seq, "hello join")?);
+                        let auth = seq.next_element::<Option<String>>()?.flatten();
+                        ClientMessage::Hello { version, name, join, auth }
                     }
                     client_tag::INPUT => ClientMessage::Input(Input {
                         seq: next(&mut seq, "input seq")?,
@@ -199,6 +212,7 @@ impl<'de> Deserialize<'de> for ClientMessage {
                         x: next(&mut seq, "view x")?,
                         y: next(&mut seq, "view y")?,
                     },
+                    client_tag::CHAT => ClientMessage::Chat { text: next(&mut seq, "chat text")? },
                     other => return Err(de::Error::custom(format_args!("unknown message type {other}"))),
                 };
                 end(&mut seq, "client message")?;
@@ -279,7 +293,12 @@ impl<'de> Deserialize<'de> for FieldDelta {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FieldDelta, A::Error> {
                 let id: u32 = next(&mut seq, "delta id")?;
-                let mask: u8 = next(&mut seq, "delta mask")?;
+                let mask: u16 = next(&mut seq, "delta mask")?;
+                if mask >> MAX_FIELDS != 0 {
+                    return Err(de::Error::custom(format_args!(
+                        "delta mask {mask:#x} names a field past {MAX_FIELDS}"
+                    )));
+                }
                 let mut fields = [0; MAX_FIELDS];
                 for field in mask_fields(mask.into()) {
                     fields[field] = next(&mut seq, "delta field")?;
@@ -342,7 +361,7 @@ impl Serialize for ServerMessage {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
             ServerMessage::Welcome(w) => {
-                let mut t = serializer.serialize_tuple(8)?;
+                let mut t = serializer.serialize_tuple(9)?;
                 t.serialize_element(&server_tag::WELCOME)?;
                 t.serialize_element(&w.version)?;
                 t.serialize_element(&w.player_id)?;
@@ -351,6 +370,7 @@ impl Serialize for ServerMessage {
                 t.serialize_element(&w.map)?;
                 t.serialize_element(&w.rules)?;
                 t.serialize_element(&(&w.room.id, &w.room.name, w.room.role as u8))?;
+                t.serialize_element(&w.session.as_ref().map(|s| (&s.resume_token, s.grace_ms, s.input_seq)))?;
                 t.end()
             }
             ServerMessage::Snapshot(s) => {
@@ -371,6 +391,9 @@ impl Serialize for ServerMessage {
                 let players: Vec<(u32, &str, i32, i32)> =
                     players.iter().map(|p| (p.id, p.name.as_str(), p.score, p.hp)).collect();
                 (server_tag::ROSTER, tick, players).serialize(serializer)
+            }
+            ServerMessage::Chat { tick, from, name, text } => {
+                (server_tag::CHAT, tick, from, name, text).serialize(serializer)
             }
         }
     }
@@ -403,6 +426,14 @@ impl<'de> Deserialize<'de> for ServerMessage {
                             };
                             RoomInfo { id, name, role }
                         },
+                        session: {
+                            let session: Option<(String, u32, u32)> = next(&mut seq, "session")?;
+                            session.map(|(resume_token, grace_ms, input_seq)| SessionInfo {
+                                resume_token,
+                                grace_ms,
+                                input_seq,
+                            })
+                        },
                     }),
                     server_tag::SNAPSHOT => ServerMessage::Snapshot(Snapshot {
                         tick: next(&mut seq, "tick")?,
@@ -426,6 +457,12 @@ impl<'de> Deserialize<'de> for ServerMessage {
                             .collect();
                         ServerMessage::Roster { tick, players }
                     }
+                    server_tag::CHAT => ServerMessage::Chat {
+                        tick: next(&mut seq, "tick")?,
+                        from: next(&mut seq, "from")?,
+                        name: next(&mut seq, "name")?,
+                        text: next(&mut seq, "text")?,
+                    },
                     other => return Err(de::Error::custom(format_args!("unknown message type {other}"))),
                 };
                 end(&mut seq, "server message")?;

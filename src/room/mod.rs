@@ -6,7 +6,7 @@
 //! commands, apply one input per player, step the simulation, capture the snapshot, and for each client encode a
 //! delta against its acknowledged baseline and hand it to its writer.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,11 +29,13 @@ use crate::snapshot::{EventLog, SnapshotHistory, WorldSnapshot};
 
 mod driver;
 mod replication;
+mod seats;
 #[cfg(test)]
 mod tests;
 
 pub use driver::run;
 use replication::{Interest, SeenHistory};
+pub use seats::{ResumeRefused, ResumeSecret, Resumed};
 
 /// Inputs queued beyond this many are stale: the oldest are skipped so a client that sent a burst catches up.
 const MAX_INPUT_BACKLOG: usize = 2;
@@ -70,7 +72,17 @@ pub enum RoomCommand {
         name: String,
         role: Role,
         link: ClientLink,
+        /// A player's way back to its seat after its socket drops (see `seats`).
+        resume: Option<ResumeSecret>,
         reply: oneshot::Sender<Result<ClientKey, JoinRefused>>,
+    },
+    /// Take back the seat `secret` names, handing it `next_secret` for the resume after this one.
+    Resume {
+        secret: ResumeSecret,
+        next_secret: ResumeSecret,
+        last_tick: u32,
+        link: ClientLink,
+        reply: oneshot::Sender<Result<Resumed, ResumeRefused>>,
     },
     Input {
         client: ClientKey,
@@ -88,6 +100,15 @@ pub enum RoomCommand {
     },
     Leave {
         client: ClientKey,
+    },
+    /// The client's socket is gone but it did not leave: a player's seat is held for the resume grace.
+    Detach {
+        client: ClientKey,
+    },
+    /// One chat line, already checked by the connection.
+    Chat {
+        client: ClientKey,
+        text: String,
     },
 }
 
@@ -117,6 +138,16 @@ pub struct RoomStats {
     pub frames_dropped: AtomicU64,
     pub slow_clients_closed: AtomicU64,
     pub bytes_sent: AtomicU64,
+    /// Seats whose socket dropped and were held for a resume.
+    pub detached: AtomicU64,
+    /// Seats taken back over a new socket.
+    pub resumes: AtomicU64,
+    /// Resumes refused for an unknown, spent or expired secret.
+    pub resumes_refused: AtomicU64,
+    /// Held seats whose grace ran out (the player left).
+    pub resumes_expired: AtomicU64,
+    /// Chat lines the room passed on.
+    pub chat_lines: AtomicU64,
     pub last_tick_micros: AtomicU64,
     pub max_tick_micros: AtomicU64,
     /// Every tick's duration, measured inside the room (inputs, step, snapshots, sends).
@@ -140,7 +171,15 @@ enum Part {
 struct Client {
     generation: u64,
     part: Part,
-    link: ClientLink,
+    name: Arc<str>,
+    /// `None` while a player's socket is gone and its seat is held.
+    link: Option<ClientLink>,
+    /// The secret that takes this seat back (players, when resuming is on).
+    resume: Option<ResumeSecret>,
+    /// While detached: the tick its grace runs out.
+    detached_until: Option<u32>,
+    /// Highest input seq received (queued or applied), carried across resumes.
+    received_seq: u32,
     inputs: VecDeque<Input>,
     /// Newest tick this client acknowledged (0: none).
     acked_tick: u32,
@@ -185,6 +224,13 @@ pub struct Room {
     body_capacity: usize,
     /// Set when each client sees only a radius around its player.
     interest: Option<Interest>,
+    /// Held seats by their resume secret.
+    seats: HashMap<ResumeSecret, usize>,
+    /// Clients whose socket is gone (their seat held).
+    detached: usize,
+    /// How long a dropped player's seat is held; 0 turns resuming off.
+    resume_grace_ticks: u32,
+    resume_grace_ms: u32,
     /// Test hooks (`RoomConfig::panic_at_tick`, `min_tick_time`): the real-time driver panics after this tick; every
     /// tick lasts at least this long.
     panic_at_tick: Option<u32>,
@@ -217,6 +263,10 @@ impl Room {
             interest: (config.view_radius > 0.0)
                 .then(|| Interest::new(config.map.width, config.map.height, config.view_radius)),
             body_capacity: 256,
+            seats: HashMap::new(),
+            detached: 0,
+            resume_grace_ticks: if config.resume_grace.is_zero() { 0 } else { ticks_of(config.resume_grace).max(1) },
+            resume_grace_ms: config.resume_grace.as_millis().min(u128::from(u32::MAX)) as u32,
             panic_at_tick: config.panic_at_tick,
             min_tick_time: config.min_tick_time,
         }
@@ -233,11 +283,18 @@ impl Room {
     /// Applies one command from a connection.
     pub fn handle(&mut self, command: RoomCommand) {
         match command {
-            RoomCommand::Join { name, role, link, reply } => {
-                let result = self.join(name, role, link);
+            RoomCommand::Join { name, role, link, resume, reply } => {
+                let result = self.join(name, role, link, resume);
                 // The connection may have gone away while waiting; then the slot is freed right here.
                 if let Err(Ok(key)) = reply.send(result) {
                     self.leave(key);
+                }
+            }
+            RoomCommand::Resume { secret, next_secret, last_tick, link, reply } => {
+                let result = self.resume(&secret, next_secret, last_tick, link);
+                // A connection that went away meanwhile leaves the seat held, as its drop would have.
+                if let Err(Ok(resumed)) = reply.send(result) {
+                    self.detach(resumed.key);
                 }
             }
             RoomCommand::Input { client, input } => {
@@ -245,6 +302,7 @@ impl Room {
                     if c.inputs.len() == MAX_QUEUED_INPUTS {
                         c.inputs.pop_front();
                     }
+                    c.received_seq = c.received_seq.max(input.seq);
                     c.inputs.push_back(input);
                     Self::acknowledge(c, input.ack_tick);
                 }
@@ -263,6 +321,8 @@ impl Room {
                 }
             }
             RoomCommand::Leave { client } => self.leave(client),
+            RoomCommand::Detach { client } => self.detach(client),
+            RoomCommand::Chat { client, text } => self.chat(client, text),
         }
     }
 
@@ -282,7 +342,13 @@ impl Room {
         }
     }
 
-    fn join(&mut self, name: String, role: Role, link: ClientLink) -> Result<ClientKey, JoinRefused> {
+    fn join(
+        &mut self,
+        name: String,
+        role: Role,
+        link: ClientLink,
+        resume: Option<ResumeSecret>,
+    ) -> Result<ClientKey, JoinRefused> {
         let part = match role {
             Role::Player => {
                 if self.players >= self.max_players {
@@ -300,7 +366,38 @@ impl Room {
                 Part::Spectator { follow: 0, camera: Vec2::new(map.width as f32, map.height as f32) / 2.0 }
             }
         };
-        let player_id = match &part {
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let resume = resume.filter(|_| role == Role::Player);
+        let slot = self.clients.insert(Client {
+            generation,
+            part,
+            name: Arc::from(name.trim()),
+            link: Some(link),
+            resume: resume.clone(),
+            detached_until: None,
+            received_seq: 0,
+            inputs: VecDeque::with_capacity(MAX_QUEUED_INPUTS),
+            acked_tick: 0,
+            full_ticks: 0,
+            views: SeenHistory::default(),
+            last_sent_tick: 0,
+            last_applied_seq: 0,
+            moving: false,
+            roster_due: role == Role::Spectator,
+        });
+        if let Some(secret) = resume {
+            self.seats.insert(secret, slot);
+        }
+        self.send_welcome(&self.clients[slot], role);
+        self.publish_occupancy();
+        debug!(room = %self.id, ?role, name = %name.trim(), "joined");
+        Ok(ClientKey { slot, generation })
+    }
+
+    /// Queues the welcome, the first frame of every connection (its outbox is new and empty, so it always fits).
+    fn send_welcome(&self, client: &Client, role: Role) {
+        let player_id = match &client.part {
             Part::Player(player) => player.wire_id(),
             Part::Spectator { .. } => 0,
         };
@@ -312,27 +409,30 @@ impl Room {
             map: MapInfo::from(self.world.map()),
             rules: RulesInfo::from(self.world.rules()),
             room: RoomInfo { id: self.id.clone(), name: self.name.clone(), role },
+            session: self.session_info(client),
         });
-        // The outbox is new and empty, so the welcome always fits ahead of the first snapshot.
-        let _ = link.outbox.try_send(Outgoing::Message(codec::encode_server(&welcome)));
-        let generation = self.next_generation;
-        self.next_generation += 1;
-        let slot = self.clients.insert(Client {
-            generation,
-            part,
-            link,
-            inputs: VecDeque::with_capacity(MAX_QUEUED_INPUTS),
-            acked_tick: 0,
-            full_ticks: 0,
-            views: SeenHistory::default(),
-            last_sent_tick: 0,
-            last_applied_seq: 0,
-            moving: false,
-            roster_due: role == Role::Spectator,
-        });
-        self.publish_occupancy();
-        debug!(room = %self.id, player = player_id, ?role, name = %name.trim(), "joined");
-        Ok(ClientKey { slot, generation })
+        if let Some(link) = &client.link {
+            let _ = link.outbox.try_send(Outgoing::Message(codec::encode_server(&welcome)));
+        }
+    }
+
+    /// Passes a chat line to everyone in the room, the sender included, encoded once.
+    fn chat(&mut self, key: ClientKey, text: String) {
+        let tick = self.world.tick();
+        let Some(client) = self.client_mut(key) else { return };
+        let from = match client.part {
+            Part::Player(player) => player.wire_id(),
+            Part::Spectator { .. } => 0,
+        };
+        let message = ServerMessage::Chat { tick, from, name: client.name.to_string(), text };
+        let bytes = codec::encode_server(&message);
+        for (_, client) in self.clients.iter() {
+            if let Some(link) = &client.link {
+                // Chat is not worth waiting for: a client whose outbox is full misses the line.
+                let _ = link.outbox.try_send(Outgoing::Message(bytes.clone()));
+            }
+        }
+        self.stats.chat_lines.fetch_add(1, Ordering::Relaxed);
     }
 
     fn leave(&mut self, key: ClientKey) {
@@ -340,6 +440,12 @@ impl Room {
             return;
         }
         let client = self.clients.remove(key.slot);
+        if let Some(secret) = &client.resume {
+            self.seats.remove(secret);
+        }
+        if client.link.is_none() {
+            self.detached -= 1;
+        }
         match client.part {
             Part::Player(player) => {
                 self.world.remove_player(player);
@@ -374,6 +480,7 @@ impl Room {
 
     /// Runs one tick: inputs, simulation, snapshots. Returns the new tick number.
     pub fn tick(&mut self) -> u32 {
+        self.expire_detached();
         self.apply_inputs();
         self.world.step();
         self.events.record(self.world.drain_events());
@@ -422,8 +529,8 @@ impl Room {
 
     /// Closes every client with `reason` (used on shutdown).
     pub fn close_all(&mut self, reason: &CloseReason) {
-        for (_, client) in self.clients.iter() {
-            client.link.close(reason.clone());
+        for link in self.clients.iter().filter_map(|(_, client)| client.link.as_ref()) {
+            link.close(reason.clone());
         }
     }
 }

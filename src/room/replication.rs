@@ -29,6 +29,10 @@ impl Room {
         self.bodies.clear();
         let mut totals = SendTotals::default();
         for (_, client) in self.clients.iter_mut() {
+            // A held seat has no socket to send to; its history waits for the resume.
+            if client.link.is_none() {
+                continue;
+            }
             // A full snapshot when there is no acknowledgement or it fell out of the history.
             let mut baseline = match self.history.get(client.acked_tick) {
                 Some(_) => client.acked_tick,
@@ -130,7 +134,8 @@ impl Room {
                 continue;
             }
             let bytes = roster.get_or_insert_with(|| codec::encode_server(&roster_message(current)));
-            client.roster_due = client.link.outbox.try_send(Outgoing::Message(bytes.clone())).is_err();
+            let Some(link) = &client.link else { continue };
+            client.roster_due = link.outbox.try_send(Outgoing::Message(bytes.clone())).is_err();
         }
     }
 }
@@ -197,7 +202,8 @@ fn deliver(
     totals: &mut SendTotals,
 ) -> bool {
     let len = frame.len() as u64;
-    match client.link.outbox.try_send(frame) {
+    let Some(link) = &client.link else { return false };
+    match link.outbox.try_send(frame) {
         Ok(()) => {
             client.last_sent_tick = tick;
             client.full_ticks = 0;
@@ -213,7 +219,7 @@ fn deliver(
                 // The connection logs and counts the close, with the peer's address.
                 debug!(generation = client.generation, "closing a client that stopped reading");
                 let reason = format!("client too slow: not reading for {seconds:.1} s");
-                client.link.close(CloseReason::new(DisconnectReason::SlowClient, reason));
+                link.close(CloseReason::new(DisconnectReason::SlowClient, reason));
                 totals.slow_closed += 1;
             }
             false
@@ -236,7 +242,7 @@ pub(super) struct SeenHistory {
 }
 
 impl SeenHistory {
-    fn at(&self, tick: u32) -> Option<&[u32]> {
+    pub(super) fn at(&self, tick: u32) -> Option<&[u32]> {
         self.ticks.iter().find(|(t, _)| *t == tick).map(|(_, seen)| seen.as_slice())
     }
 

@@ -33,7 +33,13 @@ fn player_id(room: &Room, key: ClientKey) -> u32 {
 fn join(room: &mut Room, name: &str, outbox_frames: usize) -> Result<TestClient, JoinRefused> {
     let (link, outbox, close) = ClientLink::new(outbox_frames);
     let (reply, mut answer) = oneshot::channel();
-    room.handle(RoomCommand::Join { name: name.into(), role: Role::Player, link, reply });
+    room.handle(RoomCommand::Join {
+        name: name.into(),
+        role: Role::Player,
+        link,
+        resume: Some(ResumeSecret::generate()),
+        reply,
+    });
     let key = answer.try_recv().expect("the room answers a join at once")?;
     Ok(TestClient { key, outbox, close, replica: Replica::new(), seq: 0 })
 }

@@ -163,6 +163,9 @@ pub struct Player {
     pub respawn_ticks: u32,
     /// The latest input (kept while dead, reset on respawn).
     pub input: PlayerInput,
+    /// Its client's socket is gone and its seat is held for a resume; it is replicated, not simulated differently
+    /// (the room sets its input to neutral, so it stands still).
+    pub disconnected: bool,
     /// Ticks until it may fire again.
     cooldown: u32,
     /// The tick it last died (its respawn countdown starts the tick after).
@@ -327,6 +330,7 @@ impl World {
             score: 0,
             respawn_ticks: 0,
             input: PlayerInput::default(),
+            disconnected: false,
             cooldown: 0,
             died_at: 0,
         });
@@ -351,6 +355,17 @@ impl World {
         match self.players.get_mut(id.slot as usize) {
             Some(player) if player.id == id => {
                 player.input = input.sanitized();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Marks a player as having lost (or regained) its client; false if `id` is unknown or stale.
+    pub fn set_disconnected(&mut self, id: PlayerId, disconnected: bool) -> bool {
+        match self.players.get_mut(id.slot as usize) {
+            Some(player) if player.id == id => {
+                player.disconnected = disconnected;
                 true
             }
             _ => false,
