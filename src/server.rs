@@ -284,6 +284,16 @@ async fn route(
                     return plain(StatusCode::FORBIDDEN, "origin not allowed\n");
                 }
             }
+            // RFC 6455 section 4.4: a version the server does not speak is answered 426 with the one it does.
+            let version = request.headers().get("Sec-WebSocket-Version").and_then(|v| v.to_str().ok());
+            if version.map(str::trim) != Some("13") {
+                let mut response = plain(
+                    StatusCode::UPGRADE_REQUIRED,
+                    &format!("unsupported Sec-WebSocket-Version {:?}: this server speaks 13\n", version.unwrap_or("")),
+                );
+                response.headers_mut().insert("Sec-WebSocket-Version", hyper::header::HeaderValue::from_static("13"));
+                return response;
+            }
             let (response, upgrade) = match fastwebsockets::upgrade::upgrade(&mut request) {
                 Ok(pair) => pair,
                 Err(error) => return plain(StatusCode::BAD_REQUEST, &format!("bad WebSocket upgrade: {error}\n")),

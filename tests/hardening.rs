@@ -6,6 +6,7 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use common::raw::*;
 use common::*;
 use skirmish::client::ClientError;
 use skirmish::codec::{self, close_code};
@@ -15,123 +16,6 @@ use skirmish::protocol::{ClientMessage, Input};
 use skirmish::server::RunningServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-const OP_TEXT: u8 = 0x1;
-const OP_BINARY: u8 = 0x2;
-const OP_CLOSE: u8 = 0x8;
-const OP_PING: u8 = 0x9;
-const OP_PONG: u8 = 0xa;
-
-/// Encodes one client frame; `masked: false` breaks RFC 6455 on purpose.
-fn frame(opcode: u8, payload: &[u8], masked: bool) -> Vec<u8> {
-    let mut out = vec![0x80 | opcode];
-    let mask_bit = if masked { 0x80 } else { 0 };
-    match payload.len() {
-        len @ 0..=125 => out.push(mask_bit | len as u8),
-        len @ 126..=65535 => {
-            out.push(mask_bit | 126);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        len => {
-            out.push(mask_bit | 127);
-            out.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-    }
-    if masked {
-        let key = [0x37, 0xfa, 0x21, 0x3d];
-        out.extend_from_slice(&key);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    } else {
-        out.extend_from_slice(payload);
-    }
-    out
-}
-
-/// Performs the HTTP upgrade by hand; returns the stream and the response's status line.
-async fn raw_upgrade(server: &RunningServer, extra_headers: &str) -> (TcpStream, String) {
-    let stream = TcpStream::connect(server.local_addr).await.unwrap();
-    upgrade_on(stream, extra_headers).await
-}
-
-async fn upgrade_on(mut stream: TcpStream, extra_headers: &str) -> (TcpStream, String) {
-    let request = format!(
-        "GET /ws HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra_headers}\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    within("upgrade response", async {
-        while !head.ends_with(b"\r\n\r\n") {
-            let mut byte = [0u8; 1];
-            if stream.read(&mut byte).await.unwrap() == 0 {
-                break;
-            }
-            head.push(byte[0]);
-        }
-    })
-    .await;
-    let status = String::from_utf8_lossy(&head).lines().next().unwrap_or("").to_string();
-    (stream, status)
-}
-
-/// A TCP connection to the server from the loopback address `from` (any of 127.0.0.0/8 works on Linux).
-async fn connect_from(from: [u8; 4], server: &RunningServer) -> TcpStream {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.bind(std::net::SocketAddr::from((from, 0))).unwrap();
-    socket.connect(server.local_addr).await.unwrap()
-}
-
-/// A raw WebSocket that has said hello and been welcomed.
-async fn raw_player(server: &RunningServer) -> TcpStream {
-    let stream = TcpStream::connect(server.local_addr).await.unwrap();
-    hello_on(stream).await
-}
-
-async fn hello_on(stream: TcpStream) -> TcpStream {
-    let (mut stream, status) = upgrade_on(stream, "").await;
-    assert!(status.contains("101"), "{status}");
-    let hello = codec::encode_client(&ClientMessage::hello("raw"));
-    stream.write_all(&frame(OP_BINARY, &hello, true)).await.unwrap();
-    let (opcode, _) = read_frame(&mut stream).await.expect("welcome");
-    assert_eq!(opcode, OP_BINARY);
-    stream
-}
-
-/// Reads one server frame (servers never mask); None at end of stream.
-async fn read_frame(stream: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
-    let mut head = [0u8; 2];
-    stream.read_exact(&mut head).await.ok()?;
-    let len = match head[1] & 0x7f {
-        126 => {
-            let mut ext = [0u8; 2];
-            stream.read_exact(&mut ext).await.ok()?;
-            u64::from(u16::from_be_bytes(ext))
-        }
-        127 => {
-            let mut ext = [0u8; 8];
-            stream.read_exact(&mut ext).await.ok()?;
-            u64::from_be_bytes(ext)
-        }
-        len => u64::from(len),
-    };
-    let mut payload = vec![0u8; len as usize];
-    stream.read_exact(&mut payload).await.ok()?;
-    Some((head[0] & 0x0f, payload))
-}
-
-/// Reads until the server's close frame; returns its code and reason.
-async fn expect_close(stream: &mut TcpStream) -> (u16, String) {
-    within("close frame", async {
-        loop {
-            match read_frame(stream).await {
-                Some((OP_CLOSE, payload)) => return skirmish::client::parse_close(&payload),
-                Some(_) => {}
-                None => panic!("the connection ended without a close frame"),
-            }
-        }
-    })
-    .await
-}
 
 /// Waits until the room has `count` players (a leave is taken at the room's next tick).
 async fn players_become(server: &RunningServer, count: u32, what: &str) {
@@ -159,6 +43,8 @@ fn quick_config() -> ServerConfig {
     config.limits.handshake_timeout = Duration::from_millis(800);
     config.room.slow_client_timeout = Duration::from_millis(800);
     config.limits.shutdown_grace = Duration::from_millis(500);
+    // A dropped player's seat is held for a resume; here only briefly, so that released slots show soon.
+    config.room.resume_grace = Duration::from_millis(500);
     config
 }
 
@@ -278,7 +164,7 @@ async fn bad_upgrades_and_foreign_origins_are_refused() {
         .unwrap();
     let mut response = vec![0u8; 64];
     let n = within("response", stream.read(&mut response)).await.unwrap();
-    assert!(String::from_utf8_lossy(&response[..n]).starts_with("HTTP/1.1 400"), "{:?}", &response[..n]);
+    assert!(String::from_utf8_lossy(&response[..n]).starts_with("HTTP/1.1 426"), "{:?}", &response[..n]);
     drop(stream);
     released(&server).await;
     server.shutdown().await;
@@ -347,7 +233,7 @@ async fn rfc6455_violations_close_with_1002_and_oversized_messages_with_1009() {
         (frame(OP_PONG, &[7u8; 126], true), 1002, "control frame over 125 bytes"),
         (frame(OP_CLOSE, &[3u8; 127], true), 1002, "control frame over 125 bytes"),
         (frame(OP_TEXT, b"hello", true), 1003, "text messages are not accepted; send binary MessagePack"),
-        (frame(OP_BINARY, &[0x91; 257], true), 1009, "frame exceeds the message size limit of 256 bytes"),
+        (frame(OP_BINARY, &[0x91; 513], true), 1009, "frame exceeds the message size limit of 512 bytes"),
     ];
     for (bytes, code, reason) in cases {
         let mut stream = raw_player(&server).await;
@@ -361,7 +247,7 @@ async fn rfc6455_violations_close_with_1002_and_oversized_messages_with_1009() {
     header.extend_from_slice(&(1u64 << 30).to_be_bytes());
     header.extend_from_slice(&[1, 2, 3, 4]);
     stream.write_all(&header).await.unwrap();
-    assert_eq!(expect_close(&mut stream).await, (1009, "frame exceeds the message size limit of 256 bytes".into()));
+    assert_eq!(expect_close(&mut stream).await, (1009, "frame exceeds the message size limit of 512 bytes".into()));
     released(&server).await;
     assert!(server.server_stats.violations.load(Ordering::Relaxed) >= 7);
     server.shutdown().await;

@@ -2,6 +2,9 @@
 
 mod common;
 
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
 use common::*;
 use fastwebsockets::{Frame, OpCode, Payload, WebSocket};
 use hyper::upgrade::Upgraded;
@@ -60,12 +63,13 @@ async fn welcomed(server: &skirmish::server::RunningServer) -> RawSocket {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_protocol_version_mismatch_is_refused_with_a_clear_reason() {
     let server = start(ServerConfig::for_tests()).await;
-    // A newer client, and an old v2 one (whose hello has no `join`): both get the mismatch with both versions.
-    for version in [4, 2] {
+    // A newer client, an old v3 one, and a v2 one (whose hello has no `join`): each gets the mismatch with both
+    // versions.
+    for version in [5, 3, 2] {
         match within("connect", GameClient::connect_with_version(&url(&server), "other", version)).await {
             Err(ClientError::Closed { code, reason }) => {
                 assert_eq!(code, close_code::VERSION_MISMATCH);
-                assert_eq!(reason, format!("protocol version mismatch: server speaks 3, client sent {version}"));
+                assert_eq!(reason, format!("protocol version mismatch: server speaks 4, client sent {version}"));
             }
             Err(other) => panic!("unexpected error {other}"),
             Ok(_) => panic!("a client with protocol {version} was welcomed"),
@@ -98,10 +102,10 @@ async fn bad_messages_close_with_the_matching_code() {
     );
 
     let mut ws = welcomed(&server).await;
-    send(&mut ws, vec![0x91; 257]).await;
+    send(&mut ws, vec![0x91; 513]).await;
     assert_eq!(
         expect_close(&mut ws).await,
-        (close_code::MESSAGE_TOO_BIG, "frame exceeds the message size limit of 256 bytes".into())
+        (close_code::MESSAGE_TOO_BIG, "frame exceeds the message size limit of 512 bytes".into())
     );
 
     let mut ws = raw(&server).await;
@@ -143,6 +147,7 @@ async fn bad_messages_close_with_the_matching_code() {
 async fn a_full_room_refuses_a_join_by_id_and_a_disconnect_frees_the_slot() {
     let mut config = ServerConfig::for_tests();
     config.room.max_players = 1;
+    config.room.resume_grace = Duration::from_millis(500);
     let server = start(config).await;
     let first = connect(&server, "first").await;
     let room = the_room(&server).id.clone();
@@ -159,9 +164,11 @@ async fn a_full_room_refuses_a_join_by_id_and_a_disconnect_frees_the_slot() {
     let mut third = within("join", GameClient::connect_as(&url(&server), "third", by_id)).await.unwrap();
     next_snapshot(&mut third).await;
     assert!(third.me().is_some());
-    // A socket dropped without a close frame frees its slot too.
+    // A socket dropped without a close frame holds its seat for the resume grace, then frees it.
     drop(third);
-    until("slot freed after a drop", || players(&server) == 0).await;
+    until("seat held after a drop", || room_stats(&server).detached.load(Ordering::Relaxed) == 1).await;
+    assert_eq!(players(&server), 1, "a dropped player's seat is held for a resume");
+    until("slot freed after the grace", || players(&server) == 0).await;
     server.shutdown().await;
 }
 

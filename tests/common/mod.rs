@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod golden_files;
+pub mod raw;
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -43,7 +44,7 @@ pub async fn next_snapshot(client: &mut GameClient) -> u32 {
             match client.next_event().await.expect("server message") {
                 ServerEvent::Snapshot { tick, .. } => return tick,
                 ServerEvent::Desync(error) => panic!("desync: {error}"),
-                ServerEvent::Pong { .. } | ServerEvent::Roster { .. } => {}
+                ServerEvent::Pong { .. } | ServerEvent::Roster { .. } | ServerEvent::Chat { .. } => {}
             }
         }
     })

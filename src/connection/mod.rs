@@ -1,0 +1,537 @@
+//! One WebSocket connection: a reader that decodes, validates and forwards client messages to the room, and a writer
+//! task (`writer`) that drains the client's bounded outbox onto the socket. fastwebsockets parses what the client
+//! sends; the writer frames what the server sends itself.
+//!
+//! A connection's failure is logged here and ends only this connection. Everything the client sends is checked
+//! before it reaches the room: masking (RFC 6455 section 5.1), frame and message size, control frame size, frame
+//! type, MessagePack shape, value ranges, the hello handshake, sequence order and message rate. Each violation
+//! closes with the matching code and a reason, logs one warning with the peer, and is counted.
+//!
+//! A close is carried out the way RFC 6455 section 7.1.1 intends: the close message and frame go out, then the
+//! socket is half-closed and drained for a bounded time, so a client that is still writing reads the reason instead
+//! of a TCP reset (closing a socket with unread bytes makes the kernel send one, which discards what the peer has not
+//! read yet).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use fastwebsockets::{Frame, OpCode, WebSocket, WebSocketError, WebSocketRead};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf, ReadHalf};
+use tokio::sync::watch;
+use tokio::time::{timeout, Instant};
+use tracing::{debug, warn};
+
+use crate::codec::{self, close_code, DecodeError};
+use crate::config::{Limits, ServerConfig};
+use crate::link::{ClientLink, CloseReason, DisconnectReason, Outgoing};
+use crate::lobby::Lobby;
+use crate::protocol::{ClientMessage, Role, ServerMessage, PROTOCOL_VERSION};
+use crate::room::RoomCommand;
+use crate::session::{self, Session};
+use crate::telemetry::ServerStats;
+
+mod writer;
+
+use writer::write_loop;
+
+/// What a connection runs over: an upgraded HTTP connection in the server, an in-memory pipe in tests.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Transport for T {}
+
+/// What the connection needs from the server.
+#[derive(Clone)]
+pub struct ConnectionContext {
+    pub lobby: Arc<Lobby>,
+    pub limits: Limits,
+    pub stats: Arc<ServerStats>,
+}
+
+impl ConnectionContext {
+    pub fn new(config: &ServerConfig, lobby: Arc<Lobby>, stats: Arc<ServerStats>) -> ConnectionContext {
+        ConnectionContext { lobby, limits: config.limits.clone(), stats }
+    }
+}
+
+/// When the peer was last heard from, in milliseconds since the connection opened; shared by reader and writer.
+#[derive(Debug)]
+struct LastHeard {
+    opened: Instant,
+    millis: AtomicU64,
+}
+
+impl LastHeard {
+    fn new() -> LastHeard {
+        LastHeard { opened: Instant::now(), millis: AtomicU64::new(0) }
+    }
+
+    fn touch(&self) {
+        self.millis.store(self.opened.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn at(&self) -> Instant {
+        self.opened + Duration::from_millis(self.millis.load(Ordering::Relaxed))
+    }
+}
+
+/// A token bucket over client messages: `rate` per second on average, bursts of `burst`.
+#[derive(Debug)]
+struct TokenBucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    refilled: Instant,
+    window_start: Instant,
+    dropped_in_window: u32,
+}
+
+/// The bucket's verdict on one message.
+#[derive(Debug, PartialEq, Eq)]
+enum Admission {
+    Admit,
+    /// Over the rate: the message is dropped.
+    Drop,
+    /// Over twice the rate for a whole second: the client is flooding.
+    Flood,
+}
+
+impl TokenBucket {
+    fn new(rate: u32, burst: u32, now: Instant) -> TokenBucket {
+        TokenBucket::with_rate(f64::from(rate), burst, now)
+    }
+
+    fn with_rate(rate: f64, burst: u32, now: Instant) -> TokenBucket {
+        TokenBucket {
+            tokens: f64::from(burst),
+            rate,
+            burst: f64::from(burst),
+            refilled: now,
+            window_start: now,
+            dropped_in_window: 0,
+        }
+    }
+
+    fn admit(&mut self, now: Instant) -> Admission {
+        let elapsed = (now - self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.refilled = now;
+        if now - self.window_start >= Duration::from_secs(1) {
+            self.window_start = now;
+            self.dropped_in_window = 0;
+        }
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Admission::Admit;
+        }
+        self.dropped_in_window += 1;
+        if f64::from(self.dropped_in_window) > self.rate {
+            Admission::Flood
+        } else {
+            Admission::Drop
+        }
+    }
+}
+
+/// Why the reader stopped.
+#[derive(Debug)]
+enum ReadEnd {
+    /// The peer sent a close frame: it is leaving, unless it closed with 4100 to keep its seat.
+    PeerClosed { keep_seat: bool },
+    /// The stream ended without a close frame: the peer vanished (its seat is held for a resume).
+    StreamEnded,
+    /// The server closed it (shutdown, slow client); the writer already has the reason.
+    ServerClosed,
+    /// The peer broke a rule, or the room refused it: close with this reason.
+    Violation(CloseReason),
+    /// The transport failed (reset, broken frame stream).
+    Transport(String),
+}
+
+/// Serves one upgraded WebSocket until it closes.
+pub async fn serve<S: Transport>(ws: WebSocket<S>, peer: SocketAddr, context: ConnectionContext) {
+    // fastwebsockets reads; the writer writes frames itself (see `write_frame`), so it takes the raw write half and
+    // fastwebsockets' own write half is a sink that is never used (auto-pong and auto-close are off).
+    // The read half is shared so that it can still be drained once fastwebsockets is done with it (see `linger`).
+    let raw_write = std::cell::Cell::new(None);
+    let raw_read = std::cell::Cell::new(None);
+    let (read, _unused) = ws.split(|stream| {
+        let (read, write) = tokio::io::split(stream);
+        let read = SharedRead(Arc::new(std::sync::Mutex::new(read)));
+        raw_write.set(Some(write));
+        raw_read.set(Some(read.clone()));
+        (read, tokio::io::sink())
+    });
+    let (Some(write), Some(raw_read)) = (raw_write.into_inner(), raw_read.into_inner()) else {
+        unreachable!("split calls its function once")
+    };
+    let (link, outbox_rx, close_rx) = ClientLink::new(context.limits.outbox_frames);
+    let last_heard = Arc::new(LastHeard::new());
+    let writer = tokio::spawn(write_loop(
+        write,
+        outbox_rx,
+        close_rx.clone(),
+        link.closer.clone(),
+        last_heard.clone(),
+        context.limits.clone(),
+    ));
+
+    let bucket = TokenBucket::new(context.limits.input_rate, context.limits.input_burst, Instant::now());
+    let mut reader = Reader {
+        read,
+        context: &context,
+        link: &link,
+        peer,
+        session: None,
+        last_seq: 0,
+        last_heard: &last_heard,
+        bucket,
+        chat_bucket: TokenBucket::with_rate(context.limits.chat_per_second, context.limits.chat_burst, Instant::now()),
+    };
+    let end = reader.run(close_rx.clone()).await;
+    let Reader { read, session, .. } = reader;
+    match &end {
+        // Already set: the echo of the peer's close frame, or the server's own reason.
+        ReadEnd::PeerClosed { .. } | ReadEnd::StreamEnded | ReadEnd::ServerClosed => {}
+        ReadEnd::Violation(reason) => {
+            if reason.kind.is_misbehaviour() {
+                context.stats.violations.fetch_add(1, Ordering::Relaxed);
+            }
+            link.close(reason.clone());
+        }
+        ReadEnd::Transport(error) => {
+            link.close(CloseReason::new(DisconnectReason::TransportError, error.clone()));
+        }
+    }
+    // A stream that simply ended (no close frame, no reason yet) is the peer leaving.
+    link.close(CloseReason::new(DisconnectReason::PeerClosed, ""));
+    if let Some(session) = session {
+        let client = session.key;
+        let reason = close_rx.borrow().clone();
+        let command = match keeps_seat(&end, reason.as_ref()) {
+            true => RoomCommand::Detach { client },
+            false => RoomCommand::Leave { client },
+        };
+        session.send(command).await;
+    }
+    // The first reason set is the one the client receives; it is logged and counted once, here.
+    if let Some(reason) = close_rx.borrow().clone() {
+        context.stats.disconnects.record(reason.kind);
+        let kind = reason.kind.name();
+        if reason.kind.is_misbehaviour() {
+            warn!(%peer, kind, code = reason.code, reason = %reason.reason, "closing misbehaving client");
+        } else {
+            debug!(%peer, kind, code = reason.code, reason = %reason.reason, "connection closed");
+        }
+    }
+    // Let the writer send its close frame; a peer that never reads cannot hold the task longer than this.
+    drop(link);
+    let _ = timeout(context.limits.shutdown_grace, writer).await;
+    drop(read);
+    linger(raw_read, context.limits.close_linger).await;
+}
+
+/// After the close frame went out (and the writer half-closed the socket): reads and discards what the peer still
+/// sends until it closes its side or `limit` passes, so the socket is never closed with unread bytes in it.
+async fn linger<R: AsyncRead + Unpin>(mut read: R, limit: Duration) {
+    let mut scratch = vec![0u8; 4096];
+    let _ = timeout(limit, async { while let Ok(1..) = read.read(&mut scratch).await {} }).await;
+}
+
+/// A read half that fastwebsockets reads through while the connection lives and `linger` drains afterwards. Only
+/// one of them reads at a time, so the lock is never contended.
+struct SharedRead<R>(Arc<std::sync::Mutex<R>>);
+
+impl<R> Clone for SharedRead<R> {
+    fn clone(&self) -> Self {
+        SharedRead(self.0.clone())
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for SharedRead<R> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let mut read = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Pin::new(&mut *read).poll_read(cx, buf)
+    }
+}
+
+/// Whether a connection that ended this way keeps its player's seat for a resume: a socket that vanished, timed out
+/// or stalled does; a client that said goodbye (unless with 4100), broke a rule or was let go by the server does not.
+fn keeps_seat(end: &ReadEnd, reason: Option<&CloseReason>) -> bool {
+    match end {
+        ReadEnd::PeerClosed { keep_seat } => *keep_seat,
+        ReadEnd::StreamEnded | ReadEnd::Transport(_) => true,
+        ReadEnd::ServerClosed => {
+            reason.is_some_and(|r| matches!(r.kind, DisconnectReason::IdleTimeout | DisconnectReason::SlowClient))
+        }
+        ReadEnd::Violation(_) => false,
+    }
+}
+
+struct Reader<'a, S> {
+    read: WebSocketRead<SharedRead<ReadHalf<S>>>,
+    context: &'a ConnectionContext,
+    link: &'a ClientLink,
+    peer: SocketAddr,
+    session: Option<Session>,
+    last_seq: u32,
+    last_heard: &'a LastHeard,
+    bucket: TokenBucket,
+    /// Chat lines: a separate, much smaller bucket (a line beyond it closes the connection).
+    chat_bucket: TokenBucket,
+}
+
+impl<S: Transport> Reader<'_, S> {
+    async fn run(&mut self, close_rx: watch::Receiver<Option<CloseReason>>) -> ReadEnd {
+        self.read.set_auto_close(false);
+        self.read.set_auto_pong(false);
+        // Frames larger than this are refused before their payload is read.
+        self.read.set_max_message_size(self.context.limits.max_message_bytes + 1);
+        // Built once, not per message: a fresh watch future and timer per message were a visible share of the
+        // server's CPU at 30 messages per second per client.
+        let hello_deadline = tokio::time::sleep(self.context.limits.hello_timeout);
+        let closed = closing(close_rx);
+        tokio::pin!(hello_deadline, closed);
+        // Resolves when the room's queue is gone: armed once the client has a room. A room that closes normally
+        // has closed its clients first (that reason wins); one that panicked could not, and this notices it.
+        let mut room_gone: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(std::future::pending());
+        let mut armed = false;
+        loop {
+            if !armed {
+                if let Some(session) = &self.session {
+                    let commands = session.room.commands.clone();
+                    room_gone = Box::pin(async move { commands.closed().await });
+                    armed = true;
+                }
+            }
+            let message = tokio::select! {
+                message = self.next_message() => message,
+                _ = &mut closed => return ReadEnd::ServerClosed,
+                _ = &mut room_gone => {
+                    return violation(DisconnectReason::RoomCrashed, "the room stopped unexpectedly");
+                }
+                _ = &mut hello_deadline, if self.session.is_none() => {
+                    return violation(DisconnectReason::HelloTimeout, "no hello within the time limit");
+                }
+            };
+            let bytes = match message {
+                Ok(bytes) => bytes,
+                Err(end) => return end,
+            };
+            let message = match codec::decode_client(&bytes, self.context.limits.max_message_bytes) {
+                Ok(message) => message,
+                Err(error) => return decode_violation(&error),
+            };
+            match self.bucket.admit(Instant::now()) {
+                Admission::Admit => {}
+                Admission::Drop => {
+                    self.context.stats.messages_dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                Admission::Flood => {
+                    let rate = self.context.limits.input_rate;
+                    return violation(
+                        DisconnectReason::MessageFlood,
+                        format!("message flood: more than {} messages per second", 2 * rate),
+                    );
+                }
+            }
+            if let Err(end) = self.handle(message).await {
+                return end;
+            }
+        }
+    }
+
+    /// Reads the next complete binary message, answering pings and handling close frames on the way.
+    async fn next_message(&mut self) -> Result<Vec<u8>, ReadEnd> {
+        let limit = self.context.limits.max_message_bytes;
+        let mut message: Vec<u8> = Vec::new();
+        let mut fragmented = false;
+        loop {
+            let mut frame = self.read.read_frame(&mut never_send).await.map_err(|error| read_error(error, limit))?;
+            self.last_heard.touch();
+            if !was_masked(&mut frame) {
+                return Err(violation(DisconnectReason::ProtocolError, "client frames must be masked"));
+            }
+            // RFC 6455 section 5.5: control frames carry at most 125 bytes.
+            let control = matches!(frame.opcode, OpCode::Close | OpCode::Ping | OpCode::Pong);
+            if control && frame.payload.len() > 125 {
+                return Err(violation(DisconnectReason::ProtocolError, "control frame over 125 bytes"));
+            }
+            match frame.opcode {
+                OpCode::Binary | OpCode::Continuation => {
+                    if (frame.opcode == OpCode::Continuation) != fragmented {
+                        return Err(violation(DisconnectReason::ProtocolError, "unexpected continuation"));
+                    }
+                    if message.len() + frame.payload.len() > limit {
+                        let size = message.len() + frame.payload.len();
+                        return Err(decode_violation(&DecodeError::TooLarge { size, limit }));
+                    }
+                    message.extend_from_slice(&frame.payload);
+                    if frame.fin {
+                        return Ok(message);
+                    }
+                    fragmented = true;
+                }
+                OpCode::Text => {
+                    return Err(violation(
+                        DisconnectReason::UnsupportedData,
+                        "text messages are not accepted; send binary MessagePack",
+                    ));
+                }
+                OpCode::Ping => {
+                    let _ = self.link.outbox.try_send(Outgoing::Pong(frame.payload.to_vec()));
+                }
+                OpCode::Pong => {}
+                OpCode::Close => {
+                    let code = peer_close_code(&frame.payload)?;
+                    self.link.close(CloseReason::echo());
+                    return Err(ReadEnd::PeerClosed { keep_seat: code == Some(close_code::KEEP_SEAT) });
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, message: ClientMessage) -> Result<(), ReadEnd> {
+        let policy = |reason: &str| Err(violation(DisconnectReason::PolicyViolation, reason));
+        let (session, message) = match (&self.session, message) {
+            (None, ClientMessage::Hello { version, name, join, auth: _ }) => {
+                let Some(join) = join.filter(|_| version == PROTOCOL_VERSION) else {
+                    return Err(violation(
+                        DisconnectReason::VersionMismatch,
+                        format!("protocol version mismatch: server speaks {PROTOCOL_VERSION}, client sent {version}"),
+                    ));
+                };
+                let session = session::admit(&self.context.lobby, &name, &join, self.link, self.peer.ip())
+                    .await
+                    .map_err(ReadEnd::Violation)?;
+                // Sequence numbers keep increasing across a resume: the room has seen up to this one.
+                self.last_seq = session.input_seq;
+                self.session = Some(session);
+                return Ok(());
+            }
+            (None, _) => return policy("the first message must be hello"),
+            (Some(_), ClientMessage::Hello { .. }) => return policy("hello sent twice"),
+            (Some(session), message) => (session, message),
+        };
+        let client = session.key;
+        let command = match message {
+            ClientMessage::Input(_) if session.role == Role::Spectator => {
+                return policy("spectators cannot send input");
+            }
+            ClientMessage::Input(input) => {
+                if input.seq <= self.last_seq {
+                    return policy(&format!("input sequence must increase ({} after {})", input.seq, self.last_seq));
+                }
+                self.last_seq = input.seq;
+                RoomCommand::Input { client, input }
+            }
+            ClientMessage::View { .. } if session.role == Role::Player => return policy("only spectators send view"),
+            ClientMessage::View { follow, x, y } => {
+                RoomCommand::View { client, follow, at: glam::Vec2::new(x as f32, y as f32) }
+            }
+            ClientMessage::Ack { tick } => RoomCommand::Ack { client, tick },
+            ClientMessage::Chat { text } => {
+                if self.chat_bucket.admit(Instant::now()) != Admission::Admit {
+                    let limits = &self.context.limits;
+                    return Err(violation(
+                        DisconnectReason::ChatFlood,
+                        format!(
+                            "chat flood: more than {} lines at once or {} per second",
+                            limits.chat_burst, limits.chat_per_second
+                        ),
+                    ));
+                }
+                RoomCommand::Chat { client, text: text.trim().to_string() }
+            }
+            ClientMessage::Ping { nonce } => {
+                let _ =
+                    self.link.outbox.try_send(Outgoing::Message(codec::encode_server(&ServerMessage::Pong { nonce })));
+                return Ok(());
+            }
+            ClientMessage::Hello { .. } => unreachable!("handled above"),
+        };
+        if session.send(command).await {
+            return Ok(());
+        }
+        // The room's queue is gone without a close for this client: the room stopped unexpectedly.
+        Err(violation(DisconnectReason::RoomCrashed, "the room stopped unexpectedly"))
+    }
+}
+
+/// The code of a client's close frame (`None`: it carried none), refusing what RFC 6455 section 7.4 forbids to
+/// send with 1002 and a reason that is not UTF-8 with 1007 (section 8.1).
+fn peer_close_code(payload: &[u8]) -> Result<Option<u16>, ReadEnd> {
+    let (code, reason) = match payload {
+        [] => return Ok(None),
+        [_] => return Err(violation(DisconnectReason::ProtocolError, "close frame with a 1-byte payload")),
+        [high, low, reason @ ..] => (u16::from_be_bytes([*high, *low]), reason),
+    };
+    // 1004-1006 and 1015 are reserved or only reported locally; 1016-2999 are unassigned; 5000 and up do not exist.
+    let sendable = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
+    if !sendable {
+        return Err(violation(DisconnectReason::ProtocolError, format!("invalid close code {code}")));
+    }
+    if std::str::from_utf8(reason).is_err() {
+        return Err(violation(DisconnectReason::MalformedMessage, "close reason is not valid UTF-8"));
+    }
+    Ok(Some(code))
+}
+
+/// Auto-pong and auto-close are off, so fastwebsockets never has an obligated frame to send through this.
+async fn never_send(_frame: Frame<'_>) -> Result<(), std::io::Error> {
+    Ok(())
+}
+
+/// fastwebsockets unmasks client frames but does not refuse unmasked ones; the frame head it would write back
+/// still carries the mask bit of what was received.
+fn was_masked(frame: &mut Frame<'_>) -> bool {
+    let mut head = [0u8; 16];
+    frame.fmt_head(&mut head);
+    head[1] & 0x80 != 0
+}
+
+fn violation(kind: DisconnectReason, reason: impl Into<String>) -> ReadEnd {
+    ReadEnd::Violation(CloseReason::new(kind, reason))
+}
+
+fn decode_violation(error: &DecodeError) -> ReadEnd {
+    let kind = match error {
+        DecodeError::TooLarge { .. } => DisconnectReason::MessageTooBig,
+        DecodeError::Malformed(_) | DecodeError::TrailingBytes(_) | DecodeError::Invalid(_) => {
+            DisconnectReason::MalformedMessage
+        }
+    };
+    debug_assert_eq!(kind.code(), error.close_code());
+    violation(kind, error.to_string())
+}
+
+fn read_error(error: WebSocketError, limit: usize) -> ReadEnd {
+    match error {
+        WebSocketError::FrameTooLarge => {
+            violation(DisconnectReason::MessageTooBig, format!("frame exceeds the message size limit of {limit} bytes"))
+        }
+        WebSocketError::UnexpectedEOF | WebSocketError::ConnectionClosed => ReadEnd::StreamEnded,
+        WebSocketError::IoError(e) => ReadEnd::Transport(e.to_string()),
+        // fastwebsockets checks a ping's size before we see the frame; same rule, same reason as for the others.
+        WebSocketError::PingFrameTooLarge => violation(DisconnectReason::ProtocolError, "control frame over 125 bytes"),
+        WebSocketError::ReservedBitsNotZero
+        | WebSocketError::ControlFrameFragmented
+        | WebSocketError::InvalidFragment
+        | WebSocketError::InvalidContinuationFrame
+        | WebSocketError::InvalidCloseFrame
+        | WebSocketError::InvalidCloseCode
+        | WebSocketError::InvalidValue => violation(DisconnectReason::ProtocolError, error.to_string()),
+        WebSocketError::InvalidUTF8 => violation(DisconnectReason::MalformedMessage, error.to_string()),
+        other => ReadEnd::Transport(other.to_string()),
+    }
+}
+
+/// Resolves once a close reason is set (or the sender is gone). Pinned once per task and polled across messages;
+/// it must not be polled again after it resolved.
+async fn closing(mut close_rx: watch::Receiver<Option<CloseReason>>) {
+    let _ = close_rx.wait_for(Option::is_some).await;
+}

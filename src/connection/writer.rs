@@ -1,0 +1,223 @@
+//! The writer half of a connection: drains the client's bounded outbox onto the socket, framing what the server
+//! sends itself (unmasked server frames are a few header bytes, so a snapshot body shared by many clients goes out in
+//! one vectored write per client, never copied). It pings a silent peer and closes one that stays silent, never
+//! blocks on a peer that stopped reading once a close is due, and ends every close with the close message, the close
+//! frame and a FIN.
+
+use std::future::Future;
+use std::io::IoSlice;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::io::{AsyncWriteExt, WriteHalf};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{timeout, Instant};
+
+use super::{closing, LastHeard, Transport};
+use crate::codec::{self, close_code};
+use crate::config::Limits;
+use crate::link::{close_with, CloseReason, DisconnectReason, Outgoing};
+use crate::protocol::ServerMessage;
+
+/// Why a write did not complete.
+enum WriteStop {
+    /// The socket failed: nothing more can be written.
+    Broken,
+    /// A close was requested, or the peer went silent, while the write waited on a peer that is not reading.
+    Interrupted,
+}
+
+/// WebSocket opcodes the writer sends (RFC 6455 section 5.2).
+mod opcode {
+    pub const BINARY: u8 = 0x2;
+    pub const CLOSE: u8 = 0x8;
+    pub const PING: u8 = 0x9;
+    pub const PONG: u8 = 0xA;
+}
+
+/// The head of an unmasked, unfragmented server frame: FIN, the opcode and the payload length.
+fn frame_head(opcode: u8, len: usize) -> ([u8; 10], usize) {
+    let mut head = [0u8; 10];
+    head[0] = 0x80 | opcode;
+    let used = match len {
+        0..=125 => {
+            head[1] = len as u8;
+            2
+        }
+        126..=0xffff => {
+            head[1] = 126;
+            head[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            4
+        }
+        _ => {
+            head[1] = 127;
+            head[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+            10
+        }
+    };
+    (head, used)
+}
+
+/// Writes one frame whose payload is the concatenation of `parts`, with vectored writes and no copy.
+async fn write_frame<S: Transport>(write: &mut WriteHalf<S>, opcode: u8, parts: &[&[u8]]) -> std::io::Result<()> {
+    let len = parts.iter().map(|part| part.len()).sum();
+    let (head, head_len) = frame_head(opcode, len);
+    let mut slices = [IoSlice::new(&[]); 4];
+    slices[0] = IoSlice::new(&head[..head_len]);
+    for (slot, part) in slices[1..].iter_mut().zip(parts) {
+        *slot = IoSlice::new(part);
+    }
+    let mut pending = &mut slices[..1 + parts.len().min(3)];
+    IoSlice::advance_slices(&mut pending, 0);
+    while !pending.is_empty() {
+        match write.write_vectored(pending).await? {
+            0 => return Err(std::io::ErrorKind::WriteZero.into()),
+            written => IoSlice::advance_slices(&mut pending, written),
+        }
+    }
+    Ok(())
+}
+
+/// A frame the writer is about to send.
+enum Pending {
+    Outgoing(Outgoing),
+    Ping,
+}
+
+async fn write_pending<S: Transport>(write: &mut WriteHalf<S>, pending: &Pending) -> std::io::Result<()> {
+    match pending {
+        Pending::Outgoing(Outgoing::Message(bytes)) => write_frame(write, opcode::BINARY, &[bytes]).await,
+        Pending::Outgoing(Outgoing::Split { head, body }) => write_frame(write, opcode::BINARY, &[head, body]).await,
+        Pending::Outgoing(Outgoing::Pong(payload)) => write_frame(write, opcode::PONG, &[payload]).await,
+        Pending::Ping => write_frame(write, opcode::PING, &[b"skirmish"]).await,
+    }
+}
+
+pub(super) async fn write_loop<S: Transport>(
+    mut write: WriteHalf<S>,
+    mut outbox: mpsc::Receiver<Outgoing>,
+    close_rx: watch::Receiver<Option<CloseReason>>,
+    closer: Arc<watch::Sender<Option<CloseReason>>>,
+    last_heard: Arc<LastHeard>,
+    limits: Limits,
+) {
+    let idle_reason = || {
+        let silent = limits.idle_timeout.as_secs_f64();
+        CloseReason::new(DisconnectReason::IdleTimeout, format!("idle timeout: nothing received for {silent} s"))
+    };
+    let mut pinged_at: Option<Instant> = None;
+    // Ping after each ping interval of silence (counted from the last message or the last ping); a peer that
+    // answers moves `heard` and is never idle. One timer serves both checks: armed for the earliest either could be
+    // due and re-armed only when it fires (`heard` only moves forward, so firing early just means looking again),
+    // instead of two timers registered per frame.
+    let due = |pinged_at: Option<Instant>| {
+        let heard = last_heard.at();
+        let (idle_at, ping_at) =
+            (heard + limits.idle_timeout, pinged_at.map_or(heard, |at| at.max(heard)) + limits.ping_interval);
+        (idle_at, ping_at, idle_at.min(ping_at))
+    };
+    let housekeeping = tokio::time::sleep_until(due(None).2);
+    let closed = closing(close_rx.clone());
+    tokio::pin!(housekeeping, closed);
+    loop {
+        let frame = tokio::select! {
+            biased;
+            _ = &mut closed => break,
+            _ = &mut housekeeping => {
+                let now = Instant::now();
+                let (idle_at, ping_at, _) = due(pinged_at);
+                if idle_at <= now {
+                    close_with(&closer, idle_reason());
+                    // `closed` resolves next.
+                    continue;
+                }
+                let ping = ping_at <= now;
+                if ping {
+                    pinged_at = Some(now);
+                }
+                housekeeping.as_mut().reset(due(pinged_at).2);
+                if !ping {
+                    continue;
+                }
+                Pending::Ping
+            }
+            message = outbox.recv() => match message {
+                Some(message) => Pending::Outgoing(message),
+                None => break,
+            },
+        };
+        match write_interruptibly(&mut write, &frame, closed.as_mut(), &last_heard, limits.idle_timeout).await {
+            Ok(()) => {}
+            Err(WriteStop::Broken) => return,
+            Err(WriteStop::Interrupted) => {
+                if close_rx.borrow().is_none() {
+                    close_with(&closer, idle_reason());
+                }
+                // The peer is not reading: a close frame would only block again.
+                return;
+            }
+        }
+    }
+    let reason = close_rx.borrow().clone().unwrap_or_else(|| CloseReason::new(DisconnectReason::PeerClosed, ""));
+    let flush = async {
+        if !reason.echo && reason.code != close_code::NORMAL {
+            let message = ServerMessage::Close { code: reason.code, reason: reason.reason.clone() };
+            write_frame(&mut write, opcode::BINARY, &[&codec::encode_server(&message)]).await?;
+        }
+        // A close frame's reason is at most 123 bytes (RFC 6455 section 5.5).
+        let mut end = reason.reason.len().min(123);
+        while !reason.reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        write_frame(&mut write, opcode::CLOSE, &[&reason.code.to_be_bytes(), &reason.reason.as_bytes()[..end]]).await?;
+        // A FIN after the close frame: the peer's read ends cleanly once it has read everything.
+        write.shutdown().await
+    };
+    // A peer that stopped reading cannot hold the writer past the grace period.
+    let _ = timeout(limits.shutdown_grace, flush).await;
+}
+
+/// Writes one frame unless a close is requested, or the peer falls silent for the idle timeout, while the write
+/// waits on a full socket. `closed` is the writer's pinned `closing` future; on `Interrupted` it may have resolved.
+async fn write_interruptibly<S: Transport>(
+    write: &mut WriteHalf<S>,
+    frame: &Pending,
+    mut closed: std::pin::Pin<&mut impl Future<Output = ()>>,
+    last_heard: &LastHeard,
+    idle_timeout: Duration,
+) -> Result<(), WriteStop> {
+    let writing = write_pending(write, frame);
+    tokio::pin!(writing);
+    // Nearly every write completes at once: only a write that waits needs the close and idle watch (and a timer).
+    if let Poll::Ready(result) = std::future::poll_fn(|cx| Poll::Ready(writing.as_mut().poll(cx))).await {
+        return result.map_err(|_| WriteStop::Broken);
+    }
+    loop {
+        let idle_deadline = last_heard.at() + idle_timeout;
+        tokio::select! {
+            result = &mut writing => return result.map_err(|_| WriteStop::Broken),
+            _ = closed.as_mut() => return Err(WriteStop::Interrupted),
+            _ = tokio::time::sleep_until(idle_deadline) => {
+                if last_heard.at() + idle_timeout <= Instant::now() {
+                    return Err(WriteStop::Interrupted);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_heads_use_the_shortest_length_encoding() {
+        // RFC 6455 section 5.2: 7-bit lengths up to 125, then 126 + u16, then 127 + u64; FIN set, no mask.
+        assert_eq!(frame_head(opcode::BINARY, 0), ([0x82, 0, 0, 0, 0, 0, 0, 0, 0, 0], 2));
+        assert_eq!(frame_head(opcode::PONG, 125).0[..2], [0x8a, 125]);
+        assert_eq!(frame_head(opcode::BINARY, 126), ([0x82, 126, 0, 126, 0, 0, 0, 0, 0, 0], 4));
+        assert_eq!(frame_head(opcode::CLOSE, 65535), ([0x88, 126, 0xff, 0xff, 0, 0, 0, 0, 0, 0], 4));
+        assert_eq!(frame_head(opcode::BINARY, 65536), ([0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0], 10));
+    }
+}
