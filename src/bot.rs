@@ -545,12 +545,18 @@ fn seconds_to_ticks(seconds: f32, rate: f32) -> u32 {
     (seconds * rate).round().max(1.0) as u32
 }
 
-/// SplitMix64: a tiny, well-mixed generator, so a brain's choices follow from its seed alone.
+/// SplitMix64: a tiny, well-mixed generator, so a brain's choices follow from its seed alone. The swarm draws its
+/// other per-bot randomness (connection drops, backoff jitter) from it too, so a seed repeats a whole run's plan.
 #[derive(Clone, Debug)]
-struct SplitMix64(u64);
+pub(crate) struct SplitMix64(u64);
 
 impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
+    /// A generator whose output follows from `seed` alone.
+    pub(crate) fn new(seed: u64) -> SplitMix64 {
+        SplitMix64(seed)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -561,6 +567,11 @@ impl SplitMix64 {
     /// In `0.0..1.0`, 24 random bits.
     fn unit(&mut self) -> f32 {
         (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    /// In `0.0..1.0`, 53 random bits (for waiting times, where the rare long ones need the precision).
+    pub(crate) fn unit_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// In `-1.0..1.0`.
@@ -752,7 +763,7 @@ mod tests {
     #[test]
     fn steps_out_of_a_bullets_way() {
         let (map, rules) = (open_map(Vec::new()), rules());
-        let mut bullet = Entity { id: 65536, kind: EntityKind::Bullet, fields: [0; 8] };
+        let mut bullet = Entity { id: 65536, kind: EntityKind::Bullet, fields: [0; 9] };
         // Fired at tick 10 from 200 units to the left, straight at us, along +x.
         bullet.fields[bullet_field::X] = (300.0 * POS_SCALE) as i32;
         bullet.fields[bullet_field::Y] = (502.0 * POS_SCALE) as i32;

@@ -2,6 +2,11 @@
 //!
 //! The bots and the integration tests use it, so they exercise the same code path as any real client: the same
 //! codec, the same delta rules, over a real socket.
+//!
+//! A player's session outlives its socket (protocol v4): every welcome carries a single-use resume token, and the
+//! replica remembers the newest tick it holds. After the socket is gone (a network drop, or `drop_connection` to
+//! simulate one), `resume` opens a new socket, sends `[5, token, newest tick]` and carries on with the same replica,
+//! so the server's first snapshot can be a delta against a tick the client already has.
 
 use std::future::Future;
 
@@ -15,9 +20,9 @@ use hyper_util::rt::TokioIo;
 use thiserror::Error;
 use tokio::net::TcpStream;
 
-use crate::codec::{self, DecodeError};
+use crate::codec::{self, close_code, DecodeError};
 use crate::protocol::{
-    ClientMessage, Event, Input, Join, RosterEntry, ServerMessage, Snapshot, Welcome, PROTOCOL_VERSION,
+    ClientMessage, Event, Input, Join, Role, RosterEntry, ServerMessage, Snapshot, Welcome, PROTOCOL_VERSION,
 };
 use crate::snapshot::{Entity, Replica, ReplicaError};
 
@@ -40,6 +45,51 @@ pub enum ClientError {
     Unexpected(String),
     #[error("WebSocket error: {0}")]
     WebSocket(#[from] fastwebsockets::WebSocketError),
+    /// The socket was dropped (`drop_connection`) and no resume has replaced it yet.
+    #[error("not connected: the connection was dropped")]
+    NotConnected,
+    /// `resume` without a resume token: a spectator, or a server with resuming off (grace 0).
+    #[error("nothing to resume: the welcome carried no session")]
+    NoSession,
+}
+
+impl ClientError {
+    /// Whether the server refused a resume (close 4007: unknown, expired or spent token, or the room is gone).
+    /// Trying again with the same token cannot succeed.
+    pub fn is_resume_refused(&self) -> bool {
+        matches!(self, ClientError::Closed { code: close_code::RESUME_REFUSED, .. })
+    }
+}
+
+/// How `drop_connection` ends the socket; neither sends a WebSocket close frame, so the server holds the seat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Abrupt {
+    /// Close the TCP socket normally (a FIN): what the kernel does for a client process that dies.
+    Fin,
+    /// Reset the TCP connection (an RST, via SO_LINGER 0): what a middlebox or a restarted NAT does.
+    Reset,
+}
+
+/// What a successful `resume` found.
+#[derive(Debug)]
+pub struct ResumeOutcome {
+    /// The tick the resume hello said the client held (0: none), which the server may use as the baseline.
+    pub held_tick: u32,
+    /// The highest input seq the server had from this seat (the welcome's); inputs continue above it.
+    pub input_seq: u32,
+    /// Tick and baseline of the first snapshot after the welcome: baseline 0 is a full snapshot, anything else a
+    /// delta (against `held_tick`, by the protocol's rules).
+    pub tick: u32,
+    pub baseline: u32,
+    /// That first snapshot as `next_event` would have returned it (applied, or a desync), for its events.
+    pub event: ServerEvent,
+}
+
+impl ResumeOutcome {
+    /// Whether the server started over with a full snapshot instead of a delta against the held tick.
+    pub fn full(&self) -> bool {
+        self.baseline == 0
+    }
 }
 
 /// Counters a client keeps about its own session.
@@ -72,11 +122,20 @@ pub enum ServerEvent {
         tick: u32,
         players: Vec<RosterEntry>,
     },
+    /// A chat line from someone in the room (`from` 0: a spectator).
+    Chat {
+        tick: u32,
+        from: u32,
+        name: String,
+        text: String,
+    },
 }
 
-/// A connected, welcomed client.
+/// A welcomed client: connected, or (after `drop_connection`) waiting for `resume`.
 pub struct GameClient {
-    ws: WebSocket<TokioIo<Upgraded>>,
+    /// `None` between a dropped connection and the resume that replaces it.
+    ws: Option<WebSocket<TokioIo<Upgraded>>>,
+    /// The newest welcome: a resume replaces it, and with it the session's next (single-use) resume token.
     pub welcome: Welcome,
     pub replica: Replica,
     pub stats: ClientStats,
@@ -85,6 +144,9 @@ pub struct GameClient {
     ack_tick: u32,
     /// The last decoded snapshot, kept so its vectors' capacity is reused by the next one.
     scratch: Snapshot,
+    /// Tick and baseline of the last snapshot handed to `apply` (applied or not): how `resume` tells a full
+    /// restart from a delta even when the snapshot desyncs.
+    last_header: (u32, u32),
 }
 
 struct SpawnExecutor;
@@ -162,7 +224,7 @@ impl GameClient {
         join: Option<Join>,
     ) -> Result<GameClient, ClientError> {
         let mut client = GameClient {
-            ws,
+            ws: Some(ws),
             // Filled in from the server's welcome below, before the client is handed out.
             welcome: Welcome::default(),
             replica: Replica::new(),
@@ -170,8 +232,9 @@ impl GameClient {
             next_seq: 1,
             ack_tick: 0,
             scratch: Snapshot::default(),
+            last_header: (0, 0),
         };
-        client.send(&ClientMessage::Hello { version, name: name.to_string(), join }).await?;
+        client.send(&ClientMessage::Hello { version, name: name.to_string(), join, auth: None }).await?;
         match client.next_message().await? {
             ServerMessage::Welcome(welcome) => client.welcome = welcome,
             other => return Err(ClientError::Unexpected(format!("expected welcome, got {other:?}"))),
@@ -181,6 +244,31 @@ impl GameClient {
 
     pub fn player_id(&self) -> u32 {
         self.welcome.player_id
+    }
+
+    /// Whether a socket is open (false between `drop_connection` and a successful `resume`).
+    pub fn is_connected(&self) -> bool {
+        self.ws.is_some()
+    }
+
+    /// The token the next `resume` spends: the newest welcome's (`None` for a spectator or with resuming off).
+    pub fn resume_token(&self) -> Option<&str> {
+        self.welcome.session.as_ref().map(|session| session.resume_token.as_str())
+    }
+
+    /// How long the server holds the seat after the socket drops (`None`: it does not).
+    pub fn resume_grace(&self) -> Option<std::time::Duration> {
+        let session = self.welcome.session.as_ref()?;
+        Some(std::time::Duration::from_millis(u64::from(session.grace_ms)))
+    }
+
+    /// The newest tick the replica holds (0: none yet): what a resume asks the server to continue from.
+    pub fn newest_tick(&self) -> u32 {
+        self.replica.latest().map_or(0, |(tick, _)| tick)
+    }
+
+    fn ws(&mut self) -> Result<&mut WebSocket<TokioIo<Upgraded>>, ClientError> {
+        self.ws.as_mut().ok_or(ClientError::NotConnected)
     }
 
     /// The newest rebuilt world: tick and entities sorted by id.
@@ -206,8 +294,9 @@ impl GameClient {
 
     /// Sends raw bytes as one binary message (tests of the server's validation).
     pub async fn send_bytes(&mut self, bytes: Vec<u8>) -> Result<(), ClientError> {
-        self.stats.bytes_out += bytes.len() as u64;
-        self.ws.write_frame(Frame::binary(Payload::Owned(bytes))).await?;
+        let len = bytes.len() as u64;
+        self.ws()?.write_frame(Frame::binary(Payload::Owned(bytes))).await?;
+        self.stats.bytes_out += len;
         Ok(())
     }
 
@@ -229,7 +318,8 @@ impl GameClient {
 
     /// Reads and decodes the next server message without applying it (a test may drop it on purpose).
     pub async fn next_message(&mut self) -> Result<ServerMessage, ClientError> {
-        let frame = next_binary_frame(&mut self.ws, &mut self.stats).await?;
+        let ws = self.ws.as_mut().ok_or(ClientError::NotConnected)?;
+        let frame = next_binary_frame(ws, &mut self.stats).await?;
         match codec::decode_server(&frame.payload)? {
             ServerMessage::Close { code, reason } => Err(ClientError::Closed { code, reason }),
             message => Ok(message),
@@ -238,6 +328,7 @@ impl GameClient {
 
     /// Applies a snapshot to the replica and updates the acknowledgement.
     pub fn apply(&mut self, snapshot: &Snapshot) -> ServerEvent {
+        self.last_header = (snapshot.tick, snapshot.baseline);
         match self.replica.apply(snapshot) {
             Ok(applied) => {
                 if snapshot.baseline == 0 {
@@ -263,7 +354,8 @@ impl GameClient {
     /// Reads the next server message and applies it. Snapshots are decoded into a reused buffer (the bots' hot
     /// path); anything else, and any snapshot the lean decoder refuses, goes through `codec::decode_server`.
     pub async fn next_event(&mut self) -> Result<ServerEvent, ClientError> {
-        let frame = next_binary_frame(&mut self.ws, &mut self.stats).await?;
+        let ws = self.ws.as_mut().ok_or(ClientError::NotConnected)?;
+        let frame = next_binary_frame(ws, &mut self.stats).await?;
         if codec::is_snapshot(&frame.payload) && codec::decode_snapshot_into(&frame.payload, &mut self.scratch).is_ok()
         {
             // `apply` borrows the whole client, so the buffer steps out for the call.
@@ -277,22 +369,115 @@ impl GameClient {
             ServerMessage::Snapshot(snapshot) => Ok(self.apply(&snapshot)),
             ServerMessage::Pong { nonce } => Ok(ServerEvent::Pong { nonce }),
             ServerMessage::Roster { tick, players } => Ok(ServerEvent::Roster { tick, players }),
+            ServerMessage::Chat { tick, from, name, text } => Ok(ServerEvent::Chat { tick, from, name, text }),
             ServerMessage::Close { code, reason } => Err(ClientError::Closed { code, reason }),
             other => Err(ClientError::Unexpected(format!("{other:?}"))),
         }
     }
 
-    /// Closes the connection with 1000 and waits briefly for the server's answer.
-    pub async fn close(mut self) {
-        let _ = self.ws.write_frame(Frame::close(1000, b"bye")).await;
+    /// Leaves: closes with 1000, which gives up the seat at once, and waits briefly for the server's answer.
+    pub async fn leave(self) {
+        self.close_with(close_code::NORMAL, b"bye").await;
+    }
+
+    /// The same as `leave`.
+    pub async fn close(self) {
+        self.leave().await;
+    }
+
+    /// Closes with 4100 ("keep my seat"): a clean close after which the server still holds the seat for the grace,
+    /// so a later client with the token (see `resume_token`) can take it back.
+    pub async fn close_keeping_seat(self) {
+        self.close_with(close_code::KEEP_SEAT, b"back soon").await;
+    }
+
+    async fn close_with(mut self, code: u16, reason: &[u8]) {
+        let Some(ws) = self.ws.as_mut() else { return };
+        let _ = ws.write_frame(Frame::close(code, reason)).await;
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
-            while let Ok(frame) = self.ws.read_frame().await {
+            while let Ok(frame) = ws.read_frame().await {
                 if frame.opcode == OpCode::Close {
                     break;
                 }
             }
         })
         .await;
+    }
+
+    /// Ends the socket at once WITHOUT a close frame, as a network failure would; the server holds the seat for the
+    /// grace. The client keeps its replica and resume token for `resume`; until then every send or read fails with
+    /// `NotConnected`. Nothing is written: fastwebsockets sends nothing when dropped (it has no close-on-drop), and
+    /// what hyper hands back under the upgrade is our own `TcpStream`, which is closed (or reset) right here.
+    pub fn drop_connection(&mut self, how: Abrupt) {
+        let Some(ws) = self.ws.take() else { return };
+        let upgraded = ws.into_inner().into_inner();
+        match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => {
+                let stream = parts.io.into_inner();
+                if how == Abrupt::Reset {
+                    // Linger 0: close() discards unsent data and answers with an RST instead of a FIN.
+                    let _ = socket2::SockRef::from(&stream).set_linger(Some(std::time::Duration::ZERO));
+                }
+                drop(stream);
+            }
+            // Not our TcpStream underneath (cannot happen with `open`): dropping still closes it, with a FIN.
+            Err(upgraded) => drop(upgraded),
+        }
+    }
+
+    /// Takes the seat back over a new socket to `url`: sends the resume hello `[5, token, newest tick]`, waits for
+    /// the welcome (the same player, in the same room), then reads the first snapshot, which is applied to the
+    /// replica kept from before (a delta against the held tick, or a full one if the server no longer has it).
+    ///
+    /// A socket still open is dropped first, without a close frame (the server would close it with 4008 anyway).
+    /// A refused resume is `ClientError::Closed` with code 4007 and the server's reason (`is_resume_refused`);
+    /// the token is then spent or expired, and the seat lost. Nothing changes on this client until the welcome has
+    /// arrived, so a resume cancelled before that (a timeout) leaves it as it was.
+    pub async fn resume(&mut self, url: &str) -> Result<ResumeOutcome, ClientError> {
+        let token = self.resume_token().ok_or(ClientError::NoSession)?.to_string();
+        self.drop_connection(Abrupt::Fin);
+        let held_tick = self.newest_tick();
+        let mut ws = open(url).await?;
+        let join = Some(Join::Resume { token, last_tick: held_tick });
+        // The name is ignored for a resume (the seat keeps its own) but must still be a valid name string.
+        let hello = codec::encode_client(&ClientMessage::Hello {
+            version: PROTOCOL_VERSION,
+            name: String::new(),
+            join,
+            auth: None,
+        });
+        let hello_len = hello.len() as u64;
+        ws.write_frame(Frame::binary(Payload::Owned(hello))).await?;
+        self.stats.bytes_out += hello_len;
+        let frame = next_binary_frame(&mut ws, &mut self.stats).await?;
+        let welcome = match codec::decode_server(&frame.payload)? {
+            ServerMessage::Welcome(welcome) => welcome,
+            ServerMessage::Close { code, reason } => return Err(ClientError::Closed { code, reason }),
+            other => return Err(ClientError::Unexpected(format!("expected welcome, got {other:?}"))),
+        };
+        let before = (&self.welcome.room.id, self.welcome.player_id);
+        if (&welcome.room.id, welcome.player_id) != before || welcome.room.role != Role::Player {
+            return Err(ClientError::Unexpected(format!(
+                "resumed as player {} ({:?}) in room {}, expected player {} in room {}",
+                welcome.player_id, welcome.room.role, welcome.room.id, before.1, before.0
+            )));
+        }
+        let input_seq = welcome.session.as_ref().map_or(0, |session| session.input_seq);
+        // Seqs keep increasing across sockets: above what the server saw, and above anything sent before the drop
+        // (inputs lost with the old socket do not make their seqs reusable).
+        self.next_seq = self.next_seq.max(input_seq.saturating_add(1));
+        self.ws = Some(ws);
+        self.welcome = welcome;
+        // Anything the old socket was about to read belongs to it; the first snapshot of this one tells the rest.
+        loop {
+            match self.next_event().await? {
+                ServerEvent::Pong { .. } | ServerEvent::Roster { .. } | ServerEvent::Chat { .. } => {}
+                event => {
+                    let (tick, baseline) = self.last_header;
+                    return Ok(ResumeOutcome { held_tick, input_seq, tick, baseline, event });
+                }
+            }
+        }
     }
 }
 

@@ -9,6 +9,12 @@
 //! One tokio task per bot: it reads a snapshot, applies it, and (at the configured input rate) answers with the
 //! brain's input, which also carries the acknowledgement. Samples go into per-bot histograms merged at the end, so
 //! the bots never contend on a lock while playing.
+//!
+//! With `SwarmConfig::churn_per_minute` the bots also lose their connections: each bot's socket is ended without a
+//! close frame (half the time a FIN, half an RST) at random moments, a Poisson process of that many drops per bot
+//! per minute, and the bot takes its seat back with the resume token of its last welcome, retrying with
+//! exponential backoff until the grace the welcome announced runs out. The report counts drops, resumes, failed
+//! resumes and resumes whose first snapshot was a full one instead of a delta against the tick the bot still held.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,13 +27,22 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::bot::{Brain, View};
-use crate::client::{self, ClientError, GameClient, ServerEvent};
+use crate::bot::{Brain, SplitMix64, View};
+use crate::client::{self, Abrupt, ClientError, GameClient, ResumeOutcome, ServerEvent};
 use crate::metrics::Histogram;
 use crate::protocol::{Event, Join, Role, RoomInfo, RoomOptions, PROTOCOL_VERSION};
 
 /// With inputs slower than snapshots, a bare acknowledgement goes out after this many unacknowledged ticks.
 const ACK_EVERY_TICKS: u32 = 4;
+
+/// A dropped bot's first resume attempt waits this long; each further one twice as long, up to
+/// [`RESUME_BACKOFF_MAX`] (what the browser client does, so the server sees the same reconnect pattern).
+const RESUME_BACKOFF_FIRST: Duration = Duration::from_millis(100);
+/// See [`RESUME_BACKOFF_FIRST`].
+const RESUME_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Every backoff wait is stretched or shrunk at random by up to this fraction, so bots dropped together (a network
+/// blip) do not come back in lockstep.
+const RESUME_JITTER: f64 = 0.25;
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -52,6 +67,9 @@ pub struct SwarmConfig {
     /// Clients that spectate (join kind spectate, by room id, spread over the rooms) and only acknowledge; they
     /// connect after the bots and are reported apart from them.
     pub spectators: usize,
+    /// Connection drops per bot per minute (0: none; 0.2: a fifth of the bots per minute). A dropped bot resumes
+    /// its seat (see the module docs); spectators never drop, having no seat to resume.
+    pub churn_per_minute: f64,
 }
 
 /// The rooms a swarm creates: their number and the options each is created with.
@@ -114,6 +132,10 @@ pub struct Progress {
     pub kills: AtomicU64,
     pub spectators_active: AtomicU64,
     pub spectators_failed: AtomicU64,
+    /// Connections dropped on purpose (churn), seats taken back, and resumes given up.
+    pub drops: AtomicU64,
+    pub resumes: AtomicU64,
+    pub failed_resumes: AtomicU64,
 }
 
 /// The summary of a run; serialized as the `--json` object. The top-level figures are the bots' (players');
@@ -139,6 +161,22 @@ pub struct Report {
     pub desyncs: u64,
     /// Kills scored by bots (each counted once, by its killer).
     pub kills: u64,
+    /// Churn: connections dropped without a close frame, and how many bots lost theirs at least once.
+    pub drops: u64,
+    pub dropped_bots: u64,
+    /// Seats taken back after a drop, and drops after which no resume succeeded within the grace (or the server
+    /// refused it): such a bot ends there, counted in `disconnected`.
+    pub resumes: u64,
+    pub failed_resumes: u64,
+    /// Resumes whose first snapshot was a full one (baseline 0) instead of a delta against the tick the bot held;
+    /// the server only does that when the held tick is no longer in its history (64 ticks).
+    pub full_snapshots_after_resume: u64,
+    /// From a drop to the first snapshot applied after its resume.
+    pub resume_ms_p50: f64,
+    pub resume_ms_p99: f64,
+    pub resume_ms_max: f64,
+    /// The most ticks between the tick a bot held when resuming and the first snapshot it got after.
+    pub resume_gap_ticks_max: u64,
     pub duration_s: f64,
     /// CPU time this process used, as a percentage of one core (Linux only; 0 elsewhere).
     pub cpu_percent: f64,
@@ -163,6 +201,9 @@ pub struct RoomReport {
     pub ack_latency_ms_p99: f64,
     pub desyncs: u64,
     pub kills: u64,
+    pub drops: u64,
+    pub resumes: u64,
+    pub failed_resumes: u64,
 }
 
 /// What the spectators experienced, all rooms together.
@@ -209,6 +250,13 @@ struct Traffic {
     deltas: u64,
     desyncs: u64,
     kills: u64,
+    drops: u64,
+    resumes: u64,
+    failed_resumes: u64,
+    full_after_resume: u64,
+    /// Microseconds from a drop to the first snapshot after its resume.
+    resume_time: Histogram,
+    resume_gap_ticks_max: u64,
     interarrival: Histogram,
     ack_latency: Histogram,
 }
@@ -222,6 +270,12 @@ impl Traffic {
         self.deltas += other.deltas;
         self.desyncs += other.desyncs;
         self.kills += other.kills;
+        self.drops += other.drops;
+        self.resumes += other.resumes;
+        self.failed_resumes += other.failed_resumes;
+        self.full_after_resume += other.full_after_resume;
+        self.resume_time.merge(&other.resume_time);
+        self.resume_gap_ticks_max = self.resume_gap_ticks_max.max(other.resume_gap_ticks_max);
         self.interarrival.merge(&other.interarrival);
         self.ack_latency.merge(&other.ack_latency);
     }
@@ -247,6 +301,12 @@ pub async fn run(
             )));
         }
     }
+    if !config.churn_per_minute.is_finite() || config.churn_per_minute < 0.0 {
+        return Err(SwarmError::BadConfig(format!(
+            "churn of {} drops per bot per minute: it must be a number of at least 0",
+            config.churn_per_minute
+        )));
+    }
     let started = Instant::now();
     let cpu_start = process_cpu_seconds();
     let firsts = match &config.rooms {
@@ -259,6 +319,15 @@ pub async fn run(
         }
         Some(rooms) => create_rooms(&config, rooms, started).await?,
     };
+    // Dropping bots that cannot resume would only shrink the swarm: refuse before the others connect.
+    if config.churn_per_minute > 0.0 && firsts.iter().any(|first| first.welcome.session.is_none()) {
+        close_all(firsts).await;
+        return Err(SwarmError::BadConfig(
+            "churn needs seats that survive a drop, but the server's welcome carried no resume session \
+             (is its --resume-grace-secs 0?)"
+                .into(),
+        ));
+    }
     // The rooms the others join or watch, by id.
     let rooms: Arc<Vec<RoomInfo>> = Arc::new(firsts.iter().map(|client| client.welcome.room.clone()).collect());
 
@@ -351,15 +420,20 @@ async fn create_rooms(
     }
     match failure {
         Some(failure) => {
-            let mut closing = JoinSet::new();
-            for client in creators.into_iter().flatten() {
-                closing.spawn(client.close());
-            }
-            while closing.join_next().await.is_some() {}
+            close_all(creators.into_iter().flatten()).await;
             Err(failure)
         }
         None => Ok(creators.into_iter().map(|client| client.expect("every creator joined")).collect()),
     }
+}
+
+/// Closes the clients side by side (each waits up to a second for the server's answer).
+async fn close_all(clients: impl IntoIterator<Item = GameClient>) {
+    let mut closing = JoinSet::new();
+    for client in clients {
+        closing.spawn(client.close());
+    }
+    while closing.join_next().await.is_some() {}
 }
 
 /// Opens a WebSocket and says hello with `join` (none when claiming another protocol version, whose hello has
@@ -416,12 +490,58 @@ async fn play(
     let mut pending: VecDeque<(u32, Instant)> = VecDeque::with_capacity(64);
     let (mut reported_in, mut reported_out, mut reported_desyncs) = (0, 0, 0);
     let mut acked_sent = 0u32;
+    // Only players have a seat to resume (and `run` made sure the server holds seats when churn is asked for).
+    let mut churn = (player && config.churn_per_minute > 0.0).then(|| Churn::new(&config, index, joined));
 
     loop {
-        let event = tokio::select! {
+        let next_drop = churn.as_ref().map_or(joined, |churn| churn.next_drop);
+        // The branches' futures borrow `client` and `end` until the whole select is done, so the drop is handled
+        // after it.
+        let wake = tokio::select! {
             biased;
             _ = end.wait_for(|stop| *stop) => break,
-            event = client.next_event() => event,
+            _ = tokio::time::sleep_until(next_drop), if churn.is_some() => None,
+            event = client.next_event() => Some(event),
+        };
+        let event = match (wake, churn.as_mut()) {
+            (Some(event), _) => event,
+            (None, None) => continue,
+            (None, Some(churn)) => {
+                churn.next_drop = Instant::now() + churn.wait();
+                // A bot that holds no snapshot yet would have nothing to resume from but a full snapshot; a drop
+                // that early tells nothing about deltas across a resume, so it waits for the next moment.
+                if client.newest_tick() == 0 {
+                    continue;
+                }
+                let dropped_at = Instant::now();
+                client.drop_connection(churn.how());
+                outcome.traffic.drops += 1;
+                progress.drops.fetch_add(1, Ordering::Relaxed);
+                // Inputs lost with the socket are never acknowledged, and the outage is no snapshot interval.
+                pending.clear();
+                last_arrival = None;
+                match rejoin(&mut client, &config.url, churn, &mut end, dropped_at).await {
+                    Ok(resumed) => {
+                        let traffic = &mut outcome.traffic;
+                        traffic.resumes += 1;
+                        progress.resumes.fetch_add(1, Ordering::Relaxed);
+                        traffic.full_after_resume += u64::from(resumed.full());
+                        traffic.resume_time.record(dropped_at.elapsed().as_micros() as u64);
+                        let gap = u64::from(resumed.tick.wrapping_sub(resumed.held_tick));
+                        traffic.resume_gap_ticks_max = traffic.resume_gap_ticks_max.max(gap);
+                        churn.next_drop = Instant::now() + churn.wait();
+                        next_input = Instant::now();
+                        // The first snapshot after the resume is handled as any other (its kills, an input).
+                        Ok(resumed.event)
+                    }
+                    Err(reason) => {
+                        outcome.traffic.failed_resumes += 1;
+                        progress.failed_resumes.fetch_add(1, Ordering::Relaxed);
+                        outcome.failure = Some(format!("resume failed: {reason}"));
+                        break;
+                    }
+                }
+            }
         };
         let now = Instant::now();
         match event {
@@ -487,7 +607,7 @@ async fn play(
                 }
             }
             Ok(ServerEvent::Desync(error)) => tracing::warn!(bot = index, ?role, %error, "desync"),
-            Ok(ServerEvent::Pong { .. } | ServerEvent::Roster { .. }) => {}
+            Ok(ServerEvent::Pong { .. } | ServerEvent::Roster { .. } | ServerEvent::Chat { .. }) => {}
             Err(error) => {
                 outcome.failure = Some(reason_of(&error));
                 break;
@@ -519,6 +639,86 @@ async fn play(
     outcome
 }
 
+/// One bot's plan of connection drops: exponential waits between them (a Poisson process of the configured rate),
+/// which way each ends the socket, and its backoff jitter, all from the bot's own generator so that a seed repeats
+/// the plan.
+struct Churn {
+    rng: SplitMix64,
+    per_second: f64,
+    next_drop: Instant,
+}
+
+impl Churn {
+    fn new(config: &SwarmConfig, index: usize, joined: Instant) -> Churn {
+        // Another stream than the brain's (which mixes the seed with the same index).
+        let seed = (config.seed ^ 0xC4_0A11_D209).wrapping_mul(0xD1B5_4A32_D192_ED03) ^ index as u64;
+        let mut churn =
+            Churn { rng: SplitMix64::new(seed), per_second: config.churn_per_minute / 60.0, next_drop: joined };
+        churn.next_drop = joined + churn.wait();
+        churn
+    }
+
+    /// The time to the next drop: exponentially distributed with mean 1 / rate.
+    fn wait(&mut self) -> Duration {
+        // 1 - u is in (0, 1], so the logarithm is finite; a year caps the wait of a vanishingly small rate.
+        let seconds = -(1.0 - self.rng.unit_f64()).ln() / self.per_second;
+        Duration::from_secs_f64(seconds.min(365.0 * 86_400.0))
+    }
+
+    /// A FIN or an RST, evenly: the server must hold the seat for either.
+    fn how(&mut self) -> Abrupt {
+        if self.rng.next_u64() & 1 == 0 {
+            Abrupt::Fin
+        } else {
+            Abrupt::Reset
+        }
+    }
+
+    /// `delay` stretched or shrunk at random by up to [`RESUME_JITTER`].
+    fn jitter(&mut self, delay: Duration) -> Duration {
+        delay.mul_f64(1.0 - RESUME_JITTER + 2.0 * RESUME_JITTER * self.rng.unit_f64())
+    }
+}
+
+/// Takes a dropped bot's seat back. Attempts go out after 100 ms, then twice as long each time up to 5 s (each
+/// wait jittered), until the grace the welcome announced has passed since the drop; after that the server has
+/// given the seat away. A refusal (4007) is final: the token is spent or expired, and another try cannot succeed.
+/// When the run ends meanwhile, one attempt goes out at once, so the bot can still leave cleanly instead of leaving
+/// its seat held for the grace.
+async fn rejoin(
+    client: &mut GameClient,
+    url: &str,
+    churn: &mut Churn,
+    end: &mut watch::Receiver<bool>,
+    dropped_at: Instant,
+) -> Result<ResumeOutcome, String> {
+    let grace = client.resume_grace().unwrap_or_default();
+    let deadline = dropped_at + grace;
+    let mut backoff = RESUME_BACKOFF_FIRST;
+    let mut last_error: Option<String> = None;
+    loop {
+        let at = Instant::now() + churn.jitter(backoff);
+        if at >= deadline {
+            let last = last_error.map_or_else(String::new, |error| format!(" (last attempt: {error})"));
+            return Err(format!("gave up after the grace of {:.1} s{last}", grace.as_secs_f64()));
+        }
+        let ending = tokio::select! {
+            _ = tokio::time::sleep_until(at) => false,
+            _ = end.wait_for(|stop| *stop) => true,
+        };
+        // A welcome on its way is only a tick away; the rest of the grace bounds an attempt that hangs. An attempt
+        // cut short after the server took the token would leave nothing to retry with, so none is cut shorter.
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(remaining, client.resume(url)).await {
+            Ok(Ok(resumed)) => return Ok(resumed),
+            Ok(Err(error)) if error.is_resume_refused() || ending => return Err(reason_of(&error)),
+            Ok(Err(error)) => last_error = Some(reason_of(&error)),
+            Err(_) => return Err(format!("no welcome within the grace of {:.1} s", grace.as_secs_f64())),
+        }
+        backoff = (backoff * 2).min(RESUME_BACKOFF_MAX);
+    }
+}
+
 fn reason_of(error: &ClientError) -> String {
     match error {
         ClientError::Closed { code, reason } => format!("closed {code}: {reason}"),
@@ -532,6 +732,8 @@ struct Tally {
     connected: u64,
     failed: u64,
     disconnected: u64,
+    /// Clients whose connection churn dropped at least once.
+    dropped: u64,
     close_reasons: BTreeMap<String, u64>,
     /// Seconds connected, summed over the group: the denominator of the per-client rates.
     seconds: f64,
@@ -552,6 +754,7 @@ impl Tally {
             return;
         }
         self.connected += 1;
+        self.dropped += u64::from(outcome.traffic.drops > 0);
         self.seconds += outcome.connected_for.as_secs_f64();
         self.traffic.merge(&outcome.traffic);
     }
@@ -620,6 +823,9 @@ fn summarize(
                 ack_latency_ms_p99: ms(tally.traffic.ack_latency.quantile(0.99)),
                 desyncs: tally.traffic.desyncs,
                 kills: tally.traffic.kills,
+                drops: tally.traffic.drops,
+                resumes: tally.traffic.resumes,
+                failed_resumes: tally.traffic.failed_resumes,
             }
         })
         .collect();
@@ -654,6 +860,15 @@ fn summarize(
         deltas: bots.traffic.deltas,
         desyncs: bots.traffic.desyncs,
         kills: bots.traffic.kills,
+        drops: bots.traffic.drops,
+        dropped_bots: bots.dropped,
+        resumes: bots.traffic.resumes,
+        failed_resumes: bots.traffic.failed_resumes,
+        full_snapshots_after_resume: bots.traffic.full_after_resume,
+        resume_ms_p50: ms(bots.traffic.resume_time.quantile(0.50)),
+        resume_ms_p99: ms(bots.traffic.resume_time.quantile(0.99)),
+        resume_ms_max: ms(bots.traffic.resume_time.max),
+        resume_gap_ticks_max: bots.traffic.resume_gap_ticks_max,
         close_reasons: bots.close_reasons,
         duration_s: elapsed.as_secs_f64(),
         cpu_percent: if elapsed.is_zero() { 0.0 } else { 100.0 * cpu_seconds / elapsed.as_secs_f64() },
@@ -695,6 +910,22 @@ impl Report {
             self.ack_latency_ms_p99,
             self.kills,
         );
+        if self.drops > 0 || self.failed_resumes > 0 {
+            text.push_str(&format!(
+                "churn: {} drops ({} bots dropped at least once), {} resumes, {} failed resumes, {} full snapshots \
+                 after a resume; drop to first snapshot p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; at most {} ticks \
+                 between the held tick and the next\n",
+                self.drops,
+                self.dropped_bots,
+                self.resumes,
+                self.failed_resumes,
+                self.full_snapshots_after_resume,
+                self.resume_ms_p50,
+                self.resume_ms_p99,
+                self.resume_ms_max,
+                self.resume_gap_ticks_max,
+            ));
+        }
         for (reason, count) in &self.close_reasons {
             text.push_str(&format!("  {count} x {reason}\n"));
         }
@@ -703,7 +934,7 @@ impl Report {
         for room in &self.rooms {
             text.push_str(&format!(
                 "  {} {:?}: {} bots, {} spectators; {:.1} snapshots/bot/s, {:.0} B/s in and {:.0} B/s out per bot, \
-                 inter-arrival p99 {:.1} ms, ack p99 {:.1} ms, {} desyncs\n",
+                 inter-arrival p99 {:.1} ms, ack p99 {:.1} ms, {} desyncs{}\n",
                 room.id,
                 room.name,
                 room.bots,
@@ -714,6 +945,11 @@ impl Report {
                 room.interarrival_ms_p99,
                 room.ack_latency_ms_p99,
                 room.desyncs,
+                if room.drops > 0 || room.failed_resumes > 0 {
+                    format!("; {} drops, {} resumes, {} failed resumes", room.drops, room.resumes, room.failed_resumes)
+                } else {
+                    String::new()
+                },
             ));
         }
         let s = &self.spectators;

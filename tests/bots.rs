@@ -1,6 +1,8 @@
 //! The bots library against a real server on a loopback port: fifty bots join, play, score kills, and the report
-//! shows snapshots at about the tick rate and no desyncs; bots told to create rooms spread evenly over them, with
-//! spectators watching. Failing targets, and a room the server refuses to create, give clear errors.
+//! shows snapshots at about the tick rate and no desyncs; fifty bots whose connections keep dropping take their
+//! seats back every time, continuing on deltas; bots told to create rooms spread evenly over them, with spectators
+//! watching. Failing targets, a room the server refuses to create, and churn against a server that holds no seats
+//! give clear errors.
 
 mod common;
 
@@ -8,8 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use skirmish::client::ClientError;
-use skirmish::config::ServerConfig;
+use skirmish::client::{Abrupt, ClientError, ServerEvent};
+use skirmish::config::{ServerConfig, HISTORY_TICKS};
+use skirmish::protocol::PROTOCOL_VERSION;
 use skirmish::swarm::{self, Progress, RoomsConfig, SwarmConfig, SwarmError};
 use tokio::sync::watch;
 
@@ -27,9 +30,10 @@ fn swarm_config(url: String, count: usize, seconds: f64) -> SwarmConfig {
         hold_fire: false,
         name_prefix: "bot".into(),
         seed: 7,
-        protocol_version: skirmish::protocol::PROTOCOL_VERSION,
+        protocol_version: PROTOCOL_VERSION,
         rooms: None,
         spectators: 0,
+        churn_per_minute: 0.0,
     }
 }
 
@@ -64,6 +68,126 @@ async fn fifty_bots_play_with_snapshots_at_the_tick_rate_and_no_desyncs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_bots_whose_connections_keep_dropping_resume_every_time_on_deltas() {
+    // Not a rate measurement, but fifty bots reconnecting twice a second in all would spoil the others' rates.
+    let _turn = MEASURING.lock().await;
+    let server = start(ServerConfig::for_tests()).await;
+    let mut config = swarm_config(url(&server), 50, 6.0);
+    // 30 drops per bot per minute: about three per bot in the run, so only one bot in twenty or so keeps its first
+    // socket throughout (e^-2.9 of them), and the server sees about 25 drops a second.
+    config.churn_per_minute = 30.0;
+    let (_stop_tx, stop) = watch::channel(false);
+    let report =
+        within("churning swarm", swarm::run(config, Arc::new(Progress::default()), stop)).await.expect("swarm runs");
+    println!("{}", report.render());
+    assert_eq!(report.connected, 50);
+    // A failed resume ends its bot, so it would show here too, with the reason.
+    assert_eq!((report.failed, report.disconnected), (0, 0), "{:?}", report.close_reasons);
+    assert!(report.drops >= 80, "only {} drops", report.drops);
+    assert!(report.dropped_bots >= 40, "only {} of 50 bots were dropped", report.dropped_bots);
+    assert_eq!(report.failed_resumes, 0);
+    assert_eq!(report.resumes, report.drops, "every drop is followed by exactly one resume");
+    assert_eq!(report.desyncs, 0);
+    // The server starts a resumed seat over with a full snapshot only when the tick the client holds has left its
+    // history. The first attempt goes out 75 to 125 ms after the drop and succeeds on loopback, so the held tick is a
+    // handful of ticks old (the gap shows it) and every resume must continue on a delta.
+    let history = HISTORY_TICKS as u64;
+    assert!(
+        report.resume_gap_ticks_max + 1 < history,
+        "a resume {} ticks after the held one",
+        report.resume_gap_ticks_max
+    );
+    assert_eq!(report.full_snapshots_after_resume, 0);
+    assert!(report.resume_ms_max < 1000.0, "a resume took {} ms", report.resume_ms_max);
+    // The bots kept playing in between.
+    assert!(report.kills > 0 && report.snapshots_per_bot_s > 20.0, "{report:?}");
+    // The server agrees: it took back every seat, refused none, and let none run out its grace.
+    let stats = room_stats(&server);
+    let resumes = |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(resumes(&stats.resumes), report.resumes);
+    assert_eq!((resumes(&stats.resumes_refused), resumes(&stats.resumes_expired)), (0, 0));
+    // It held the seats it saw drop (a resume can also beat the server to noticing, and take over a live seat): no
+    // drop sent a close frame, which would have given the seat up.
+    let detached = resumes(&stats.detached);
+    assert!(detached > 0 && detached <= report.drops, "{detached} seats held for {} drops", report.drops);
+    // Every bot left cleanly at the end, even one caught between a drop and its resume: no seat is left held.
+    until("bots leave", || players(&server) == 0).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_resumes_after_an_abrupt_drop_on_a_delta_and_reports_a_refusal() {
+    let mut server_config = ServerConfig::for_tests();
+    server_config.room.resume_grace = Duration::from_millis(500);
+    let server = start(server_config).await;
+    let mut client = connect(&server, "ana").await;
+    let id = client.player_id();
+    for _ in 0..5 {
+        next_snapshot(&mut client).await;
+        client.send_input(10, 0, 0, false).await.expect("input sent");
+    }
+    for how in [Abrupt::Fin, Abrupt::Reset] {
+        let token = client.resume_token().expect("a player's welcome carries a token").to_string();
+        let held = client.newest_tick();
+        client.drop_connection(how);
+        assert!(!client.is_connected());
+        assert!(matches!(client.next_event().await, Err(ClientError::NotConnected)), "{how:?}");
+        let resumed = within("resume", client.resume(&url(&server))).await.expect("resume accepted");
+        assert_eq!(client.player_id(), id, "{how:?}");
+        // A delta against the tick held, applied to the replica kept across the sockets.
+        assert_eq!((resumed.held_tick, resumed.baseline), (held, held), "{how:?}: {resumed:?}");
+        assert!(!resumed.full() && resumed.tick > held, "{how:?}: {resumed:?}");
+        assert!(matches!(resumed.event, ServerEvent::Snapshot { .. }), "{how:?}: {resumed:?}");
+        assert_eq!(client.newest_tick(), resumed.tick);
+        assert_ne!(client.resume_token(), Some(token.as_str()), "a resume's welcome carries the next token");
+        // Input seqs continue above what the server saw, and it takes them.
+        let seq = client.send_input(-10, 0, 0, false).await.expect("input sent");
+        assert!(seq > resumed.input_seq, "{how:?}: seq {seq} after the server's {}", resumed.input_seq);
+        within("the input is applied", async {
+            loop {
+                match client.next_event().await.expect("server message") {
+                    ServerEvent::Snapshot { last_input_seq, .. } if last_input_seq >= seq => break,
+                    ServerEvent::Desync(error) => panic!("desync: {error}"),
+                    _ => {}
+                }
+            }
+        })
+        .await;
+    }
+    assert_eq!(client.stats.desyncs, 0);
+    // Past the grace the seat is gone: the refusal is the server's 4007, which the caller can tell apart.
+    client.drop_connection(Abrupt::Fin);
+    until("the seat expires", || players(&server) == 0).await;
+    let error = within("refused resume", client.resume(&url(&server))).await.expect_err("the seat is gone");
+    assert!(error.is_resume_refused(), "{error}");
+    assert!(
+        matches!(&error, ClientError::Closed { code: 4007, reason } if reason.contains("resume refused")),
+        "{error}"
+    );
+    assert!(!client.is_connected());
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_against_a_server_that_holds_no_seats_is_refused_up_front() {
+    let mut server_config = ServerConfig::for_tests();
+    server_config.room.resume_grace = Duration::ZERO;
+    let server = start(server_config).await;
+    let (_stop_tx, stop) = watch::channel(false);
+    let mut config = swarm_config(url(&server), 5, 5.0);
+    config.churn_per_minute = 10.0;
+    let error = within("swarm", swarm::run(config, Arc::new(Progress::default()), stop.clone())).await.unwrap_err();
+    assert!(matches!(error, SwarmError::BadConfig(_)) && error.to_string().contains("resume"), "{error}");
+    // Nonsense rates are refused before connecting at all.
+    let mut config = swarm_config(url(&server), 5, 5.0);
+    config.churn_per_minute = -1.0;
+    let error = swarm::run(config, Arc::new(Progress::default()), stop).await.unwrap_err();
+    assert!(matches!(error, SwarmError::BadConfig(_)), "{error}");
+    until("the first bot leaves", || players(&server) == 0).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_that_is_down_or_speaks_another_version_is_a_clear_error() {
     // Bind and drop a listener to find a port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -78,7 +202,8 @@ async fn a_target_that_is_down_or_speaks_another_version_is_a_clear_error() {
     let mut config = swarm_config(url(&server), 5, 1.0);
     config.protocol_version = 9;
     let error = swarm::run(config, Arc::new(Progress::default()), stop.clone()).await.unwrap_err();
-    assert!(error.to_string().contains("protocol version mismatch: server speaks 3, client sent 9"), "{error}");
+    let expected = format!("protocol version mismatch: server speaks {PROTOCOL_VERSION}, client sent 9");
+    assert!(error.to_string().contains(&expected), "{error}");
 
     // A refused handshake: a plain HTTP path that is not a WebSocket endpoint.
     let config = swarm_config(format!("ws://{}/healthz", server.local_addr), 5, 1.0);

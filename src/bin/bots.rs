@@ -1,8 +1,10 @@
 //! Headless bots: connects many real players to a server, lets them play, and reports what they experienced.
 //!
 //! By default they quick-play (one room while it has space); `--rooms N` has them create N rooms and spread over
-//! them, and `--spectators K` adds clients that watch. Exit codes: 0 a healthy run, 1 the run could not start (the
-//! server is down, refused the first bot or the creation of a room, or no bot connected), 2 bad flags, 3 desyncs.
+//! them, `--spectators K` adds clients that watch, and `--churn P` drops P connections per bot per minute (the bots
+//! resume their seats). Exit codes: 0 a healthy run, 1 the run could not start (the server is down, refused the
+//! first bot or the creation of a room, or no bot connected), 2 bad flags (or churn against a server that does not
+//! hold seats), 3 desyncs, 4 failed resumes.
 
 use std::io::Write;
 use std::sync::atomic::Ordering;
@@ -66,6 +68,11 @@ struct Args {
     /// only acknowledge; they connect after the bots and are reported apart from them.
     #[arg(long, default_value_t = 0)]
     spectators: usize,
+    /// Connection drops per bot per minute (0.2: a fifth of the bots each minute, at random moments): the socket is
+    /// ended without a close frame, and the bot resumes its seat with its resume token, retrying from 100 ms
+    /// doubling to 5 s (jittered ±25%) until the server's resume grace runs out.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    churn: f64,
     /// Print one JSON object on stdout at the end instead of the human-readable report.
     #[arg(long)]
     json: bool,
@@ -98,6 +105,7 @@ async fn main() {
             max_players: args.room_max_players,
         }),
         spectators: args.spectators,
+        churn_per_minute: args.churn,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -107,7 +115,7 @@ async fn main() {
         }
     });
     let progress = Arc::new(Progress::default());
-    let ticker = tokio::spawn(print_progress(progress.clone(), args.count, args.spectators));
+    let ticker = tokio::spawn(print_progress(progress.clone(), args.count, args.spectators, args.churn > 0.0));
     let result = swarm::run(config, progress, stop_rx).await;
     ticker.abort();
     let report = match result {
@@ -131,10 +139,18 @@ async fn main() {
         eprintln!("error: {} desyncs (a healthy run has none)", report.all_desyncs());
         std::process::exit(3);
     }
+    if report.failed_resumes > 0 {
+        eprintln!(
+            "error: {} failed resumes (a healthy server takes every seat back within its grace)",
+            report.failed_resumes
+        );
+        std::process::exit(4);
+    }
 }
 
-/// One line a second on stderr: bots connected, snapshot rate, bandwidth, desyncs, kills (and spectators).
-async fn print_progress(progress: Arc<Progress>, count: usize, spectators: usize) {
+/// One line a second on stderr: bots connected, snapshot rate, bandwidth, desyncs, kills (and spectators, and
+/// with churn the drops and resumes so far).
+async fn print_progress(progress: Arc<Progress>, count: usize, spectators: usize, churn: bool) {
     let mut interval = tokio::time::interval(Duration::from_secs(1));
     interval.tick().await;
     let mut seconds = 0;
@@ -154,8 +170,18 @@ async fn print_progress(progress: Arc<Progress>, count: usize, spectators: usize
                 progress.spectators_failed.load(Ordering::Relaxed)
             )
         };
+        let churning = if churn {
+            format!(
+                "  drops {}  resumes {} ({} failed)",
+                progress.drops.load(Ordering::Relaxed),
+                progress.resumes.load(Ordering::Relaxed),
+                progress.failed_resumes.load(Ordering::Relaxed)
+            )
+        } else {
+            String::new()
+        };
         eprintln!(
-            "{seconds:>4}s  bots {}/{count} ({} failed)  snapshots/s {}  in {:.1} KiB/s  out {:.1} KiB/s  desyncs {}  kills {}{watching}",
+            "{seconds:>4}s  bots {}/{count} ({} failed)  snapshots/s {}  in {:.1} KiB/s  out {:.1} KiB/s  desyncs {}  kills {}{churning}{watching}",
             progress.active.load(Ordering::Relaxed),
             progress.failed.load(Ordering::Relaxed),
             snapshots - last_snapshots,
