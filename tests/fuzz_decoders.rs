@@ -36,18 +36,23 @@ use proptest::prelude::*;
 use proptest::sample::{select, Index};
 use proptest::test_runner::{FileFailurePersistence, TestCaseResult, TestRunner};
 use skirmish::client::parse_close;
-use skirmish::codec::{self, close_code, DecodeError, MAX_NAME_CHARS};
+use skirmish::codec::{self, close_code, DecodeError, MAX_CHAT_CHARS, MAX_NAME_CHARS};
 use skirmish::protocol::{
-    ClientMessage, EntityKind, EntityState, Event, FieldDelta, Input, Join, MapInfo, Role, RoomInfo, RoomOptions,
-    RosterEntry, RulesInfo, ServerMessage, Snapshot, Welcome, BUTTON_FIRE, MAX_FIELDS, PROTOCOL_VERSION,
+    player_field, ClientMessage, EntityKind, EntityState, Event, FieldDelta, Input, Join, MapInfo, Role, RoomInfo,
+    RoomOptions, RosterEntry, RulesInfo, ServerMessage, SessionInfo, Snapshot, Welcome, BUTTON_FIRE, MAX_FIELDS,
+    PROTOCOL_VERSION,
 };
 use skirmish::sim::{GameEvent, PlayerId, TimedEvent};
 use skirmish::snapshot::{
     self, Entity, EventLog, Replica, ReplicaError, SharedRecords, SnapshotHistory, View, WorldSnapshot,
 };
 
-/// The server's default limit on a client message (`--max-message-bytes`).
-const LIMIT: usize = 128;
+/// The server's default limit on a client message (`--max-message-bytes`): 512 since v4, so that a chat line of
+/// 120 four-byte characters (484 bytes framed) fits.
+const LIMIT: usize = 512;
+
+/// The mask bit of the widest field (a player's `flags`, new in v4): the first bit past a `u8` mask.
+const FLAGS_BIT: u16 = 1 << player_field::FLAGS;
 
 /// Cases per property when `PROPTEST_CASES` is not set: enough to catch a regression in CI within seconds.
 const CI_CASES: u32 = 256;
@@ -214,19 +219,76 @@ fn text(len: std::ops::Range<usize>) -> impl Strategy<Value = String> {
     vec(any::<char>(), len).prop_map(String::from_iter)
 }
 
+/// Whitespace that `str::trim` removes: ASCII, a control character that is whitespace (NEL), and Unicode spaces.
+const WHITESPACE: [char; 9] = [' ', '\t', '\n', '\r', '\u{0b}', '\u{85}', '\u{a0}', '\u{2003}', '\u{3000}'];
+
+/// Nothing but whitespace (the empty string included): an empty name or chat line once trimmed.
+fn blank() -> impl Strategy<Value = String> {
+    vec(select(&WHITESPACE[..]), 0..6).prop_map(String::from_iter)
+}
+
+/// `core` with up to 3 whitespace characters before and after it.
+fn padded(core: impl Strategy<Value = Vec<char>>) -> impl Strategy<Value = String> {
+    let padding = vec(select(&WHITESPACE[..]), 0..4);
+    (padding.clone(), core, padding)
+        .prop_map(|(before, core, after)| before.into_iter().chain(core).chain(after).collect::<String>())
+}
+
 /// Player names around every rule: arbitrary Unicode, plausible names near the 16-character limit, names padded
-/// with (Unicode) whitespace and control characters, and names far too long for a frame.
+/// with (Unicode) whitespace and control characters, blank names (which a v4 hello may send with a join token or
+/// a resume), and names far too long for a frame.
 fn name() -> impl Strategy<Value = String> {
-    let padding = vec(select(&[' ', '\t', '\n', '\r', '\u{0b}', '\u{85}', '\u{a0}', '\u{2003}', '\u{3000}'][..]), 0..4);
     let core =
         vec(prop_oneof![4 => any::<char>(), 1 => select(&['a', 'é', '字', '🦀', '\u{7}', '\u{feff}'][..])], 1..18);
     prop_oneof![
         2 => text(0..24),
         2 => "[a-zA-Z0-9_ .-]{0,20}",
-        2 => (padding.clone(), core, padding).prop_map(|(before, core, after)| {
-            before.into_iter().chain(core).chain(after).collect::<String>()
+        2 => padded(core),
+        2 => blank(),
+        1 => text(150..500),
+    ]
+}
+
+/// Join tokens (JWT-shaped: three base64url parts), resume tokens (`<room id>.<24 base64url characters>`) and any
+/// text: the codec carries them, the server judges them.
+fn token() -> impl Strategy<Value = String> {
+    prop_oneof![
+        2 => "[a-z2-9]{12}\\.[A-Za-z0-9_-]{24}",
+        2 => "[A-Za-z0-9_-]{16,36}\\.[A-Za-z0-9_-]{16,60}\\.[A-Za-z0-9_-]{43}",
+        1 => text(0..40),
+        1 => Just(String::new()),
+    ]
+}
+
+/// Chat lines around every rule: arbitrary Unicode, plausible lines of any length up to the 120-character limit
+/// and just past it (also in 4-byte characters, whose 120 only just fit the frame limit), padded with whitespace,
+/// with a control character inside (a newline, a tab, NUL, DEL, C1 controls), blank lines, and lines far too long
+/// for a frame.
+fn chat_text() -> impl Strategy<Value = String> {
+    let plain = || {
+        prop_oneof![
+            12 => prop::char::range('a', 'z'),
+            3 => Just(' '),
+            2 => select(&['.', ',', '!', '?', '0', '9', 'A', 'Z'][..]),
+            2 => select(&['é', 'ß', '字', '🦀', '\u{feff}', '\u{200b}', '\u{a0}', '\u{3000}'][..]),
+            1 => any::<char>(),
+        ]
+    };
+    let control = select(&['\n', '\t', '\r', '\u{0}', '\u{7}', '\u{1b}', '\u{7f}', '\u{85}', '\u{9f}'][..]);
+    let near_limit = MAX_CHAT_CHARS - 4..MAX_CHAT_CHARS + 4;
+    let widest = prop_oneof![3 => Just(MAX_CHAT_CHARS), 1 => near_limit.clone()];
+    prop_oneof![
+        2 => text(0..30),
+        3 => padded(vec(plain(), 1..=MAX_CHAT_CHARS)),
+        2 => padded(vec(plain(), near_limit)),
+        2 => padded(widest.prop_map(|len| vec!['🦀'; len])),
+        2 => (padded(vec(plain(), 0..60)), any::<Index>(), control).prop_map(|(mut line, at, control)| {
+            let boundaries: Vec<usize> = (0..=line.len()).filter(|&i| line.is_char_boundary(i)).collect();
+            line.insert(*at.get(&boundaries), control);
+            line
         }),
-        1 => text(100..400),
+        2 => blank(),
+        2 => vec(select(&['a', 'é', '字', '🦀'][..]), 130..400).prop_map(String::from_iter),
     ]
 }
 
@@ -240,7 +302,7 @@ fn wire_byte() -> impl Strategy<Value = u8> {
 }
 
 /// Array headers that can open a message (fixarrays of 0 to 15 elements and an array16 prefix).
-const ARRAY_HEADERS: [u8; 9] = [0x90, 0x91, 0x92, 0x93, 0x94, 0x97, 0x98, 0x9f, 0xdc];
+const ARRAY_HEADERS: [u8; 12] = [0x90, 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9f, 0xdc];
 
 /// An array header and a type tag, then random bytes.
 fn opened_like_a_message((header, tag, rest): (u8, u8, Vec<u8>)) -> Vec<u8> {
@@ -308,9 +370,10 @@ fn msgpack_value() -> impl Strategy<Value = Vec<u8>> {
 /// that message type has (in the client's or the server's numbering), and the array's declared length is usually
 /// right and sometimes off by one.
 fn msgpack_message() -> impl Strategy<Value = Vec<u8>> {
-    const CLIENT_ARITY: [usize; 5] = [0, 2, 6, 1, 1];
-    const SERVER_ARITY: [usize; 5] = [0, 6, 7, 1, 2];
-    let tag = prop_oneof![6 => 1u8..=4, 1 => Just(0u8), 1 => 5u8..=255];
+    // By tag: v4's view (3) and chat (1); roster (2) and chat event (4).
+    const CLIENT_ARITY: [usize; 7] = [0, 2, 6, 1, 1, 3, 1];
+    const SERVER_ARITY: [usize; 7] = [0, 6, 7, 1, 2, 2, 4];
+    let tag = prop_oneof![9 => 1u8..=6, 1 => Just(0u8), 1 => 7u8..=255];
     let arity = prop_oneof![3 => Just(Some(&CLIENT_ARITY)), 2 => Just(Some(&SERVER_ARITY)), 1 => Just(None)];
     let skew = prop_oneof![4 => Just(0i64), 1 => Just(-1i64), 1 => Just(1i64)];
     (tag, vec(msgpack_value(), 0..9), arity, skew).prop_map(|(tag, mut values, arity, skew)| {
@@ -376,7 +439,7 @@ fn mutate(bytes: &mut Vec<u8>, other: &[u8], mutation: &Mutation) {
 // Client messages: the server's decoder.
 
 /// Where a hello asks to go: every join kind, room ids and maps of any text, room options with each one present
-/// or not (finite view radii, so that a message equals itself).
+/// or not (finite view radii, so that a message equals itself), resumes with any token and last tick.
 fn join() -> impl Strategy<Value = Join> {
     let options = (
         prop::option::of(text(0..30)),
@@ -395,10 +458,11 @@ fn join() -> impl Strategy<Value = Join> {
             private,
         });
     prop_oneof![
-        prop::option::of(text(0..12)).prop_map(|map| Join::QuickPlay { map }),
-        text(0..16).prop_map(|id| Join::Room { id }),
-        options.prop_map(Join::Create),
-        prop::option::of(text(0..16)).prop_map(|room| Join::Spectate { room }),
+        1 => prop::option::of(text(0..12)).prop_map(|map| Join::QuickPlay { map }),
+        1 => text(0..16).prop_map(|id| Join::Room { id }),
+        1 => options.prop_map(Join::Create),
+        1 => prop::option::of(text(0..16)).prop_map(|room| Join::Spectate { room }),
+        2 => (token(), edge_u32()).prop_map(|(token, last_tick)| Join::Resume { token, last_tick }),
     ]
 }
 
@@ -406,12 +470,12 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
     let buttons = prop_oneof![2 => 0u8..=1, 1 => edge_u8()];
     let version = prop_oneof![3 => Just(PROTOCOL_VERSION), 1 => edge_u16()];
     prop_oneof![
-        // Another version's hello has no `join` (it is refused for its version, whatever follows).
-        3 => (version, name(), join()).prop_map(|(version, name, join)| ClientMessage::Hello {
-            version,
-            name,
-            join: (version == PROTOCOL_VERSION).then_some(join),
+        // Another version's hello has no `join` and no `auth` (it is refused for its version, whatever follows).
+        6 => (version, name(), join(), prop::option::of(token())).prop_map(|(version, name, join, auth)| {
+            let current = version == PROTOCOL_VERSION;
+            ClientMessage::Hello { version, name, join: current.then_some(join), auth: auth.filter(|_| current) }
         }),
+        5 => chat_text().prop_map(|text| ClientMessage::Chat { text }),
         1 => (edge_u32(), edge_i32(), edge_i32()).prop_map(|(follow, x, y)| ClientMessage::View { follow, x, y }),
         3 => (edge_u32(), edge_i8(), edge_i8(), edge_u16(), buttons, edge_u32()).prop_map(
             |(seq, move_x, move_y, aim, buttons, ack_tick)| {
@@ -429,10 +493,16 @@ fn obeys_protocol(message: &ClientMessage) -> bool {
     match message {
         // Another version's hello is refused for its version (4000), so the decoder takes it whatever its name.
         ClientMessage::Hello { version, .. } if *version != PROTOCOL_VERSION => true,
-        ClientMessage::Hello { name, .. } => {
+        // A resume keeps its seat's name and a join token carries its own: then the name may also be blank. A name
+        // that is not blank must be a valid one all the same.
+        ClientMessage::Hello { name, join, auth, .. } => {
             let trimmed = name.trim();
-            (1..=MAX_NAME_CHARS).contains(&trimmed.chars().count()) && !trimmed.chars().any(char::is_control)
+            let chars = trimmed.chars().count();
+            let may_be_blank = auth.is_some() || matches!(join, Some(Join::Resume { .. }));
+            (chars == 0 && may_be_blank)
+                || ((1..=MAX_NAME_CHARS).contains(&chars) && !trimmed.chars().any(char::is_control))
         }
+        ClientMessage::Chat { text } => chat_breaks(text).is_empty(),
         ClientMessage::Input(input) => {
             input.seq >= 1
                 && (-127..=127).contains(&input.move_x)
@@ -441,6 +511,58 @@ fn obeys_protocol(message: &ClientMessage) -> bool {
         }
         // Room ids, maps and options are the lobby's to judge (close 4001 or 4005), not the decoder's.
         ClientMessage::Ack { .. } | ClientMessage::Ping { .. } | ClientMessage::View { .. } => true,
+    }
+}
+
+/// The v4 rules a chat line breaks, each as the reason the server gives for it (v4.md): trimmed of whitespace it
+/// must hold 1 to 120 characters and no control character.
+fn chat_breaks(text: &str) -> Vec<String> {
+    let trimmed = text.trim();
+    let chars = trimmed.chars().count();
+    let mut broken = Vec::new();
+    if chars == 0 {
+        broken.push("chat line is empty".to_string());
+    }
+    if chars > MAX_CHAT_CHARS {
+        broken.push(format!("chat line over {MAX_CHAT_CHARS} characters ({chars})"));
+    }
+    if trimmed.chars().any(char::is_control) {
+        broken.push("chat line holds a control character".to_string());
+    }
+    broken
+}
+
+/// Which of the cases new in v4 an intact client message is, each with whether it obeys the protocol: what the
+/// structure-aware property must have seen both sides of.
+fn client_cases(message: &ClientMessage) -> Vec<&'static str> {
+    let ok = obeys_protocol(message);
+    let pick = |accepted, refused| if ok { accepted } else { refused };
+    match message {
+        ClientMessage::Hello { version, .. } if *version != PROTOCOL_VERSION => vec![],
+        ClientMessage::Hello { name, join, auth, .. } => {
+            let mut cases = vec![match auth {
+                Some(_) => pick("hello with auth accepted", "hello with auth refused"),
+                None => pick("hello without auth accepted", "hello without auth refused"),
+            }];
+            if matches!(join, Some(Join::Resume { .. })) {
+                cases.push(pick("resume accepted", "resume refused"));
+            }
+            if name.trim().is_empty() {
+                cases.push(pick("blank name accepted", "blank name refused"));
+            }
+            cases
+        }
+        ClientMessage::Chat { text } => {
+            let chars = text.trim().chars().count();
+            vec![match chat_breaks(text).len() {
+                0 if chars == MAX_CHAT_CHARS => "chat at 120 characters accepted",
+                0 => "chat accepted",
+                _ if chars == 0 => "chat refused: blank",
+                _ if chars > MAX_CHAT_CHARS => "chat refused: over 120 characters",
+                _ => "chat refused: control character",
+            }]
+        }
+        _ => vec![],
     }
 }
 
@@ -467,52 +589,93 @@ fn check_client_frame(bytes: &[u8], limit: usize, tally: &Tally) -> TestCaseResu
     Ok(())
 }
 
-/// `decode_client` on arbitrary bytes (0 to 300, so a good share is over the 128-byte limit), on random bytes after
+/// `decode_client` on arbitrary bytes (0 to 1200, so a good share is over the 512-byte limit), on random bytes after
 /// an array header and a plausible tag, and on arrays of well-formed MessagePack values of any type (which get past
 /// the parser to the validation far more often): it never panics, every refusal carries 1007 or 1009 (`TooLarge`
 /// exactly when the frame is over the limit), and every message it accepts re-encodes and decodes to itself.
 #[test]
 fn client_decoder_on_arbitrary_bytes() {
     let frames = prop_oneof![
-        1 => vec(any::<u8>(), 0..300),
-        1 => (select(&ARRAY_HEADERS[..]), 0u8..6, vec(wire_byte(), 0..140)).prop_map(opened_like_a_message),
+        1 => vec(any::<u8>(), 0..1200),
+        1 => (select(&ARRAY_HEADERS[..]), 0u8..8, vec(wire_byte(), 0..560)).prop_map(opened_like_a_message),
         2 => msgpack_message(),
     ];
     let both = [Seen::Decoded, Seen::Refused1007, Seen::Refused1009];
     check("client_decoder_on_arbitrary_bytes", frames, &both, |bytes, tally| check_client_frame(&bytes, LIMIT, tally));
 }
 
+/// A client message intact, encoded: judged on its content alone it is accepted (and decodes to itself) exactly
+/// when it obeys the protocol, and refused with 1007 otherwise (a chat line for a rule it breaks); under the
+/// server's limit the answer is the same unless the frame is over it (1009). Returns its encoding.
+fn check_intact_client(message: &ClientMessage, tally: &Tally) -> Result<Vec<u8>, TestCaseError> {
+    let bytes = codec::encode_client(message);
+    for case in client_cases(message) {
+        tally.note(case);
+    }
+    let unlimited = codec::decode_client(&bytes, usize::MAX);
+    tally.decode(&unlimited);
+    if obeys_protocol(message) {
+        prop_assert_eq!(&unlimited, &Ok(message.clone()));
+    } else {
+        prop_assert!(matches!(unlimited, Err(DecodeError::Invalid(_))), "{:?} gave {:?}", message, unlimited);
+        prop_assert_eq!(unlimited.as_ref().unwrap_err().close_code(), close_code::INVALID_PAYLOAD);
+        if let (ClientMessage::Chat { text }, Err(DecodeError::Invalid(reason))) = (message, &unlimited) {
+            let broken = chat_breaks(text);
+            prop_assert!(broken.contains(reason), "{:?} refused for {:?}, it breaks {:?}", text, reason, broken);
+        }
+    }
+    let limited = codec::decode_client(&bytes, LIMIT);
+    tally.decode(&limited);
+    if let ClientMessage::Chat { text } = message {
+        if bytes.len() > LIMIT {
+            tally.note("chat line over the frame limit");
+        } else if limited.is_ok() && text.trim().chars().filter(|c| c.len_utf8() == 4).count() == MAX_CHAT_CHARS {
+            // v4's reason for the 512-byte limit: the longest line of the widest characters fits.
+            tally.note("chat of 120 four-byte characters within the frame limit");
+        }
+    }
+    if bytes.len() > LIMIT {
+        prop_assert_eq!(limited, Err(DecodeError::TooLarge { size: bytes.len(), limit: LIMIT }));
+    } else {
+        prop_assert_eq!(limited, unlimited);
+    }
+    Ok(bytes)
+}
+
 /// Structure-aware: valid-shaped client messages of every type over the full range of each field (names of
-/// arbitrary Unicode, control characters, whitespace padding, far too long), encoded, then put through a chain of
-/// mutations (bit flips, truncation, inserted, deleted or replaced bytes, trailing bytes, a splice with a second
-/// message). Intact, a message that obeys the protocol round-trips exactly and one that breaks a rule is refused
-/// with 1007 (`Invalid`), or with 1009 when its frame is over the limit; mutated, the decoder never panics and keeps
-/// the contract of `check_client_frame`.
+/// arbitrary Unicode, control characters, whitespace padding, blank, far too long; hellos with and without a join
+/// token, resumes; chat lines blank, at and past 120 characters, with control characters), encoded, then put
+/// through a chain of mutations (bit flips, truncation, inserted, deleted or replaced bytes, trailing bytes, a
+/// splice with a second message). Intact (both messages of a case), a message that obeys the protocol round-trips
+/// exactly and one that breaks a rule is refused with 1007 (`Invalid`, a chat line with the reason of a rule it
+/// breaks), or with 1009 when its frame is over the limit; mutated, the decoder never panics and keeps the contract
+/// of `check_client_frame`.
 #[test]
 fn client_decoder_on_mutated_messages() {
     let cases = (client_message(), client_message(), vec(mutation(), 1..6));
-    let both = [Seen::Decoded, Seen::Refused1007, Seen::Refused1009];
-    check("client_decoder_on_mutated_messages", cases, &both, |(message, other, mutations), tally| {
-        let bytes = codec::encode_client(&message);
-        // Judged on its content alone (no size limit): accepted intact exactly when it obeys the protocol.
-        let unlimited = codec::decode_client(&bytes, usize::MAX);
-        tally.decode(&unlimited);
-        if obeys_protocol(&message) {
-            prop_assert_eq!(&unlimited, &Ok(message.clone()));
-        } else {
-            prop_assert!(matches!(unlimited, Err(DecodeError::Invalid(_))), "{:?} gave {:?}", message, unlimited);
-            prop_assert_eq!(unlimited.as_ref().unwrap_err().close_code(), close_code::INVALID_PAYLOAD);
-        }
-        // Under the server's limit: the same answer, unless the frame is too large.
-        let limited = codec::decode_client(&bytes, LIMIT);
-        tally.decode(&limited);
-        if bytes.len() > LIMIT {
-            prop_assert_eq!(limited, Err(DecodeError::TooLarge { size: bytes.len(), limit: LIMIT }));
-        } else {
-            prop_assert_eq!(limited, unlimited);
-        }
-
-        let other = codec::encode_client(&other);
+    let required = [
+        Seen::Decoded,
+        Seen::Refused1007,
+        Seen::Refused1009,
+        Seen::Note("hello without auth accepted"),
+        Seen::Note("hello without auth refused"),
+        Seen::Note("hello with auth accepted"),
+        Seen::Note("hello with auth refused"),
+        Seen::Note("blank name accepted"),
+        Seen::Note("blank name refused"),
+        Seen::Note("resume accepted"),
+        Seen::Note("resume refused"),
+        Seen::Note("chat accepted"),
+        Seen::Note("chat at 120 characters accepted"),
+        Seen::Note("chat refused: blank"),
+        Seen::Note("chat refused: over 120 characters"),
+        Seen::Note("chat refused: control character"),
+        Seen::Note("chat line over the frame limit"),
+        Seen::Note("chat of 120 four-byte characters within the frame limit"),
+    ];
+    check("client_decoder_on_mutated_messages", cases, &required, |(message, other, mutations), tally| {
+        let bytes = check_intact_client(&message, tally)?;
+        let other = check_intact_client(&other, tally)?;
         let mut mutated = bytes;
         for mutation in &mutations {
             mutate(&mut mutated, &other, mutation);
@@ -523,11 +686,15 @@ fn client_decoder_on_mutated_messages() {
 }
 
 /// Starts of client messages that put the next value where the decoder reads a string or skips an element.
-const CLIENT_PREFIXES: [&[u8]; 4] = [
-    &[0x93, 0x04, 0x00],             // ping, then an extra element to skip
-    &[0x93, 0x03, 0x00],             // ack, then an extra element to skip
-    &[0x93, 0x01, 0x01],             // hello, then the name
-    &[0x98, 0x02, 1, 0, 0, 0, 0, 0], // input, then an extra element to skip
+const CLIENT_PREFIXES: [&[u8]; 8] = [
+    &[0x93, 0x04, 0x00],                               // ping, then an extra element to skip
+    &[0x93, 0x03, 0x00],                               // ack, then an extra element to skip
+    &[0x93, 0x01, 0x01],                               // hello, then the name
+    &[0x98, 0x02, 1, 0, 0, 0, 0, 0],                   // input, then an extra element to skip
+    &[0x92, 0x06],                                     // chat, then the text
+    &[0x95, 0x01, 0x04, 0xa0, 0x91, 0x01],             // a v4 hello with a join, then the auth token
+    &[0x94, 0x01, 0x04, 0xa0, 0x93, 0x05],             // a resume, then the resume token
+    &[0x96, 0x01, 0x04, 0xa0, 0x91, 0x01, 0xa1, b'x'], // a hello with auth, then an extra element to skip
 ];
 
 /// `decode_client` on nesting bombs (up to 3000 nested arrays or maps where the decoder reads or skips a value)
@@ -553,20 +720,32 @@ fn client_decoder_on_nesting_bombs() {
 // ---------------------------------------------------------------------------------------------------------------
 // Server messages: the client's decoder.
 
+/// Every field of an entity of any kind (a player's 9, its v4 `flags` included), each over the range of `i32`.
+fn fields() -> impl Strategy<Value = [i32; MAX_FIELDS]> {
+    prop::array::uniform::<_, MAX_FIELDS>(edge_i32())
+}
+
 /// A created entity exactly as the decoder would return it: fields beyond the kind's count are 0, only players
 /// have a name.
 fn entity_state(id: impl Strategy<Value = u32>) -> impl Strategy<Value = EntityState> {
-    (id, any::<bool>(), prop::array::uniform8(edge_i32()), text(0..20)).prop_map(|(id, player, mut fields, name)| {
+    (id, any::<bool>(), fields(), text(0..20)).prop_map(|(id, player, mut fields, name)| {
         let kind = if player { EntityKind::Player } else { EntityKind::Bullet };
         fields[kind.field_count()..].fill(0);
         EntityState { id, kind, fields, name: player.then(|| Arc::from(name)) }
     })
 }
 
+/// Masks of the `MAX_FIELDS` bits a `FieldDelta` can carry, bit 8 (a player's `flags`, past a `u8`) and the
+/// edges around it more often than chance would pick them.
+fn delta_mask() -> impl Strategy<Value = u16> + Clone {
+    let edges = [0u16, 1, 0x7f, 0x80, 0xff, FLAGS_BIT, FLAGS_BIT | 1, FLAGS_BIT | 0x80, (FLAGS_BIT << 1) - 1];
+    prop_oneof![3 => 0u16..FLAGS_BIT << 1, 1 => select(edges.to_vec())]
+}
+
 /// A field delta with any mask (bits past an entity's field count included); fields outside the mask are 0, as
 /// decoded.
 fn field_delta(id: impl Strategy<Value = u32>) -> impl Strategy<Value = FieldDelta> {
-    (id, any::<u8>(), prop::array::uniform8(edge_i32())).prop_map(|(id, mask, mut fields)| {
+    (id, delta_mask(), fields()).prop_map(|(id, mask, mut fields)| {
         for (index, field) in fields.iter_mut().enumerate() {
             if mask & (1 << index) == 0 {
                 *field = 0;
@@ -644,8 +823,12 @@ fn welcome() -> impl Strategy<Value = Welcome> {
         name,
         role: if spectator { Role::Spectator } else { Role::Player },
     });
-    ((edge_u16(), edge_u32(), edge_u16(), edge_u32()), map, rules, room).prop_map(
-        |((version, player_id, tick_rate, tick), map, rules, room)| Welcome {
+    // A player's session (v4), or none (a spectator, resuming off).
+    let session = prop::option::of((token(), edge_u32(), edge_u32())).prop_map(|session| {
+        session.map(|(resume_token, grace_ms, input_seq)| SessionInfo { resume_token, grace_ms, input_seq })
+    });
+    ((edge_u16(), edge_u32(), edge_u16(), edge_u32()), map, rules, room, session).prop_map(
+        |((version, player_id, tick_rate, tick), map, rules, room, session)| Welcome {
             version,
             player_id,
             tick_rate,
@@ -653,6 +836,7 @@ fn welcome() -> impl Strategy<Value = Welcome> {
             map,
             rules,
             room,
+            session,
         },
     )
 }
@@ -678,7 +862,58 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
                 players.into_iter().map(|(id, name, score, hp)| RosterEntry { id, name, score, hp }).collect();
             ServerMessage::Roster { tick, players }
         }),
+        // The client carries whatever line the server relays, even one the server itself would refuse.
+        2 => (edge_u32(), prop_oneof![1 => Just(0u32), 3 => edge_u32()], text(0..20), chat_text())
+            .prop_map(|(tick, from, name, text)| ServerMessage::Chat { tick, from, name, text }),
     ]
+}
+
+/// A snapshot frame written by hand whose field delta has any 16-bit mask and as many values as the mask has
+/// bits, on an entity the same frame creates: masks naming fields past `MAX_FIELDS` (bits 9 to 15), which no
+/// `FieldDelta` can hold and the encoder cannot write, as well as the 9 bits it can.
+fn wide_mask_snapshot() -> impl Strategy<Value = (Vec<u8>, u16)> {
+    let mask = prop_oneof![
+        2 => any::<u16>(),
+        1 => (player_field::FLAGS as u32 + 1..16).prop_map(|bit| 1u16 << bit),
+        1 => delta_mask(),
+    ];
+    (entity_state(edge_u32()), mask, fields(), vec(edge_i32(), 7)).prop_map(|(entity, mask, values, extra)| {
+        use rmp::encode::{write_array_len, write_sint, write_uint};
+        let mut buf = Vec::new();
+        codec::encode_snapshot_header(&mut buf, 1, 0, 0);
+        // Writing to a Vec cannot fail.
+        let _ = write_array_len(&mut buf, 1);
+        codec::append(&mut buf, &entity);
+        let _ = write_array_len(&mut buf, 1);
+        let _ = write_array_len(&mut buf, 2 + mask.count_ones());
+        let _ = write_uint(&mut buf, u64::from(entity.id));
+        let _ = write_uint(&mut buf, u64::from(mask));
+        for value in values.iter().chain(&extra).take(mask.count_ones() as usize) {
+            let _ = write_sint(&mut buf, i64::from(*value));
+        }
+        let _ = write_array_len(&mut buf, 0);
+        let _ = write_array_len(&mut buf, 0);
+        (buf, mask)
+    })
+}
+
+/// Which of the cases new in v4 an accepted server message holds, for the `Seen` requirements.
+fn note_server_cases(message: &ServerMessage, tally: &Tally) {
+    match message {
+        ServerMessage::Welcome(welcome) if welcome.session.is_some() => tally.note("welcome with session"),
+        ServerMessage::Welcome(_) => tally.note("welcome without session"),
+        ServerMessage::Chat { text, .. } if chat_breaks(text).is_empty() => tally.note("chat event"),
+        ServerMessage::Chat { .. } => tally.note("chat event with a line the server refuses"),
+        ServerMessage::Snapshot(snapshot) => {
+            if snapshot.created.iter().any(|e| e.kind == EntityKind::Player && e.fields[player_field::FLAGS] != 0) {
+                tally.note("player with flags");
+            }
+            if snapshot.changed.iter().any(|change| change.mask & FLAGS_BIT != 0) {
+                tally.note("delta with mask bit 8");
+            }
+        }
+        _ => {}
+    }
 }
 
 /// `decode_server`'s contract on any frame: it returns (no panic, no stack overflow, no huge allocation), refuses
@@ -711,6 +946,7 @@ fn check_server_frame(bytes: &[u8], tally: &Tally) -> TestCaseResult {
     match result {
         Err(error) => prop_assert_eq!(error.close_code(), close_code::INVALID_PAYLOAD, "{}", error),
         Ok(message) => {
+            note_server_cases(&message, tally);
             // Compared as bytes: a NaN in `rules` is not equal to itself, but its encoding is.
             let canonical = codec::encode_server(&message);
             let again = codec::decode_server(&canonical);
@@ -726,18 +962,31 @@ fn check_server_frame(bytes: &[u8], tally: &Tally) -> TestCaseResult {
 
 /// Starts of server messages that put the next value where the decoder reads a string, a list, an entity, or an
 /// element it skips, for the nesting and length bombs below.
-const SERVER_PREFIXES: [&[u8]; 10] = [
-    &[],
-    &[0x93, 0x03, 0x00],                               // pong, then an extra element to skip
-    &[0x93, 0x04, 0xcd, 0x03, 0xe8],                   // close 1000, then the reason
-    &[0x98, 0x02, 0x01, 0x00, 0x00],                   // snapshot, then `created`
-    &[0x98, 0x02, 0x01, 0x00, 0x00, 0x90],             // ... then `changed`
-    &[0x98, 0x02, 0x01, 0x00, 0x00, 0x90, 0x90],       // ... then `removed`
-    &[0x98, 0x02, 0x01, 0x00, 0x00, 0x90, 0x90, 0x90], // ... then `events`
-    &[0x98, 0x02, 0x01, 0x00, 0x00, 0x91, 0x9b, 0x01, 0x00, 0, 0, 0, 0, 0, 0, 0, 0], // a player, then its name
-    &[0x97, 0x01, 0x01, 0x01, 0x1e, 0x01, 0x95],       // welcome, then the map's name
-    &[0x97, 0x01, 0x01, 0x01, 0x1e, 0x01, 0x95, 0xa0, 0x01, 0x01], // ... then its walls
-];
+fn server_prefixes() -> Vec<&'static [u8]> {
+    const FIXED: [&[u8]; 13] = [
+        &[],
+        &[0x93, 0x03, 0x00],                               // pong, then an extra element to skip
+        &[0x93, 0x04, 0xcd, 0x03, 0xe8],                   // close 1000, then the reason
+        &[0x98, 0x02, 0x01, 0x00, 0x00],                   // snapshot, then `created`
+        &[0x98, 0x02, 0x01, 0x00, 0x00, 0x90],             // ... then `changed`
+        &[0x98, 0x02, 0x01, 0x00, 0x00, 0x90, 0x90],       // ... then `removed`
+        &[0x98, 0x02, 0x01, 0x00, 0x00, 0x90, 0x90, 0x90], // ... then `events`
+        &[0x98, 0x02, 0x01, 0x00, 0x00, 0x91, 0x9c, 0x01, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0], // a player, then its name
+        &[0x98, 0x02, 0x01, 0x00, 0x00, 0x90, 0x91, 0x93, 0x01, 0xcd, 0x01, 0x00], // a delta of bit 8, then its value
+        &[0x99, 0x01, 0x01, 0x01, 0x1e, 0x01, 0x95],       // welcome, then the map's name
+        &[0x99, 0x01, 0x01, 0x01, 0x1e, 0x01, 0x95, 0xa0, 0x01, 0x01], // ... then its walls
+        &[0x95, 0x06, 0x00, 0x00],                         // chat event, then the sender's name
+        &[0x95, 0x06, 0x00, 0x00, 0xa0],                   // ... then the line
+    ];
+    // A whole welcome up to its session (v4), and up to the session's resume token: its encoding ends with the
+    // session `[0x93, "", 0, 0]`. (Leaked once per property run, as `select` wants `'static` values.)
+    let session = Some(SessionInfo::default());
+    let welcome = codec::encode_server(&ServerMessage::Welcome(Welcome { session, ..Welcome::default() }));
+    let welcome: &'static [u8] = welcome.leak();
+    let end = welcome.len();
+    assert_eq!(&welcome[end - 4..], [0x93, 0xa0, 0x00, 0x00]);
+    FIXED.into_iter().chain([&welcome[..end - 4], &welcome[..end - 3]]).collect()
+}
 
 /// Headers that declare about 4 GiB (or 4 billion elements) in a frame that holds a few bytes.
 const HUGE_HEADERS: [&[u8]; 5] = [
@@ -760,43 +1009,96 @@ const NESTED_OPENERS: [&[u8]; 3] = [&[0x91], &[0x81], &[0xdc, 0x00, 0x01]];
 fn server_decoder_on_arbitrary_bytes() {
     let frames = prop_oneof![
         2 => vec(any::<u8>(), 0..600),
-        2 => (select(&ARRAY_HEADERS[..]), 0u8..6, vec(wire_byte(), 0..600))
+        2 => (select(&ARRAY_HEADERS[..]), 0u8..8, vec(wire_byte(), 0..600))
             .prop_map(opened_like_a_message),
         2 => msgpack_message(),
         // Real messages too, so the accepting side is exercised in every run.
         1 => server_message().prop_map(|message| codec::encode_server(&message)),
         1 => full_snapshot().prop_map(|snapshot| codec::encode_server(&ServerMessage::Snapshot(snapshot))),
-        1 => (select(&SERVER_PREFIXES[..]), select(&NESTED_OPENERS[..]), 0usize..3000, vec(wire_byte(), 0..8))
+        1 => (select(server_prefixes()), select(&NESTED_OPENERS[..]), 0usize..3000, vec(wire_byte(), 0..8))
             .prop_map(|(prefix, opener, depth, tail)| [prefix, &opener.repeat(depth), &tail].concat()),
-        1 => (select(&SERVER_PREFIXES[..]), select(&HUGE_HEADERS[..]), vec(wire_byte(), 0..64))
+        1 => (select(server_prefixes()), select(&HUGE_HEADERS[..]), vec(wire_byte(), 0..64))
             .prop_map(|(prefix, header, tail)| [prefix, header, &tail].concat()),
+        1 => wide_mask_snapshot().prop_map(|(bytes, _)| bytes),
     ];
-    let both = [Seen::Decoded, Seen::Refused1007, Seen::Applied, Seen::ReplicaRefused];
-    check("server_decoder_on_arbitrary_bytes", frames, &both, |bytes, tally| check_server_frame(&bytes, tally));
+    let required = [
+        Seen::Decoded,
+        Seen::Refused1007,
+        Seen::Applied,
+        Seen::ReplicaRefused,
+        Seen::Note("player with flags"),
+        Seen::Note("delta with mask bit 8"),
+    ];
+    check("server_decoder_on_arbitrary_bytes", frames, &required, |bytes, tally| check_server_frame(&bytes, tally));
 }
 
-/// Structure-aware: server messages of every type (snapshots with random created, changed, removed and events;
-/// welcomes with random maps and rules, NaN and infinities included; pongs; closes), encoded, then mutated as the
-/// client messages are. Intact, each decodes to itself; mutated, the decoder never panics and keeps the contract
-/// of `check_server_frame`.
+/// `decode_server` (both its snapshot decoders) on field deltas with any 16-bit mask, the width v4 gives it: a
+/// mask of the 9 fields a player has decodes and applies, and one naming a field past them (bits 9 to 15, which no
+/// entity has and no `FieldDelta` can hold) is refused with 1007, without a panic; both keep the contract of
+/// `check_server_frame`.
+#[test]
+fn server_decoder_on_wide_masks() {
+    let required = [
+        Seen::Decoded,
+        Seen::Refused1007,
+        Seen::Applied,
+        Seen::Note("delta with mask bit 8"),
+        Seen::Note("mask past the fields"),
+    ];
+    check("server_decoder_on_wide_masks", wide_mask_snapshot(), &required, |(bytes, mask), tally| {
+        check_server_frame(&bytes, tally)?;
+        let decoded = codec::decode_server(&bytes);
+        if mask >> MAX_FIELDS != 0 {
+            tally.note("mask past the fields");
+            prop_assert!(decoded.is_err(), "mask {:#06x} names no field, yet decodes to {:?}", mask, decoded);
+        } else {
+            prop_assert!(decoded.is_ok(), "mask {:#06x}: {:?}", mask, decoded);
+        }
+        Ok(())
+    });
+}
+
+/// A server message intact, encoded: it decodes to itself (compared as bytes for a welcome, whose rules may hold a
+/// NaN) and a snapshot goes to a fresh replica. Returns its encoding.
+fn check_intact_server(message: &ServerMessage, tally: &Tally) -> Result<Vec<u8>, TestCaseError> {
+    let bytes = codec::encode_server(message);
+    let intact = codec::decode_server(&bytes);
+    tally.decode(&intact);
+    let decoded = intact.map_err(|error| TestCaseError::fail(format!("{message:?} does not decode: {error}")))?;
+    note_server_cases(&decoded, tally);
+    prop_assert_eq!(codec::encode_server(&decoded), bytes.clone());
+    if let ServerMessage::Snapshot(snapshot) = &decoded {
+        tally.apply(&Replica::new().apply(snapshot));
+    }
+    if !matches!(message, ServerMessage::Welcome(_)) {
+        prop_assert_eq!(&decoded, message);
+    }
+    Ok(bytes)
+}
+
+/// Structure-aware: server messages of every type (snapshots with random created, changed, removed and events,
+/// 9-field players and 16-bit masks; welcomes with random maps and rules, NaN and infinities included, with and
+/// without a session; pongs; closes; rosters; chat events with any line), encoded, then mutated as the client
+/// messages are. Intact (both messages of a case), each decodes to itself; mutated, the decoder never panics and
+/// keeps the contract of `check_server_frame`.
 #[test]
 fn server_decoder_on_mutated_messages() {
     let cases = (server_message(), server_message(), vec(mutation(), 1..6));
-    let both = [Seen::Decoded, Seen::Refused1007, Seen::Applied, Seen::ReplicaRefused];
-    check("server_decoder_on_mutated_messages", cases, &both, |(message, other, mutations), tally| {
-        let bytes = codec::encode_server(&message);
-        let intact = codec::decode_server(&bytes);
-        tally.decode(&intact);
-        let decoded = intact.map_err(|error| TestCaseError::fail(format!("{message:?} does not decode: {error}")))?;
-        prop_assert_eq!(codec::encode_server(&decoded), bytes.clone());
-        if let ServerMessage::Snapshot(snapshot) = &decoded {
-            tally.apply(&Replica::new().apply(snapshot));
-        }
-        if !matches!(message, ServerMessage::Welcome(_)) {
-            prop_assert_eq!(decoded, message);
-        }
-
-        let other = codec::encode_server(&other);
+    let required = [
+        Seen::Decoded,
+        Seen::Refused1007,
+        Seen::Applied,
+        Seen::ReplicaRefused,
+        Seen::Note("welcome with session"),
+        Seen::Note("welcome without session"),
+        Seen::Note("chat event"),
+        Seen::Note("chat event with a line the server refuses"),
+        Seen::Note("player with flags"),
+        Seen::Note("delta with mask bit 8"),
+    ];
+    check("server_decoder_on_mutated_messages", cases, &required, |(message, other, mutations), tally| {
+        let bytes = check_intact_server(&message, tally)?;
+        let other = check_intact_server(&other, tally)?;
         let mut mutated = bytes;
         for mutation in &mutations {
             mutate(&mut mutated, &other, mutation);
@@ -953,17 +1255,19 @@ fn loose_snapshot() -> impl Strategy<Value = LooseSnapshot> {
         3 => any::<Index>().prop_map(BaselinePick::Earlier),
         1 => (0u32..40).prop_map(BaselinePick::Exactly),
     ];
-    let entity = (loose_id(), any::<bool>(), prop::array::uniform8(edge_i32()), prop::option::of(text(0..6))).prop_map(
-        |(id, player, fields, name)| EntityState {
-            id,
-            kind: if player { EntityKind::Player } else { EntityKind::Bullet },
-            fields,
-            name: name.map(Arc::from),
-        },
-    );
-    let change =
-        (loose_id(), any::<u8>(), prop::array::uniform8(edge_i32()), prop::option::weighted(0.8, any::<Index>()))
-            .prop_map(|(id, mask, fields, known)| (FieldDelta { id, mask, fields }, known));
+    let entity =
+        (loose_id(), any::<bool>(), fields(), prop::option::of(text(0..6))).prop_map(|(id, player, fields, name)| {
+            EntityState {
+                id,
+                kind: if player { EntityKind::Player } else { EntityKind::Bullet },
+                fields,
+                name: name.map(Arc::from),
+            }
+        });
+    // Masks of any 16 bits: past the kind's field count the replica must ignore them, even past `MAX_FIELDS`.
+    let mask = prop_oneof![3 => delta_mask(), 1 => any::<u16>()];
+    let change = (loose_id(), mask, fields(), prop::option::weighted(0.8, any::<Index>()))
+        .prop_map(|(id, mask, fields, known)| (FieldDelta { id, mask, fields }, known));
     let events = vec(event(loose_id()), 0..4);
     (
         (tick, baseline),
@@ -1029,8 +1333,13 @@ fn loose_stream() -> impl Strategy<Value = Vec<Snapshot>> {
 /// snapshot changes nothing.
 #[test]
 fn replica_on_inconsistent_streams() {
-    let both = [Seen::Applied, Seen::ReplicaRefused];
-    check("replica_on_inconsistent_streams", loose_stream(), &both, |stream, tally| {
+    let required = [
+        Seen::Applied,
+        Seen::ReplicaRefused,
+        Seen::Note("applied a delta with mask bit 8"),
+        Seen::Note("applied a delta with mask bits past the fields"),
+    ];
+    check("replica_on_inconsistent_streams", loose_stream(), &required, |stream, tally| {
         let mut replica = Replica::new();
         let mut model = ReplicaModel::default();
         for snapshot in &stream {
@@ -1038,6 +1347,12 @@ fn replica_on_inconsistent_streams() {
             tally.apply(&result);
             match (result, model.apply(snapshot)) {
                 (Ok(applied), Ok((states, new_events))) => {
+                    if snapshot.changed.iter().any(|change| change.mask & FLAGS_BIT != 0) {
+                        tally.note("applied a delta with mask bit 8");
+                    }
+                    if snapshot.changed.iter().any(|change| change.mask >> MAX_FIELDS != 0) {
+                        tally.note("applied a delta with mask bits past the fields");
+                    }
                     prop_assert_eq!(applied.tick, snapshot.tick);
                     prop_assert_eq!(replica.latest_states(), Some((snapshot.tick, states)), "after {:?}", snapshot);
                     prop_assert_eq!(applied.new_events, new_events, "after {:?}", snapshot);
@@ -1091,7 +1406,7 @@ fn tick_script() -> impl Strategy<Value = TickScript> {
     let op = prop_oneof![
         6 => (any::<Index>(), 0usize..MAX_FIELDS, edge_i32())
             .prop_map(|(at, field, value)| WorldOp::Touch { at, field, value }),
-        3 => (id, any::<bool>(), prop::array::uniform8(edge_i32()), text(0..8))
+        3 => (id, any::<bool>(), fields(), text(0..8))
             .prop_map(|(id, player, fields, name)| WorldOp::Spawn { id, player, fields, name }),
         2 => any::<Index>().prop_map(WorldOp::Despawn),
         1 => Just(WorldOp::Kill),
@@ -1133,7 +1448,13 @@ impl ClientView {
 #[test]
 fn replica_rebuilds_consistent_streams() {
     let session = (1usize..=64, any::<bool>(), vec(tick_script(), 1..50));
-    let required = [Seen::Decoded, Seen::Applied, Seen::Note("interest frames"), Seen::Note("interest deltas")];
+    let required = [
+        Seen::Decoded,
+        Seen::Applied,
+        Seen::Note("interest frames"),
+        Seen::Note("interest deltas"),
+        Seen::Note("delta with mask bit 8"),
+    ];
     check("replica_rebuilds_consistent_streams", session, &required, |(history_size, interest, ticks), tally| {
         let mut live: Vec<(EntityState, u32)> = Vec::new();
         let mut generation = 0u32;
@@ -1259,6 +1580,9 @@ fn replica_rebuilds_consistent_streams() {
             // The client.
             let decoded = codec::decode_server(&frame);
             tally.decode(&decoded);
+            if let Ok(message) = &decoded {
+                note_server_cases(message, tally);
+            }
             let snapshot = match decoded {
                 Ok(ServerMessage::Snapshot(snapshot)) => snapshot,
                 other => return Err(TestCaseError::fail(format!("tick {tick}: the frame decodes to {other:?}"))),

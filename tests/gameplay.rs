@@ -150,7 +150,7 @@ async fn pump(client: &mut GameClient) -> Vec<Event> {
             match client.next_event().await.expect("server message") {
                 ServerEvent::Snapshot { new_events, .. } => return new_events,
                 ServerEvent::Desync(error) => panic!("desync: {error}"),
-                ServerEvent::Pong { .. } | ServerEvent::Roster { .. } => {}
+                ServerEvent::Pong { .. } | ServerEvent::Roster { .. } | ServerEvent::Chat { .. } => {}
             }
         }
     })

@@ -18,14 +18,14 @@ use serde_json::{json, Value};
 use skirmish::codec::{decode_client, decode_server, encode_client, encode_server};
 use skirmish::protocol::{
     mask_fields, ClientMessage, EntityKind, EntityState, Event, FieldDelta, Input, Join, MapInfo, Role, RoomInfo,
-    RoomOptions, RosterEntry, RulesInfo, ServerMessage, Snapshot, Welcome, EVENT_JOIN, EVENT_KILL, EVENT_LEAVE,
-    PROTOCOL_VERSION,
+    RoomOptions, RosterEntry, RulesInfo, ServerMessage, SessionInfo, Snapshot, Welcome, EVENT_JOIN, EVENT_KILL,
+    EVENT_LEAVE, MAX_FIELDS, PROTOCOL_VERSION,
 };
 
 /// Where the message vectors live, relative to the crate root.
 const GOLDEN_PATH: &str = "client/test/golden.json";
 /// The client message size limit the server uses by default (`--max-message-bytes`): every client vector must fit.
-const CLIENT_LIMIT: usize = 256;
+const CLIENT_LIMIT: usize = 512;
 
 /// One entry of golden.json, fields in this order.
 #[derive(Serialize)]
@@ -39,20 +39,20 @@ struct Vector {
     message: Value,
 }
 
-fn player(id: u32, fields: [i32; 8], name: &str) -> EntityState {
+fn player(id: u32, fields: [i32; 9], name: &str) -> EntityState {
     EntityState { id, kind: EntityKind::Player, fields, name: Some(Arc::from(name)) }
 }
 
 fn bullet(id: u32, fields: [i32; 6]) -> EntityState {
-    let mut all = [0; 8];
+    let mut all = [0; MAX_FIELDS];
     all[..6].copy_from_slice(&fields);
     EntityState { id, kind: EntityKind::Bullet, fields: all, name: None }
 }
 
 /// A delta carrying `values` for the bits of `mask`, in increasing bit order.
-fn delta(id: u32, mask: u8, values: &[i32]) -> FieldDelta {
+fn delta(id: u32, mask: u16, values: &[i32]) -> FieldDelta {
     assert_eq!(mask.count_ones() as usize, values.len(), "one value per mask bit");
-    let mut fields = [0; 8];
+    let mut fields = [0; MAX_FIELDS];
     let mut values = values.iter();
     for (bit, field) in fields.iter_mut().enumerate() {
         if mask & (1 << bit) != 0 {
@@ -92,6 +92,11 @@ fn welcome() -> Welcome {
             respawn_ticks: 90,
         },
         room: RoomInfo { id: "k3j9x2m4q8rt".into(), name: "arena 1".into(), role: Role::Player },
+        session: Some(SessionInfo {
+            resume_token: "k3j9x2m4q8rt.abcdefghijklmnopqrstuvwxyz234567".into(),
+            grace_ms: 20_000,
+            input_seq: 0,
+        }),
     }
 }
 
@@ -103,6 +108,7 @@ fn spectator_welcome() -> Welcome {
         tick: 70_000,
         map: MapInfo { name: "4000x3000".into(), width: 4000, height: 3000, walls: vec![], spawns: vec![[2000, 1500]] },
         room: RoomInfo { id: "abcdefgh2345".into(), name: "Nuit blanche à 東京".into(), role: Role::Spectator },
+        session: None,
         ..welcome()
     }
 }
@@ -113,9 +119,9 @@ fn server_messages() -> Vec<(&'static str, ServerMessage)> {
         baseline: 0,
         last_input_seq: 0,
         created: vec![
-            player(7, [19200, 12800, 0, 0, 0, 100, 0, 0], "ana"),
-            player(8, [3200, 25600, -1600, 4160, 49152, 35, 12, 0], "Zoë"),
-            player(300, [100, 200, 0, 0, 65535, 0, 3, 90], "日本語の名前"),
+            player(7, [19200, 12800, 0, 0, 0, 100, 0, 0, 0], "ana"),
+            player(8, [3200, 25600, -1600, 4160, 49152, 35, 12, 0, 0], "Zoë"),
+            player(300, [100, 200, 0, 0, 65535, 0, 3, 90, 1], "日本語の名前"),
             bullet(65536, [19456, 12800, 14400, 0, 7, 1234]),
             bullet(70000, [3000, 25000, -10182, -10182, 8, 1235]),
         ],
@@ -133,7 +139,7 @@ fn server_messages() -> Vec<(&'static str, ServerMessage)> {
         baseline: 0,
         last_input_seq: 65536,
         created: (1..=20)
-            .map(|i| player(i, [i as i32 * 1000, 500, 0, 0, 0, 100, 0, 0], &format!("bot{i}")))
+            .map(|i| player(i, [i as i32 * 1000, 500, 0, 0, 0, 100, 0, 0, 0], &format!("bot{i}")))
             .chain([bullet(65536 + 1000, [1, 2, 3, 4, 5, 69999])])
             .collect(),
         changed: vec![],
@@ -144,7 +150,7 @@ fn server_messages() -> Vec<(&'static str, ServerMessage)> {
         tick: 1237,
         baseline: 1235,
         last_input_seq: 1,
-        created: vec![player(10, [16000, 16000, 0, 0, 0, 100, 0, 0], "late")],
+        created: vec![player(10, [16000, 16000, 0, 0, 0, 100, 0, 0, 0], "late")],
         changed: vec![
             // The example from PROTOCOL.md: x and vx of player 7.
             delta(7, 0b0000_0101, &[19213, 427]),
@@ -155,6 +161,8 @@ fn server_messages() -> Vec<(&'static str, ServerMessage)> {
             // Zero and boundary values of each width.
             delta(11, 0b0111_1111, &[0, -32, -33, -128, -129, -32768, -32769]),
             delta(12, 0b0000_1111, &[128, 255, 256, 65536]),
+            // A player losing its socket: the flags field (bit 8) makes the mask a uint16.
+            delta(13, 0b1_0000_0000, &[1]),
         ],
         removed: vec![5, 255, 65535, 65536, 70000, 4_000_000_000],
         events: vec![
@@ -205,6 +213,30 @@ fn server_messages() -> Vec<(&'static str, ServerMessage)> {
         ),
         // A room with nobody playing in it (spectators only).
         ("roster_empty", ServerMessage::Roster { tick: 4_000_000_000, players: vec![] }),
+        ("chat", ServerMessage::Chat { tick: 1240, from: 7, name: "ana".into(), text: "gg".into() }),
+        (
+            "chat_spectator",
+            ServerMessage::Chat { tick: 70_000, from: 0, name: "Zoë".into(), text: "très bien, 東京 👍".into() },
+        ),
+        (
+            "welcome_resumed",
+            ServerMessage::Welcome(Welcome {
+                tick: 1400,
+                session: Some(SessionInfo {
+                    resume_token: "k3j9x2m4q8rt.zyxwvutsrqponmlkjihgfedcba765432".into(),
+                    grace_ms: 20_000,
+                    input_seq: 4_000_000_000,
+                }),
+                ..welcome()
+            }),
+        ),
+        (
+            "close_resume_refused",
+            ServerMessage::Close {
+                code: 4007,
+                reason: "resume refused: unknown, expired or already used token".into(),
+            },
+        ),
         ("pong", ServerMessage::Pong { nonce: 99 }),
         ("pong_large_nonce", ServerMessage::Pong { nonce: 0xdead_beef }),
         ("close_shutdown", ServerMessage::Close { code: 1001, reason: "server shutting down".into() }),
@@ -212,7 +244,7 @@ fn server_messages() -> Vec<(&'static str, ServerMessage)> {
             "close_version",
             ServerMessage::Close {
                 code: 4000,
-                reason: "protocol version mismatch: server speaks 3, client sent 2".into(),
+                reason: "protocol version mismatch: server speaks 4, client sent 3".into(),
             },
         ),
         ("close_room_not_found", ServerMessage::Close { code: 4001, reason: "no room with id abcdefgh2345".into() }),
@@ -233,8 +265,12 @@ fn client_messages() -> Vec<(&'static str, ClientMessage)> {
     let input = |seq, move_x, move_y, aim, buttons, ack_tick| {
         ClientMessage::Input(Input { seq, move_x, move_y, aim, buttons, ack_tick })
     };
-    let hello =
-        |name: &str, join| ClientMessage::Hello { version: PROTOCOL_VERSION, name: name.into(), join: Some(join) };
+    let hello = |name: &str, join| ClientMessage::Hello {
+        version: PROTOCOL_VERSION,
+        name: name.into(),
+        join: Some(join),
+        auth: None,
+    };
     let create = |options| hello("cy", Join::Create(options));
     vec![
         ("hello", ClientMessage::hello("ana")),
@@ -278,8 +314,29 @@ fn client_messages() -> Vec<(&'static str, ClientMessage)> {
                 version: PROTOCOL_VERSION,
                 name: "日本語の名前を十六文字まで書こう".into(),
                 join: Some(Join::QuickPlay { map: None }),
+                auth: None,
             },
         ),
+        // A signed join token after the join; the name may then be empty (the token carries it).
+        (
+            "hello_auth",
+            ClientMessage::Hello {
+                version: PROTOCOL_VERSION,
+                name: String::new(),
+                join: Some(Join::QuickPlay { map: None }),
+                auth: Some("eyJhbGciOiJIUzI1NiJ9.eyJuYW1lIjoiYW5hIiwiZXhwIjo0MTAyNDQ0ODAwfQ.c2lnbmF0dXJl".into()),
+            },
+        ),
+        (
+            "hello_resume",
+            hello(
+                "",
+                Join::Resume { token: "k3j9x2m4q8rt.abcdefghijklmnopqrstuvwxyz234567".into(), last_tick: 70_000 },
+            ),
+        ),
+        ("hello_resume_nothing_held", hello("ana", Join::Resume { token: "r.t".into(), last_tick: 0 })),
+        ("chat", ClientMessage::Chat { text: "gg".into() }),
+        ("chat_unicode", ClientMessage::Chat { text: "très bien, 東京 👍".into() }),
         ("input_first", input(1, 127, 0, 0, 0, 1235)),
         ("input_negative_moves", input(2, -127, -1, 16384, 1, 1236)),
         ("input_diagonal", input(300, -90, 90, 41234, 0, 70000)),
@@ -362,6 +419,11 @@ fn server_json(message: &ServerMessage) -> Value {
             "map": map_json(&w.map),
             "rules": rules_json(&w.rules),
             "room": { "id": w.room.id, "name": w.room.name, "role": role_json(w.room.role) },
+            "session": w.session.as_ref().map(|s| json!({
+                "resumeToken": s.resume_token,
+                "graceMs": s.grace_ms,
+                "inputSeq": s.input_seq,
+            })),
         }),
         ServerMessage::Snapshot(s) => json!({
             "type": "snapshot",
@@ -389,6 +451,9 @@ fn server_json(message: &ServerMessage) -> Value {
                 "hp": p.hp,
             })).collect::<Vec<_>>(),
         }),
+        ServerMessage::Chat { tick, from, name, text } => {
+            json!({ "type": "chat", "tick": tick, "from": from, "name": name, "text": text })
+        }
     }
 }
 
@@ -408,15 +473,16 @@ fn join_json(join: &Join) -> Value {
             "private": o.private,
         }}),
         Join::Spectate { room } => json!({ "kind": "spectate", "room": room }),
+        Join::Resume { token, last_tick } => json!({ "kind": "resume", "token": token, "lastTick": last_tick }),
     }
 }
 
 /// A client message with the names of the client's builders' arguments (client/protocol.js).
 fn client_json(message: &ClientMessage) -> Value {
     match message {
-        ClientMessage::Hello { version, name, join } => {
+        ClientMessage::Hello { version, name, join, auth } => {
             let join = join.as_ref().expect("every vector's hello speaks the current version and has a join");
-            json!({ "type": "hello", "version": version, "name": name, "join": join_json(join) })
+            json!({ "type": "hello", "version": version, "name": name, "join": join_json(join), "auth": auth })
         }
         ClientMessage::Input(i) => json!({
             "type": "input",
@@ -430,6 +496,7 @@ fn client_json(message: &ClientMessage) -> Value {
         ClientMessage::Ack { tick } => json!({ "type": "ack", "tick": tick }),
         ClientMessage::Ping { nonce } => json!({ "type": "ping", "nonce": nonce }),
         ClientMessage::View { follow, x, y } => json!({ "type": "view", "follow": follow, "x": x, "y": y }),
+        ClientMessage::Chat { text } => json!({ "type": "chat", "text": text }),
     }
 }
 

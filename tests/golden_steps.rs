@@ -456,6 +456,11 @@ fn step_vectors() -> Generated {
             map: MapInfo::from(world.map()),
             rules: RulesInfo::from(world.rules()),
             room: RoomInfo { id: "steps2345abc".into(), name: scenario.name.into(), role: Role::Player },
+            session: Some(skirmish::protocol::SessionInfo {
+                resume_token: format!("steps2345abc.{}", "a".repeat(32)),
+                grace_ms: 20_000,
+                input_seq: 0,
+            }),
         });
         let bytes = encode_server(&welcome);
         assert_eq!(decode_server(&bytes).expect("welcome decodes"), welcome, "{}: welcome round trip", scenario.name);
