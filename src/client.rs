@@ -223,6 +223,18 @@ impl GameClient {
         version: u16,
         join: Option<Join>,
     ) -> Result<GameClient, ClientError> {
+        GameClient::join_with_auth(ws, name, version, join, None).await
+    }
+
+    /// `join` with a join token signed by the game's backend (a server with `--auth-secret` requires one; the name
+    /// then comes from the token).
+    pub async fn join_with_auth(
+        ws: WebSocket<TokioIo<Upgraded>>,
+        name: &str,
+        version: u16,
+        join: Option<Join>,
+        auth: Option<String>,
+    ) -> Result<GameClient, ClientError> {
         let mut client = GameClient {
             ws: Some(ws),
             // Filled in from the server's welcome below, before the client is handed out.
@@ -234,7 +246,7 @@ impl GameClient {
             scratch: Snapshot::default(),
             last_header: (0, 0),
         };
-        client.send(&ClientMessage::Hello { version, name: name.to_string(), join, auth: None }).await?;
+        client.send(&ClientMessage::Hello { version, name: name.to_string(), join, auth }).await?;
         match client.next_message().await? {
             ServerMessage::Welcome(welcome) => client.welcome = welcome,
             other => return Err(ClientError::Unexpected(format!("expected welcome, got {other:?}"))),

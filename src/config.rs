@@ -8,12 +8,19 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use std::sync::Arc;
+
+use crate::auth::{AuthSetupError, Authenticator};
 use crate::sim::{Map, MapError, MAX_MAP_SIZE, MIN_MAP_SIZE};
 
 /// Authoritative game server for the skirmish arena shooter.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "skirmish", version, about)]
+#[command(name = "skirmish", version, about, args_conflicts_with_subcommands = true)]
 pub struct Args {
+    /// Without a subcommand the server runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to listen on (HTTP for the client and /healthz, WebSocket on /ws).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
@@ -149,9 +156,26 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 
+    /// Turns authentication on: every hello (but a resume) must carry a join token, a JWT signed with HS256 with this
+    /// secret (at least 16 bytes), and creating a room over HTTP needs one that allows it. Also read from the file
+    /// given by --auth-secret-file, or from the environment variable SKIRMISH_AUTH_SECRET. Off when none is given.
+    #[arg(long, conflicts_with = "auth_secret_file")]
+    pub auth_secret: Option<String>,
+
+    /// A file holding the join-token secret (a trailing newline is ignored); see --auth-secret.
+    #[arg(long)]
+    pub auth_secret_file: Option<PathBuf>,
+
     /// Fault injection for the tests: every room panics after this tick.
     #[arg(long, hide = true)]
     pub test_panic_at_tick: Option<u32>,
+}
+
+/// What the binary does besides serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Print a signed join token for a server started with --auth-secret (testing without a game backend).
+    Token(crate::auth::TokenArgs),
 }
 
 /// The maps compiled into the binary, by the name a room asks for (`assets/maps/NAME.json`).
@@ -211,6 +235,15 @@ fn seconds(value: f64) -> Duration {
     Duration::from_secs_f64(value.clamp(0.001, 86_400.0))
 }
 
+/// Why the flags do not make a runnable server.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Map(#[from] MapError),
+    #[error(transparent)]
+    Auth(#[from] AuthSetupError),
+}
+
 /// One room's settings: a room is created from these and nothing else.
 #[derive(Debug, Clone)]
 pub struct RoomConfig {
@@ -252,12 +285,18 @@ pub struct ServerConfig {
     pub room_creations_per_minute: u32,
     /// Threads of the room pool.
     pub room_threads: usize,
+    /// Set when join tokens are required (`--auth-secret`).
+    pub auth: Option<Arc<Authenticator>>,
     /// What a room gets for every setting its creator leaves out; `max_players` is also the most it may ask for.
     pub room: RoomConfig,
 }
 
 impl ServerConfig {
-    pub fn from_args(args: &Args) -> Result<ServerConfig, MapError> {
+    pub fn from_args(args: &Args) -> Result<ServerConfig, ConfigError> {
+        let auth = match crate::auth::load_secret(args.auth_secret.clone(), args.auth_secret_file.clone())? {
+            Some(secret) => Some(Arc::new(Authenticator::new(&secret)?)),
+            None => None,
+        };
         let (map, map_label) = match (&args.map, args.map_size) {
             (Some(path), _) => {
                 let map = Map::load(path)?;
@@ -275,6 +314,7 @@ impl ServerConfig {
             max_rooms: args.max_rooms as usize,
             room_creations_per_minute: args.room_creations_per_minute,
             room_threads: args.room_threads.map_or(cores, |n| n as usize),
+            auth,
             room: RoomConfig {
                 id: String::new(),
                 name: String::new(),
@@ -317,7 +357,10 @@ impl ServerConfig {
     /// The defaults, listening on an ephemeral loopback port: what tests and benchmarks start from.
     pub fn for_tests() -> ServerConfig {
         let args = Args::parse_from(["skirmish", "--addr", "127.0.0.1:0"]);
-        ServerConfig::from_args(&args).expect("the bundled map is valid")
+        let mut config = ServerConfig::from_args(&args).expect("the bundled map is valid");
+        // Whatever the environment says: tests turn authentication on themselves.
+        config.auth = None;
+        config
     }
 }
 

@@ -29,6 +29,7 @@
 //! - [`config`]: flags, limits, `ServerConfig` for the process and `RoomConfig` for one room; [`metrics`]: the
 //!   histogram behind tick timings and the bots' latencies.
 
+pub mod auth;
 pub mod bot;
 pub mod client;
 pub mod codec;

@@ -1,24 +1,34 @@
 //! The server binary: parse flags, set up tracing, run until SIGINT or SIGTERM, shut down gracefully.
 
 use clap::Parser;
-use skirmish::config::{Args, ServerConfig};
+use skirmish::config::{Args, Command, ServerConfig};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    if let Some(Command::Token(token)) = args.command {
+        match skirmish::auth::run_token_command(token) {
+            Ok(token) => println!("{token}"),
+            Err(error) => {
+                eprintln!("error: {error}");
+                std::process::exit(2);
+            }
+        }
+        return Ok(());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .on_thread_start(skirmish::server::yield_to_the_room_thread)
         .build()?;
-    runtime.block_on(serve())
+    runtime.block_on(serve(args))
 }
 
-async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     // Logs go to stderr; stdout carries only the listening line, for scripts that start the server.
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
     let config = match ServerConfig::from_args(&args) {
         Ok(config) => config,
         Err(error) => {
@@ -26,6 +36,9 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
             std::process::exit(2);
         }
     };
+    if config.auth.is_some() {
+        tracing::info!("authentication on: hellos need a signed join token");
+    }
     let server = skirmish::server::start(config).await?;
     println!("skirmish listening on http://{} (play in a browser; WebSocket at /ws)", server.local_addr);
     shutdown_signal().await;

@@ -26,6 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use crate::auth::Authenticator;
 use crate::config::{Limits, ServerConfig, BUNDLED_MAPS, ROOM_MAP_SIDES};
 use crate::connection::{self, ConnectionContext};
 use crate::link::DisconnectReason;
@@ -324,6 +325,16 @@ async fn route(
 async fn create_room(request: Request<Incoming>, peer: SocketAddr, site: &Arc<Site>) -> Response<Full<Bytes>> {
     use http_body_util::BodyExt;
     let error = |status, message: String| json(status, &serde_json::json!({ "error": message }));
+    if let Some(authenticator) = &site.context.auth {
+        if let Err(refusal) = may_create_rooms(authenticator, &request) {
+            warn!(%peer, status = refusal.0.as_u16(), reason = %refusal.1, "refusing POST /rooms");
+            let mut response = error(refusal.0, refusal.1);
+            if refusal.0 == StatusCode::UNAUTHORIZED {
+                response.headers_mut().insert("WWW-Authenticate", hyper::header::HeaderValue::from_static("Bearer"));
+            }
+            return response;
+        }
+    }
     let body = match http_body_util::Limited::new(request.into_body(), MAX_ROOM_REQUEST_BYTES).collect().await {
         Ok(body) => body.to_bytes(),
         Err(_) => {
@@ -350,6 +361,20 @@ async fn create_room(request: Request<Incoming>, peer: SocketAddr, site: &Arc<Si
         Err(failure @ LobbyError::BadOptions(_)) => error(StatusCode::BAD_REQUEST, failure.to_string()),
         Err(failure @ LobbyError::CreationQuota { .. }) => error(StatusCode::TOO_MANY_REQUESTS, failure.to_string()),
         Err(failure) => error(StatusCode::SERVICE_UNAVAILABLE, failure.to_string()),
+    }
+}
+
+/// With authentication on, creating a room over HTTP takes a join token (`Authorization: Bearer`) whose claims allow
+/// it: 401 without a valid one, 403 with one that does not allow creating.
+fn may_create_rooms(authenticator: &Authenticator, request: &Request<Incoming>) -> Result<(), (StatusCode, String)> {
+    let header = request.headers().get(hyper::header::AUTHORIZATION).and_then(|value| value.to_str().ok());
+    let token = header.and_then(|value| value.strip_prefix("Bearer ")).map(str::trim);
+    let claims = authenticator
+        .verify_optional(token, crate::auth::unix_now())
+        .map_err(|error| (StatusCode::UNAUTHORIZED, error.to_string()))?;
+    match claims.create {
+        true => Ok(()),
+        false => Err((StatusCode::FORBIDDEN, "join token does not allow creating rooms".into())),
     }
 }
 

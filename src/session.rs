@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tracing::info;
 
+use crate::auth::{AuthError, Authenticator};
 use crate::link::{ClientLink, CloseReason, DisconnectReason};
 use crate::lobby::{Lobby, LobbyError, RoomEntry};
 use crate::protocol::{Join, Role};
@@ -68,6 +69,39 @@ pub async fn admit(
     };
     let key = seat(&room, name, role, link).await.map_err(join_refusal)?;
     Ok(admitted(name, room, role, key))
+}
+
+/// Checks a hello's join token and whether its claims allow `join`; returns the player's name, which is the token's.
+/// Every refusal happens here, before a room is asked for anything.
+pub fn authorize(authenticator: &Authenticator, token: Option<&str>, join: &Join) -> Result<String, CloseReason> {
+    let claims = authenticator.verify_optional(token, crate::auth::unix_now()).map_err(|error| auth_refusal(&error))?;
+    let forbidden = |reason: String| Err(CloseReason::new(DisconnectReason::AuthForbidden, reason));
+    if let Some(allowed) = &claims.room {
+        let asked = match join {
+            Join::Room { id } | Join::Spectate { room: Some(id) } => Some(id.as_str()),
+            _ => None,
+        };
+        if asked != Some(allowed.as_str()) {
+            return forbidden(format!("join token is for room {allowed}"));
+        }
+    }
+    if matches!(join, Join::Create(_)) && !claims.create {
+        return forbidden("join token does not allow creating rooms".into());
+    }
+    Ok(claims.name)
+}
+
+/// The close a bad join token earns, by what is wrong with it.
+pub fn auth_refusal(error: &AuthError) -> CloseReason {
+    let kind = match error {
+        AuthError::Missing => DisconnectReason::AuthRequired,
+        AuthError::Expired => DisconnectReason::AuthExpired,
+        AuthError::Malformed(_) | AuthError::BadSignature | AuthError::WrongAlgorithm | AuthError::BadClaims(_) => {
+            DisconnectReason::AuthInvalid
+        }
+    };
+    debug_assert_eq!(kind.code(), error.close_code());
+    CloseReason::new(kind, error.to_string())
 }
 
 fn admitted(name: &str, room: Arc<RoomEntry>, role: Role, key: ClientKey) -> Session {

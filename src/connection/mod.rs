@@ -26,11 +26,12 @@ use tokio::sync::watch;
 use tokio::time::{timeout, Instant};
 use tracing::{debug, warn};
 
+use crate::auth::Authenticator;
 use crate::codec::{self, close_code, DecodeError};
 use crate::config::{Limits, ServerConfig};
 use crate::link::{ClientLink, CloseReason, DisconnectReason, Outgoing};
 use crate::lobby::Lobby;
-use crate::protocol::{ClientMessage, Role, ServerMessage, PROTOCOL_VERSION};
+use crate::protocol::{ClientMessage, Join, Role, ServerMessage, PROTOCOL_VERSION};
 use crate::room::RoomCommand;
 use crate::session::{self, Session};
 use crate::telemetry::ServerStats;
@@ -47,13 +48,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Transport for T {}
 #[derive(Clone)]
 pub struct ConnectionContext {
     pub lobby: Arc<Lobby>,
+    /// Join tokens are required when set.
+    pub auth: Option<Arc<Authenticator>>,
     pub limits: Limits,
     pub stats: Arc<ServerStats>,
 }
 
 impl ConnectionContext {
     pub fn new(config: &ServerConfig, lobby: Arc<Lobby>, stats: Arc<ServerStats>) -> ConnectionContext {
-        ConnectionContext { lobby, limits: config.limits.clone(), stats }
+        ConnectionContext { lobby, auth: config.auth.clone(), limits: config.limits.clone(), stats }
     }
 }
 
@@ -398,12 +401,19 @@ impl<S: Transport> Reader<'_, S> {
     async fn handle(&mut self, message: ClientMessage) -> Result<(), ReadEnd> {
         let policy = |reason: &str| Err(violation(DisconnectReason::PolicyViolation, reason));
         let (session, message) = match (&self.session, message) {
-            (None, ClientMessage::Hello { version, name, join, auth: _ }) => {
+            (None, ClientMessage::Hello { version, name, join, auth }) => {
                 let Some(join) = join.filter(|_| version == PROTOCOL_VERSION) else {
                     return Err(violation(
                         DisconnectReason::VersionMismatch,
                         format!("protocol version mismatch: server speaks {PROTOCOL_VERSION}, client sent {version}"),
                     ));
+                };
+                // With authentication on, the backend's token decides who this is (a resume's seat already knows).
+                let name = match &self.context.auth {
+                    Some(authenticator) if !matches!(join, Join::Resume { .. }) => {
+                        session::authorize(authenticator, auth.as_deref(), &join).map_err(ReadEnd::Violation)?
+                    }
+                    _ => name,
                 };
                 let session = session::admit(&self.context.lobby, &name, &join, self.link, self.peer.ip())
                     .await

@@ -186,12 +186,25 @@ pub fn players(server: &RunningServer) -> u32 {
 
 /// One HTTP/1.1 request to the server (`Connection: close`); returns the status code and the body.
 pub async fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    let (status, _, body) = http_with_headers(addr, method, path, "", body).await;
+    (status, body)
+}
+
+/// One HTTP/1.1 request with extra header lines (each ending in `\r\n`); returns the status, the response's head
+/// and its body.
+pub async fn http_with_headers(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     within("http", async {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n\r\n{body}",
+             {headers}Content-Length: {}\r\n\r\n{body}",
             body.len()
         );
         stream.write_all(request.as_bytes()).await.unwrap();
@@ -199,8 +212,8 @@ pub async fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: &s
         stream.read_to_end(&mut response).await.unwrap();
         let response = String::from_utf8_lossy(&response).into_owned();
         let status = response.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
-        let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body).to_string();
-        (status, body)
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        (status, head.to_string(), body.to_string())
     })
     .await
 }
