@@ -70,6 +70,9 @@ pub struct SwarmConfig {
     /// Connection drops per bot per minute (0: none; 0.2: a fifth of the bots per minute). A dropped bot resumes
     /// its seat (see the module docs); spectators never drop, having no seat to resume.
     pub churn_per_minute: f64,
+    /// The server's join-token secret, for a server with `--auth-secret`: each bot signs its own token (its name,
+    /// allowed to create rooms), as a game's backend would issue them.
+    pub auth_secret: Option<Vec<u8>>,
 }
 
 /// The rooms a swarm creates: their number and the options each is created with.
@@ -440,7 +443,16 @@ async fn close_all(clients: impl IntoIterator<Item = GameClient>) {
 /// none).
 async fn connect(config: &SwarmConfig, name: &str, join: Join) -> Result<GameClient, ClientError> {
     let join = (config.protocol_version == PROTOCOL_VERSION).then_some(join);
-    GameClient::join(client::open(&config.url).await?, name, config.protocol_version, join).await
+    let auth = match &config.auth_secret {
+        Some(secret) => {
+            // Valid for the whole run and an hour more: a bot never meets an expiry mid-run.
+            let exp = crate::auth::unix_now().saturating_add(config.duration.as_secs() + 3600);
+            let claims = crate::auth::JoinClaims { name: name.to_string(), room: None, create: true, exp };
+            Some(crate::auth::issue(secret, &claims).map_err(|e| ClientError::Handshake(format!("join token: {e}")))?)
+        }
+        None => None,
+    };
+    GameClient::join_with_auth(client::open(&config.url).await?, name, config.protocol_version, join, auth).await
 }
 
 fn bot_name(config: &SwarmConfig, index: usize) -> String {

@@ -34,7 +34,31 @@ fn swarm_config(url: String, count: usize, seconds: f64) -> SwarmConfig {
         rooms: None,
         spectators: 0,
         churn_per_minute: 0.0,
+        auth_secret: None,
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_sign_their_own_join_tokens_for_a_server_with_authentication() {
+    let _turn = MEASURING.lock().await;
+    let secret = b"bots and server share this secret".to_vec();
+    let mut config = ServerConfig::for_tests();
+    config.auth = Some(Arc::new(skirmish::auth::Authenticator::new(&secret).unwrap()));
+    let server = start(config).await;
+    let (_stop_tx, stop) = watch::channel(false);
+    let mut swarm = swarm_config(url(&server), 10, 2.0);
+    swarm.rooms = Some(swarm::RoomsConfig::new(2));
+    swarm.auth_secret = Some(secret);
+    let report = within("swarm", swarm::run(swarm, Arc::new(Progress::default()), stop)).await.expect("swarm runs");
+    assert_eq!((report.connected, report.failed), (10, 0), "{}", report.render());
+    assert_eq!(server.lobby.all().len(), 2, "the bots' tokens allow creating their rooms");
+    // Without the secret, every bot is refused for want of a token.
+    let (_stop_tx, stop) = watch::channel(false);
+    let outcome =
+        within("swarm", swarm::run(swarm_config(url(&server), 3, 1.0), Arc::new(Progress::default()), stop)).await;
+    let error = outcome.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(error.contains("4010") || error.contains("signed join token"), "{error}");
+    server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -73,6 +73,13 @@ struct Args {
     /// doubling to 5 s (jittered ±25%) until the server's resume grace runs out.
     #[arg(long, default_value_t = 0.0, value_name = "P")]
     churn: f64,
+    /// The server's join-token secret, for a server started with --auth-secret: each bot signs a token for its own
+    /// name (also read from --auth-secret-file or SKIRMISH_AUTH_SECRET).
+    #[arg(long, conflicts_with = "auth_secret_file")]
+    auth_secret: Option<String>,
+    /// A file holding that secret.
+    #[arg(long)]
+    auth_secret_file: Option<std::path::PathBuf>,
     /// Print one JSON object on stdout at the end instead of the human-readable report.
     #[arg(long)]
     json: bool,
@@ -88,6 +95,13 @@ async fn main() {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    let auth_secret = match skirmish::auth::load_secret(args.auth_secret.clone(), args.auth_secret_file.clone()) {
+        Ok(secret) => secret,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::exit(2);
+        }
+    };
     let config = SwarmConfig {
         url: args.url.clone(),
         count: args.count,
@@ -106,6 +120,7 @@ async fn main() {
         }),
         spectators: args.spectators,
         churn_per_minute: args.churn,
+        auth_secret,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
