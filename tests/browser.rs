@@ -11,62 +11,20 @@
 mod cdp;
 mod common;
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use cdp::pages::*;
 use cdp::{Browser, Page};
 use common::*;
 use serde_json::{json, Value};
 use skirmish::client::{GameClient, ServerEvent};
-use skirmish::config::ServerConfig;
 use skirmish::protocol::{player_field as pf, EntityKind, EntityState, Join, RoomOptions};
 use skirmish::server::RunningServer;
 use skirmish::sim::Map;
 use skirmish::snapshot::WorldSnapshot;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
-
-/// Every browser test finishes (or fails) within this, browser start-up included.
-const TEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// The fixed viewport of every page.
-const VIEWPORT: (u32, u32) = (1200, 800);
-/// Polling period of page-state waits.
-const POLL: Duration = Duration::from_millis(50);
-
-/// One browser at a time: three Chromium instances at once would only make each test slower and flakier.
-static BROWSER_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Runs `test` with a fresh browser when it is this test's turn, bounded by `TEST_TIMEOUT`; closes the browser
-/// afterwards (dropping it kills the process if the test failed or timed out).
-async fn with_browser<F, Fut>(name: &str, test: F)
-where
-    F: FnOnce(Browser) -> Fut,
-    Fut: Future<Output = Browser>,
-{
-    let _turn = BROWSER_TURN.lock().await;
-    let started = Instant::now();
-    let run = async {
-        let browser = Browser::launch().await.unwrap_or_else(|e| panic!("{e}"));
-        eprintln!("{name}: browser up in {:?}", started.elapsed());
-        test(browser).await
-    };
-    let browser = tokio::time::timeout(TEST_TIMEOUT, run)
-        .await
-        .unwrap_or_else(|_| panic!("{name}: timed out after {TEST_TIMEOUT:?}"));
-    browser.close().await;
-    eprintln!("{name}: done in {:?}", started.elapsed());
-}
-
-/// The server's test configuration with its snapshots recorded, on `map` (the bundled arena when `None`).
-fn config(map: Option<Map>) -> ServerConfig {
-    let mut config = ServerConfig::for_tests();
-    if let Some(map) = map {
-        config.room.map = map;
-    }
-    config.room.record_snapshots = 512;
-    config
-}
 
 /// A long empty floor with one spawn near its left end: a second of running right never reaches a wall, so the
 /// player comes to rest by friction alone.
@@ -78,82 +36,10 @@ fn runway_map() -> Map {
     .expect("valid test map")
 }
 
-/// Panics with `what`, the page's console and Chromium's stderr: what a failed browser test needs to be debugged.
-fn fail(browser: &Browser, page: &Page, what: &str) -> ! {
-    panic!(
-        "{what}\n--- page console ---\n{}\n--- chromium stderr (tail) ---\n{}",
-        browser.page_log(page),
-        browser.stderr_tail()
-    )
-}
-
-/// `window.skirmish` as plain JSON (its getters evaluated), or null before the client script ran.
-async fn page_state(browser: &mut Browser, page: &Page) -> Value {
-    let expression = "window.skirmish === undefined ? null : JSON.parse(JSON.stringify(window.skirmish))";
-    match browser.evaluate(page, expression).await {
-        Ok(state) => state,
-        Err(e) => fail(browser, page, &e.to_string()),
-    }
-}
-
-/// Polls the page state until `done` holds for it; returns that state.
-async fn wait_for_state(
-    browser: &mut Browser,
-    page: &Page,
-    what: &str,
-    timeout: Duration,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let state = page_state(browser, page).await;
-        if done(&state) {
-            return state;
-        }
-        if Instant::now() > deadline {
-            fail(browser, page, &format!("timed out after {timeout:?} waiting for {what}; last state: {state}"));
-        }
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-/// The own player's position in the page's snapshot store (the server's state of the newest applied tick).
-fn position(state: &Value) -> Option<(f64, f64)> {
-    xy(&state["position"])
-}
-
-/// The own player's predicted position (after every input sent so far).
-fn predicted(state: &Value) -> Option<(f64, f64)> {
-    xy(&state["predictedPosition"])
-}
-
-fn xy(point: &Value) -> Option<(f64, f64)> {
-    Some((point["x"].as_f64()?, point["y"].as_f64()?))
-}
-
-/// A counter of the page state; a missing or non-numeric one fails the test.
-fn counter(browser: &Browser, page: &Page, state: &Value, key: &str) -> u64 {
-    state[key].as_u64().unwrap_or_else(|| fail(browser, page, &format!("window.skirmish.{key} is missing: {state}")))
-}
-
 /// Player `id`'s position in one of the server's own snapshots, world units.
 fn server_position(snapshot: &WorldSnapshot, id: u32) -> Option<(f64, f64)> {
     let e = snapshot.entity(id)?;
     Some((f64::from(e.fields[pf::X]) / 16.0, f64::from(e.fields[pf::Y]) / 16.0))
-}
-
-/// Opens a page on the server's bundled client as `name` and waits until it has joined and sees its own player.
-async fn joined_page(browser: &mut Browser, server: &RunningServer, name: &str) -> (Page, Value) {
-    let page = browser.new_page(VIEWPORT.0, VIEWPORT.1).await.unwrap_or_else(|e| panic!("{e}"));
-    let url = format!("http://{}/?name={name}", server.local_addr);
-    if let Err(e) = browser.navigate(&page, &url).await {
-        fail(browser, &page, &e.to_string());
-    }
-    let state = wait_for_state(browser, &page, &format!("{name} to join"), Duration::from_secs(10), |s| {
-        s["state"] == "joined" && position(s).is_some() && s["playerId"].as_u64().is_some()
-    })
-    .await;
-    (page, state)
 }
 
 /// Waits until the page's own position, as the server sent it and as predicted, stays put for a few ticks while
@@ -420,16 +306,6 @@ impl Background {
     }
 }
 
-/// Opens a new page at `path` on the server (no waiting).
-async fn open_page(browser: &mut Browser, server: &RunningServer, path: &str) -> Page {
-    let page = browser.new_page(VIEWPORT.0, VIEWPORT.1).await.unwrap_or_else(|e| panic!("{e}"));
-    let url = format!("http://{}{path}", server.local_addr);
-    if let Err(e) = browser.navigate(&page, &url).await {
-        fail(browser, &page, &e.to_string());
-    }
-    page
-}
-
 /// The lobby's room table as shown: each row's room id, its four cells (name, map, players, spectators) and
 /// whether its Join and Spectate buttons are enabled.
 const LOBBY_ROWS: &str = r#"[...document.querySelectorAll('#room-rows tr')].map((tr) => ({
@@ -463,39 +339,6 @@ async fn wait_for_rows(browser: &mut Browser, page: &Page, what: &str, done: imp
 fn row<'r>(rows: &'r [Value], id: &str) -> Option<&'r Value> {
     rows.iter().find(|r| r["id"] == id)
 }
-
-/// Clicks `selector`; a missing or hidden control fails the test.
-async fn click(browser: &mut Browser, page: &Page, selector: &str) {
-    if let Err(e) = browser.click(page, selector).await {
-        fail(browser, page, &e.0);
-    }
-}
-
-/// Clears the text field `selector` and types `text` into it.
-async fn type_into(browser: &mut Browser, page: &Page, selector: &str, text: &str) {
-    click(browser, page, selector).await;
-    let clear = format!("document.querySelector({}).select()", serde_json::to_string(selector).unwrap());
-    browser.evaluate(page, &clear).await.unwrap_or_else(|e| fail(browser, page, &e.0));
-    if let Err(e) = browser.insert_text(page, text).await {
-        fail(browser, page, &e.0);
-    }
-}
-
-/// Presses and releases a key (DOM key, code, Windows key code), with `hold` in between.
-async fn tap_key(browser: &mut Browser, page: &Page, key: (&str, &str, u32), hold: Duration) {
-    let (name, code, key_code) = key;
-    browser.key(page, true, name, code, key_code).await.unwrap_or_else(|e| fail(browser, page, &e.0));
-    tokio::time::sleep(hold).await;
-    browser.key(page, false, name, code, key_code).await.unwrap_or_else(|e| fail(browser, page, &e.0));
-}
-
-const KEY_E: (&str, &str, u32) = ("e", "KeyE", 69);
-const KEY_Q: (&str, &str, u32) = ("q", "KeyQ", 81);
-const KEY_F: (&str, &str, u32) = ("f", "KeyF", 70);
-const KEY_A: (&str, &str, u32) = ("a", "KeyA", 65);
-const KEY_D: (&str, &str, u32) = ("d", "KeyD", 68);
-const KEY_ESCAPE: (&str, &str, u32) = ("Escape", "Escape", 27);
-const TAP: Duration = Duration::from_millis(30);
 
 /// The room `id` of the server.
 fn room_of(server: &RunningServer, id: &str) -> std::sync::Arc<skirmish::lobby::RoomEntry> {

@@ -11,6 +11,8 @@
 //! Every wait is bounded, and the browser process is killed when `Browser` is dropped, even on a failed test.
 #![allow(dead_code)]
 
+pub mod pages;
+
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::{BufRead, BufReader};
