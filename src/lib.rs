@@ -7,18 +7,21 @@
 //! # Layout
 //! - [`server`]: the network edge — accept loop, HTTP routes (bundled client, `/healthz`, `/rooms`, `/maps`, `/ws`),
 //!   the room pool, shutdown.
-//! - [`connection`]: one WebSocket — a reader that validates and forwards client messages, a writer that drains
-//!   the client's bounded outbox.
+//! - [`connection`]: one WebSocket — a reader that validates and forwards client messages (and, when the socket
+//!   drops, tells the room whether to hold the seat), a writer that drains the client's bounded outbox, and the
+//!   lingering close of RFC 6455 section 7.1.1.
 //! - [`link`]: the mailbox between a socket and a room — outgoing frames, the close request, the typed
 //!   [`link::DisconnectReason`]; both the edge and the room import it, the room never imports the edge.
 //! - [`telemetry`]: the edge's counters (connections, refusals, disconnects by reason); [`shutdown`]: the signal
 //!   every loop watches.
-//! - [`protocol`]: the message types of protocol v3, pure data; [`codec`]: bytes ↔ messages, limits, typed errors;
+//! - [`protocol`]: the message types of protocol v4, pure data; [`codec`]: bytes ↔ messages, limits, typed errors;
 //!   [`msgpack`]: the lean reader behind the clients' snapshot decoding.
 //! - [`lobby`]: the room registry and matchmaking (create, find, list, quick play, spectate) and the room pool;
-//!   [`session`]: a client's seat (who, which room, which role), from a hello's `join`.
+//!   [`session`]: a client's seat (who, which room, which role), from a hello's `join` or a resume token;
+//!   [`auth`]: signed join tokens (HS256 JWTs) when authentication is on.
 //! - [`room`]: one room — its state and pure tick (`room/mod.rs`: drain inputs, step, snapshot; players and
-//!   spectators), the send stage (`room/replication.rs`) and the driver, its only clock (`room/driver.rs`).
+//!   spectators, chat), seats that outlive a socket (`room/seats.rs`), the send stage (`room/replication.rs`) and the
+//!   driver, its only clock (`room/driver.rs`).
 //! - [`sim`]: the pure simulation (map, players, bullets, collisions); no I/O, no clock, deterministic per seed.
 //! - [`interest`]: interest management — which entities each client sees when a view radius is set.
 //! - [`snapshot`]: per-tick world snapshots, the history ring, deltas against acknowledged baselines, and the
