@@ -203,6 +203,10 @@ async fn wrong_and_forged_tokens_leave_the_real_seat_and_its_timer_untouched() {
     }
     // The seat is still held, for as long as it was going to be.
     assert_eq!(stats.detached.load(Ordering::Relaxed), 1);
+    let (_, health) = http_json(server.local_addr, "GET", "/healthz", "").await;
+    assert_eq!(health["held_seats"], 1, "{health}");
+    assert_eq!(health["resumes"], 0, "{health}");
+    assert_eq!(health["disconnects"]["resume_refused"], forgeries.len() as u64, "{health}");
     assert_eq!(players(&server), 1);
     assert_eq!(stats.resumes.load(Ordering::Relaxed), 0);
     // The real token still works until the grace it was given, not a moment longer after the forgeries...

@@ -138,6 +138,8 @@ pub struct RoomStats {
     pub frames_dropped: AtomicU64,
     pub slow_clients_closed: AtomicU64,
     pub bytes_sent: AtomicU64,
+    /// Seats held right now (their socket gone, their grace running).
+    pub held_seats: AtomicU32,
     /// Seats whose socket dropped and were held for a resume.
     pub detached: AtomicU64,
     /// Seats taken back over a new socket.
@@ -460,6 +462,7 @@ impl Room {
     fn publish_occupancy(&self) {
         self.stats.players.store(self.players as u32, Ordering::Relaxed);
         self.stats.spectators.store(self.spectators as u32, Ordering::Relaxed);
+        self.stats.held_seats.store(self.detached as u32, Ordering::Relaxed);
     }
 
     /// Counts a tick towards closing an empty room; true once the room has been empty for its grace period.

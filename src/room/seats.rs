@@ -112,6 +112,7 @@ impl Room {
         self.world.set_disconnected(player, true);
         self.detached += 1;
         self.stats.detached.fetch_add(1, Ordering::Relaxed);
+        self.publish_occupancy();
         debug!(room = %self.id, player = player.wire_id(), "player disconnected; seat held");
     }
 
@@ -164,6 +165,7 @@ impl Room {
         let client = &self.clients[slot];
         self.send_welcome(client, Role::Player);
         self.stats.resumes.fetch_add(1, Ordering::Relaxed);
+        self.publish_occupancy();
         debug!(room = %self.id, player = resumed.player_id, baseline, "seat resumed");
         Ok(resumed)
     }
