@@ -42,29 +42,6 @@ fn server_position(snapshot: &WorldSnapshot, id: u32) -> Option<(f64, f64)> {
     Some((f64::from(e.fields[pf::X]) / 16.0, f64::from(e.fields[pf::Y]) / 16.0))
 }
 
-/// Waits until the page's own position, as the server sent it and as predicted, stays put for a few ticks while
-/// ticks keep arriving; returns the state then.
-async fn wait_until_still(browser: &mut Browser, page: &Page) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut last = page_state(browser, page).await;
-    let mut still_since = Instant::now();
-    loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let state = page_state(browser, page).await;
-        if position(&state) != position(&last) || predicted(&state) != predicted(&last) || state["tick"] == last["tick"]
-        {
-            still_since = Instant::now();
-        }
-        if still_since.elapsed() >= Duration::from_millis(300) {
-            return state;
-        }
-        if Instant::now() > deadline {
-            fail(browser, page, &format!("the player never came to rest; last state: {state}"));
-        }
-        last = state;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_joins_and_moves_where_the_server_says() {
     let server = start(config(Some(runway_map()))).await;

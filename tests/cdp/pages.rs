@@ -168,3 +168,26 @@ pub const KEY_A: (&str, &str, u32) = ("a", "KeyA", 65);
 pub const KEY_D: (&str, &str, u32) = ("d", "KeyD", 68);
 pub const KEY_ESCAPE: (&str, &str, u32) = ("Escape", "Escape", 27);
 pub const TAP: Duration = Duration::from_millis(30);
+
+/// Waits until the page's own position, as the server sent it and as predicted, stays put for a few ticks while
+/// ticks keep arriving; returns the state then.
+pub async fn wait_until_still(browser: &mut Browser, page: &Page) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut last = page_state(browser, page).await;
+    let mut still_since = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let state = page_state(browser, page).await;
+        if position(&state) != position(&last) || predicted(&state) != predicted(&last) || state["tick"] == last["tick"]
+        {
+            still_since = Instant::now();
+        }
+        if still_since.elapsed() >= Duration::from_millis(300) {
+            return state;
+        }
+        if Instant::now() > deadline {
+            fail(browser, page, &format!("the player never came to rest; last state: {state}"));
+        }
+        last = state;
+    }
+}

@@ -1,0 +1,176 @@
+//! The browser client's sessions in real headless Chromium: a chat line typed into one page appears on another,
+//! and a page whose connection the network cuts shows "reconnecting...", reconnects by itself through the same
+//! front door and gets its own player back on a delta, while the server held the seat.
+//!
+//! The cut is made by a TCP proxy in the test between Chromium and the server (the page is served through it, so
+//! its WebSocket goes through it too): the server sees its socket end without a close frame, exactly as when a
+//! player's Wi-Fi drops. Chromium is driven as in `browser.rs`; a missing browser fails with instructions.
+
+mod cdp;
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cdp::pages::*;
+use cdp::{Browser, Page};
+use common::*;
+use serde_json::Value;
+use skirmish::server::RunningServer;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
+
+const KEY_ENTER: (&str, &str, u32) = ("Enter", "Enter", 13);
+
+/// A loopback TCP proxy in front of the server that can cut every connection through it and refuse new ones.
+struct Proxy {
+    addr: SocketAddr,
+    live: Arc<Mutex<Vec<AbortHandle>>>,
+    refusing: Arc<AtomicBool>,
+    accept: AbortHandle,
+}
+
+impl Proxy {
+    async fn start(server: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
+        let addr = listener.local_addr().expect("proxy address");
+        let live: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
+        let refusing = Arc::new(AtomicBool::new(false));
+        let (live_in, refusing_in) = (live.clone(), refusing.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if refusing_in.load(Ordering::Relaxed) {
+                    continue; // dropped: the connection is closed at once
+                }
+                let relay = tokio::spawn(async move {
+                    if let Ok(mut upstream) = TcpStream::connect(server).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                    }
+                });
+                live_in.lock().unwrap().push(relay.abort_handle());
+            }
+        })
+        .abort_handle();
+        Proxy { addr, live, refusing, accept }
+    }
+
+    /// Ends every connection through the proxy (both sockets dropped: no close frame reaches either side).
+    fn cut(&self) {
+        for relay in self.live.lock().unwrap().drain(..) {
+            relay.abort();
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
+
+/// Opens the bundled client at `http://addr/?name=NAME` and waits until it plays.
+async fn playing_page(browser: &mut Browser, addr: SocketAddr, name: &str) -> (Page, Value) {
+    let page = browser.new_page(VIEWPORT.0, VIEWPORT.1).await.unwrap_or_else(|e| panic!("{e}"));
+    if let Err(e) = browser.navigate(&page, &format!("http://{addr}/?name={name}")).await {
+        fail(browser, &page, &e.to_string());
+    }
+    let state = wait_for_state(browser, &page, &format!("{name} to join"), Duration::from_secs(10), |s| {
+        s["connection"] == "playing" && s["playerId"].as_u64().is_some() && position(s).is_some()
+    })
+    .await;
+    (page, state)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_line_typed_in_one_page_appears_in_the_other() {
+    let server = start(config(None)).await;
+    with_browser("chat", |browser| chat_between_pages(browser, &server)).await;
+    server.shutdown().await;
+}
+
+async fn chat_between_pages(mut browser: Browser, server: &RunningServer) -> Browser {
+    let (ana, ana_state) = playing_page(&mut browser, server.local_addr, "ana").await;
+    let (bo, _) = playing_page(&mut browser, server.local_addr, "bo").await;
+    let line = "gg, très bien 👍";
+    tap_key(&mut browser, &ana, KEY_ENTER, TAP).await;
+    wait_for_state(&mut browser, &ana, "the chat box to open", Duration::from_secs(3), |s| s["chatOpen"] == true).await;
+    if let Err(e) = browser.insert_text(&ana, line).await {
+        fail(&browser, &ana, &e.0);
+    }
+    tap_key(&mut browser, &ana, KEY_ENTER, TAP).await;
+    let seen = wait_for_state(&mut browser, &bo, "bo to see ana's line", Duration::from_secs(5), |s| {
+        s["chat"].as_array().is_some_and(|lines| lines.iter().any(|l| l["text"] == line))
+    })
+    .await;
+    let got = seen["chat"].as_array().unwrap().iter().find(|l| l["text"] == line).unwrap().clone();
+    assert_eq!(got["name"], "ana", "{seen}");
+    assert_eq!(got["from"], ana_state["playerId"], "{seen}");
+    // The sender sees its own line too, the box has closed, and the server passed on exactly one line.
+    let own = wait_for_state(&mut browser, &ana, "ana to see her line", Duration::from_secs(3), |s| {
+        s["chat"].as_array().is_some_and(|lines| lines.iter().any(|l| l["text"] == line)) && s["chatOpen"] == false
+    })
+    .await;
+    assert_eq!(own["chatSent"], 1, "{own}");
+    let stats = room_stats(server);
+    assert_eq!(stats.chat_lines.load(Ordering::Relaxed), 1);
+    // Typing in the chat box did not move ana: while it is open, keys are text, not controls.
+    let before = position(&ana_state).unwrap();
+    let now = position(&wait_until_still(&mut browser, &ana).await).unwrap();
+    assert!((before.0 - now.0).abs() < 1.0 && (before.1 - now.1).abs() < 1.0, "ana moved from {before:?} to {now:?}");
+    browser
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_reconnects_by_itself_and_resumes_its_player_when_its_socket_is_cut() {
+    let server = start(config(None)).await;
+    let proxy = Proxy::start(server.local_addr).await;
+    with_browser("reconnect", |browser| reconnect_through(browser, &server, &proxy)).await;
+    drop(proxy);
+    server.shutdown().await;
+}
+
+async fn reconnect_through(mut browser: Browser, server: &RunningServer, proxy: &Proxy) -> Browser {
+    let (page, joined) = playing_page(&mut browser, proxy.addr, "ana").await;
+    let id = joined["playerId"].as_u64().unwrap();
+    assert_eq!(joined["canResume"], true, "{joined}");
+    let stats = room_stats(server);
+    // The network goes away for a second: the connection is cut and new ones fail.
+    proxy.refusing.store(true, Ordering::Relaxed);
+    proxy.cut();
+    let away = wait_for_state(&mut browser, &page, "the page to notice", Duration::from_secs(5), |s| {
+        s["connection"] == "reconnecting"
+    })
+    .await;
+    assert_eq!(away["playerId"].as_u64(), Some(id), "{away}");
+    let overlay = browser
+        .evaluate(&page, "document.body.innerText.toLowerCase().includes('reconnecting')")
+        .await
+        .unwrap_or_else(|e| fail(&browser, &page, &e.0));
+    assert_eq!(overlay, true, "no 'reconnecting...' shown over the game");
+    until("the server holds the seat", || stats.held_seats.load(Ordering::Relaxed) == 1).await;
+    assert_eq!(players(server), 1, "the seat is held, not freed");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // The network comes back: the page's next attempt resumes the seat.
+    proxy.refusing.store(false, Ordering::Relaxed);
+    let back = wait_for_state(&mut browser, &page, "the page to resume", Duration::from_secs(10), |s| {
+        s["connection"] == "playing" && s["resumes"].as_u64() == Some(1)
+    })
+    .await;
+    assert_eq!(back["playerId"].as_u64(), Some(id), "the same player: {back}");
+    assert!(back["reconnectAttempts"].as_u64().unwrap_or(0) >= 2, "retried while refused: {back}");
+    let baseline = back["resumeBaseline"].as_u64().unwrap_or(0);
+    assert!(baseline > 0, "the first snapshot after the resume is a delta against the held tick: {back}");
+    assert_eq!(stats.resumes.load(Ordering::Relaxed), 1);
+    assert_eq!(stats.held_seats.load(Ordering::Relaxed), 0);
+    assert_eq!(players(server), 1);
+    // It plays on: ticks keep arriving and its own player is where the server has it.
+    let tick = back["tick"].as_u64().unwrap_or(0);
+    wait_for_state(&mut browser, &page, "ticks after the resume", Duration::from_secs(3), |s| {
+        s["tick"].as_u64().unwrap_or(0) > tick + 15
+    })
+    .await;
+    browser
+}
