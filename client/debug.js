@@ -1,12 +1,15 @@
-// debug.js: the read-only view of the page that `window.skirmish` exposes for tests: state, room, own player,
-// prediction, counters, the lobby and, while spectating, the camera and the roster. It reads the page's parts and
-// never changes them.
+// debug.js: the view of the page that `window.skirmish` exposes for tests: state, room, own player, prediction,
+// counters, the lobby, reconnection and chat, and while spectating the camera and the roster. It reads the page's
+// parts and never changes them, with one exception a test needs: `sendChat(text)` sends a chat line exactly as
+// the chat box does (same checks, same pace). A test that types instead presses Enter on the game, types into the
+// input `#chat-input` and presses Enter (Escape cancels).
 
 import { KIND_BULLET, KIND_PLAYER, P_X, P_Y, toWorld } from './protocol.js';
 
 /**
- * The view over `app`: `app.session` (a getter: the current session or null) and the page's parts it reads
- * (`renderer`, `hud`, `lobby`, `scene`, `fps`, `interpDelay`).
+ * The view over `app`: `app.session` (a getter: the current session or null), the page's parts it reads
+ * (`renderer`, `hud`, `lobby`, `scene`, `fps`, `interpDelay`, `chatBox`, `bytesIn(session)`, `bytesOut(session)`)
+ * and `sendChat(text)`.
  */
 export function createDebugView(app) {
   function ownEntity() {
@@ -22,9 +25,64 @@ export function createDebugView(app) {
   }
 
   return Object.freeze({
-    /** 'lobby' (no session), 'connecting', 'joined' or 'closed'. */
+    /** 'lobby' (no session), 'connecting', 'joined', 'reconnecting' or 'closed'. */
     get state() {
       return app.session === null ? 'lobby' : app.session.state;
+    },
+    /**
+     * The connection as a player sees it: 'connecting' (until the welcome), 'playing' (welcomed, as player or
+     * spectator), 'reconnecting' (the link dropped and the seat is being resumed: the game is frozen), 'closed'
+     * (the disconnected panel, or left); null in the lobby.
+     */
+    get connection() {
+      if (app.session === null) return null;
+      const state = app.session.state;
+      return state === 'joined' ? 'playing' : state;
+    },
+    /** Resume attempts (connections opened to resume the seat) and resumes that got a welcome, this session. */
+    get reconnectAttempts() {
+      return app.session === null ? 0 : app.session.reconnectAttempts;
+    },
+    get resumes() {
+      return app.session === null ? 0 : app.session.resumes;
+    },
+    /** The baseline of the first snapshot after the newest resume: 0 for a full one; null before any resume. */
+    get resumeBaseline() {
+      return app.session === null ? null : app.session.resumeBaseline;
+    },
+    /** Whether the page holds a resume token for its seat (the token itself is a credential and not shown). */
+    get canResume() {
+      return app.session !== null && app.session.resumeToken !== null;
+    },
+    /** The newest welcome's grace (ms the server holds the seat after a drop), 0 without a session element. */
+    get graceMs() {
+      return app.session === null ? 0 : app.session.graceMs;
+    },
+    /** The chat lines received this session, oldest first: [{from, name, text}] (from 0: a spectator). */
+    get chat() {
+      if (app.session === null) return [];
+      return app.session.chatLines.map((l) => ({ from: l.from, name: l.name, text: l.text }));
+    },
+    /** Chat lines this page sent, whether the chat box is open, the newest notice of the page's own ('' none). */
+    get chatSent() {
+      return app.session === null ? 0 : app.session.chatSent;
+    },
+    get chatOpen() {
+      return app.chatBox.isOpen;
+    },
+    get chatNotice() {
+      return app.session === null ? '' : app.session.lastNotice;
+    },
+    /** The feed's lines as drawn now, oldest first (kills, joins, leaves, chat, notices). */
+    get feed() {
+      return app.session === null ? [] : app.session.feed.entries.map((e) => e.text);
+    },
+    /**
+     * Sends a chat line as the chat box would; returns 'sent', 'slow down', 'not connected' or checkChat's reason
+     * ('chat line is empty', 'chat line over 120 characters', 'chat line holds a control character').
+     */
+    sendChat(text) {
+      return app.sendChat(text);
     },
     /** The room welcomed to: `{id, name, role}` (role 'player' or 'spectator'), null before a welcome. */
     get room() {
@@ -144,20 +202,29 @@ export function createDebugView(app) {
     get lastInputSeq() {
       return app.session === null || app.session.store.current === null ? 0 : app.session.store.current.lastInputSeq;
     },
+    /** Bytes over all the session's connections (a resume opens a new one). */
     get bytesIn() {
-      return app.session === null ? 0 : app.session.conn.bytesIn;
+      return app.session === null ? 0 : app.bytesIn(app.session);
     },
     get bytesOut() {
-      return app.session === null ? 0 : app.session.conn.bytesOut;
+      return app.session === null ? 0 : app.bytesOut(app.session);
     },
+    /** Why the session ended, as the disconnected panel says (a seat not resumed in time: the drop's code). */
     get closeCode() {
-      return app.session === null || app.session.state !== 'closed' ? null : app.session.conn.closeCode;
+      return app.session === null || app.session.state !== 'closed' ? null : app.session.closeCode;
     },
     get closeReason() {
-      return app.session === null || app.session.state !== 'closed' ? null : app.session.conn.closeReason;
+      return app.session === null || app.session.state !== 'closed' ? null : app.session.closeReason;
+    },
+    /** While reconnecting: the code and reason of the drop being recovered; null otherwise. */
+    get dropCode() {
+      return app.session === null || app.session.drop === null ? null : app.session.drop.code;
+    },
+    get dropReason() {
+      return app.session === null || app.session.drop === null ? null : app.session.drop.reason;
     },
     get pingMs() {
-      return app.session === null ? null : app.session.conn.pingMs;
+      return app.session === null || app.session.conn === null ? null : app.session.conn.pingMs;
     },
     /** The predicted own player after every input sent ({x, y} world units), null when nothing is predicted. */
     get predictedPosition() {
@@ -184,7 +251,7 @@ export function createDebugView(app) {
       const out = [];
       for (let i = 0; i < app.scene.playerCount; i++) {
         const p = app.scene.players[i];
-        if (!p.own) out.push({ id: p.id, name: p.name, x: p.x, y: p.y });
+        if (!p.own) out.push({ id: p.id, name: p.name, x: p.x, y: p.y, disconnected: p.disconnected });
       }
       return out;
     },

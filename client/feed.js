@@ -1,27 +1,37 @@
-// feed.js: the kill feed model: turns de-duplicated snapshot events into short lines that fade out.
+// feed.js: the feed model: turns de-duplicated snapshot events, chat lines and the page's own notices ("slow down")
+// into short lines that fade out.
 //
 // Pure (the caller passes the time), so it can be tested under Node. Names come from the newest state, then the
-// state before it (a player who left in the same snapshot), then names remembered from join events.
+// state before it (a player who left in the same snapshot), then names remembered from join events; a chat line
+// carries its sender's name. Lines are drawn on the canvas (hud.js), so chat text is never markup.
 
 import { EVENT_JOIN, EVENT_KILL, EVENT_LEAVE, KIND_PLAYER } from './protocol.js';
 
+/** Feed kinds besides the protocol's EVENT_* numbers: a chat line, and a notice of the page's own. */
+export const FEED_CHAT = 'chat';
+export const FEED_NOTICE = 'notice';
+
+/** Chat lines stay longer than kill lines: there is more to read. */
+const CHAT_TTL_MS = 12000;
+
 /** One line of the feed. */
 export class FeedEntry {
-  constructor(text, kind, own, time) {
+  constructor(text, kind, own, time, ttlMs) {
     this.text = text;
-    /** Event kind (protocol EVENT_*). */
+    /** Event kind (protocol EVENT_*), FEED_CHAT or FEED_NOTICE. */
     this.kind = kind;
     /** Whether the own player is involved (drawn highlighted). */
     this.own = own;
-    /** When it was added, in the caller's milliseconds. */
+    /** When it was added, in the caller's milliseconds, and how long it is shown. */
     this.time = time;
+    this.ttlMs = ttlMs;
     /** Measured text width, filled in by the first draw. */
     this.width = -1;
   }
 }
 
 export class KillFeed {
-  constructor(maxEntries = 6, ttlMs = 6000) {
+  constructor(maxEntries = 8, ttlMs = 6000) {
     this.maxEntries = maxEntries;
     this.ttlMs = ttlMs;
     /** Oldest first. */
@@ -54,16 +64,38 @@ export class KillFeed {
       } else {
         continue; // an event kind this client does not know
       }
-      this.entries.push(new FeedEntry(text, e.kind, own, now));
-      if (this.entries.length > this.maxEntries) this.entries.shift();
+      this.add(new FeedEntry(text, e.kind, own, now, this.ttlMs));
     }
   }
 
-  /** Drops lines older than the time to live. */
+  /**
+   * Adds a chat line (a parsed chat message: `from`, `name`, `text`) as "name: text"; a spectator's (from 0) says
+   * so. `ownId` (0 for a spectator) marks the own lines.
+   */
+  chat(msg, ownId, now) {
+    const who = msg.from === 0 ? `${msg.name} (spectator)` : msg.name;
+    const own = ownId !== 0 && msg.from === ownId;
+    this.add(new FeedEntry(`${who}: ${msg.text}`, FEED_CHAT, own, now, Math.max(this.ttlMs, CHAT_TTL_MS)));
+  }
+
+  /** Adds a notice of the page's own (not from the server), such as "slow down". */
+  notice(text, now) {
+    this.add(new FeedEntry(text, FEED_NOTICE, true, now, this.ttlMs));
+  }
+
+  add(entry) {
+    this.entries.push(entry);
+    if (this.entries.length > this.maxEntries) this.entries.shift();
+  }
+
+  /** Drops lines past their time to live (lines live differently long, so any line may go). */
   prune(now) {
-    let n = 0;
-    while (n < this.entries.length && now - this.entries[n].time > this.ttlMs) n++;
-    if (n > 0) this.entries.splice(0, n);
+    let kept = 0;
+    for (let i = 0; i < this.entries.length; i++) {
+      const e = this.entries[i];
+      if (now - e.time <= e.ttlMs) this.entries[kept++] = e;
+    }
+    this.entries.length = kept;
   }
 
   nameOf(id, state, prev) {

@@ -140,7 +140,7 @@ export function drawScoreboard(ctx, source, width, mode, highlightId = 0, maxRow
   ctx.globalAlpha = 1;
 }
 
-/** Kill feed lines at the top left, fading during their last second. */
+/** Feed lines (kills, joins, chat, notices) at the top left, each fading during its last second. */
 export function drawFeed(ctx, feed, now) {
   const entries = feed.entries;
   ctx.font = FONT;
@@ -148,7 +148,7 @@ export function drawFeed(ctx, feed, now) {
   ctx.textAlign = 'left';
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i];
-    const left = feed.ttlMs - (now - e.time);
+    const left = e.ttlMs - (now - e.time);
     ctx.globalAlpha = left < 1000 ? Math.max(left, 0) / 1000 : 1;
     const y = MARGIN + i * 24;
     if (e.width < 0) e.width = ctx.measureText(e.text).width;

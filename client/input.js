@@ -3,9 +3,10 @@
 //
 // Movement: WASD or arrow keys (physical key positions, so ZQSD layouts work too). Aim: the mouse. Fire: left mouse
 // button or space. Overlay: F3 or N. Scoreboard order: Tab, or a click on the scoreboard (see `uiClick`).
-// Spectating: Q/E or [ and ] switch the followed player, F toggles the free camera. Esc leaves for the lobby. Keys
-// typed into form fields are ignored, nothing is taken while `active` is false (the lobby is shown), and everything
-// is released when the window loses focus so a player never keeps running or firing on their own.
+// Spectating: Q/E or [ and ] switch the followed player, F toggles the free camera. Enter opens the chat box
+// (chat.js). Esc leaves for the lobby. Keys typed into form fields (the chat box among them) are ignored, nothing
+// is taken while `active` is false (the lobby is shown), and everything is released when the window loses focus so
+// a player never keeps running or firing on their own.
 
 const UP = new Set(['KeyW', 'ArrowUp']);
 const DOWN = new Set(['KeyS', 'ArrowDown']);
@@ -23,6 +24,10 @@ const ACTIONS = new Map([
   ['BracketLeft', 'followPrev'],
   ['KeyF', 'toggleFreeCamera'],
   ['Escape', 'leave'],
+  // Handled on keydown and its default prevented, so the same Enter does not also reach (and submit) the chat box
+  // it opens and focuses.
+  ['Enter', 'openChat'],
+  ['NumpadEnter', 'openChat'],
 ]);
 
 export class InputManager {
@@ -68,7 +73,7 @@ export class InputManager {
 
   /**
    * Registers `fn` for a named action ('toggleOverlay', 'toggleSort', 'followNext', 'followPrev',
-   * 'toggleFreeCamera', 'leave').
+   * 'toggleFreeCamera', 'leave', 'openChat').
    */
   on(action, fn) {
     if (!this.listeners.has(action)) this.listeners.set(action, []);

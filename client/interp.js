@@ -27,7 +27,7 @@ import {
   aimToRadians,
   toWorld,
 } from './protocol.js';
-import { setIdentity } from './scene.js';
+import { isDisconnected, setIdentity } from './scene.js';
 
 /** Default interpolation delay, in ticks. */
 export const DEFAULT_INTERP_TICKS = 2;
@@ -204,6 +204,7 @@ export class Interpolator {
         p.hp = fa[P_HP];
         p.score = fa[P_SCORE];
         p.respawn = fa[P_RESPAWN];
+        p.disconnected = isDisconnected(fa);
         if (b !== null) {
           const eb = b.entities.get(e.id);
           // The same player in both states (not a reused slot), alive in both: interpolate.

@@ -9,8 +9,18 @@
 // requestAnimationFrame loop, independent of the tick rate, fills a Scene (scene.js) with the remote players and
 // bullets the Interpolator (interp.js) places `?interp=N` ticks (default 2) in the past plus the predicted own
 // player, and hands it to the Renderer. The disconnected panel offers Reconnect (the same room) and Back to lobby.
-// `window.skirmish` exposes a read-only view for tests (debug.js).
+//
+// A player's seat outlives its socket (protocol v4): when the link drops without the server saying why, or the
+// server lets it go in a way that holds the seat (reconnect.js's shouldResume), the game freezes under a
+// "reconnecting" overlay (no input, no prediction) and new connections resume the seat with the newest resume
+// token and the newest tick held, with backoff, until the grace is over; the resumed session keeps its world,
+// forgets its unacknowledged inputs and numbers its inputs above the server's. The token is also kept in
+// sessionStorage, so a reload during a drop resumes too; leaving on purpose (the lobby, another room, closing the
+// page while connected) sends a normal close, which frees the seat. Enter opens the chat box (chat.js); chat lines
+// go to the feed.
+// `window.skirmish` exposes a read-only view for tests (debug.js), plus sendChat.
 
+import { ChatBox, ChatBucket, SLOW_DOWN } from './chat.js';
 import { createDebugView } from './debug.js';
 import { Effects } from './effects.js';
 import { InputManager } from './input.js';
@@ -31,16 +41,21 @@ import {
   ROLE_SPECTATOR,
   ackMessage,
   aimToRadians,
+  chatMessage,
+  checkChat,
   inputMessage,
   joinRoom,
   normalizeName,
   quickPlay,
   radiansToAim,
+  resume,
   spectate,
   toMoveAxis,
   toWorld,
+  trimLikeRust,
   viewMessage,
 } from './protocol.js';
+import { ReconnectPlan, ResumeRecord, shouldResume } from './reconnect.js';
 import { Renderer } from './render.js';
 import { Scene, placeOwn } from './scene.js';
 import { Screens } from './screens.js';
@@ -57,6 +72,14 @@ const screens = new Screens(document);
 const scene = new Scene();
 const serverUrl = defaultServerUrl(location);
 const lobby = new Lobby(document, { base: serverBase(serverUrl), onPlay: play });
+/** The seat to resume after a reload (sessionStorage: this tab only). */
+const resumeRecord = new ResumeRecord(sessionStore());
+const chatBox = new ChatBox(document, submitChat);
+/**
+ * A signed join token for servers that require one (`?auth=TOKEN`, issued by the game's backend or `skirmish
+ * token`), sent in every hello but a resume; null: none.
+ */
+const auth = new URLSearchParams(location.search).get('auth') || null;
 /** Interpolation delay in ticks (`?interp=N`, default 2). */
 const interpDelay = interpDelayFrom(location.search);
 const fps = new FpsMeter();
@@ -88,7 +111,10 @@ const idleHud = { ...hud, feed: new KillFeed(), overlayVisible: false };
 const FOLLOW_HINT = 'Q/E or [ ] switch player · F free camera · Tab sort · Esc lobby';
 const FREE_HINT = 'W A S D move · F follow · Q/E or [ ] switch player · Tab sort · Esc lobby';
 
-/** The current session (one connection); replaced on reconnect. */
+/**
+ * The current session: one visit to a room. A resume replaces its connection and keeps the session; the
+ * disconnected panel's Reconnect starts a new one.
+ */
 let session = null;
 let looping = false;
 
@@ -115,6 +141,15 @@ input.uiClick = (x, y) => {
   return true;
 };
 
+/** The tab's sessionStorage, or null where the page may not use it. */
+function sessionStore() {
+  try {
+    return window.sessionStorage;
+  } catch {
+    return null; // storage blocked (sandboxed frame): no resume after a reload, everything else works
+  }
+}
+
 /** The server's HTTP origin for the lobby's requests, from the WebSocket URL (the page's own when that fails). */
 function serverBase(url) {
   try {
@@ -133,22 +168,27 @@ function play(name, join, typed) {
   startSession(name, join);
 }
 
-function startSession(name, join) {
-  if (session !== null && session.state !== 'closed') {
-    session.left = true;
-    session.conn.close(1000, 'left the room');
-  }
-  const s = {
+/** A session's state, before any connection: one per room visit, kept across the resumes of its seat. */
+function newSession(name, join) {
+  return {
     name,
-    /** The hello's join (protocol.js join builders). */
+    /** The hello's join (protocol.js join builders); what Reconnect on the disconnected panel joins again. */
     join,
     /** From welcome on: whether this session watches rather than plays. */
     spectator: false,
-    /** Set when the page left on purpose (back to the lobby): its close is not shown. */
+    /** Set when the page left on purpose (back to the lobby, another room, the page closed): its close is not shown. */
     left: false,
-    /** 'connecting' | 'joined' | 'closed' */
+    /** Set when the page was hidden (pagehide) while connected, and so closed its connection. */
+    leftWithPage: false,
+    /** 'connecting' | 'joined' | 'reconnecting' (the link dropped; resuming the seat) | 'closed' */
     state: 'connecting',
+    /** Once closed: the code and reason the disconnected panel shows (or of leaving on purpose). */
+    closeCode: null,
+    closeReason: null,
     conn: null,
+    /** Bytes of the connections before the current one (a resume opens a new one), for the totals. */
+    bytesInBefore: 0,
+    bytesOutBefore: 0,
     store: new SnapshotStore(),
     feed: new KillFeed(),
     effects: new Effects(),
@@ -165,6 +205,25 @@ function startSession(name, join) {
     seq: 0,
     aim: 0,
     inputTimer: null,
+    /** A player's way back to its seat, from the newest welcome (null: a spectator, or resuming is off). */
+    resumeToken: null,
+    graceMs: 0,
+    /** While reconnecting: the retry schedule, the pending retry, and the drop being recovered `{code, reason}`. */
+    plan: null,
+    retryTimer: null,
+    drop: null,
+    /** Resume attempts (connections opened with a resume join) and successful resumes, over the session. */
+    reconnectAttempts: 0,
+    resumes: 0,
+    /** The baseline of the first snapshot after the newest resume (0: full), null before any resume. */
+    resumeBaseline: null,
+    awaitingResumeSnapshot: false,
+    /** Chat: the lines received (`{from, name, text}`, the newest CHAT_LOG_MAX), the page's pace, lines sent. */
+    chatLines: [],
+    chatBucket: new ChatBucket(),
+    chatSent: 0,
+    /** The newest notice of the page's own in the feed ("slow down"...), '' for none. */
+    lastNotice: '',
     /** Spectating: the room's players from the server's rosters, and the scoreboard's list built from it. */
     roster: new Roster(),
     board: new RosterBoard(),
@@ -187,7 +246,14 @@ function startSession(name, join) {
     overlayDirty: true,
     bannerKind: -1,
     bannerRespawn: 0,
+    /** The seconds of grace the reconnecting overlay shows, so its text is rebuilt once a second. */
+    shownGraceSeconds: -1,
   };
+}
+
+/** Makes `s` the current session: the HUD shows its feed, the lobby and old panels go. */
+function adopt(s) {
+  if (session !== null && session !== s) leaveSession(session, 'left the room');
   session = s;
   hud.feed = s.feed;
   hud.highlightId = 0;
@@ -197,16 +263,98 @@ function startSession(name, join) {
   lobby.hide();
   input.active = true;
   screens.hideClosed();
+  screens.hideReconnecting();
+}
+
+function startSession(name, join) {
+  const s = newSession(name, join);
+  adopt(s);
   screens.showStatus(`Connecting to ${serverUrl}…`);
-  s.conn = new Connection(serverUrl, name, join, {
-    onWelcome: (msg) => onWelcome(s, msg),
-    onSnapshot: (msg) => onSnapshot(s, msg),
-    onRoster: (msg) => onRoster(s, msg),
-    onClose: (code, reason) => onClose(s, code, reason),
-  });
+  connect(s, join);
+}
+
+/**
+ * A session that starts by resuming the seat `record` (reconnect.js's ResumeRecord) names: the page was reloaded
+ * while its seat was held. It has no state yet, so it asks for everything (last_tick 0: a full snapshot); if the
+ * seat is gone, Reconnect on the disconnected panel joins the room again as a new player.
+ */
+function startResumedSession(record) {
+  const s = newSession(record.name, joinRoom(record.room));
+  adopt(s);
+  s.resumeToken = record.token;
+  s.graceMs = record.graceMs;
+  // The grace runs from the drop, which happened on the previous page: its wall-clock time, on this page's clock.
+  const droppedAt = performance.now() - Math.max(0, Date.now() - record.droppedAt);
+  beginReconnect(s, 1006, 'the page was reloaded while the seat was held', droppedAt);
+}
+
+/** Opens a connection for `s` saying hello with `join`; only the session's current connection is listened to. */
+function connect(s, join) {
+  if (s.conn !== null) {
+    s.bytesInBefore += s.conn.bytesIn;
+    s.bytesOutBefore += s.conn.bytesOut;
+  }
+  // A resume carries no join token: the seat is the credential (and the server asks none for it).
+  const token = join.kind === 'resume' ? null : auth;
+  const conn = new Connection(
+    serverUrl,
+    s.name,
+    join,
+    {
+      onWelcome: (msg) => s.conn === conn && onWelcome(s, msg),
+      onSnapshot: (msg) => s.conn === conn && onSnapshot(s, msg),
+      onRoster: (msg) => s.conn === conn && onRoster(s, msg),
+      onChat: (msg) => s.conn === conn && onChat(s, msg),
+      onClose: (code, reason, closedBy) => s.conn === conn && onClose(s, code, reason, closedBy),
+    },
+    token,
+  );
+  s.conn = conn;
 }
 
 function onWelcome(s, msg) {
+  const resumed = s.conn.join.kind === 'resume';
+  // A resume gives the same seat back: same player, same room, and the world this page already holds. (A welcome
+  // naming another player, which the server never sends, starts over as a fresh join would.)
+  const sameSeat =
+    resumed && s.welcome !== null && msg.playerId === s.welcome.playerId && msg.room.id === s.welcome.room.id;
+  if (sameSeat) {
+    s.welcome = msg;
+    // The inputs sent into the dead socket never arrived; the next snapshot's last_input_seq says where the
+    // server is, and reconciliation starts from it with nothing pending.
+    s.predictor.reset();
+  } else {
+    setUpWorld(s, msg);
+  }
+  // The server refuses an input seq not above the highest it has received from this seat, across resumes.
+  const inputSeq = msg.session === null ? 0 : msg.session.inputSeq;
+  if (s.seq < inputSeq) s.seq = inputSeq;
+  keepSeat(s, msg);
+  if (resumed) {
+    s.resumes++;
+    s.awaitingResumeSnapshot = true;
+    s.plan = null;
+    s.drop = null;
+  }
+  s.state = 'joined';
+  screens.hideStatus();
+  screens.hideReconnecting();
+  showRoomInUrl(msg.room, s.spectator);
+  if (s.spectator) {
+    if (s.camera === null) {
+      s.camera = new SpectatorCamera(msg.map.width, msg.map.height, s.roster);
+      s.views = new ViewThrottle();
+    }
+    // The first view goes out at once: the server centres on the map until told otherwise.
+    sendView(s, performance.now());
+  } else {
+    scheduleInput(s);
+  }
+  startLoop();
+}
+
+/** The world a welcome describes: prediction, clock, interpolation (a first join, or a resume after a reload). */
+function setUpWorld(s, msg) {
   s.welcome = msg;
   s.spectator = msg.room.role === ROLE_SPECTATOR;
   s.world = { map: msg.map, rules: msg.rules, tickRate: msg.tickRate };
@@ -225,23 +373,37 @@ function onWelcome(s, msg) {
     // Moving more than twice the top speed (plus a margin) between two states is a respawn, not a move.
     teleportDistance: msg.rules.maxSpeed * s.dt * 2 + 16,
   });
-  s.state = 'joined';
-  screens.hideStatus();
-  showRoomInUrl(msg.room, s.spectator);
-  if (s.spectator) {
-    s.camera = new SpectatorCamera(msg.map.width, msg.map.height, s.roster);
-    s.views = new ViewThrottle();
-    // The first view goes out at once: the server centres on the map until told otherwise.
-    sendView(s, performance.now());
-  } else {
-    scheduleInput(s);
+}
+
+/** Keeps the welcome's resume token: in the session, and in sessionStorage for a reload during a drop. */
+function keepSeat(s, msg) {
+  if (msg.session === null) {
+    s.resumeToken = null;
+    s.graceMs = 0;
+    resumeRecord.clear();
+    return;
   }
-  startLoop();
+  s.resumeToken = msg.session.resumeToken;
+  s.graceMs = msg.session.graceMs;
+  resumeRecord.save({
+    url: serverUrl,
+    room: msg.room.id,
+    name: s.name,
+    playerId: msg.playerId,
+    token: msg.session.resumeToken,
+    graceMs: msg.session.graceMs,
+    droppedAt: null,
+  });
 }
 
 function onSnapshot(s, msg) {
   if (s.welcome === null) return; // the server sends welcome first; nothing to attach a snapshot to before it
   const now = performance.now();
+  if (s.awaitingResumeSnapshot) {
+    // A delta against the last_tick the resume named, or full (0) when the server no longer had that tick.
+    s.awaitingResumeSnapshot = false;
+    s.resumeBaseline = msg.baseline;
+  }
   if (msg.tick > s.lastSnapshotTick) {
     if (s.lastSnapshotTick !== 0) s.framesDropped += msg.tick - s.lastSnapshotTick - 1;
     s.lastSnapshotTick = msg.tick;
@@ -279,14 +441,117 @@ function onRoster(s, msg) {
   s.roster.apply(msg);
 }
 
-function onClose(s, code, reason) {
-  s.state = 'closed';
+/** How many received chat lines the session keeps (for the debug view; the feed shows the newest few). */
+const CHAT_LOG_MAX = 200;
+
+/** A chat line of the room (the server's echo of our own ones included): to the feed, with its sender's name. */
+function onChat(s, msg) {
+  if (s.welcome === null) return;
+  s.chatLines.push({ from: msg.from, name: msg.name, text: msg.text });
+  if (s.chatLines.length > CHAT_LOG_MAX) s.chatLines.shift();
+  s.feed.chat(msg, s.spectator ? 0 : s.welcome.playerId, performance.now());
+}
+
+function onClose(s, code, reason, closedBy) {
   if (s.inputTimer !== null) clearTimeout(s.inputTimer);
   s.inputTimer = null;
-  if (session !== s || s.left) return;
+  if (session !== s || s.left) {
+    s.state = 'closed';
+    if (s.closeCode === null) {
+      s.closeCode = code;
+      s.closeReason = reason;
+    }
+    return;
+  }
+  if (s.state === 'reconnecting') {
+    // A resume attempt ended without a welcome. The server refused the seat (4007), or something as final: give
+    // up; the link is still down (or the server said "not now" in a way that holds the seat): try again.
+    if (shouldResume(closedBy, code, reason)) scheduleAttempt(s);
+    else endSession(s, code, reason);
+    return;
+  }
+  if (s.state === 'joined' && s.resumeToken !== null && shouldResume(closedBy, code, reason)) {
+    beginReconnect(s, code, reason, performance.now());
+    return;
+  }
+  endSession(s, code, reason);
+}
+
+/**
+ * The link dropped with the seat held: freeze the game under the "reconnecting" overlay (no input, no prediction,
+ * no chat) and retry with backoff until the grace, counted from `droppedAt` (performance.now() time), is over.
+ */
+function beginReconnect(s, code, reason, droppedAt) {
+  s.state = 'reconnecting';
+  s.drop = { code, reason };
+  s.plan = new ReconnectPlan(droppedAt, s.graceMs);
+  s.shownGraceSeconds = -1;
+  resumeRecord.markDropped(Date.now() - (performance.now() - droppedAt));
+  input.releaseAll();
+  chatBox.close();
+  screens.hideStatus();
+  showReconnecting(s, performance.now());
+  scheduleAttempt(s);
+  startLoop();
+}
+
+/** The next resume attempt after the plan's delay; the disconnected panel once the grace leaves no time. */
+function scheduleAttempt(s) {
+  const delay = s.plan.next(performance.now());
+  if (delay === null) {
+    const seconds = Math.round(s.graceMs / 1000);
+    const lost = s.drop.reason || 'the connection was lost';
+    endSession(s, s.drop.code, `${lost}; the seat could not be resumed within ${seconds} s`);
+    return;
+  }
+  s.retryTimer = setTimeout(() => {
+    s.retryTimer = null;
+    if (session !== s || s.state !== 'reconnecting') return;
+    s.reconnectAttempts++;
+    showReconnecting(s, performance.now());
+    // The newest tick held: the server answers with a delta against it when it still has it, else a full snapshot.
+    connect(s, resume(s.resumeToken, s.store.newestTick));
+  }, delay);
+}
+
+/** The overlay's text: the attempt count and the grace left. */
+function showReconnecting(s, now) {
+  const left = Math.max(0, Math.ceil((s.plan.deadline - now) / 1000));
+  s.shownGraceSeconds = left;
+  const attempt = s.reconnectAttempts > 0 ? ` (attempt ${s.plan.attempts})` : '';
+  screens.showReconnecting(`Reconnecting…${attempt}`, `Connection lost. Your seat is held for ${left} more s.`);
+}
+
+/** The session is over (not on purpose): the disconnected panel, its seat given up. */
+function endSession(s, code, reason) {
+  s.state = 'closed';
+  s.closeCode = code;
+  s.closeReason = reason;
+  if (s.retryTimer !== null) clearTimeout(s.retryTimer);
+  s.retryTimer = null;
+  s.plan = null;
+  // Whatever ended the session, the seat is gone (or another connection has it): no reload may try it.
+  resumeRecord.clear();
+  chatBox.close();
   input.releaseAll();
   screens.showClosed(code, reason, () => startSession(s.name, rejoin(s)), backToLobby);
   startLoop(); // keep drawing (the last world, dimmed by the panel) rather than leaving a frozen canvas
+}
+
+/** Leaves `s` on purpose: a normal close (code 1000, the server frees the seat at once), no resume from here on. */
+function leaveSession(s, why) {
+  s.left = true;
+  if (s.retryTimer !== null) clearTimeout(s.retryTimer);
+  s.retryTimer = null;
+  if (s.inputTimer !== null) clearTimeout(s.inputTimer);
+  s.inputTimer = null;
+  if (s.conn !== null && s.conn.state !== 'closed') s.conn.close(1000, why);
+  s.state = 'closed';
+  s.closeCode = 1000;
+  s.closeReason = why;
+  resumeRecord.clear();
+  chatBox.close();
+  screens.hideReconnecting();
 }
 
 /** The join that reconnects a session: the room it was welcomed to, in the same role; else its own join again. */
@@ -298,17 +563,81 @@ function rejoin(s) {
 /** Leaves the session (if still connected) and shows the lobby. */
 function backToLobby() {
   const s = session;
-  if (s !== null) {
-    s.left = true;
-    if (s.state !== 'closed') s.conn.close(1000, 'left for the lobby');
-  }
+  if (s !== null && !s.left) leaveSession(s, 'left for the lobby');
   session = null;
   input.releaseAll();
   screens.hideClosed();
   screens.hideStatus();
+  screens.hideReconnecting();
   setUrlParams({ room: null, spectate: null, name: null });
   showLobby({ name: rememberedName() || (s !== null && s.name !== SPECTATOR_NAME ? s.name : '') });
 }
+
+// The page closing (or going into the back-forward cache) while connected is leaving on purpose: a normal close
+// frees the seat at once rather than leaving a ghost standing in the room for the grace. While reconnecting there
+// is no connection to close: the seat stays held, and its record lets a reload within the grace take it back.
+window.addEventListener('pagehide', () => {
+  const s = session;
+  if (s === null || s.left || s.state === 'reconnecting' || s.state === 'closed') return;
+  leaveSession(s, 'the page was closed');
+  s.leftWithPage = true;
+});
+// Back from the back-forward cache: the connection closed on the way out, so say so and offer to reconnect.
+window.addEventListener('pageshow', (ev) => {
+  const s = session;
+  if (!ev.persisted || s === null || !s.leftWithPage) return;
+  s.left = false;
+  s.leftWithPage = false;
+  endSession(s, 1000, 'the page was put away, which closed the connection');
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Chat
+
+/**
+ * Sends one chat line typed in the page (or given by a test through `window.skirmish.sendChat`). Returns 'sent',
+ * 'slow down' (the page's bucket is empty: shown in the feed instead of sending), 'not connected', or what is
+ * wrong with the line (checkChat's reason: 'chat line is empty', 'chat line over 120 characters', 'chat line holds
+ * a control character'; shown in the feed, except for an empty line, which simply is not sent).
+ */
+function sendChat(raw) {
+  const s = session;
+  if (s === null || s.state !== 'joined') return 'not connected';
+  const now = performance.now();
+  const check = checkChat(raw);
+  if (!check.ok) {
+    if ([...trimLikeRust(raw)].length > 0) notice(s, `Not sent: ${check.reason}.`, now);
+    return check.reason;
+  }
+  if (!s.chatBucket.take(now)) {
+    notice(s, SLOW_DOWN, now);
+    return 'slow down';
+  }
+  if (!s.conn.send(chatMessage(check.text))) return 'not connected';
+  s.chatSent++;
+  return 'sent';
+}
+
+function notice(s, text, now) {
+  s.lastNotice = text;
+  s.feed.notice(text, now);
+}
+
+/** The chat box's Enter: close it when the line went (or was empty), keep it open to fix it or wait otherwise. */
+function submitChat(text) {
+  const result = sendChat(text);
+  return result === 'sent' || result === 'chat line is empty' || result === 'not connected';
+}
+
+input.on('openChat', () => {
+  const s = session;
+  if (s === null || s.state !== 'joined' || chatBox.isOpen) return;
+  // Keys held when the box opens would otherwise stay held (their release goes to the box) and keep moving.
+  input.releaseAll();
+  chatBox.open();
+});
+
+// ---------------------------------------------------------------------------------------------------------------
 
 function showLobby(options) {
   input.active = false;
@@ -436,12 +765,25 @@ function frame(now) {
   s.effects.observe(scene, now);
   s.feed.prune(now);
   hud.now = now;
-  if (s.meter.update(now, s.store.received, s.conn.bytesIn, s.conn.bytesOut) || s.overlayDirty) {
+  if (s.state === 'reconnecting' && s.plan !== null) {
+    const left = Math.max(0, Math.ceil((s.plan.deadline - now) / 1000));
+    if (left !== s.shownGraceSeconds) showReconnecting(s, now);
+  }
+  if (s.meter.update(now, s.store.received, bytesIn(s), bytesOut(s)) || s.overlayDirty) {
     s.overlayDirty = false;
     if (hud.overlayVisible) fillOverlay(s);
   }
   updateBanner(s);
   renderer.draw(scene, s.world, hud, s.effects, s.camera);
+}
+
+/** Bytes received and sent over the session's connections (a resume opens a new one). */
+function bytesIn(s) {
+  return s.bytesInBefore + (s.conn === null ? 0 : s.conn.bytesIn);
+}
+
+function bytesOut(s) {
+  return s.bytesOutBefore + (s.conn === null ? 0 : s.conn.bytesOut);
 }
 
 /** Remote players and bullets at the interpolated time, the own player where prediction puts it. */
@@ -484,7 +826,7 @@ function fillOverlay(s) {
   const p = s.predictor;
   const lines = hud.overlayLines;
   lines.length = 0;
-  lines.push(`ping      ${c.pingMs === null ? '-' : `${Math.round(c.pingMs)} ms`}`);
+  lines.push(`ping      ${c === null || c.pingMs === null ? '-' : `${Math.round(c.pingMs)} ms`}`);
   lines.push(`ticks     ${s.meter.snapshotsPerSec.toFixed(1)}/s of ${s.world ? s.world.tickRate : 0}/s`);
   lines.push(`in        ${formatRate(s.meter.bytesInPerSec)}`);
   lines.push(`out       ${formatRate(s.meter.bytesOutPerSec)}`);
@@ -498,6 +840,10 @@ function fillOverlay(s) {
   lines.push(`full ${st.fullApplied}  delta ${st.deltasApplied}  stale ${st.stale}`);
   lines.push(`desyncs   ${st.desyncs}${st.desynced ? ' (resyncing)' : ''}`);
   lines.push(`tick ${st.newestTick}  ack ${st.ackTick}`);
+  if (s.resumeToken !== null || s.resumes > 0) {
+    const base = s.resumeBaseline === null ? '-' : s.resumeBaseline === 0 ? 'full' : `delta ${s.resumeBaseline}`;
+    lines.push(`resume    ${s.resumes} resumed, ${s.reconnectAttempts} attempts, last ${base}`);
+  }
   if (s.spectator) {
     lines.push(`spectator: ${s.acksSent} acks, ${s.viewsSent} views sent`);
     lines.push(`roster    ${s.roster.players.length} players, tick ${s.roster.tick}`);
@@ -542,6 +888,10 @@ const debug = createDebugView({
   get session() {
     return session;
   },
+  chatBox,
+  sendChat,
+  bytesIn,
+  bytesOut,
   renderer,
   hud,
   lobby,
@@ -577,6 +927,16 @@ function rememberedName() {
 function start() {
   const urlName = new URLSearchParams(location.search).get('name');
   const direct = joinFromQuery(location.search);
+  // A seat this tab held when the page went (reloaded during a drop): take it back, unless the address asks to
+  // spectate or names another room.
+  if (direct === null || !direct.spectating) {
+    const room = direct !== null && direct.join.kind === 'room' ? direct.join.id : null;
+    const record = resumeRecord.usable(serverUrl, room, Date.now());
+    if (record !== null) {
+      startResumedSession(record);
+      return;
+    }
+  }
   const valid = urlName === null ? null : normalizeName(urlName);
   const error = urlName !== null && valid === null ? `"${urlName}" is not a valid name.` : '';
   if (valid !== null) {

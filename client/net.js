@@ -1,11 +1,14 @@
-// net.js: one WebSocket connection to the server: hello (with the join: which room, as player or spectator),
-// message dispatch, pings, byte counters, close reasons.
+// net.js: one WebSocket connection to the server: hello (with the join: which room, as player, spectator or a
+// resumed seat, and the optional join token), message dispatch, pings, byte counters, close reasons.
 //
-// It knows the wire (through protocol.js) but nothing of the game: welcome, snapshot and roster messages are handed
-// to the callbacks, pong and close are handled here. The connection ends exactly once, with a code and a reason: the
-// server's close message when it sent one, else the WebSocket close frame, else a reason of our own.
+// It knows the wire (through protocol.js) but nothing of the game: welcome, snapshot, roster and chat messages are
+// handed to the callbacks, pong and close are handled here. The connection ends exactly once, with a code, a reason
+// and who ended it (`closedBy`, reconnect.js's CLOSED_*): the server (its close message arrived), nobody (the socket
+// ended without one, or went silent: the link is lost), or this page. A reconnection is a new Connection
+// (main.js); this one only says whether the end looked like a lost link.
 
-import { PROTOCOL_VERSION, S2C, helloMessage, parseServerMessage, pingMessage } from './protocol.js';
+import { CLOSED_BY_CLIENT, CLOSED_BY_SERVER, CLOSED_LOST, CLOSE_KEEP_SEAT } from './reconnect.js';
+import { PROTOCOL_VERSION, helloMessage, parseServerMessage, pingMessage } from './protocol.js';
 
 /** How often to ping for the round-trip time. */
 export const PING_INTERVAL_MS = 1000;
@@ -16,6 +19,15 @@ const PING_FORGET_MS = 10000;
 export const CLIENT_BAD_MESSAGE = 1007;
 /** Close code we report for a protocol version mismatch (the server's own code for it). */
 export const CLIENT_VERSION_MISMATCH = 4000;
+/** Close code we report for a link that went silent (the browser's own code for a connection lost). */
+export const CLIENT_LINK_LOST = 1006;
+/**
+ * Nothing at all from the server for this long means the link is dead even if the socket does not know yet (a
+ * browser may take minutes to notice a network gone silently). The server sends a snapshot every tick (at least
+ * once a second) and answers our pings every second, so five seconds of silence is never a live link.
+ */
+export const STALL_MS = 5000;
+const STALL_CHECK_MS = 500;
 
 /** The default WebSocket URL: same host as the page, `/ws`, wss on https. `?ws=URL` overrides it. */
 export function defaultServerUrl(loc) {
@@ -26,13 +38,15 @@ export function defaultServerUrl(loc) {
 
 export class Connection {
   /**
-   * Opens the socket and sends hello (as `name`, joining as `join` says: see protocol.js's join builders) once it
-   * is open. `handlers`: `{onWelcome(msg), onSnapshot(msg), onRoster(msg), onClose(code, reason)}` (onRoster may be
-   * left out: only spectators get rosters).
+   * Opens the socket and sends hello (as `name`, joining as `join` says: see protocol.js's join builders, `auth`
+   * the signed join token or null) once it is open. `handlers`: `{onWelcome(msg), onSnapshot(msg), onRoster(msg),
+   * onChat(msg), onClose(code, reason, closedBy)}` (onRoster and onChat may be left out: only spectators get
+   * rosters, and a page without chat ignores it).
    */
-  constructor(url, name, join, handlers) {
+  constructor(url, name, join, handlers, auth = null) {
     this.name = name;
     this.join = join;
+    this.auth = auth;
     this.handlers = handlers;
     /** 'connecting' | 'open' | 'closed' */
     this.state = 'connecting';
@@ -44,6 +58,12 @@ export class Connection {
     this.pingMs = null;
     this.closeCode = null;
     this.closeReason = null;
+    /** Who ended the connection (CLOSED_BY_SERVER, CLOSED_LOST, CLOSED_BY_CLIENT), null while it lasts. */
+    this.closedBy = null;
+    /** Whether the server's close message arrived (its code and reason are then the ones reported). */
+    this.closeMessage = false;
+    /** When anything last came from the server (or the socket was created), for the stall watchdog. */
+    this.lastHeard = performance.now();
 
     this.nextNonce = 1;
     /** nonce -> send time (ms) of pings not answered yet. */
@@ -54,6 +74,8 @@ export class Connection {
     this.onMessage = this.onMessage.bind(this);
     this.onSocketClose = this.onSocketClose.bind(this);
     this.sendPing = this.sendPing.bind(this);
+    this.checkStall = this.checkStall.bind(this);
+    this.stallTimer = setInterval(this.checkStall, STALL_CHECK_MS);
 
     this.ws = new WebSocket(url);
     this.ws.binaryType = 'arraybuffer';
@@ -71,23 +93,40 @@ export class Connection {
     return true;
   }
 
-  /** Closes from our side, reporting `code` and `reason` as the cause. */
-  close(code = 1000, reason = 'closed by the client') {
-    this.finish(code, reason);
+  /**
+   * Closes from our side, reporting `code` and `reason` as the cause. The close frame says 1000 (leaving: the
+   * server frees the seat at once) unless `wireCode` says otherwise (CLOSE_KEEP_SEAT: the seat is held for the
+   * grace, as for a lost link).
+   */
+  close(code = 1000, reason = 'closed by the client', wireCode = 1000) {
+    this.finish(code, reason, CLOSED_BY_CLIENT);
+    this.closeSocket(wireCode);
+  }
+
+  closeSocket(wireCode) {
     try {
-      this.ws.close(1000);
+      this.ws.close(wireCode);
     } catch {
       // already closing
     }
   }
 
+  /** The link went silent: give up on this socket, keeping the seat (the server may not have noticed yet). */
+  checkStall() {
+    if (this.state === 'closed' || performance.now() - this.lastHeard < STALL_MS) return;
+    this.finish(CLIENT_LINK_LOST, `nothing received from the server for ${STALL_MS / 1000} s`, CLOSED_LOST);
+    this.closeSocket(CLOSE_KEEP_SEAT);
+  }
+
   onOpen() {
+    if (this.state === 'closed') return;
     this.state = 'open';
-    this.send(helloMessage(this.name, this.join));
+    this.send(helloMessage(this.name, this.join, this.auth));
   }
 
   onMessage(ev) {
     if (this.state === 'closed') return;
+    this.lastHeard = performance.now();
     if (!(ev.data instanceof ArrayBuffer)) {
       this.close(CLIENT_BAD_MESSAGE, 'the server sent a text message');
       return;
@@ -123,6 +162,9 @@ export class Connection {
       case 'roster':
         if (this.handlers.onRoster) this.handlers.onRoster(msg);
         break;
+      case 'chat':
+        if (this.handlers.onChat) this.handlers.onChat(msg);
+        break;
       case 'pong':
         this.onPong(msg.nonce);
         break;
@@ -130,6 +172,7 @@ export class Connection {
         // The close frame follows; remember the reason now in case it never arrives.
         this.closeCode = msg.code;
         this.closeReason = msg.reason;
+        this.closeMessage = true;
         break;
     }
   }
@@ -152,19 +195,22 @@ export class Connection {
   }
 
   onSocketClose(ev) {
-    const code = this.closeCode ?? ev.code;
-    const reason = this.closeCode !== null ? this.closeReason : ev.reason;
-    this.finish(code, reason);
+    // The server says why in a close message before every close but the echo of ours; without one, nobody
+    // closed on purpose: the link broke (1006), or something between us and the server dropped it.
+    if (this.closeMessage) this.finish(this.closeCode, this.closeReason, CLOSED_BY_SERVER);
+    else this.finish(ev.code, ev.reason, CLOSED_LOST);
   }
 
-  finish(code, reason) {
+  finish(code, reason, closedBy) {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.closeCode = code;
     this.closeReason = reason;
+    this.closedBy = closedBy;
     if (this.pingTimer !== null) clearInterval(this.pingTimer);
     this.pingTimer = null;
+    clearInterval(this.stallTimer);
     this.ws.removeEventListener('message', this.onMessage);
-    this.handlers.onClose(code, reason);
+    this.handlers.onClose(code, reason, closedBy);
   }
 }

@@ -337,6 +337,21 @@ export class Predictor {
     return this.pendingCount;
   }
 
+  /**
+   * Forgets every pending input and the prediction built on them, for a resumed seat: the inputs sent into the
+   * dead socket were never applied (the server stood the player still meanwhile), so replaying them would predict
+   * moves that never happened. The next reconcile starts afresh from the server's state, like a first sight, and
+   * is not counted as a correction.
+   */
+  reset() {
+    this.pendingStart = 0;
+    this.pendingCount = 0;
+    this.active = false;
+    this.alive = false;
+    this.lastError = 0;
+    this.clearOffset();
+  }
+
   /** Records the input `seq` (movement in wire values) sent at `now` and predicts its tick. */
   input(seq, moveX, moveY, now) {
     if (this.pendingCount === PENDING_CAPACITY) {

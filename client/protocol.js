@@ -1,26 +1,29 @@
-// protocol.js: the wire contract of docs/PROTOCOL.md (version 3) in one place.
+// protocol.js: the wire contract of docs/PROTOCOL.md (version 4) in one place.
 //
 // Type tags, field indexes, the 1/16 position scale and the aim conversion live here; builders turn client messages
 // into bytes and parseServerMessage turns server bytes into plain objects, checking their shape. Entity fields stay
 // in wire units (integers) so the snapshot store can rebuild the server's state exactly; convert with toWorld().
 // Version 3 adds rooms: the hello says which room to join and how (quick play, by id, create, spectate), the welcome
 // names the room and the client's role in it, and spectators steer their view with `view` and get a `roster` of the
-// whole room once a second.
+// whole room once a second. Version 4 (docs/PROTOCOL.md plus the v4 delta) lets a seat outlive its socket: the
+// welcome carries a `session` (resume token, grace, input seq), a hello may resume a seat (`[5, token, last_tick]`)
+// and carry a signed join token (`auth`), players get a `flags` field (FLAG_DISCONNECTED while their seat is held),
+// and everyone in a room may chat (`[6, text]` up, `[6, tick, from, name, text]` down).
 
 import { decode, encode, float32 } from './msgpack.js';
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** Client-to-server type tags. */
-export const C2S = Object.freeze({ HELLO: 1, INPUT: 2, ACK: 3, PING: 4, VIEW: 5 });
+export const C2S = Object.freeze({ HELLO: 1, INPUT: 2, ACK: 3, PING: 4, VIEW: 5, CHAT: 6 });
 /** Kinds of a hello's `join` (its first element). */
-export const JOIN = Object.freeze({ QUICK_PLAY: 1, ROOM: 2, CREATE: 3, SPECTATE: 4 });
+export const JOIN = Object.freeze({ QUICK_PLAY: 1, ROOM: 2, CREATE: 3, SPECTATE: 4, RESUME: 5 });
 /** A client's part in a room, as parseServerMessage names the welcome's role (wire values 0 and 1). */
 export const ROLE_PLAYER = 'player';
 export const ROLE_SPECTATOR = 'spectator';
 const ROLES = Object.freeze([ROLE_PLAYER, ROLE_SPECTATOR]);
 /** Server-to-client type tags. */
-export const S2C = Object.freeze({ WELCOME: 1, SNAPSHOT: 2, PONG: 3, CLOSE: 4, ROSTER: 5 });
+export const S2C = Object.freeze({ WELCOME: 1, SNAPSHOT: 2, PONG: 3, CLOSE: 4, ROSTER: 5, CHAT: 6 });
 
 /** Wire units per world unit, for positions and velocities. */
 export const POS_SCALE = 16;
@@ -43,7 +46,15 @@ export const P_AIM = 4;
 export const P_HP = 5;
 export const P_SCORE = 6;
 export const P_RESPAWN = 7;
-export const PLAYER_FIELD_COUNT = 8;
+/** Bit set of FLAG_* values (new in version 4). */
+export const P_FLAGS = 8;
+export const PLAYER_FIELD_COUNT = 9;
+
+/** `flags` bit: the player's socket is gone and its seat is held for the resume grace. */
+export const FLAG_DISCONNECTED = 1;
+
+/** A `changed` mask has one bit per field; with nine player fields it travels as a uint16. */
+export const MAX_CHANGED_MASK = 0xffff;
 
 /** Bullet field indexes. */
 export const B_X = 0;
@@ -79,6 +90,8 @@ export const RULE_NAMES = Object.freeze([
 export const NAME_MAX_CHARS = 16;
 /** Longest room name, in characters after trimming. */
 export const ROOM_NAME_MAX_CHARS = 24;
+/** Longest chat line, in characters (Unicode scalar values) after trimming. */
+export const CHAT_MAX_CHARS = 120;
 /** Room option names of a create join, in wire order (`[name, map, max_players, tick_rate, view_radius, private]`). */
 export const ROOM_OPTION_NAMES = Object.freeze(['name', 'map', 'maxPlayers', 'tickRate', 'viewRadius', 'private']);
 
@@ -128,12 +141,39 @@ export function normalizeRoomName(raw) {
 }
 
 function normalizeText(raw, maxChars) {
-  const text = String(raw).trim();
+  const text = trimLikeRust(raw);
   const chars = [...text].length;
   if (chars < 1 || chars > maxChars) return null;
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(text)) return null;
+  if (CONTROL.test(text)) return null;
   return text;
+}
+
+/**
+ * Checks a chat line against the server's rules (trimmed, 1 to 120 characters, no control character), with the
+ * server's own wording for what is wrong. Returns `{ok: true, text}` (the trimmed line, what goes on the wire) or
+ * `{ok: false, reason}`. The server closes the connection (1008) on a line it refuses, so nothing it would refuse
+ * may be sent.
+ */
+export function checkChat(raw) {
+  const text = trimLikeRust(raw);
+  const chars = [...text].length;
+  if (chars === 0) return { ok: false, reason: 'chat line is empty' };
+  if (chars > CHAT_MAX_CHARS) return { ok: false, reason: `chat line over ${CHAT_MAX_CHARS} characters` };
+  if (CONTROL.test(text)) return { ok: false, reason: 'chat line holds a control character' };
+  return { ok: true, text };
+}
+
+// Rust's `char::is_control` (general category Cc): what the server refuses in names and chat lines.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// Rust's `char::is_whitespace` (the White_Space property), which `str::trim` strips. JavaScript's trim() differs in
+// two characters: it keeps U+0085 (which the server strips) and strips U+FEFF (which the server keeps and counts).
+const RUST_WHITESPACE = '[\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]';
+const TRIM = new RegExp(`^${RUST_WHITESPACE}+|${RUST_WHITESPACE}+$`, 'g');
+
+/** `str::trim` of the server: whitespace as Rust's `char::is_whitespace` defines it, at both ends. */
+export function trimLikeRust(raw) {
+  return String(raw).replace(TRIM, '');
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -158,6 +198,14 @@ export function spectate(room = null) {
   return { kind: 'spectate', room };
 }
 
+/**
+ * Take back the seat `token` names (the newest welcome's `session.resumeToken`), holding snapshots up to
+ * `lastTick` (the newest applied tick, 0 for none: the first snapshot is then full).
+ */
+export function resume(token, lastTick = 0) {
+  return { kind: 'resume', token, lastTick };
+}
+
 const absent = (v) => v === null || v === undefined;
 
 /** A join (see quickPlay, joinRoom, createRoom, spectate) as the wire array. */
@@ -172,6 +220,10 @@ export function joinArray(join) {
       return [JOIN.CREATE, roomOptionsArray(join.options ?? {})];
     case 'spectate':
       return absent(join.room) ? [JOIN.SPECTATE] : [JOIN.SPECTATE, String(join.room)];
+    case 'resume':
+      if (typeof join.token !== 'string') throw new TypeError('a resume join needs a resume token');
+      if (!Number.isInteger(join.lastTick) || join.lastTick < 0) throw new TypeError('lastTick must be a tick');
+      return [JOIN.RESUME, join.token, join.lastTick];
     default:
       throw new TypeError(`unknown join kind ${JSON.stringify(join.kind)}`);
   }
@@ -208,9 +260,18 @@ export function roomOptionsArray(options) {
   return values;
 }
 
-/** `hello`: the name and how to join (quick play on any map when not given). */
-export function helloMessage(name, join = quickPlay()) {
-  return encode([C2S.HELLO, PROTOCOL_VERSION, name, joinArray(join)]);
+/**
+ * `hello`: the name, how to join (quick play on any map when not given) and the signed join token `auth` (a
+ * string), left out when null: a 4-element hello means no token, and a server without authentication needs none.
+ * A resume's name is ignored by the server (the seat keeps its own) but must still be a string.
+ */
+export function helloMessage(name, join = quickPlay(), auth = null) {
+  const hello = [C2S.HELLO, PROTOCOL_VERSION, name, joinArray(join)];
+  if (!absent(auth)) {
+    if (typeof auth !== 'string') throw new TypeError('auth must be a string (a join token) or null');
+    hello.push(auth);
+  }
+  return encode(hello);
 }
 
 /** `input`: movement values -127..127, aim 0..65535, buttons bit 0 = fire, ack_tick 0 for none. */
@@ -234,16 +295,29 @@ export function viewMessage(follow, x, y) {
   return encode([C2S.VIEW, follow, Math.round(x), Math.round(y)]);
 }
 
+/**
+ * `chat`: one line for everyone in the room. Only a line checkChat() accepts may go (the server closes the
+ * connection on any other), so this refuses the rest rather than send it; `text` goes as given (trim it first).
+ */
+export function chatMessage(text) {
+  const check = checkChat(text);
+  if (!check.ok) throw new TypeError(check.reason);
+  if (check.text !== text) throw new TypeError('a chat line must be sent trimmed');
+  return encode([C2S.CHAT, text]);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Server to client
 
 /**
  * Decodes and checks one server message. Returns one of
- * `{type: 'welcome', version, playerId, tickRate, tick, map, rules, room: {id, name, role}}` (role ROLE_PLAYER or
- * ROLE_SPECTATOR; a spectator's playerId is 0),
+ * `{type: 'welcome', version, playerId, tickRate, tick, map, rules, room: {id, name, role}, session}` (role
+ * ROLE_PLAYER or ROLE_SPECTATOR; a spectator's playerId is 0; session `{resumeToken, graceMs, inputSeq}` for a
+ * player whose seat can be resumed, else null),
  * `{type: 'snapshot', tick, baseline, lastInputSeq, created, changed, removed, events}`,
  * `{type: 'pong', nonce}`, `{type: 'close', code, reason}`,
- * `{type: 'roster', tick, players: [{id, name, score, hp}]}` (spectators only; players in the order sent, by id).
+ * `{type: 'roster', tick, players: [{id, name, score, hp}]}` (spectators only; players in the order sent, by id),
+ * `{type: 'chat', tick, from, name, text}` (`from` the sender's player id, 0 for a spectator).
  * Throws MsgpackError or ProtocolError.
  */
 export function parseServerMessage(bytes) {
@@ -262,13 +336,28 @@ export function parseServerMessage(bytes) {
       return { type: 'close', code: uint(msg[1], 'close code'), reason: str(msg[2], 'close reason') };
     case S2C.ROSTER:
       return parseRoster(msg);
+    case S2C.CHAT:
+      expectLength(msg, 5, 'chat');
+      return {
+        type: 'chat',
+        tick: uint(msg[1], 'chat tick'),
+        from: uint(msg[2], 'chat from'),
+        name: str(msg[3], 'chat name'),
+        text: str(msg[4], 'chat text'),
+      };
     default:
       throw new ProtocolError(`unknown message tag ${JSON.stringify(msg[0])}`);
   }
 }
 
+/** Elements of a version 3 welcome (no session): still read, so that net.js can name a version 3 server. */
+const V3_WELCOME_LENGTH = 8;
+
 function parseWelcome(msg) {
-  expectLength(msg, 8, 'welcome');
+  // A welcome of another version is refused by its version (net.js, 4000), which needs it parsed: a version 3
+  // welcome is the v4 one without `session`. Any other length, or 8 elements claiming version 4, is malformed.
+  const v3 = msg.length === V3_WELCOME_LENGTH && msg[1] !== PROTOCOL_VERSION;
+  if (!v3) expectLength(msg, 9, 'welcome');
   const mapArr = arr(msg[5], 'map');
   expectLength(mapArr, 5, 'map');
   const walls = arr(mapArr[3], 'walls').map((w) => {
@@ -304,6 +393,19 @@ function parseWelcome(msg) {
     },
     rules,
     room: { id: str(roomArr[0], 'room id'), name: str(roomArr[1], 'room name'), role },
+    session: v3 ? null : parseSession(msg[8]),
+  };
+}
+
+/** The welcome's `session`: nil (a spectator, or resuming is off) or `[resume_token, grace_ms, input_seq]`. */
+function parseSession(v) {
+  if (v === null) return null;
+  const a = arr(v, 'session');
+  expectLength(a, 3, 'session');
+  return {
+    resumeToken: str(a[0], 'resume token'),
+    graceMs: uint(a[1], 'grace_ms'),
+    inputSeq: uint(a[2], 'session input_seq'),
   };
 }
 
@@ -375,7 +477,7 @@ function parseChanged(e) {
   if (e.length < 2) throw new ProtocolError('changed entry too short');
   const id = uint(e[0], 'entity id');
   const mask = uint(e[1], 'changed mask');
-  if (mask > 0xffff) throw new ProtocolError(`changed mask ${mask} too wide`);
+  if (mask > MAX_CHANGED_MASK) throw new ProtocolError(`changed mask ${mask} too wide`);
   let bits = 0;
   for (let m = mask; m !== 0; m >>>= 1) bits += m & 1;
   expectLength(e, 2 + bits, 'changed entry');

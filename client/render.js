@@ -5,7 +5,8 @@
 // model, and remembers where the own player landed on screen so main.js can turn the mouse into an aim. The canvas
 // follows the window size and devicePixelRatio; the camera follows the own player (a spectator's camera is given)
 // at a zoom that shows about the same area on every screen. The minimap's walls are drawn once per map into an
-// offscreen canvas.
+// offscreen canvas. A player whose seat is held without a connection (FLAG_DISCONNECTED) is drawn grey and
+// translucent, "(disconnected)" under its name.
 
 import { DEATH, HIT, OWN_HIT_FLASH_MS } from './effects.js';
 import {
@@ -46,7 +47,13 @@ const COLOR = {
   death: '#e05a4a',
   ownKill: '#ffd36a',
   minimapWall: '#6b7487',
+  disconnected: '#7b8394',
+  disconnectedLabel: '#aeb5c2',
 };
+
+/** Opacity of a disconnected player (a dead one is fainter still). */
+const DISCONNECTED_ALPHA = 0.45;
+const DISCONNECTED_LABEL = '(disconnected)';
 
 /** Directions of the death burst's sparks (unit vectors), computed once. */
 const SPARKS = 10;
@@ -76,8 +83,9 @@ export class Renderer {
     /** Cached "2.3s" labels by remaining ticks, so a countdown does not build a string every frame. */
     this.respawnLabels = [];
     this.respawnLabelRate = 0;
-    /** Name font in world units, rebuilt only when the zoom changes. */
+    /** Name font (and the smaller one of the "(disconnected)" label) in world units, rebuilt only on a new zoom. */
     this.font = '';
+    this.smallFont = '';
     this.fontScale = 0;
     /** The minimap's walls, drawn once per map (null until needed or without a DOM). */
     this.minimapMap = null;
@@ -315,6 +323,7 @@ export class Renderer {
     if (this.fontScale !== this.scale) {
       this.fontScale = this.scale;
       this.font = `${(13 * inv).toFixed(2)}px system-ui, sans-serif`;
+      this.smallFont = `italic ${(11 * inv).toFixed(2)}px system-ui, sans-serif`;
     }
     ctx.font = this.font;
     // The own player last, so it is never hidden under someone else.
@@ -333,9 +342,11 @@ export class Renderer {
   drawPlayer(p, own, r, maxHp, inv, tickRate) {
     const ctx = this.ctx;
     const dead = p.hp <= 0;
-    ctx.globalAlpha = dead ? 0.3 : 1;
+    const away = p.disconnected;
+    const alpha = dead ? 0.3 : 1;
+    ctx.globalAlpha = away ? alpha * DISCONNECTED_ALPHA : alpha;
 
-    ctx.fillStyle = own ? COLOR.self : COLOR.other;
+    ctx.fillStyle = away ? COLOR.disconnected : own ? COLOR.self : COLOR.other;
     ctx.beginPath();
     ctx.arc(p.x, p.y, r, 0, Math.PI * 2);
     ctx.fill();
@@ -361,7 +372,18 @@ export class Renderer {
 
     ctx.fillStyle = COLOR.name;
     ctx.textBaseline = 'bottom';
-    ctx.fillText(p.name, p.x, barY - 3 * inv);
+    if (away) {
+      // The label sits between the name and the hp bar, the name one line higher; both stay readable.
+      ctx.globalAlpha = 0.85;
+      ctx.fillText(p.name, p.x, barY - 16 * inv);
+      ctx.font = this.smallFont;
+      ctx.fillStyle = COLOR.disconnectedLabel;
+      ctx.fillText(DISCONNECTED_LABEL, p.x, barY - 3 * inv);
+      ctx.font = this.font;
+      ctx.fillStyle = COLOR.name;
+    } else {
+      ctx.fillText(p.name, p.x, barY - 3 * inv);
+    }
 
     if (dead && p.respawn > 0) {
       ctx.globalAlpha = 0.9;

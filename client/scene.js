@@ -6,6 +6,7 @@
 
 import {
   B_SPAWN_TICK,
+  FLAG_DISCONNECTED,
   B_VX,
   B_VY,
   B_X,
@@ -14,6 +15,7 @@ import {
   KIND_BULLET,
   KIND_PLAYER,
   P_AIM,
+  P_FLAGS,
   P_HP,
   P_RESPAWN,
   P_SCORE,
@@ -38,6 +40,8 @@ export class PlayerView {
     this.score = 0;
     /** Ticks until respawn, 0 while alive. */
     this.respawn = 0;
+    /** Its socket is gone and the server holds its seat (FLAG_DISCONNECTED): drawn greyed. */
+    this.disconnected = false;
     this.own = false;
   }
 }
@@ -99,6 +103,7 @@ export function buildScene(scene, state, ownId, dt) {
       p.hp = f[P_HP];
       p.score = f[P_SCORE];
       p.respawn = f[P_RESPAWN];
+      p.disconnected = isDisconnected(f);
       p.own = e.id === ownId;
       if (p.own) scene.own = p;
     } else if (e.kind === KIND_BULLET) {
@@ -111,6 +116,11 @@ export function buildScene(scene, state, ownId, dt) {
     }
   }
   return scene;
+}
+
+/** Whether a player's wire fields say its seat is held without a connection. */
+export function isDisconnected(fields) {
+  return (fields[P_FLAGS] & FLAG_DISCONNECTED) !== 0;
 }
 
 /** Copies id and name of entity `e` into the pooled view `p`, refreshing the sort key only when the name changes. */
@@ -144,6 +154,7 @@ export function placeOwn(scene, e, x, y, aim) {
   p.hp = f[P_HP];
   p.score = f[P_SCORE];
   p.respawn = f[P_RESPAWN];
+  p.disconnected = isDisconnected(f);
   p.own = true;
   scene.own = p;
   return p;

@@ -1,5 +1,6 @@
-// screens.js: the DOM panels around the canvas besides the lobby (lobby.js): the "connecting" notice and the
-// disconnected panel with what its close code means, Reconnect and Back to lobby.
+// screens.js: the DOM panels around the canvas besides the lobby (lobby.js) and the chat box (chat.js): the
+// "connecting" notice, the "reconnecting" overlay over the frozen game while a dropped seat is being resumed, and
+// the disconnected panel with what its close code means, Reconnect and Back to lobby.
 //
 // Only shows and hides what index.html declares and reports the player's choices through callbacks.
 
@@ -22,6 +23,13 @@ const CLOSE_MEANINGS = new Map([
   [4003, 'That room has no free spectator slot.'],
   [4004, 'The server cannot open more rooms right now: join an existing one.'],
   [4005, 'The server refused the room settings.'],
+  [4006, 'You created too many rooms in the last minute: wait a little, or join one.'],
+  [4007, 'Your seat could not be resumed (it was given up, or the room is gone).'],
+  [4008, 'Your seat was resumed on another connection (another tab or window).'],
+  [4010, 'This server needs a signed join token.'],
+  [4011, 'The join token is not valid.'],
+  [4012, 'The join token has expired.'],
+  [4013, 'The join token does not allow this.'],
 ]);
 
 export function describeClose(code) {
@@ -34,6 +42,9 @@ export class Screens {
     this.closed = doc.getElementById('closed');
     this.closedMeaning = doc.getElementById('closed-meaning');
     this.closedDetail = doc.getElementById('closed-detail');
+    this.reconnecting = doc.getElementById('reconnecting');
+    this.reconnectingTitle = doc.getElementById('reconnecting-title');
+    this.reconnectingDetail = doc.getElementById('reconnecting-detail');
     this.reconnect = doc.getElementById('reconnect');
     this.backToLobby = doc.getElementById('back-to-lobby');
     this.onReconnect = null;
@@ -56,6 +67,17 @@ export class Screens {
     this.status.hidden = true;
   }
 
+  /** Shows (or updates) the reconnecting overlay: its title and a detail line, as plain text. */
+  showReconnecting(title, detail) {
+    if (this.reconnectingTitle.textContent !== title) this.reconnectingTitle.textContent = title;
+    if (this.reconnectingDetail.textContent !== detail) this.reconnectingDetail.textContent = detail;
+    this.reconnecting.hidden = false;
+  }
+
+  hideReconnecting() {
+    this.reconnecting.hidden = true;
+  }
+
   /**
    * Shows the disconnected panel with the code, its meaning and the reason; calls onReconnect() or onBackToLobby()
    * on its buttons.
@@ -66,6 +88,7 @@ export class Screens {
     this.closedMeaning.textContent = describeClose(code);
     this.closedDetail.textContent = reason ? `Code ${code}: ${reason}` : `Code ${code}`;
     this.status.hidden = true;
+    this.reconnecting.hidden = true;
     this.closed.hidden = false;
     this.reconnect.focus();
   }

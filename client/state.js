@@ -11,8 +11,9 @@ import { FIELD_COUNT } from './protocol.js';
 export const HISTORY = 64;
 
 /**
- * One entity in wire units: `fields` as in PROTOCOL.md (players: x, y, vx, vy, aim, hp, score, respawn;
- * bullets: x, y, vx, vy, owner, spawn_tick); `name` is the player name or null. Never mutated once stored.
+ * One entity in wire units: `fields` as in PROTOCOL.md (players: x, y, vx, vy, aim, hp, score, respawn, flags;
+ * bullets: x, y, vx, vy, owner, spawn_tick); `name` is the player name or null. Never mutated once stored. A
+ * `changed` mask may name any field of its entity's kind (nine for a player, so masks go up to 16 bits).
  * @typedef {{id: number, kind: number, fields: number[], name: string|null}} Entity
  */
 

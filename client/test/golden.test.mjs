@@ -2,6 +2,11 @@
 // `cargo test --test golden`), held against this client's decoder, encoder, builders and parser. Each vector carries
 // the message itself as Rust built it (`message`, in the names protocol.js uses): every field the parser returns
 // must equal it, and the builders must turn it back into the same bytes.
+//
+// Version 4 names, as tests/golden.rs must write them: a hello's `auth` (null or the token string), a join
+// `{kind: 'resume', token, lastTick}`, a client chat `{type: 'chat', text}`, a welcome's `session` (null or
+// `{resumeToken, graceMs, inputSeq}`), a server chat `{type: 'chat', tick, from, name, text}`; players' `fields`
+// have nine entries (flags last).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -11,6 +16,7 @@ import {
   C2S,
   PROTOCOL_VERSION,
   ackMessage,
+  chatMessage,
   createRoom,
   helloMessage,
   inputMessage,
@@ -18,6 +24,7 @@ import {
   parseServerMessage,
   pingMessage,
   quickPlay,
+  resume,
   spectate,
   viewMessage,
 } from '../protocol.js';
@@ -70,6 +77,8 @@ function buildJoin(join) {
       return createRoom(join.options);
     case 'spectate':
       return spectate(join.room);
+    case 'resume':
+      return resume(join.token, join.lastTick);
     default:
       return assert.fail(`no builder for join kind ${JSON.stringify(join.kind)}`);
   }
@@ -81,7 +90,7 @@ function build(message) {
     case 'hello':
       // The builder always says the current version.
       assert.equal(message.version, PROTOCOL_VERSION, 'hello vectors speak the current version');
-      return helloMessage(message.name, buildJoin(message.join));
+      return helloMessage(message.name, buildJoin(message.join), message.auth ?? null);
     case 'view':
       return viewMessage(message.follow, message.x, message.y);
     case 'input':
@@ -90,6 +99,8 @@ function build(message) {
       return ackMessage(message.tick);
     case 'ping':
       return pingMessage(message.nonce);
+    case 'chat':
+      return chatMessage(message.text);
     default:
       return assert.fail(`no builder for client message type ${JSON.stringify(message.type)}`);
   }
@@ -110,15 +121,30 @@ if (!existsSync(GOLDEN)) {
       assert.match(v.hex, /^([0-9a-f]{2})+$/, `${v.name}: lowercase hex`);
     }
     const tags = (dir) => new Set(vectors.filter((v) => v.direction === dir).map((v) => v.value[0]));
-    assert.deepEqual([...tags('server')].sort(), [1, 2, 3, 4, 5], 'welcome, snapshot, pong, close, roster');
-    assert.deepEqual([...tags('client')].sort(), [1, 2, 3, 4, 5], 'hello, input, ack, ping, view');
+    assert.deepEqual([...tags('server')].sort(), [1, 2, 3, 4, 5, 6], 'welcome, snapshot, pong, close, roster, chat');
+    assert.deepEqual([...tags('client')].sort(), [1, 2, 3, 4, 5, 6], 'hello, input, ack, ping, view, chat');
     const types = (dir) => new Set(vectors.filter((v) => v.direction === dir).map((v) => v.message.type));
-    assert.deepEqual([...types('server')].sort(), ['close', 'pong', 'roster', 'snapshot', 'welcome']);
-    assert.deepEqual([...types('client')].sort(), ['ack', 'hello', 'input', 'ping', 'view']);
+    assert.deepEqual([...types('server')].sort(), ['chat', 'close', 'pong', 'roster', 'snapshot', 'welcome']);
+    assert.deepEqual([...types('client')].sort(), ['ack', 'chat', 'hello', 'input', 'ping', 'view']);
     // Every kind of join, each with and without its optional part; welcomes of both roles.
-    const joins = vectors.filter((v) => v.message.type === 'hello').map((v) => v.message.join);
+    const hellos = vectors.filter((v) => v.message.type === 'hello').map((v) => v.message);
+    const joins = hellos.map((h) => h.join);
     const kinds = new Set(joins.map((j) => j.kind));
-    assert.deepEqual([...kinds].sort(), ['create', 'quickPlay', 'room', 'spectate']);
+    assert.deepEqual([...kinds].sort(), ['create', 'quickPlay', 'resume', 'room', 'spectate']);
+    assert.ok(hellos.some((h) => typeof h.auth === 'string'), 'a hello with a join token');
+    assert.ok(hellos.some((h) => (h.auth ?? null) === null), 'a hello without one');
+    const welcomes = vectors.filter((v) => v.message.type === 'welcome').map((v) => v.message);
+    assert.ok(welcomes.some((w) => w.session !== null), 'a player: a session');
+    assert.ok(welcomes.some((w) => w.session === null), 'a spectator: no session');
+    const snapshots = vectors.filter((v) => v.message.type === 'snapshot').map((v) => v.message);
+    const players = snapshots.flatMap((m) => m.created.filter((e) => e.kind === 0));
+    assert.ok(players.length > 0 && players.every((e) => e.fields.length === 9), 'players have nine fields');
+    assert.ok(players.some((e) => (e.fields[8] & 1) === 1), 'a disconnected player');
+    const masks = snapshots.flatMap((m) => m.changed.map((c) => c.mask));
+    assert.ok(masks.some((m) => m > 0xff), 'a changed mask beyond 8 bits (uint16)');
+    const chats = vectors.filter((v) => v.message.type === 'chat' && v.direction === 'server').map((v) => v.message);
+    assert.ok(chats.some((c) => c.from === 0), "a spectator's chat line");
+    assert.ok(chats.some((c) => [...c.text].some((ch) => ch.codePointAt(0) > 0xffff)), 'a chat line beyond the BMP');
     assert.ok(joins.some((j) => j.kind === 'quickPlay' && j.map === null));
     assert.ok(joins.some((j) => j.kind === 'quickPlay' && j.map !== null));
     assert.ok(joins.some((j) => j.kind === 'spectate' && j.room === null));

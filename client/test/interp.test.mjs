@@ -16,7 +16,7 @@ function snap(tick, baseline, created = [], changed = [], removed = []) {
 
 /** A created player in wire units from world units. */
 const player = (id, x, y, vx = 0, vy = 0, hp = 100, name = `p${id}`) => [
-  id, 0, x * 16, y * 16, vx * 16, vy * 16, 0, hp, 0, 0, name,
+  id, 0, x * 16, y * 16, vx * 16, vy * 16, 0, hp, 0, 0, 0, name,
 ];
 const bullet = (id, x, y, vx, vy, owner, spawnTick) => [id, 1, x * 16, y * 16, vx * 16, vy * 16, owner, spawnTick];
 
@@ -180,4 +180,21 @@ test('the input pacer keeps one input per tick and slews towards half a tick aft
   // A stalled timer (hidden tab) starts a new rhythm instead of bursting to catch up.
   const after = pacer.next(t + 5000, clock, 10);
   assert.ok(after >= t + 5000 + tickMs - 2 && after <= t + 5000 + tickMs + 2);
+});
+
+test('remote players carry their disconnected flag (bit 0 of field 8) into the drawn views', () => {
+  const store = new SnapshotStore();
+  const away = [2, 0, 80, 80, 0, 0, 0, 100, 0, 0, 1, 'bob'];
+  store.apply(snap(10, 0, [player(1, 5, 5), away]));
+  store.apply(snap(11, 10, [], [[2, 1 << 8, -1]]));
+  const interp = new Interpolator(DT);
+  const scene = new Scene();
+  interp.fill(scene, store, 1, 10);
+  assert.equal(find(scene, 2).disconnected, true);
+  interp.fill(scene, store, 1, 10.5);
+  assert.equal(find(scene, 2).disconnected, true, 'between two states the older one says');
+  interp.fill(scene, store, 1, 11);
+  assert.equal(find(scene, 2).disconnected, false, 'back: the flag cleared by a 16-bit mask delta');
+  interp.fill(scene, store, 0, 11);
+  assert.equal(find(scene, 1).disconnected, false);
 });

@@ -277,3 +277,28 @@ test('between inputs the drawn position moves smoothly from the previous tick to
   p.renderPosition(TICK_MS * 3, drawn);
   assert.equal(drawn.x, p.x, 'holds at the newest tick when the next input is late');
 });
+
+test('after a resume, reset() forgets the pending inputs; reconciliation starts afresh from the server', () => {
+  const p = new Predictor(new MovementModel(open(), RULES_30, 30), { tickMs: TICK_MS });
+  p.reconcile(fieldsOf({ x: 500, y: 500, vx: 0, vy: 0 }), 0, 0);
+  for (let seq = 1; seq <= 10; seq++) p.input(seq, 127, 0, seq * TICK_MS);
+  assert.equal(p.pendingInputs, 10);
+  assert.ok(p.x > 500);
+  // The socket died after input 10; the server had applied input 4 and stood the player still since.
+  p.reset();
+  assert.equal(p.pendingInputs, 0);
+  assert.equal(p.active, false);
+  const drawn = { x: 0, y: 0 };
+  assert.equal(p.renderPosition(20 * TICK_MS, drawn), false, 'nothing predicted until the next snapshot');
+  // The resumed seat's first snapshot: its last_input_seq is the server's (4), and nothing is replayed on it.
+  p.reconcile(fieldsOf({ x: 530, y: 500, vx: 0, vy: 0 }), 4, 21 * TICK_MS);
+  assert.equal(p.x, 530);
+  assert.equal(p.corrections, 0, 'a resume is a fresh start, not a misprediction');
+  assert.equal(p.lastError, 0);
+  // New inputs, numbered above the welcome's input_seq, predict from there.
+  p.input(11, 127, 0, 22 * TICK_MS);
+  assert.equal(p.pendingInputs, 1);
+  assert.ok(p.x > 530);
+  p.reconcile(fieldsOf({ x: p.x, y: 500, vx: p.body.vx, vy: 0 }), 11, 23 * TICK_MS);
+  assert.equal(p.pendingInputs, 0);
+});

@@ -3,12 +3,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decode, encode } from '../msgpack.js';
 import {
+  CHAT_MAX_CHARS,
+  FLAG_DISCONNECTED,
+  P_FLAGS,
+  PLAYER_FIELD_COUNT,
   PROTOCOL_VERSION,
   ProtocolError,
   ROLE_PLAYER,
   ROLE_SPECTATOR,
   ackMessage,
   aimToRadians,
+  chatMessage,
+  checkChat,
   createRoom,
   helloMessage,
   inputMessage,
@@ -20,20 +26,22 @@ import {
   pingMessage,
   quickPlay,
   radiansToAim,
+  resume,
   roomOptionsArray,
   spectate,
   toMoveAxis,
   toWorld,
+  trimLikeRust,
   viewMessage,
 } from '../protocol.js';
 
 const hex = (bytes) => Buffer.from(bytes).toString('hex');
 
 test('builds client messages', () => {
-  assert.equal(PROTOCOL_VERSION, 3);
-  // [1, 3, "ana", [1]]: quick play when no join is given.
-  assert.equal(hex(helloMessage('ana')), '940103a3616e619101');
-  assert.equal(hex(helloMessage('ab', createRoom({ maxPlayers: 8 }))), '940103a26162920393c0c008');
+  assert.equal(PROTOCOL_VERSION, 4);
+  // [1, 4, "ana", [1]]: quick play when no join is given, and no auth element when there is no token.
+  assert.equal(hex(helloMessage('ana')), '940104a3616e619101');
+  assert.equal(hex(helloMessage('ab', createRoom({ maxPlayers: 8 }))), '940104a26162920393c0c008');
   assert.equal(hex(viewMessage(7, 1200, 800)), '940507cd04b0cd0320');
   assert.equal(hex(inputMessage(1, 127, 0, 0, 0, 1235)), '970201' + '7f000000' + 'cd04d3');
   assert.equal(hex(ackMessage(1235)), '9203cd04d3');
@@ -106,8 +114,10 @@ test('checks names like the server', () => {
 test('parses welcome', () => {
   const rules = [16.0, 1800, 8, 300, 4, 900, 45, 6, 100, 90];
   const map = ['arena', 2400, 1600, [[100, 200, 50, 60]], [[10, 20]]];
-  const msg = parseServerMessage(encode([1, 3, 7, 30, 1234, map, rules, ['k3j9x2m4q8rt', 'arena 1', 0]]));
+  const session = ['k3j9x2m4q8rt.AAAAAAAAAAAAAAAAAAAAAAAA', 20000, 0];
+  const msg = parseServerMessage(encode([1, 4, 7, 30, 1234, map, rules, ['k3j9x2m4q8rt', 'arena 1', 0], session]));
   assert.deepEqual(msg.room, { id: 'k3j9x2m4q8rt', name: 'arena 1', role: ROLE_PLAYER });
+  assert.equal(msg.version, 4);
   assert.equal(msg.type, 'welcome');
   assert.equal(msg.playerId, 7);
   assert.equal(msg.tickRate, 30);
@@ -122,21 +132,24 @@ test('parses welcome', () => {
   assert.equal(msg.rules.playerRadius, 16);
   assert.equal(msg.rules.bulletSpeed, 900);
   assert.equal(msg.rules.respawnTicks, 90);
-  const watcher = parseServerMessage(encode([1, 3, 0, 30, 1234, map, rules, ['k3j9x2m4q8rt', 'arena 1', 1]]));
+  const watcher = parseServerMessage(
+    encode([1, 4, 0, 30, 1234, map, rules, ['k3j9x2m4q8rt', 'arena 1', 1], null]),
+  );
   assert.equal(watcher.playerId, 0);
   assert.equal(watcher.room.role, ROLE_SPECTATOR);
+  assert.equal(watcher.session, null);
 });
 
 test('parses snapshots of the PROTOCOL.md session', () => {
   const full = parseServerMessage(
-    encode([2, 1235, 0, 0, [[7, 0, 19200, 12800, 0, 0, 0, 100, 0, 0, 'ana']], [], [], [[1235, 2, 7, 'ana']]]),
+    encode([2, 1235, 0, 0, [[7, 0, 19200, 12800, 0, 0, 0, 100, 0, 0, 0, 'ana']], [], [], [[1235, 2, 7, 'ana']]]),
   );
   assert.deepEqual(full, {
     type: 'snapshot',
     tick: 1235,
     baseline: 0,
     lastInputSeq: 0,
-    created: [{ id: 7, kind: 0, fields: [19200, 12800, 0, 0, 0, 100, 0, 0], name: 'ana' }],
+    created: [{ id: 7, kind: 0, fields: [19200, 12800, 0, 0, 0, 100, 0, 0, 0], name: 'ana' }],
     changed: [],
     removed: [],
     events: [{ tick: 1235, kind: 2, playerId: 7, name: 'ana' }],
@@ -227,11 +240,176 @@ test('rejects malformed server messages', () => {
     [2, 2, 1, 0, [], [[7, 3, 1]], [], []], // mask says two values, one given
     [2, 2, 1, 0, [], [], [-1], []],
     [2, 2, 1, 0, [], [], [], [[2, 1, 7]]], // short kill event
-    [1, 3, 7, 0, 1, ['m', 10, 10, [], []], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], ['r', 'r', 0]], // tick_rate 0
+    [1, 4, 7, 0, 1, ['m', 10, 10, [], []], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], ['r', 'r', 0], null], // tick_rate 0
     [1, 3, 7, 30, 1, ['m', 10, 10, [], []], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]], // a v2 welcome: no room
-    [1, 3, 7, 30, 1, ['m', 10, 10, [], []], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], ['r', 'r', 2]], // unknown role
-    [1, 3, 7, 30, 1, ['m', 10, 10, [], []], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], ['r', 'r']], // short room
-    [1, 3, 7, 30, 1, ['m', 10, 10, [], []], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [1, 'r', 0]], // numeric room id
+    [1, 4, 7, 30, 1, ['m', 10, 10, [], []], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], ['r', 'r', 2], null], // unknown role
+    [1, 4, 7, 30, 1, ['m', 10, 10, [], []], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], ['r', 'r'], null], // short room
+    [1, 4, 7, 30, 1, ['m', 10, 10, [], []], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [1, 'r', 0], null], // numeric room id
   ];
   for (const m of bad) assert.throws(() => parseServerMessage(encode(m)), ProtocolError, JSON.stringify(m));
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Version 4: sessions, resume, join tokens, chat, player flags
+
+const MAP = ['m', 10, 10, [], []];
+const RULES = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+const ROOM = ['k3j9x2m4q8rt', 'arena 1', 0];
+
+test('hello carries the join token as a 5th element, and leaves it out when there is none', () => {
+  const token = 'eyJhbGciOiJIUzI1NiJ9.eyJuYW1lIjoiYW5hIn0.c2ln';
+  assert.deepEqual(decode(helloMessage('ana', quickPlay(), token)), [1, 4, 'ana', [1], token]);
+  const room = decode(helloMessage('ana', joinRoom('k3j9x2m4q8rt'), 'jwt'));
+  assert.deepEqual(room, [1, 4, 'ana', [2, 'k3j9x2m4q8rt'], 'jwt']);
+  // [1, 4, "ana", [1], "jwt"]: 95 = array of 5, a3 "jwt" last.
+  assert.equal(hex(helloMessage('ana', quickPlay(), 'jwt')), '950104a3616e619101a36a7774');
+  // null and undefined both mean "no token": a 4-element hello, not a nil 5th element.
+  assert.equal(hex(helloMessage('ana', quickPlay(), null)), '940104a3616e619101');
+  assert.equal(hex(helloMessage('ana', quickPlay(), undefined)), '940104a3616e619101');
+  assert.throws(() => helloMessage('ana', quickPlay(), 42), TypeError);
+});
+
+test('a resume join: [5, token, last_tick], last_tick 0 when nothing is held', () => {
+  const token = 'k3j9x2m4q8rt.AbCdEfGhIjKlMnOpQrStUvWx';
+  assert.deepEqual(joinArray(resume(token, 1234)), [5, token, 1234]);
+  assert.deepEqual(joinArray(resume(token)), [5, token, 0]);
+  assert.deepEqual(joinArray(resume(token, 4294967295)), [5, token, 4294967295]);
+  // The whole hello: the name is ignored by the server for a resume but must still be a string (may be empty).
+  assert.deepEqual(decode(helloMessage('', resume(token, 77))), [1, 4, '', [5, token, 77]]);
+  const bytes = hex(helloMessage('ana', resume('t', 300)));
+  // 94 01 04 a3"ana" 93 05 a1"t" cd012c: the tick as a uint16.
+  assert.equal(bytes, '940104a3616e61' + '9305a174cd012c');
+  assert.throws(() => joinArray(resume(undefined, 1)), TypeError);
+  assert.throws(() => joinArray(resume('t', -1)), TypeError);
+  assert.throws(() => joinArray(resume('t', 1.5)), TypeError);
+});
+
+test('the welcome session: [resume_token, grace_ms, input_seq] for a player, nil for a spectator', () => {
+  const token = 'k3j9x2m4q8rt.AbCdEfGhIjKlMnOpQrStUvWx';
+  const player = parseServerMessage(encode([1, 4, 7, 30, 1234, MAP, RULES, ROOM, [token, 20000, 4321]]));
+  assert.deepEqual(player.session, { resumeToken: token, graceMs: 20000, inputSeq: 4321 });
+  const fresh = parseServerMessage(encode([1, 4, 7, 30, 1234, MAP, RULES, ROOM, [token, 20000, 0]]));
+  assert.equal(fresh.session.inputSeq, 0);
+  const spectator = parseServerMessage(encode([1, 4, 0, 30, 1234, MAP, RULES, ['r', 'r', 1], null]));
+  assert.equal(spectator.session, null);
+  const bad = [
+    [1, 4, 7, 30, 1, MAP, RULES, ROOM], // a v4 welcome must have its session element
+    [1, 4, 7, 30, 1, MAP, RULES, ROOM, null, 0], // one too many
+    [1, 4, 7, 30, 1, MAP, RULES, ROOM, [token, 20000]], // short session
+    [1, 4, 7, 30, 1, MAP, RULES, ROOM, [token, 20000, 1, 2]], // long session
+    [1, 4, 7, 30, 1, MAP, RULES, ROOM, [7, 20000, 1]], // numeric token
+    [1, 4, 7, 30, 1, MAP, RULES, ROOM, [token, -1, 1]], // negative grace
+    [1, 4, 7, 30, 1, MAP, RULES, ROOM, [token, 20000, 1.5]], // fractional seq
+    [1, 4, 7, 30, 1, MAP, RULES, ROOM, 'token'], // not an array
+  ];
+  for (const m of bad) assert.throws(() => parseServerMessage(encode(m)), ProtocolError, JSON.stringify(m));
+});
+
+test('a version 3 welcome still parses (no session), so the version check can name the server', () => {
+  const v3 = parseServerMessage(encode([1, 3, 7, 30, 1234, MAP, RULES, ROOM]));
+  assert.equal(v3.version, 3);
+  assert.notEqual(v3.version, PROTOCOL_VERSION);
+  assert.equal(v3.session, null);
+});
+
+test('chat: [6, text] up, [6, tick, from, name, text] down', () => {
+  assert.deepEqual(decode(chatMessage('gg')), [6, 'gg']);
+  assert.equal(hex(chatMessage('gg')), '9206a26767');
+  // The longest line of 4-byte characters: 480 bytes of text (a str16: da 01e0), 485 in all, under the 512 limit.
+  const longest = chatMessage('😀'.repeat(CHAT_MAX_CHARS));
+  assert.equal(longest.byteLength, 485);
+  assert.equal(hex(longest.subarray(0, 5)), '9206da01e0');
+  // The builder refuses what the server would close the connection for.
+  assert.throws(() => chatMessage(''), TypeError);
+  assert.throws(() => chatMessage(' gg'), TypeError, 'untrimmed');
+  assert.throws(() => chatMessage('a'.repeat(121)), TypeError);
+  assert.throws(() => chatMessage('a\nb'), TypeError);
+
+  assert.deepEqual(parseServerMessage(encode([6, 1500, 7, 'ana', 'gg all'])), {
+    type: 'chat',
+    tick: 1500,
+    from: 7,
+    name: 'ana',
+    text: 'gg all',
+  });
+  // A spectator's line: from 0; names and text beyond ASCII.
+  assert.deepEqual(parseServerMessage(encode([6, 70000, 0, 'Zoë', '東京 😀'])), {
+    type: 'chat',
+    tick: 70000,
+    from: 0,
+    name: 'Zoë',
+    text: '東京 😀',
+  });
+  const bad = [
+    [6, 1, 7, 'ana'], // no text
+    [6, 1, 7, 'ana', 'x', 0], // one too many
+    [6, -1, 7, 'ana', 'x'], // negative tick
+    [6, 1, -7, 'ana', 'x'], // negative sender
+    [6, 1, 7, null, 'x'], // no name
+    [6, 1, 7, 'ana', 5], // numeric text
+  ];
+  for (const m of bad) assert.throws(() => parseServerMessage(encode(m)), ProtocolError, JSON.stringify(m));
+});
+
+test('chat lines are checked like the server checks them: trimmed, 1 to 120 characters, no control', () => {
+  assert.deepEqual(checkChat('  gg  '), { ok: true, text: 'gg' });
+  assert.deepEqual(checkChat('a'.repeat(120)), { ok: true, text: 'a'.repeat(120) });
+  // Characters are code points, not UTF-16 units: 120 emoji are 240 units and still fit.
+  assert.equal(checkChat('😀'.repeat(120)).ok, true);
+  assert.deepEqual(checkChat('😀'.repeat(121)), { ok: false, reason: 'chat line over 120 characters' });
+  assert.deepEqual(checkChat('a'.repeat(121)), { ok: false, reason: 'chat line over 120 characters' });
+  // Whitespace around does not count.
+  assert.equal(checkChat(`   ${'a'.repeat(120)}\u3000`).ok, true);
+  assert.deepEqual(checkChat(''), { ok: false, reason: 'chat line is empty' });
+  assert.deepEqual(checkChat(' \t\n '), { ok: false, reason: 'chat line is empty' });
+  for (const c of ['\t', '\n', '\u0000', '\u001b', '\u007f', '\u0085', '\u009f']) {
+    assert.deepEqual(checkChat(`a${c}b`), { ok: false, reason: 'chat line holds a control character' }, c);
+  }
+  // Not control characters (Rust's is_control is the Cc category only).
+  assert.equal(checkChat('a\u200bb').ok, true);
+  assert.equal(checkChat('a\u00a0b').ok, true);
+});
+
+test('trims whitespace as Rust does, not as String.prototype.trim does', () => {
+  // U+0085 is whitespace to Rust (stripped), not to JavaScript; U+FEFF the other way round.
+  assert.equal(trimLikeRust('\u0085 gg \u0085'), 'gg');
+  assert.equal(trimLikeRust('\ufeffgg'), '\ufeffgg');
+  assert.equal(trimLikeRust('\u2000\u200a\u2028\u2029\u202f\u205f\u3000\u1680\u00a0gg\t\r\n\v\f'), 'gg');
+  assert.equal(trimLikeRust(' a  b '), 'a  b');
+  assert.equal(checkChat('\u0085gg').ok, true, 'the server strips it first, so it is no control character');
+  assert.equal(normalizeName('\u0085ana'), 'ana');
+});
+
+test('players have nine fields: flags at index 8, FLAG_DISCONNECTED its bit 0', () => {
+  assert.equal(PLAYER_FIELD_COUNT, 9);
+  assert.equal(P_FLAGS, 8);
+  assert.equal(FLAG_DISCONNECTED, 1);
+  const snap = parseServerMessage(
+    encode([2, 20, 0, 0, [[2, 0, 9600, 11200, 0, 0, 0, 100, 3, 0, 1, 'ana']], [], [], []]),
+  );
+  assert.deepEqual(snap.created[0], {
+    id: 2,
+    kind: 0,
+    fields: [9600, 11200, 0, 0, 0, 100, 3, 0, 1],
+    name: 'ana',
+  });
+  // The v3 shape (8 fields and the name) is short by one now; 9 fields without a name too.
+  assert.throws(() => parseServerMessage(encode([2, 1, 0, 0, [[2, 0, 1, 2, 3, 4, 5, 6, 7, 8, 'ana']], [], [], []])));
+  assert.throws(() => parseServerMessage(encode([2, 1, 0, 0, [[2, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]], [], [], []])));
+  // Bullets keep six fields.
+  const b = parseServerMessage(encode([2, 1, 0, 0, [[65536, 1, 1, 2, 3, 4, 5, 6]], [], [], []]));
+  assert.equal(b.created[0].fields.length, 6);
+});
+
+test('changed masks are up to 16 bits: the flags bit (256) travels as a uint16', () => {
+  // [2, 21, 20, 7, [], [[2, 256, 1]], [], []]: the flags of player 2 went from 0 to 1.
+  const bytes = encode([2, 21, 20, 7, [], [[2, 256, 1]], [], []]);
+  assert.equal(hex(bytes), '98021514079091' + '9302cd010001' + '9090');
+  const flags = parseServerMessage(bytes);
+  assert.deepEqual(flags.changed, [{ id: 2, mask: 256, values: [1] }]);
+  const all = parseServerMessage(encode([2, 2, 1, 0, [], [[2, 0x1ff, 1, 2, 3, 4, 5, 6, 7, 8, 9]], [], []]));
+  assert.deepEqual(all.changed[0], { id: 2, mask: 511, values: [1, 2, 3, 4, 5, 6, 7, 8, 9] });
+  const widest = parseServerMessage(encode([2, 2, 1, 0, [], [[2, 0xffff, ...new Array(16).fill(1)]], [], []]));
+  assert.equal(widest.changed[0].values.length, 16);
+  assert.throws(() => parseServerMessage(encode([2, 2, 1, 0, [], [[2, 0x10000, 1]], [], []])), ProtocolError);
 });

@@ -1,7 +1,7 @@
 // scene.js (what the renderer draws) and feed.js (kill feed lines), both pure.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Scene, buildScene } from '../scene.js';
+import { Scene, buildScene, placeOwn } from '../scene.js';
 import { KillFeed } from '../feed.js';
 import { TickState } from '../state.js';
 
@@ -84,4 +84,17 @@ test('the kill feed names players from the newest state, the previous one, or jo
     feed.entries.map((e) => e.text),
     ['#9 died'],
   );
+});
+
+test('a player whose flags hold FLAG_DISCONNECTED is marked disconnected in its view, own or not', () => {
+  const scene = new Scene();
+  const flagged = (id, name, flags) => ({ id, kind: 0, fields: [0, 0, 0, 0, 0, 100, 0, 0, flags], name });
+  buildScene(scene, state(3, [flagged(1, 'ana', 0), flagged(2, 'bob', 1), flagged(3, 'cy', 0b11)]), 1, 1 / 30);
+  const byId = (id) => scene.players.slice(0, scene.playerCount).find((p) => p.id === id);
+  assert.deepEqual([byId(1).disconnected, byId(2).disconnected, byId(3).disconnected], [false, true, true]);
+  // A pooled view loses the mark when its player is back.
+  buildScene(scene, state(4, [flagged(2, 'bob', 0)]), 1, 1 / 30);
+  assert.equal(scene.players[0].disconnected, false);
+  scene.playerCount = 0;
+  assert.equal(placeOwn(scene, flagged(1, 'ana', 1), 5, 6, 0).disconnected, true);
 });

@@ -10,7 +10,7 @@ function snap(tick, baseline, created = [], changed = [], removed = [], events =
   return parseServerMessage(encode([2, tick, baseline, lastInputSeq, created, changed, removed, events]));
 }
 
-const player = (id, x, y, name, hp = 100, score = 0) => [id, 0, x, y, 0, 0, 0, hp, score, 0, name];
+const player = (id, x, y, name, hp = 100, score = 0, flags = 0) => [id, 0, x, y, 0, 0, 0, hp, score, 0, flags, name];
 const bullet = (id, x, y, vx, vy, owner, spawnTick) => [id, 1, x, y, vx, vy, owner, spawnTick];
 
 /** Entities of a state as plain `[id, kind, ...fields, name?]` arrays, sorted by id. */
@@ -30,13 +30,13 @@ test('applies a full snapshot then a delta (the PROTOCOL.md session)', () => {
   assert.equal(store.ackTick, 1235);
   r = store.apply(snap(1237, 1235, [], [[7, 5, 13, 427]], [], [], 1)); // x +13, vx +427
   assert.equal(r.status, APPLIED);
-  assert.deepEqual(dump(store.current), [[7, 0, 19213, 12800, 427, 0, 0, 100, 0, 0, 'ana']]);
+  assert.deepEqual(dump(store.current), [[7, 0, 19213, 12800, 427, 0, 0, 100, 0, 0, 0, 'ana']]);
   assert.equal(store.current.lastInputSeq, 1);
   assert.equal(store.ackTick, 1237);
   assert.equal(store.fullApplied, 1);
   assert.equal(store.deltasApplied, 1);
   // the baseline state is untouched (copy on write)
-  assert.deepEqual(dump(store.stateAt(1235)), [[7, 0, 19200, 12800, 0, 0, 0, 100, 0, 0, 'ana']]);
+  assert.deepEqual(dump(store.stateAt(1235)), [[7, 0, 19200, 12800, 0, 0, 0, 100, 0, 0, 0, 'ana']]);
 });
 
 test('applies a delta against an older acknowledged baseline after dropped frames', () => {
@@ -59,15 +59,15 @@ test('applies a delta against an older acknowledged baseline after dropped frame
   );
   assert.equal(r.status, APPLIED);
   assert.deepEqual(dump(store.current), [
-    [1, 0, 240, 176, 0, 0, 0, 100, 0, 0, 'a'],
-    [2, 0, 320, 320, 0, 0, 0, 100, 1, 0, 'b'],
+    [1, 0, 240, 176, 0, 0, 0, 100, 0, 0, 0, 'a'],
+    [2, 0, 320, 320, 0, 0, 0, 100, 1, 0, 0, 'b'],
     [65537, 1, 320, 320, 0, 1600, 2, 14],
   ]);
   // and the next delta may name 12, which is still stored
   store.apply(snap(16, 12, [], [], [65536], []));
   assert.deepEqual(dump(store.current), [
-    [1, 0, 192, 160, 0, 0, 0, 100, 0, 0, 'a'],
-    [2, 0, 320, 320, 0, 0, 0, 100, 0, 0, 'b'],
+    [1, 0, 192, 160, 0, 0, 0, 100, 0, 0, 0, 'a'],
+    [2, 0, 320, 320, 0, 0, 0, 100, 0, 0, 0, 'b'],
   ]);
   assert.equal(store.desyncs, 0);
 });
@@ -75,8 +75,8 @@ test('applies a delta against an older acknowledged baseline after dropped frame
 test('a created entry for an existing id replaces the entity entirely', () => {
   const store = new SnapshotStore();
   store.apply(snap(5, 0, [player(3, 16, 16, 'old', 40, 7)]));
-  store.apply(snap(6, 5, [[3, 0, 32, 48, 1, 2, 3, 100, 0, 0, 'new']]));
-  assert.deepEqual(dump(store.current), [[3, 0, 32, 48, 1, 2, 3, 100, 0, 0, 'new']]);
+  store.apply(snap(6, 5, [[3, 0, 32, 48, 1, 2, 3, 100, 0, 0, 0, 'new']]));
+  assert.deepEqual(dump(store.current), [[3, 0, 32, 48, 1, 2, 3, 100, 0, 0, 0, 'new']]);
   // a slot reused by a different kind too
   store.apply(snap(7, 6, [bullet(3, 1, 2, 3, 4, 9, 7)]));
   assert.deepEqual(dump(store.current), [[3, 1, 1, 2, 3, 4, 9, 7]]);
@@ -87,8 +87,8 @@ test('removed, created, then changed, in that order', () => {
   store.apply(snap(1, 0, [player(1, 0, 0, 'a'), player(2, 0, 0, 'b')]));
   store.apply(snap(2, 1, [player(3, 5, 5, 'c')], [[1, 0b10000000, 60]], [2]));
   assert.deepEqual(dump(store.current), [
-    [1, 0, 0, 0, 0, 0, 0, 100, 0, 60, 'a'],
-    [3, 0, 5, 5, 0, 0, 0, 100, 0, 0, 'c'],
+    [1, 0, 0, 0, 0, 0, 0, 100, 0, 60, 0, 'a'],
+    [3, 0, 5, 5, 0, 0, 0, 100, 0, 0, 0, 'c'],
   ]);
 });
 
@@ -113,7 +113,7 @@ test('a missing baseline is a desync: no acks until a full snapshot', () => {
   assert.equal(r.status, APPLIED);
   assert.equal(store.desynced, false);
   assert.equal(store.ackTick, 40);
-  assert.deepEqual(dump(store.current), [[1, 0, 64, 0, 0, 0, 0, 100, 0, 0, 'a']]);
+  assert.deepEqual(dump(store.current), [[1, 0, 64, 0, 0, 0, 0, 100, 0, 0, 0, 'a']]);
 });
 
 test('changed values are differences from the baseline, added with 32-bit wrap-around', () => {
@@ -230,4 +230,15 @@ test('bracket finds the stored states around a fractional tick', () => {
   store.bracket(20, b);
   assert.deepEqual([b.before.tick, b.after], [15, null]);
   assert.equal(store.oldest.tick, 10);
+});
+
+test('the flags field (index 8) changes through a 16-bit mask; bits past a player\'s nine fields are a desync', () => {
+  const store = new SnapshotStore();
+  store.apply(snap(1, 0, [player(2, 16, 16, 'ana')]));
+  // The seat detached (flags 0 -> 1) while x moved: mask 0x101.
+  assert.equal(store.apply(snap(2, 1, [], [[2, 0x101, 5, 1]])).status, APPLIED);
+  assert.deepEqual(dump(store.current), [[2, 0, 21, 16, 0, 0, 0, 100, 0, 0, 1, 'ana']]);
+  assert.equal(store.apply(snap(3, 2, [], [[2, 1 << 8, -1]])).status, APPLIED);
+  assert.equal(store.current.entities.get(2).fields[8], 0);
+  assert.equal(store.apply(snap(4, 3, [], [[2, 1 << 9, 1]])).status, DESYNC);
 });

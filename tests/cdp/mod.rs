@@ -343,13 +343,17 @@ impl Browser {
 
     /// Presses (`down`) or releases a key given by its DOM `key`, `code` and Windows virtual key code.
     pub async fn key(&mut self, page: &Page, down: bool, key: &str, code: &str, key_code: u32) -> Result<()> {
-        let params = json!({
+        let mut params = json!({
             "type": if down { "keyDown" } else { "keyUp" },
             "key": key,
             "code": code,
             "windowsVirtualKeyCode": key_code,
             "nativeVirtualKeyCode": key_code,
         });
+        // A real Enter also types a carriage return: that keypress is what submits a form from a text field.
+        if down && key == "Enter" {
+            params["text"] = json!("\r");
+        }
         self.call(Some(&page.session_id), "Input.dispatchKeyEvent", params).await.map(drop)
     }
 
