@@ -31,8 +31,8 @@ pub const MIN_SECRET_BYTES: usize = 16;
 /// real join tokens are about 200 bytes.
 pub const MAX_TOKEN_BYTES: usize = 4096;
 
-/// A token's `name` follows the rule of a hello's name (`codec::MAX_NAME_CHARS`, `codec::validate_name`).
-pub const MAX_NAME_CHARS: usize = 16;
+/// A token's `name` follows the rule of a hello's name.
+pub use crate::codec::MAX_NAME_CHARS;
 
 /// Room ids are 12 characters of `a-z2-7`; the bound is looser, but tight enough that the 4013 reason quoting the
 /// room ("join token is for room X") stays within a close frame's 123 bytes.
@@ -281,17 +281,14 @@ fn claims_from_json(mut claims: Map<String, Value>) -> Result<JoinClaims, AuthEr
     Ok(JoinClaims { name, room, create, exp })
 }
 
-/// A hello name's rule (`codec::validate_name`): 1 to 16 characters once trimmed, no control characters.
+/// A hello name's rule, the very same check (`codec::validate_name`): 1 to 16 characters once trimmed, no control
+/// characters.
 fn check_name(name: &str) -> Result<String, String> {
-    let trimmed = name.trim();
-    let chars = trimmed.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS {
-        return Err(format!("name must be 1 to {MAX_NAME_CHARS} characters, got {chars}"));
+    match crate::codec::validate_name(name) {
+        Ok(()) => Ok(name.trim().to_string()),
+        Err(crate::codec::DecodeError::Invalid(reason)) => Err(reason),
+        Err(other) => Err(other.to_string()),
     }
-    if trimmed.chars().any(char::is_control) {
-        return Err("name contains control characters".into());
-    }
-    Ok(trimmed.to_string())
 }
 
 fn check_room(room: &str) -> Result<String, String> {
