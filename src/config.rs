@@ -79,7 +79,7 @@ pub struct Args {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub chat_burst: u32,
 
-    /// Largest WebSocket message a client may send, in bytes (a chat line of 120 four-byte characters is 484, every
+    /// Largest WebSocket message a client may send, in bytes (a chat line of 120 four-byte characters is 485, every
     /// other message is under 120); larger closes with 1009.
     #[arg(long, default_value_t = 512)]
     pub max_message_bytes: usize,

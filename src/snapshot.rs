@@ -433,6 +433,8 @@ pub enum ReplicaError {
     Stale { tick: u32, newest: u32 },
     #[error("snapshot {tick} lists entities out of id order")]
     Unsorted { tick: u32 },
+    #[error("snapshot {tick} changes entity {id} with mask {mask:#x}, naming fields its kind does not have")]
+    NoSuchField { tick: u32, id: u32, mask: u16 },
 }
 
 /// The client's side of the delta contract: rebuilds the server's view from full and delta snapshots.
@@ -588,8 +590,11 @@ fn merge(base: &[Entity], snapshot: &Snapshot, out: &mut Vec<Entity>) -> Result<
             Some(entity) if entity.id == change.id => entity,
             _ => return Err(ReplicaError::UnknownEntity { tick: snapshot.tick, id: change.id }),
         };
-        // Bits past the kind's fields are ignored.
-        for field in mask_fields(u32::from(change.mask) & ((1 << entity.kind.field_count()) - 1)) {
+        // A mask naming a field the entity's kind does not have is the sender's bug: refused, as the JS client does.
+        if u32::from(change.mask) >> entity.kind.field_count() != 0 {
+            return Err(ReplicaError::NoSuchField { tick: snapshot.tick, id: change.id, mask: change.mask });
+        }
+        for field in mask_fields(u32::from(change.mask)) {
             entity.fields[field] = entity.fields[field].wrapping_add(change.fields[field]);
         }
     }

@@ -183,3 +183,20 @@ async fn the_token_command_prints_a_token_the_server_accepts() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("error:"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_authentication_a_token_names_nobody() {
+    let server = start(ServerConfig::for_tests()).await;
+    // Nothing checks the token, so the hello's own name must be a valid one.
+    let outcome = hello(&server, "", quick(), Some(token(&claims("ana", 3600)))).await;
+    let (code, reason) = refusal(outcome);
+    assert_eq!(
+        (code, reason.as_str()),
+        (close_code::INVALID_PAYLOAD, "invalid value: name must be 1 to 16 characters, got 0")
+    );
+    // A token is ignored, and the hello's name used.
+    let mut bo = hello(&server, "bo", quick(), Some("anything".into())).await.expect("admitted");
+    next_snapshot(&mut bo).await;
+    assert_eq!(bo.name_of(bo.player_id()), Some("bo"));
+    server.shutdown().await;
+}

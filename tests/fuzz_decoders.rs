@@ -1160,6 +1160,10 @@ impl ReplicaModel {
         }
         for change in &snapshot.changed {
             let entity = state.get_mut(&change.id).ok_or(ReplicaError::UnknownEntity { tick, id: change.id })?;
+            // PROTOCOL.md: a mask naming a field the entity's kind does not have is refused.
+            if change.mask >> entity.kind.field_count() != 0 {
+                return Err(ReplicaError::NoSuchField { tick, id: change.id, mask: change.mask });
+            }
             for field in 0..entity.kind.field_count() {
                 if change.mask & (1 << field) != 0 {
                     entity.fields[field] = entity.fields[field].wrapping_add(change.fields[field]);
@@ -1264,7 +1268,7 @@ fn loose_snapshot() -> impl Strategy<Value = LooseSnapshot> {
                 name: name.map(Arc::from),
             }
         });
-    // Masks of any 16 bits: past the kind's field count the replica must ignore them, even past `MAX_FIELDS`.
+    // Masks of any 16 bits: past the kind's field count the replica must refuse them, even past `MAX_FIELDS`.
     let mask = prop_oneof![3 => delta_mask(), 1 => any::<u16>()];
     let change = (loose_id(), mask, fields(), prop::option::weighted(0.8, any::<Index>()))
         .prop_map(|(id, mask, fields, known)| (FieldDelta { id, mask, fields }, known));
@@ -1328,7 +1332,7 @@ fn loose_stream() -> impl Strategy<Value = Vec<Snapshot>> {
 
 /// The client's `Replica` on inconsistent snapshot streams: stale and repeated ticks, baselines it never had or
 /// already dropped, ids out of order and duplicated, changed ids missing from the baseline, one id in created and
-/// removed, masks past the entity's field count, ids at the edges of `u32`. It never panics, and each snapshot
+/// removed, masks past the entity's field count (refused), ids at the edges of `u32`. It never panics, and each snapshot
 /// gives exactly the state (or the `ReplicaError`) and the new events that PROTOCOL.md's rules give; a refused
 /// snapshot changes nothing.
 #[test]
@@ -1337,7 +1341,7 @@ fn replica_on_inconsistent_streams() {
         Seen::Applied,
         Seen::ReplicaRefused,
         Seen::Note("applied a delta with mask bit 8"),
-        Seen::Note("applied a delta with mask bits past the fields"),
+        Seen::Note("refused a delta with mask bits past the kind's fields"),
     ];
     check("replica_on_inconsistent_streams", loose_stream(), &required, |stream, tally| {
         let mut replica = Replica::new();
@@ -1350,14 +1354,16 @@ fn replica_on_inconsistent_streams() {
                     if snapshot.changed.iter().any(|change| change.mask & FLAGS_BIT != 0) {
                         tally.note("applied a delta with mask bit 8");
                     }
-                    if snapshot.changed.iter().any(|change| change.mask >> MAX_FIELDS != 0) {
-                        tally.note("applied a delta with mask bits past the fields");
-                    }
                     prop_assert_eq!(applied.tick, snapshot.tick);
                     prop_assert_eq!(replica.latest_states(), Some((snapshot.tick, states)), "after {:?}", snapshot);
                     prop_assert_eq!(applied.new_events, new_events, "after {:?}", snapshot);
                 }
-                (Err(error), Err(expected)) => prop_assert_eq!(error, expected, "after {:?}", snapshot),
+                (Err(error), Err(expected)) => {
+                    if matches!(error, ReplicaError::NoSuchField { .. }) {
+                        tally.note("refused a delta with mask bits past the kind's fields");
+                    }
+                    prop_assert_eq!(error, expected, "after {:?}", snapshot)
+                }
                 (got, expected) => prop_assert!(false, "{:?}: got {:?}, the rules give {:?}", snapshot, got, expected),
             }
         }

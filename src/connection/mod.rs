@@ -413,6 +413,12 @@ impl<S: Transport> Reader<'_, S> {
                     Some(authenticator) if !matches!(join, Join::Resume { .. }) => {
                         session::authorize(authenticator, auth.as_deref(), &join).map_err(ReadEnd::Violation)?
                     }
+                    // Without authentication a token carries no name: the hello's must stand on its own (the
+                    // codec let an empty one through only because a token might have named the player).
+                    None if !matches!(join, Join::Resume { .. }) => {
+                        codec::validate_name(&name).map_err(|error| decode_violation(&error))?;
+                        name
+                    }
                     _ => name,
                 };
                 let session = session::admit(&self.context.lobby, &name, &join, self.link, self.peer.ip())
