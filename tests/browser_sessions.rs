@@ -1,6 +1,7 @@
 //! The browser client's sessions in real headless Chromium: a chat line typed into one page appears on another,
-//! and a page whose connection the network cuts shows "reconnecting...", reconnects by itself through the same
-//! front door and gets its own player back on a delta, while the server held the seat.
+//! a page whose connection the network cuts shows "reconnecting...", reconnects by itself through the same front
+//! door and gets its own player back on a delta while the server held the seat, and a page given a join token
+//! (`?auth=`) plays on a server that requires one, under the token's name.
 //!
 //! The cut is made by a TCP proxy in the test between Chromium and the server (the page is served through it, so
 //! its WebSocket goes through it too): the server sees its socket end without a close frame, exactly as when a
@@ -173,4 +174,41 @@ async fn reconnect_through(mut browser: Browser, server: &RunningServer, proxy: 
     })
     .await;
     browser
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_given_a_join_token_plays_under_the_tokens_name() {
+    let secret = b"the backend and the server share this";
+    let mut config = config(None);
+    config.auth = Some(std::sync::Arc::new(skirmish::auth::Authenticator::new(secret).unwrap()));
+    let server = start(config).await;
+    let exp = skirmish::auth::unix_now() + 600;
+    let claims = skirmish::auth::JoinClaims { name: "Zoë".into(), room: None, create: false, exp };
+    let token = skirmish::auth::issue(secret, &claims).unwrap();
+    with_browser("auth", |mut browser| async {
+        let page = browser.new_page(VIEWPORT.0, VIEWPORT.1).await.unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("http://{}/?name=impostor&auth={token}", server.local_addr);
+        if let Err(e) = browser.navigate(&page, &url).await {
+            fail(&browser, &page, &e.to_string());
+        }
+        let state = wait_for_state(&mut browser, &page, "the page to play", Duration::from_secs(10), |s| {
+            s["connection"] == "playing" && s["scoreboard"].as_array().is_some_and(|b| !b.is_empty())
+        })
+        .await;
+        assert_eq!(state["scoreboard"][0]["name"], "Zoë", "the token's name, not the page's: {state}");
+        // And without a token the page is refused with the reason, not admitted.
+        let bare = browser.new_page(VIEWPORT.0, VIEWPORT.1).await.unwrap_or_else(|e| panic!("{e}"));
+        if let Err(e) = browser.navigate(&bare, &format!("http://{}/?name=eve", server.local_addr)).await {
+            fail(&browser, &bare, &e.to_string());
+        }
+        let refused = wait_for_state(&mut browser, &bare, "the refusal", Duration::from_secs(10), |s| {
+            s["closeCode"].as_u64() == Some(4010)
+        })
+        .await;
+        assert_eq!(refused["connection"], "closed", "{refused}");
+        assert_eq!(players(&server), 1, "the refused page created no player");
+        browser
+    })
+    .await;
+    server.shutdown().await;
 }
