@@ -98,7 +98,8 @@ impl Room {
     pub(super) fn detach(&mut self, key: ClientKey) {
         let grace = self.resume_grace_ticks;
         let expires = self.world.tick().wrapping_add(grace);
-        let Some(client) = self.client_mut(key) else { return };
+        // Already held (a second notice of the same drop): its grace is running and must not restart.
+        let Some(client) = self.client_mut(key).filter(|c| c.link.is_some()) else { return };
         let Part::Player(player) = client.part else { return self.leave(key) };
         if grace == 0 || client.resume.is_none() {
             return self.leave(key);
