@@ -18,6 +18,9 @@ pub struct ServerStats {
     pub messages_dropped: AtomicU64,
     /// Connections refused at accept time by the total or per-IP limit.
     pub refused: AtomicU64,
+    /// WebSocket frames and payload bytes received from clients (every frame, control frames included).
+    pub frames_received: AtomicU64,
+    pub bytes_received: AtomicU64,
     /// Connections ended, by why.
     pub disconnects: DisconnectCounts,
 }

@@ -356,6 +356,8 @@ impl<S: Transport> Reader<'_, S> {
         loop {
             let mut frame = self.read.read_frame(&mut never_send).await.map_err(|error| read_error(error, limit))?;
             self.last_heard.touch();
+            self.context.stats.frames_received.fetch_add(1, Ordering::Relaxed);
+            self.context.stats.bytes_received.fetch_add(frame.payload.len() as u64, Ordering::Relaxed);
             if !was_masked(&mut frame) {
                 return Err(violation(DisconnectReason::ProtocolError, "client frames must be masked"));
             }
