@@ -5,7 +5,7 @@
 //! from the server's roster, and never sends an input.
 //!
 //! Chromium is driven over the DevTools protocol (`cdp`). A missing browser fails these tests with instructions
-//! (CI installs it in .ci/run); they are never skipped silently. The tests take turns (one browser at a time, two
+//! (`scripts/test` installs it); they are never skipped silently. The tests take turns (one browser at a time, two
 //! cores), and each one is bounded by `TEST_TIMEOUT` once it has its turn.
 
 mod cdp;

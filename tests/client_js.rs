@@ -24,7 +24,7 @@ fn client_javascript_unit_tests_pass() {
         .args(["--test", "--test-reporter=tap", "client/test/"])
         .current_dir(root)
         .output()
-        .expect("node must be installed to test the browser client (.ci/run installs it)");
+        .expect("node must be installed to test the browser client (scripts/test installs it)");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "node --test failed:\n{stdout}\n{stderr}");

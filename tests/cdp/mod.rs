@@ -64,14 +64,14 @@ fn is_ci() -> bool {
 }
 
 /// The Chromium binary to drive: Debian's `chromium`, or (outside CI only) `chromium-headless-shell`. A missing
-/// browser is an error, never a reason to skip: CI installs it (.ci/run), a developer is told how to.
+/// browser is an error, never a reason to skip: `scripts/test` installs it, a developer running `cargo test` alone is told how.
 pub fn find_chromium() -> Result<PathBuf> {
     if Path::new(CHROMIUM).exists() {
         return Ok(CHROMIUM.into());
     }
     if is_ci() {
         return err(format!(
-            "{CHROMIUM} is missing on CI: the browser tests need Debian's chromium package (.ci/run installs it \
+            "{CHROMIUM} is missing on CI: the browser tests need Debian's chromium package (scripts/test installs it \
              with `apt-get install -y --no-install-recommends chromium`)"
         ));
     }
@@ -79,7 +79,7 @@ pub fn find_chromium() -> Result<PathBuf> {
         return Ok(HEADLESS_SHELL.into());
     }
     err(format!(
-        "the browser tests need headless Chromium at {CHROMIUM}: install it with `apt-get install chromium` \
+        "the browser tests need headless Chromium at {CHROMIUM}: run the tests with `scripts/test`, which installs it, or `apt-get install chromium` \
          (as root; on Debian or Ubuntu)"
     ))
 }
