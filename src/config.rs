@@ -166,9 +166,21 @@ pub struct Args {
     #[arg(long)]
     pub auth_secret_file: Option<PathBuf>,
 
+    /// Log lines as human-readable text, or as one JSON object per line (with the connection's and room's span
+    /// fields) for log pipelines. The filter is RUST_LOG, default info.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// Fault injection for the tests: every room panics after this tick.
     #[arg(long, hide = true)]
     pub test_panic_at_tick: Option<u32>,
+}
+
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// What the binary does besides serving.

@@ -1,7 +1,7 @@
 //! The server binary: parse flags, set up tracing, run until SIGINT or SIGTERM, shut down gracefully.
 
 use clap::Parser;
-use skirmish::config::{Args, Command, ServerConfig};
+use skirmish::config::{Args, Command, LogFormat, ServerConfig};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,10 +25,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     // Logs go to stderr; stdout carries only the listening line, for scripts that start the server.
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => logs.init(),
+        // The current span's fields (peer, room, player...) and its parents' go into each line.
+        LogFormat::Json => logs.json().with_current_span(true).with_span_list(true).init(),
+    }
     let config = match ServerConfig::from_args(&args) {
         Ok(config) => config,
         Err(error) => {

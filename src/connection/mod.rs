@@ -154,8 +154,21 @@ enum ReadEnd {
     Transport(String),
 }
 
-/// Serves one upgraded WebSocket until it closes.
+/// Serves one upgraded WebSocket until it closes, inside a span naming the peer and, once it has a seat, the
+/// room, the role, the player and its name: every line logged about the connection carries them.
 pub async fn serve<S: Transport>(ws: WebSocket<S>, peer: SocketAddr, context: ConnectionContext) {
+    let span = tracing::info_span!(
+        "connection",
+        %peer,
+        room = tracing::field::Empty,
+        role = tracing::field::Empty,
+        player = tracing::field::Empty,
+        name = tracing::field::Empty,
+    );
+    tracing::Instrument::instrument(serve_in_span(ws, peer, context), span).await
+}
+
+async fn serve_in_span<S: Transport>(ws: WebSocket<S>, peer: SocketAddr, context: ConnectionContext) {
     // fastwebsockets reads; the writer writes frames itself (see `write_frame`), so it takes the raw write half and
     // fastwebsockets' own write half is a sink that is never used (auto-pong and auto-close are off).
     // The read half is shared so that it can still be drained once fastwebsockets is done with it (see `linger`).
@@ -428,6 +441,13 @@ impl<S: Transport> Reader<'_, S> {
                     .map_err(ReadEnd::Violation)?;
                 // Sequence numbers keep increasing across a resume: the room has seen up to this one.
                 self.last_seq = session.input_seq;
+                let span = tracing::Span::current();
+                span.record("room", session.room.id.as_str());
+                span.record("role", if session.role == Role::Player { "player" } else { "spectator" });
+                span.record("name", session.name.as_str());
+                if session.key.player_id() != 0 {
+                    span.record("player", session.key.player_id());
+                }
                 self.session = Some(session);
                 return Ok(());
             }

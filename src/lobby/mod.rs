@@ -213,7 +213,10 @@ impl Lobby {
         drop(rooms);
 
         let room = Room::new(&config, stats, snapshots);
-        let task = self.pool.spawn(room::run(room, inbox, self.shutdown.clone()));
+        // Every line the room logs carries its id and name.
+        let span = tracing::info_span!("room", room = %entry.id, name = %entry.name);
+        let task =
+            self.pool.spawn(tracing::Instrument::instrument(room::run(room, inbox, self.shutdown.clone()), span));
         let (lobby, id) = (self.me.clone(), entry.id.clone());
         // The watcher removes the room once its task ends, however it ends.
         let watcher = self.pool.spawn(async move {

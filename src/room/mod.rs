@@ -49,6 +49,15 @@ const MAX_QUEUED_INPUTS: usize = 8;
 pub struct ClientKey {
     slot: usize,
     generation: u64,
+    /// The wire id of the client's player (0: a spectator), for logs and spans.
+    player: u32,
+}
+
+impl ClientKey {
+    /// The wire id of the client's player, 0 for a spectator.
+    pub fn player_id(&self) -> u32 {
+        self.player
+    }
 }
 
 /// Why a join was refused.
@@ -394,7 +403,11 @@ impl Room {
         self.send_welcome(&self.clients[slot], role);
         self.publish_occupancy();
         debug!(room = %self.id, ?role, name = %name.trim(), "joined");
-        Ok(ClientKey { slot, generation })
+        let player = match &self.clients[slot].part {
+            Part::Player(player) => player.wire_id(),
+            Part::Spectator { .. } => 0,
+        };
+        Ok(ClientKey { slot, generation, player })
     }
 
     /// Queues the welcome, the first frame of every connection (its outbox is new and empty, so it always fits).

@@ -157,7 +157,7 @@ impl Room {
         client.roster_due = false;
         self.world.set_disconnected(player, false);
         let resumed = Resumed {
-            key: ClientKey { slot, generation },
+            key: ClientKey { slot, generation, player: player.wire_id() },
             name: client.name.to_string(),
             player_id: player.wire_id(),
             input_seq: client.received_seq,
@@ -181,7 +181,10 @@ impl Room {
             .clients
             .iter()
             .filter(|(_, c)| c.detached_until.is_some_and(|until| until.wrapping_sub(now) as i32 <= 0))
-            .map(|(slot, c)| ClientKey { slot, generation: c.generation })
+            .map(|(slot, c)| {
+                let player = if let Part::Player(player) = c.part { player.wire_id() } else { 0 };
+                ClientKey { slot, generation: c.generation, player }
+            })
             .collect();
         for key in expired {
             self.stats.resumes_expired.fetch_add(1, Ordering::Relaxed);
