@@ -29,6 +29,8 @@
 //! - [`client`]: a WebSocket client library (connect, hello, apply snapshots, acknowledge, send input), used by the
 //!   bots and the integration tests.
 //! - [`bot`]: the bots' pure decision logic; [`swarm`]: runs many bots against a server and reports what they saw.
+//! - [`recording`]: match recordings (`--record`), replayed exactly by `skirmish replay`, and frame logs of one
+//!   connection (`--log-frames`); `skirmish inspect` shows either as JSON lines.
 //! - [`config`]: flags, limits, `ServerConfig` for the process and `RoomConfig` for one room; [`metrics`]: the
 //!   histogram behind tick timings and the bots' latencies.
 
@@ -44,6 +46,7 @@ pub mod lobby;
 pub mod metrics;
 pub mod msgpack;
 pub mod protocol;
+pub mod recording;
 pub mod room;
 pub mod server;
 pub mod session;
