@@ -11,6 +11,7 @@ use clap::Parser;
 use std::sync::Arc;
 
 use crate::auth::{AuthSetupError, Authenticator};
+use crate::recording::RecordingConfig;
 use crate::sim::{Map, MapError, MAX_MAP_SIZE, MIN_MAP_SIZE};
 
 /// Authoritative game server for the skirmish arena shooter.
@@ -171,6 +172,35 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Record every room's match into this directory, one file per room (`<room id>-<start unix time>.skrec`), for
+    /// `skirmish replay` and `skirmish inspect`. The directory is created if missing.
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+
+    /// Largest recording (or frame log) file, in bytes; past it the file ends with a truncation marker and the room
+    /// plays on unrecorded. A 50-player room records about 1 MB a minute.
+    #[arg(long, default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(4096..))]
+    pub record_max_bytes: u64,
+
+    /// Ticks between two state checksums in a recording (what `skirmish replay` checks against).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub record_checksum_every: u32,
+
+    /// Every this-many-th checksum also records every entity's fields, so that a replay that differs names the
+    /// entity and the field (1: every checksum).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub record_state_every: u32,
+
+    /// Log every WebSocket frame in and out of the connections from this address (repeat for several) to
+    /// `frames-<peer>-<time>.log` in --log-frames-dir (default: the --record directory); `skirmish inspect` reads
+    /// them. The logs hold join and resume tokens: they are created readable by their owner only.
+    #[arg(long, value_name = "PEER_IP")]
+    pub log_frames: Vec<std::net::IpAddr>,
+
+    /// Where --log-frames writes (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub log_frames_dir: Option<PathBuf>,
+
     /// Fault injection for the tests: every room panics after this tick.
     #[arg(long, hide = true)]
     pub test_panic_at_tick: Option<u32>,
@@ -188,6 +218,18 @@ pub enum LogFormat {
 pub enum Command {
     /// Print a signed join token for a server started with --auth-secret (testing without a game backend).
     Token(crate::auth::TokenArgs),
+    /// Re-run a recorded match (--record) on the simulation and check every recorded checksum; exit 0 when all
+    /// match, 1 at the first difference (its tick, entity and field are printed), 2 for a file that is not a
+    /// readable recording.
+    Replay(FileArgs),
+    /// Print a recording or a frame log (--log-frames) as JSON lines, one per frame.
+    Inspect(FileArgs),
+}
+
+/// The file a subcommand reads.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FileArgs {
+    pub file: PathBuf,
 }
 
 /// The maps compiled into the binary, by the name a room asks for (`assets/maps/NAME.json`).
@@ -250,6 +292,10 @@ fn seconds(value: f64) -> Duration {
 /// Why the flags do not make a runnable server.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("cannot create the directory {path}: {source}")]
+    RecordingDir { path: String, source: std::io::Error },
+    #[error("--log-frames needs a directory: --log-frames-dir or --record")]
+    FramesWithoutDir,
     #[error(transparent)]
     Map(#[from] MapError),
     #[error(transparent)]
@@ -295,6 +341,8 @@ pub struct ServerConfig {
     pub max_rooms: usize,
     /// Rooms one address may create per minute.
     pub room_creations_per_minute: u32,
+    /// What is recorded (`--record`, `--log-frames`); nothing by default.
+    pub recording: RecordingConfig,
     /// Threads of the room pool.
     pub room_threads: usize,
     /// Set when join tokens are required (`--auth-secret`).
@@ -320,9 +368,11 @@ impl ServerConfig {
             }
             (None, None) => (Map::bundled_arena(), "arena".to_string()),
         };
+        let recording = recording_config(args)?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(ServerConfig {
             addr: args.addr,
+            recording,
             max_rooms: args.max_rooms as usize,
             room_creations_per_minute: args.room_creations_per_minute,
             room_threads: args.room_threads.map_or(cores, |n| n as usize),
@@ -384,6 +434,27 @@ impl RoomConfig {
         room.name = "test room".into();
         room
     }
+}
+
+/// The recording settings of `args`, with their directories created.
+fn recording_config(args: &Args) -> Result<RecordingConfig, ConfigError> {
+    let frames_dir = args.log_frames_dir.clone().or_else(|| args.record.clone());
+    if !args.log_frames.is_empty() && frames_dir.is_none() {
+        return Err(ConfigError::FramesWithoutDir);
+    }
+    let frames_dir = frames_dir.filter(|_| !args.log_frames.is_empty());
+    for dir in args.record.iter().chain(&frames_dir) {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| ConfigError::RecordingDir { path: dir.display().to_string(), source })?;
+    }
+    Ok(RecordingConfig {
+        dir: args.record.clone(),
+        max_bytes: args.record_max_bytes,
+        checksum_every: args.record_checksum_every,
+        state_every: args.record_state_every,
+        log_frames: args.log_frames.clone(),
+        frames_dir,
+    })
 }
 
 /// A bundled map by name.

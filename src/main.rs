@@ -1,4 +1,5 @@
-//! The server binary: parse flags, set up tracing, run until SIGINT or SIGTERM, shut down gracefully.
+//! The server binary: parse flags, set up tracing, run until SIGINT or SIGTERM, shut down gracefully. Or one of the
+//! tools: `token` (a signed join token), `replay` and `inspect` (recordings and frame logs).
 
 use clap::Parser;
 use skirmish::config::{Args, Command, LogFormat, ServerConfig};
@@ -6,21 +7,66 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    if let Some(Command::Token(token)) = args.command {
-        match skirmish::auth::run_token_command(token) {
-            Ok(token) => println!("{token}"),
-            Err(error) => {
-                eprintln!("error: {error}");
-                std::process::exit(2);
+    match args.command.clone() {
+        Some(Command::Token(token)) => {
+            match skirmish::auth::run_token_command(token) {
+                Ok(token) => println!("{token}"),
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    std::process::exit(2);
+                }
             }
+            return Ok(());
         }
-        return Ok(());
+        Some(Command::Replay(file)) => std::process::exit(replay(&file.file)),
+        Some(Command::Inspect(file)) => std::process::exit(inspect(&file.file)),
+        None => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .on_thread_start(skirmish::server::yield_to_the_room_thread)
         .build()?;
     runtime.block_on(serve(args))
+}
+
+/// `skirmish replay FILE`: 0 when every checksum matches, 1 at a difference, 2 for a bad file.
+fn replay(path: &std::path::Path) -> i32 {
+    let outcome = read(path).and_then(|bytes| skirmish::recording::replay(&bytes).map_err(|e| e.to_string()));
+    match outcome {
+        Ok(report) => {
+            println!("{report}");
+            report.exit_code()
+        }
+        Err(error) => {
+            eprintln!("error: {}: {error}", path.display());
+            2
+        }
+    }
+}
+
+/// `skirmish inspect FILE`: JSON lines on stdout; 2 for a bad file.
+fn inspect(path: &std::path::Path) -> i32 {
+    let bytes = match read(path) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return 2;
+        }
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match skirmish::recording::inspect::inspect(&bytes, &mut out) {
+        Ok(()) => 0,
+        // `inspect FILE | head` closes the pipe early: that is not an error.
+        Err(skirmish::recording::inspect::InspectError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(error) => {
+            eprintln!("error: {}: {error}", path.display());
+            2
+        }
+    }
+}
+
+fn read(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {

@@ -21,6 +21,7 @@ use tracing::{error, info};
 
 use crate::config::{RoomConfig, ServerConfig};
 use crate::protocol::RoomOptions;
+use crate::recording::Recorder;
 use crate::room::{self, Room, RoomCommand, RoomStats, SnapshotTap};
 
 pub use options::BadOptions;
@@ -117,6 +118,8 @@ pub struct Lobby {
     creations: quota::CreationQuota,
     pool: tokio::runtime::Handle,
     shutdown: watch::Receiver<bool>,
+    /// Writes each room's recording and the watched connections' frame logs (`--record`, `--log-frames`).
+    recorder: Option<Arc<Recorder>>,
     serial: AtomicU64,
     /// Room tasks still running (their watchers), for shutdown to wait on.
     running: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -137,6 +140,7 @@ impl Lobby {
             creations: quota::CreationQuota::new(config.room_creations_per_minute),
             pool,
             shutdown,
+            recorder: Recorder::start(&config.recording),
             serial: AtomicU64::new(0),
             running: Mutex::new(Vec::new()),
             panic: Mutex::new(None),
@@ -212,7 +216,10 @@ impl Lobby {
         rooms.insert(entry.id.clone(), entry.clone());
         drop(rooms);
 
-        let room = Room::new(&config, stats, snapshots);
+        let mut room = Room::new(&config, stats, snapshots);
+        if let Some(recorder) = &self.recorder {
+            room.record(recorder.journal(&config, room.world(), entry.created_at));
+        }
         // Every line the room logs carries its id and name.
         let span = tracing::info_span!("room", room = %entry.id, name = %entry.name);
         let task =
@@ -302,7 +309,13 @@ impl Lobby {
         &self.defaults
     }
 
-    /// Waits for every room task to end (after shutdown was signalled), then re-raises the first room panic.
+    /// The recorder, when anything is recorded.
+    pub fn recorder(&self) -> Option<&Arc<Recorder>> {
+        self.recorder.as_ref()
+    }
+
+    /// Waits for every room task to end (after shutdown was signalled) and for their recordings to be written, then
+    /// re-raises the first room panic.
     ///
     /// # Panics
     /// With a room task's own panic, if one panicked: a crashed room must fail whoever stops the server.
@@ -310,6 +323,9 @@ impl Lobby {
         let running = std::mem::take(&mut *self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
         for watcher in running {
             let _ = watcher.await;
+        }
+        if let Some(recorder) = &self.recorder {
+            recorder.close().await;
         }
         if let Some(panic) = self.panic.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
             std::panic::resume_unwind(panic);

@@ -56,6 +56,7 @@ pub async fn run(
             panic!("injected fault: the room panics at tick {tick}");
         }
         if room.empty_for_grace() {
+            room.journal.finish(RoomEnd::Empty, tick);
             room.refuse_pending(&mut commands);
             info!(room = %room.id, "room closed: empty for its grace period");
             return RoomEnd::Empty;
@@ -87,6 +88,7 @@ pub async fn run(
             );
         }
     };
+    room.journal.finish(end, room.world.tick());
     room.close_all(&CloseReason::new(DisconnectReason::ServerShutdown, "server shutting down"));
     commands.close();
     while let Ok(command) = commands.try_recv() {

@@ -21,10 +21,9 @@ use crate::codec;
 use crate::config::{RoomConfig, HISTORY_TICKS};
 use crate::link::{ClientLink, CloseReason, Outgoing};
 use crate::metrics::Histogram;
-use crate::protocol::{
-    Input, MapInfo, Role, RoomInfo, RulesInfo, ServerMessage, Welcome, BUTTON_FIRE, PROTOCOL_VERSION,
-};
-use crate::sim::{PlayerId, PlayerInput, Rules, World};
+use crate::protocol::{Input, MapInfo, Role, RoomInfo, RulesInfo, ServerMessage, Welcome, PROTOCOL_VERSION};
+use crate::recording::{Journal, WireInput};
+use crate::sim::{PlayerId, Rules, World};
 use crate::snapshot::{EventLog, SnapshotHistory, WorldSnapshot};
 
 mod driver;
@@ -246,6 +245,8 @@ pub struct Room {
     /// tick lasts at least this long.
     panic_at_tick: Option<u32>,
     min_tick_time: Duration,
+    /// Every call into `world` goes through it: it records them when the room is recorded (`--record`).
+    journal: Journal,
 }
 
 impl Room {
@@ -280,7 +281,19 @@ impl Room {
             resume_grace_ms: config.resume_grace.as_millis().min(u128::from(u32::MAX)) as u32,
             panic_at_tick: config.panic_at_tick,
             min_tick_time: config.min_tick_time,
+            journal: Journal::off(),
         }
+    }
+
+    /// Records the room into `journal` from now on; called before the first tick, so the recording starts from the
+    /// world its header describes.
+    pub fn record(&mut self, journal: Journal) {
+        self.journal = journal;
+    }
+
+    /// The room's journal (its recording's file and size, when recorded).
+    pub fn journal(&self) -> &Journal {
+        &self.journal
     }
 
     pub fn world(&self) -> &World {
@@ -366,7 +379,7 @@ impl Room {
                     return Err(JoinRefused::Full { room: self.id.clone(), limit: self.max_players });
                 }
                 self.players += 1;
-                Part::Player(self.world.add_player(name.trim()))
+                Part::Player(self.journal.add_player(&mut self.world, name.trim()))
             }
             Role::Spectator => {
                 if self.spectators >= self.max_spectators {
@@ -463,7 +476,7 @@ impl Room {
         }
         match client.part {
             Part::Player(player) => {
-                self.world.remove_player(player);
+                self.journal.remove_player(&mut self.world, player);
                 self.players -= 1;
                 debug!(room = %self.id, player = player.wire_id(), "player left");
             }
@@ -501,6 +514,7 @@ impl Room {
         self.world.step();
         self.events.record(self.world.drain_events());
         let current = Arc::new(WorldSnapshot::capture(&self.world));
+        self.journal.end_tick(&current);
         self.history.push(current.clone());
         if let Some(oldest) = self.history.oldest_tick() {
             self.events.forget_through(oldest.saturating_sub(1));
@@ -529,7 +543,7 @@ impl Room {
                 Some(input) => {
                     client.last_applied_seq = input.seq;
                     client.moving = input.move_x != 0 || input.move_y != 0;
-                    self.world.set_input(player, player_input(&input));
+                    self.journal.set_input(&mut self.world, player, WireInput::from(&input));
                 }
                 // The world keeps applying the last input: a client predicting one step per input is now behind.
                 None => repeated += u64::from(client.moving),
@@ -548,13 +562,5 @@ impl Room {
         for link in self.clients.iter().filter_map(|(_, client)| client.link.as_ref()) {
             link.close(reason.clone());
         }
-    }
-}
-
-fn player_input(input: &Input) -> PlayerInput {
-    PlayerInput {
-        movement: Vec2::new(f32::from(input.move_x), f32::from(input.move_y)) / 127.0,
-        aim: input.aim,
-        fire: input.buttons & BUTTON_FIRE != 0,
     }
 }

@@ -14,7 +14,7 @@ use tracing::debug;
 use super::{Client, ClientKey, Part, Room};
 use crate::link::{ClientLink, CloseReason, DisconnectReason};
 use crate::protocol::{Role, SessionInfo};
-use crate::sim::PlayerInput;
+use crate::recording::WireInput;
 
 /// The secret half of a resume token: 160 bits from the OS, as 32 base32 characters. Never logged.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -109,8 +109,8 @@ impl Room {
         client.moving = false;
         client.detached_until = Some(expires);
         client.full_ticks = 0;
-        self.world.set_input(player, PlayerInput::default());
-        self.world.set_disconnected(player, true);
+        self.journal.set_input(&mut self.world, player, WireInput::default());
+        self.journal.set_disconnected(&mut self.world, player, true);
         self.detached += 1;
         self.stats.detached.fetch_add(1, Ordering::Relaxed);
         self.publish_occupancy();
@@ -155,7 +155,7 @@ impl Room {
         client.full_ticks = 0;
         client.acked_tick = baseline;
         client.roster_due = false;
-        self.world.set_disconnected(player, false);
+        self.journal.set_disconnected(&mut self.world, player, false);
         let resumed = Resumed {
             key: ClientKey { slot, generation, player: player.wire_id() },
             name: client.name.to_string(),
