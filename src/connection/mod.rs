@@ -32,6 +32,8 @@ use crate::config::{Limits, ServerConfig};
 use crate::link::{ClientLink, CloseReason, DisconnectReason, Outgoing};
 use crate::lobby::Lobby;
 use crate::protocol::{ClientMessage, Join, Role, ServerMessage, PROTOCOL_VERSION};
+use crate::recording::format::Direction;
+use crate::recording::FrameLog;
 use crate::room::RoomCommand;
 use crate::session::{self, Session};
 use crate::telemetry::ServerStats;
@@ -186,6 +188,8 @@ async fn serve_in_span<S: Transport>(ws: WebSocket<S>, peer: SocketAddr, context
     };
     let (link, outbox_rx, close_rx) = ClientLink::new(context.limits.outbox_frames);
     let last_heard = Arc::new(LastHeard::new());
+    // `--log-frames`: this peer's frames, both ways, go to a file.
+    let frame_log = context.lobby.recorder().and_then(|recorder| recorder.frame_log(peer));
     let writer = tokio::spawn(write_loop(
         write,
         outbox_rx,
@@ -193,6 +197,7 @@ async fn serve_in_span<S: Transport>(ws: WebSocket<S>, peer: SocketAddr, context
         link.closer.clone(),
         last_heard.clone(),
         context.limits.clone(),
+        frame_log.clone(),
     ));
 
     let bucket = TokenBucket::new(context.limits.input_rate, context.limits.input_burst, Instant::now());
@@ -206,6 +211,7 @@ async fn serve_in_span<S: Transport>(ws: WebSocket<S>, peer: SocketAddr, context
         last_heard: &last_heard,
         bucket,
         chat_bucket: TokenBucket::with_rate(context.limits.chat_per_second, context.limits.chat_burst, Instant::now()),
+        frame_log: frame_log.clone(),
     };
     let end = reader.run(close_rx.clone()).await;
     let Reader { read, session, .. } = reader;
@@ -246,6 +252,9 @@ async fn serve_in_span<S: Transport>(ws: WebSocket<S>, peer: SocketAddr, context
     // Let the writer send its close frame; a peer that never reads cannot hold the task longer than this.
     drop(link);
     let _ = timeout(context.limits.shutdown_grace, writer).await;
+    if let Some(log) = &frame_log {
+        log.close();
+    }
     drop(read);
     linger(raw_read, context.limits.close_linger).await;
 }
@@ -298,6 +307,7 @@ struct Reader<'a, S> {
     bucket: TokenBucket,
     /// Chat lines: a separate, much smaller bucket (a line beyond it closes the connection).
     chat_bucket: TokenBucket,
+    frame_log: Option<FrameLog>,
 }
 
 impl<S: Transport> Reader<'_, S> {
@@ -369,6 +379,9 @@ impl<S: Transport> Reader<'_, S> {
         loop {
             let mut frame = self.read.read_frame(&mut never_send).await.map_err(|error| read_error(error, limit))?;
             self.last_heard.touch();
+            if let Some(log) = &self.frame_log {
+                log.record(Direction::In, frame.opcode as u8, frame.fin, &[&frame.payload]);
+            }
             self.context.stats.frames_received.fetch_add(1, Ordering::Relaxed);
             self.context.stats.bytes_received.fetch_add(frame.payload.len() as u64, Ordering::Relaxed);
             if !was_masked(&mut frame) {

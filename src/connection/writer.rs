@@ -19,6 +19,8 @@ use crate::codec::{self, close_code};
 use crate::config::Limits;
 use crate::link::{close_with, CloseReason, DisconnectReason, Outgoing};
 use crate::protocol::ServerMessage;
+use crate::recording::format::Direction;
+use crate::recording::FrameLog;
 
 /// Why a write did not complete.
 enum WriteStop {
@@ -85,6 +87,22 @@ enum Pending {
     Ping,
 }
 
+/// Logs a frame that went out (`--log-frames`), as it went: opcode and payload.
+fn log_out(log: Option<&FrameLog>, opcode: u8, parts: &[&[u8]]) {
+    if let Some(log) = log {
+        log.record(Direction::Out, opcode, true, parts);
+    }
+}
+
+fn log_pending(log: Option<&FrameLog>, pending: &Pending) {
+    match pending {
+        Pending::Outgoing(Outgoing::Message(bytes)) => log_out(log, opcode::BINARY, &[bytes]),
+        Pending::Outgoing(Outgoing::Split { head, body }) => log_out(log, opcode::BINARY, &[head, body]),
+        Pending::Outgoing(Outgoing::Pong(payload)) => log_out(log, opcode::PONG, &[payload]),
+        Pending::Ping => log_out(log, opcode::PING, &[b"skirmish"]),
+    }
+}
+
 async fn write_pending<S: Transport>(write: &mut WriteHalf<S>, pending: &Pending) -> std::io::Result<()> {
     match pending {
         Pending::Outgoing(Outgoing::Message(bytes)) => write_frame(write, opcode::BINARY, &[bytes]).await,
@@ -101,6 +119,7 @@ pub(super) async fn write_loop<S: Transport>(
     closer: Arc<watch::Sender<Option<CloseReason>>>,
     last_heard: Arc<LastHeard>,
     limits: Limits,
+    frame_log: Option<FrameLog>,
 ) {
     let idle_reason = || {
         let silent = limits.idle_timeout.as_secs_f64();
@@ -148,7 +167,7 @@ pub(super) async fn write_loop<S: Transport>(
             },
         };
         match write_interruptibly(&mut write, &frame, closed.as_mut(), &last_heard, limits.idle_timeout).await {
-            Ok(()) => {}
+            Ok(()) => log_pending(frame_log.as_ref(), &frame),
             Err(WriteStop::Broken) => return,
             Err(WriteStop::Interrupted) => {
                 if close_rx.borrow().is_none() {
@@ -162,15 +181,18 @@ pub(super) async fn write_loop<S: Transport>(
     let reason = close_rx.borrow().clone().unwrap_or_else(|| CloseReason::new(DisconnectReason::PeerClosed, ""));
     let flush = async {
         if !reason.echo && reason.code != close_code::NORMAL {
-            let message = ServerMessage::Close { code: reason.code, reason: reason.reason.clone() };
-            write_frame(&mut write, opcode::BINARY, &[&codec::encode_server(&message)]).await?;
+            let message = codec::encode_server(&ServerMessage::Close { code: reason.code, reason: reason.reason.clone() });
+            write_frame(&mut write, opcode::BINARY, &[&message]).await?;
+            log_out(frame_log.as_ref(), opcode::BINARY, &[&message]);
         }
         // A close frame's reason is at most 123 bytes (RFC 6455 section 5.5).
         let mut end = reason.reason.len().min(123);
         while !reason.reason.is_char_boundary(end) {
             end -= 1;
         }
-        write_frame(&mut write, opcode::CLOSE, &[&reason.code.to_be_bytes(), &reason.reason.as_bytes()[..end]]).await?;
+        let close = [&reason.code.to_be_bytes()[..], &reason.reason.as_bytes()[..end]];
+        write_frame(&mut write, opcode::CLOSE, &close).await?;
+        log_out(frame_log.as_ref(), opcode::CLOSE, &close);
         // A FIN after the close frame: the peer's read ends cleanly once it has read everything.
         write.shutdown().await
     };
