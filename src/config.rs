@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::auth::{AuthSetupError, Authenticator};
 use crate::recording::RecordingConfig;
 use crate::sim::{Map, MapError, MAX_MAP_SIZE, MIN_MAP_SIZE};
+use crate::telemetry::access::{BadMetricsToken, MetricsToken};
 
 /// Authoritative game server for the skirmish arena shooter.
 #[derive(Debug, Clone, Parser)]
@@ -167,6 +168,13 @@ pub struct Args {
     #[arg(long)]
     pub auth_secret_file: Option<PathBuf>,
 
+    /// Protects /metrics, /dashboard and /dashboard/data: a request must carry `Authorization: Bearer TOKEN` or
+    /// `?token=TOKEN` (else 401), and /healthz without it answers only {"status":"ok"}. At least 16 characters of
+    /// letters, digits and - . _ ~. Also read from the environment variable SKIRMISH_METRICS_TOKEN. Off when none
+    /// is given: then whoever reaches --addr reads them, so set it whenever that is more than loopback.
+    #[arg(long, value_name = "TOKEN")]
+    pub metrics_token: Option<String>,
+
     /// Log lines as human-readable text, or as one JSON object per line (with the connection's and room's span
     /// fields) for log pipelines. The filter is RUST_LOG, default info.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
@@ -300,6 +308,8 @@ pub enum ConfigError {
     Map(#[from] MapError),
     #[error(transparent)]
     Auth(#[from] AuthSetupError),
+    #[error(transparent)]
+    MetricsToken(#[from] BadMetricsToken),
 }
 
 /// One room's settings: a room is created from these and nothing else.
@@ -347,6 +357,8 @@ pub struct ServerConfig {
     pub room_threads: usize,
     /// Set when join tokens are required (`--auth-secret`).
     pub auth: Option<Arc<Authenticator>>,
+    /// Set when `/metrics`, the dashboard and the full `/healthz` need a token (`--metrics-token`).
+    pub metrics_token: Option<MetricsToken>,
     /// What a room gets for every setting its creator leaves out; `max_players` is also the most it may ask for.
     pub room: RoomConfig,
 }
@@ -357,6 +369,11 @@ impl ServerConfig {
             Some(secret) => Some(Arc::new(Authenticator::new(&secret)?)),
             None => None,
         };
+        let metrics_token = match &args.metrics_token {
+            Some(token) => Some(token.clone()),
+            None => std::env::var("SKIRMISH_METRICS_TOKEN").ok().filter(|token| !token.trim().is_empty()),
+        };
+        let metrics_token = metrics_token.as_deref().map(MetricsToken::new).transpose()?;
         let (map, map_label) = match (&args.map, args.map_size) {
             (Some(path), _) => {
                 let map = Map::load(path)?;
@@ -377,6 +394,7 @@ impl ServerConfig {
             room_creations_per_minute: args.room_creations_per_minute,
             room_threads: args.room_threads.map_or(cores, |n| n as usize),
             auth,
+            metrics_token,
             room: RoomConfig {
                 id: String::new(),
                 name: String::new(),
@@ -420,8 +438,9 @@ impl ServerConfig {
     pub fn for_tests() -> ServerConfig {
         let args = Args::parse_from(["skirmish", "--addr", "127.0.0.1:0"]);
         let mut config = ServerConfig::from_args(&args).expect("the bundled map is valid");
-        // Whatever the environment says: tests turn authentication on themselves.
+        // Whatever the environment says: tests turn authentication and the metrics token on themselves.
         config.auth = None;
+        config.metrics_token = None;
         config
     }
 }

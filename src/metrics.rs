@@ -7,6 +7,8 @@
 pub struct Histogram {
     counts: Vec<u64>,
     total: u64,
+    /// Sum of every recorded value (a Prometheus histogram reports it as `_sum`).
+    sum: u64,
     pub max: u64,
 }
 
@@ -16,7 +18,7 @@ const BUCKETS: usize = (2 * SUB + (64 - SUB_BITS as u64 - 1) * SUB) as usize;
 
 impl Default for Histogram {
     fn default() -> Histogram {
-        Histogram { counts: vec![0; BUCKETS], total: 0, max: 0 }
+        Histogram { counts: vec![0; BUCKETS], total: 0, sum: 0, max: 0 }
     }
 }
 
@@ -44,6 +46,7 @@ impl Histogram {
     pub fn record(&mut self, value: u64) {
         self.counts[Self::index(value)] += 1;
         self.total += 1;
+        self.sum = self.sum.saturating_add(value);
         self.max = self.max.max(value);
     }
 
@@ -52,11 +55,28 @@ impl Histogram {
             *mine += theirs;
         }
         self.total += other.total;
+        self.sum = self.sum.saturating_add(other.sum);
         self.max = self.max.max(other.max);
     }
 
     pub fn count(&self) -> u64 {
         self.total
+    }
+
+    /// Sum of every recorded value (saturating).
+    pub fn sum(&self) -> u64 {
+        self.sum
+    }
+
+    /// How many recorded values are certainly at most `bound`: the counts of the buckets that lie wholly at or
+    /// below it. A bound inside a bucket leaves that bucket out, so the answer undercounts by at most the values
+    /// within about 3% below the bound, and never counts a value above it (what a Prometheus `le` bucket means).
+    pub fn count_at_most(&self, bound: u64) -> u64 {
+        match bound.checked_add(1) {
+            // Every bucket before the one holding `bound + 1` ends at or below `bound`.
+            Some(above) => self.counts[..Self::index(above)].iter().sum(),
+            None => self.total,
+        }
     }
 
     /// The value at quantile `q` (0..=1), as the lower bound of its bucket (never above the true maximum).
@@ -106,5 +126,31 @@ mod tests {
         h.merge(&other);
         assert_eq!(h.count(), 1001);
         assert_eq!(h.quantile(1.0), 5_000_000u64.min(Histogram::lower_bound(Histogram::index(5_000_000))));
+        assert_eq!(h.sum(), (1..=1000u64).map(|v| v * 100).sum::<u64>() + 5_000_000);
+    }
+
+    #[test]
+    fn counts_at_most_a_bound_never_include_a_larger_value() {
+        let mut h = Histogram::default();
+        for v in [10u64, 63, 64, 499, 500, 501, 1_000, 33_000, 40_000] {
+            h.record(v);
+        }
+        // Exact below 64 (one value per bucket) and at a bucket's end; from 64 on, buckets are two values wide.
+        assert_eq!(h.count_at_most(9), 0);
+        assert_eq!(h.count_at_most(10), 1);
+        assert_eq!(h.count_at_most(63), 2);
+        assert_eq!(h.count_at_most(64), 2, "64 shares the bucket 64..=65");
+        assert_eq!(h.count_at_most(65), 3);
+        // 500 lies inside the bucket 496..=503: that bucket (499, 500, 501) is left out rather than counted whole.
+        assert_eq!(h.count_at_most(500), 3);
+        assert_eq!(h.count_at_most(503), 6);
+        assert_eq!(h.count_at_most(1_000), 6, "1000 shares the bucket 992..=1007");
+        assert_eq!(h.count_at_most(1_007), 7);
+        assert_eq!(h.count_at_most(100_000), 9);
+        assert_eq!(h.count_at_most(u64::MAX), 9);
+        for bound in [0u64, 1, 100, 500, 999, 5_000, 33_000, 1 << 40] {
+            let exact = [10u64, 63, 64, 499, 500, 501, 1_000, 33_000, 40_000].iter().filter(|&&v| v <= bound).count();
+            assert!(h.count_at_most(bound) <= exact as u64, "bound {bound}");
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! The network edge: the accept loop, HTTP routing (bundled client, `/healthz`, the lobby's `/rooms` and `/maps`,
-//! `/ws` upgrade), the room pool, and graceful shutdown.
+//! The network edge: the accept loop, HTTP routing (bundled client, `/healthz`, `/metrics`, the dashboard and its
+//! data, the lobby's `/rooms` and `/maps`, `/ws` upgrade), the room pool, and graceful shutdown.
 //!
 //! The rooms run on a pool of their own (a multi-threaded tokio runtime, about one thread per core), so socket tasks
 //! on the main runtime never delay a tick. `start` binds and returns a handle; `RunningServer::shutdown` stops
@@ -33,6 +33,10 @@ use crate::link::DisconnectReason;
 use crate::lobby::{Lobby, LobbyError};
 use crate::protocol::RoomOptions;
 use crate::shutdown::stopping;
+use crate::telemetry::access::MetricsToken;
+use crate::telemetry::census::Census;
+use crate::telemetry::exposition::{self, Metrics};
+use crate::telemetry::health::{Health, Status};
 use crate::telemetry::ServerStats;
 
 mod embedded {
@@ -82,8 +86,14 @@ pub async fn start(config: ServerConfig) -> std::io::Result<RunningServer> {
         .build()?;
     let lobby = Lobby::new(&config, pool.handle().clone(), shutdown_rx.clone());
 
+    if config.metrics_token.is_none() && !local_addr.ip().is_loopback() {
+        // Room ids (private ones too) and the server's load would be readable by anyone who reaches it.
+        warn!(%local_addr, "not on loopback and no --metrics-token: /metrics, /dashboard and /healthz are open");
+    }
     let site = Arc::new(Site {
         context: ConnectionContext::new(&config, lobby.clone(), server_stats.clone()),
+        metrics: Metrics::new(server_stats.clone(), lobby.clone()),
+        metrics_token: config.metrics_token.clone(),
         server_stats: server_stats.clone(),
         open_sockets: watch::channel(0).0,
         counts: Mutex::new(ConnectionCounts::default()),
@@ -121,6 +131,10 @@ impl RunningServer {
 
 struct Site {
     context: ConnectionContext,
+    /// The registry behind `/metrics`.
+    metrics: Metrics,
+    /// When set, `/metrics`, the dashboard and the full `/healthz` need it.
+    metrics_token: Option<MetricsToken>,
     server_stats: Arc<ServerStats>,
     /// Open WebSocket sessions; shutdown waits for this to reach zero.
     open_sockets: watch::Sender<usize>,
@@ -262,7 +276,18 @@ async fn route(
         return plain(StatusCode::METHOD_NOT_ALLOWED, "only GET is served here (and POST /rooms)\n");
     }
     let lobby = &site.context.lobby;
+    // Without a token configured, everything is open (the default, meant for loopback).
+    let authorized = site.metrics_token.as_ref().is_none_or(|token| {
+        let authorization = request.headers().get(hyper::header::AUTHORIZATION).and_then(|value| value.to_str().ok());
+        token.permits(authorization, request.uri().query())
+    });
     match request.uri().path() {
+        // A load balancer's health check needs no token: without one it learns only that the server answers.
+        "/healthz" if !authorized => json(StatusCode::OK, &Status::OK),
+        "/healthz" | "/dashboard/data" if authorized => json(StatusCode::OK, &Health::of(&census(site))),
+        "/metrics" | "/dashboard" | "/dashboard.html" | "/dashboard/data" if !authorized => unauthorized(),
+        "/metrics" => metrics(site),
+        "/dashboard" => static_file("/dashboard.html"),
         "/rooms" => json(StatusCode::OK, &lobby.list()),
         "/maps" => {
             let bundled: Vec<&str> = BUNDLED_MAPS.iter().map(|(name, _)| *name).collect();
@@ -315,7 +340,6 @@ async fn route(
             let (parts, _) = response.into_parts();
             Response::from_parts(parts, Full::new(Bytes::new()))
         }
-        "/healthz" => json(StatusCode::OK, &health(site)),
         path => static_file(path),
     }
 }
@@ -378,77 +402,36 @@ fn may_create_rooms(authenticator: &Authenticator, request: &Request<Incoming>) 
     }
 }
 
-/// `/healthz`: the process's counters and each room's.
-fn health(site: &Site) -> serde_json::Value {
-    let stats = &site.server_stats;
-    let lobby = &site.context.lobby;
-    let rooms: Vec<serde_json::Value> = lobby
-        .all()
-        .iter()
-        .map(|room| {
-            let s = &room.stats;
-            let ticks = s.tick_micros.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
-            serde_json::json!({
-                "id": room.id,
-                "name": room.name,
-                "private": room.private,
-                "tick": s.tick.load(Ordering::Relaxed),
-                "tick_rate": room.tick_rate,
-                "players": room.players(),
-                "spectators": room.spectators(),
-                "max_players": room.max_players,
-                "tick_overruns": s.overruns.load(Ordering::Relaxed),
-                "tick_slots_skipped": s.slots_skipped.load(Ordering::Relaxed),
-                "frames_sent": s.frames_sent.load(Ordering::Relaxed),
-                "frames_dropped": s.frames_dropped.load(Ordering::Relaxed),
-                "bytes_sent": s.bytes_sent.load(Ordering::Relaxed),
-                "slow_clients_closed": s.slow_clients_closed.load(Ordering::Relaxed),
-                "inputs_repeated": s.inputs_repeated.load(Ordering::Relaxed),
-                "inputs_skipped": s.inputs_skipped.load(Ordering::Relaxed),
-                "held_seats": s.held_seats.load(Ordering::Relaxed),
-                "seats_detached": s.detached.load(Ordering::Relaxed),
-                "resumes": s.resumes.load(Ordering::Relaxed),
-                "resumes_refused": s.resumes_refused.load(Ordering::Relaxed),
-                "resumes_expired": s.resumes_expired.load(Ordering::Relaxed),
-                "chat_lines": s.chat_lines.load(Ordering::Relaxed),
-                "last_tick_micros": s.last_tick_micros.load(Ordering::Relaxed),
-                "max_tick_micros": s.max_tick_micros.load(Ordering::Relaxed),
-                "tick_micros_p50": ticks.quantile(0.5),
-                "tick_micros_p99": ticks.quantile(0.99),
-            })
-        })
-        .collect();
-    let sum = |key: &str| rooms.iter().map(|room| room[key].as_u64().unwrap_or(0)).sum::<u64>();
-    let worst = |key: &str| rooms.iter().map(|room| room[key].as_u64().unwrap_or(0)).max().unwrap_or(0);
-    serde_json::json!({
-        "status": "ok",
-        "rooms_open": rooms.len(),
-        "max_rooms": lobby.max_rooms(),
-        "room_panics": lobby.room_panics.load(Ordering::Relaxed),
-        "players": sum("players"),
-        "spectators": sum("spectators"),
-        "held_seats": sum("held_seats"),
-        "resumes": sum("resumes"),
-        "resumes_refused": sum("resumes_refused"),
-        "resumes_expired": sum("resumes_expired"),
-        "chat_lines": sum("chat_lines"),
-        "connections": stats.connections.load(Ordering::Relaxed),
-        "websockets": stats.websockets.load(Ordering::Relaxed),
-        "violations": stats.violations.load(Ordering::Relaxed),
-        "messages_dropped": stats.messages_dropped.load(Ordering::Relaxed),
-        "connections_refused": stats.refused.load(Ordering::Relaxed),
-        "tick_overruns": sum("tick_overruns"),
-        "tick_slots_skipped": sum("tick_slots_skipped"),
-        "frames_sent": sum("frames_sent"),
-        "frames_dropped": sum("frames_dropped"),
-        "bytes_sent": sum("bytes_sent"),
-        "worst_tick_micros_p99": worst("tick_micros_p99"),
-        "worst_max_tick_micros": worst("max_tick_micros"),
-        "disconnects": stats.disconnects.all()
-            .map(|(reason, count)| (reason.name().to_string(), serde_json::Value::from(count)))
-            .collect::<serde_json::Map<_, _>>(),
-        "rooms": rooms,
-    })
+/// The edge's and every open room's counters, read now: what `/healthz` and `/dashboard/data` serialize (and what
+/// `/metrics`'s collector reads at each scrape).
+fn census(site: &Site) -> Census {
+    Census::take(&site.server_stats, &site.context.lobby)
+}
+
+/// `GET /metrics`: the Prometheus text exposition.
+fn metrics(site: &Site) -> Response<Full<Bytes>> {
+    match site.metrics.render() {
+        Ok(text) => Response::builder()
+            .header(CONTENT_TYPE, exposition::CONTENT_TYPE)
+            .header(CACHE_CONTROL, "no-store")
+            .body(Full::new(Bytes::from(text)))
+            .expect("static response parts are valid"),
+        // Writing to a String does not fail; an encoder that did must not take the server down.
+        Err(error) => {
+            warn!(%error, "encoding /metrics failed");
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "metrics could not be encoded\n")
+        }
+    }
+}
+
+/// 401 for a request to a token-protected route without the token.
+fn unauthorized() -> Response<Full<Bytes>> {
+    let mut response = plain(
+        StatusCode::UNAUTHORIZED,
+        "this server wants its metrics token: Authorization: Bearer TOKEN, or ?token=TOKEN\n",
+    );
+    response.headers_mut().insert("WWW-Authenticate", hyper::header::HeaderValue::from_static("Bearer"));
+    response
 }
 
 fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Full<Bytes>> {

@@ -4,7 +4,8 @@
 //! A room is a task on the room pool (a multi-threaded tokio runtime with about one thread per core), so 200 rooms
 //! need no 200 threads; the pool's work stealing lets the other threads run every other room's tick while one room
 //! overruns. The registry only holds handles: the room's command queue, its published counters and its settings.
-//! When a room's task ends (empty for its grace period, shutdown, or a panic) its entry goes.
+//! When a room's task ends (empty for its grace period, shutdown, or a panic) its entry goes, and its final counts
+//! join the retired totals that keep `/metrics`'s process-wide counters from going down.
 
 pub mod options;
 mod quota;
@@ -23,6 +24,7 @@ use crate::config::{RoomConfig, ServerConfig};
 use crate::protocol::RoomOptions;
 use crate::recording::Recorder;
 use crate::room::{self, Room, RoomCommand, RoomStats, SnapshotTap};
+use crate::telemetry::census::Retired;
 
 pub use options::BadOptions;
 
@@ -127,6 +129,8 @@ pub struct Lobby {
     panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
     /// Rooms whose task panicked.
     pub room_panics: AtomicU64,
+    /// What the closed rooms counted, so that process totals never go down; changed only with `rooms` locked.
+    retired: Mutex<Retired>,
     me: Weak<Lobby>,
 }
 
@@ -145,6 +149,7 @@ impl Lobby {
             running: Mutex::new(Vec::new()),
             panic: Mutex::new(None),
             room_panics: AtomicU64::new(0),
+            retired: Mutex::new(Retired::default()),
             me: me.clone(),
         })
     }
@@ -229,7 +234,13 @@ impl Lobby {
         let watcher = self.pool.spawn(async move {
             let outcome = task.await;
             let Some(lobby) = lobby.upgrade() else { return };
-            lobby.rooms().remove(&id);
+            // The room's final counts move to the retired totals while `rooms` is locked, so that a census sees
+            // the room either open or retired, never both or neither.
+            let mut rooms = lobby.rooms();
+            if let Some(entry) = rooms.remove(&id) {
+                lobby.retired.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).absorb(&entry.stats);
+            }
+            drop(rooms);
             if let Err(failure) = outcome {
                 if failure.is_panic() {
                     lobby.room_panics.fetch_add(1, Ordering::Relaxed);
@@ -256,6 +267,21 @@ impl Lobby {
         let mut rooms: Vec<_> = self.rooms().values().cloned().collect();
         rooms.sort_by_key(|room| room.serial);
         rooms
+    }
+
+    /// Every open room (oldest first) and what the closed ones counted, read at the same moment.
+    pub fn rooms_and_retired(&self) -> (Vec<Arc<RoomEntry>>, Retired) {
+        let rooms = self.rooms();
+        let retired = *self.retired.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut open: Vec<_> = rooms.values().cloned().collect();
+        drop(rooms);
+        open.sort_by_key(|room| room.serial);
+        (open, retired)
+    }
+
+    /// Rooms opened since the process started.
+    pub fn rooms_opened(&self) -> u64 {
+        self.serial.load(Ordering::Relaxed)
     }
 
     /// The public rooms, most players first (ties: the oldest first).

@@ -129,7 +129,7 @@ pub enum RoomEnd {
     Shutdown,
 }
 
-/// Counters the room publishes for /healthz, logs and tests.
+/// Counters the room publishes for /healthz, /metrics, logs and tests.
 #[derive(Debug, Default)]
 pub struct RoomStats {
     pub tick: AtomicU32,
@@ -142,7 +142,12 @@ pub struct RoomStats {
     pub inputs_repeated: AtomicU64,
     /// Inputs dropped unapplied because a backlog had built up (the oldest go first).
     pub inputs_skipped: AtomicU64,
+    /// Inputs dropped on arrival because the client already had `MAX_QUEUED_INPUTS` waiting (the oldest goes).
+    pub inputs_queue_full: AtomicU64,
     pub frames_sent: AtomicU64,
+    /// Snapshots queued, by kind: full (no usable baseline) and delta. Together they are the snapshot frames sent.
+    pub snapshots_full: AtomicU64,
+    pub snapshots_delta: AtomicU64,
     pub frames_dropped: AtomicU64,
     pub slow_clients_closed: AtomicU64,
     pub bytes_sent: AtomicU64,
@@ -322,13 +327,18 @@ impl Room {
                 }
             }
             RoomCommand::Input { client, input } => {
+                let mut overflowed = false;
                 if let Some(c) = self.client_mut(client) {
                     if c.inputs.len() == MAX_QUEUED_INPUTS {
                         c.inputs.pop_front();
+                        overflowed = true;
                     }
                     c.received_seq = c.received_seq.max(input.seq);
                     c.inputs.push_back(input);
                     Self::acknowledge(c, input.ack_tick);
+                }
+                if overflowed {
+                    self.stats.inputs_queue_full.fetch_add(1, Ordering::Relaxed);
                 }
             }
             RoomCommand::Ack { client, tick } => {

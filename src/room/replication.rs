@@ -108,6 +108,11 @@ impl Room {
                 }
             };
             if deliver(client, outgoing, tick, self.slow_client_ticks, self.tick_rate, &mut totals) {
+                // Counted here, where the baseline is final (interest management may have fallen back to full).
+                match baseline {
+                    0 => totals.full += 1,
+                    _ => totals.delta += 1,
+                }
                 if let Some(visible) = client.views.pending.take() {
                     client.views.record(tick, visible, client.acked_tick);
                 }
@@ -115,6 +120,8 @@ impl Room {
         }
         self.send_rosters(current);
         self.stats.frames_sent.fetch_add(totals.sent, Ordering::Relaxed);
+        self.stats.snapshots_full.fetch_add(totals.full, Ordering::Relaxed);
+        self.stats.snapshots_delta.fetch_add(totals.delta, Ordering::Relaxed);
         self.stats.frames_dropped.fetch_add(totals.dropped, Ordering::Relaxed);
         self.stats.bytes_sent.fetch_add(totals.bytes, Ordering::Relaxed);
         self.stats.slow_clients_closed.fetch_add(totals.slow_closed, Ordering::Relaxed);
@@ -185,6 +192,9 @@ fn write_events(out: &mut Vec<u8>, events: &EventLog, after: u32, through: u32) 
 #[derive(Default)]
 struct SendTotals {
     sent: u64,
+    /// Of `sent`: snapshots without a baseline, and deltas.
+    full: u64,
+    delta: u64,
     dropped: u64,
     bytes: u64,
     slow_closed: u64,

@@ -1,5 +1,17 @@
-//! Counters of the network edge, shared by the accept loop, every connection and `/healthz`: connections open,
-//! messages dropped by the rate limit, refusals, and every disconnect by its typed reason.
+//! What the server tells about itself: the network edge's counters (`ServerStats`, shared by the accept loop and
+//! every connection: connections open, messages dropped by the rate limit, refusals, every disconnect by its typed
+//! reason), and the two views of them and of the rooms' own counters.
+//!
+//! Both views are built from one `Census` (`census`), a reading of these counters and of every open room's
+//! `RoomStats` taken when asked: `GET /metrics` encodes it in the Prometheus text format through prometheus-client
+//! (`exposition`), `/healthz` serializes it as JSON (`health`). Reading at scrape time keeps the room labels bounded
+//! (a closed room is simply no longer read), and the lobby folds a closing room's counts into process totals, so
+//! those never go down. `access` is the optional token that guards the detailed views.
+
+pub mod access;
+pub mod census;
+pub mod exposition;
+pub mod health;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
