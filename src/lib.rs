@@ -12,7 +12,8 @@
 //!   lingering close of RFC 6455 section 7.1.1.
 //! - [`link`]: the mailbox between a socket and a room — outgoing frames, the close request, the typed
 //!   [`link::DisconnectReason`]; both the edge and the room import it, the room never imports the edge.
-//! - [`telemetry`]: the edge's counters (connections, refusals, disconnects by reason); [`shutdown`]: the signal
+//! - [`telemetry`]: the edge's counters, and the census of them and every room's that `/metrics` (Prometheus) and
+//!   `/healthz` are both rendered from; [`shutdown`]: the signal
 //!   every loop watches.
 //! - [`protocol`]: the message types of protocol v4, pure data; [`codec`]: bytes ↔ messages, limits, typed errors;
 //!   [`msgpack`]: the lean reader behind the clients' snapshot decoding.

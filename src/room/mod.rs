@@ -464,13 +464,14 @@ impl Room {
         };
         let message = ServerMessage::Chat { tick, from, name: client.name.to_string(), text };
         let bytes = codec::encode_server(&message);
+        // Counted before it goes out: whoever reads the line may look at the counter next.
+        self.stats.chat_lines.fetch_add(1, Ordering::Relaxed);
         for (_, client) in self.clients.iter() {
             if let Some(link) = &client.link {
                 // Chat is not worth waiting for: a client whose outbox is full misses the line.
                 let _ = link.outbox.try_send(Outgoing::Message(bytes.clone()));
             }
         }
-        self.stats.chat_lines.fetch_add(1, Ordering::Relaxed);
     }
 
     fn leave(&mut self, key: ClientKey) {
