@@ -181,7 +181,8 @@ pub(super) async fn write_loop<S: Transport>(
     let reason = close_rx.borrow().clone().unwrap_or_else(|| CloseReason::new(DisconnectReason::PeerClosed, ""));
     let flush = async {
         if !reason.echo && reason.code != close_code::NORMAL {
-            let message = codec::encode_server(&ServerMessage::Close { code: reason.code, reason: reason.reason.clone() });
+            let message =
+                codec::encode_server(&ServerMessage::Close { code: reason.code, reason: reason.reason.clone() });
             write_frame(&mut write, opcode::BINARY, &[&message]).await?;
             log_out(frame_log.as_ref(), opcode::BINARY, &[&message]);
         }

@@ -179,7 +179,8 @@ pub struct FrameLogHeader {
 /// What a file starts with.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FileHeader {
-    Recording(Header),
+    /// Boxed: a recording's header holds the whole map.
+    Recording(Box<Header>),
     FrameLog(FrameLogHeader),
 }
 
@@ -592,12 +593,12 @@ pub fn read_header(bytes: &[u8]) -> Result<(FileHeader, &[u8]), FormatError> {
         return Err(FormatError::Version(probe.version));
     }
     let header = match probe.format.as_str() {
-        RECORDING_FORMAT => FileHeader::Recording(
-            serde_json::from_value(value).map_err(|e| FormatError::Header(e.to_string()))?,
-        ),
-        FRAME_LOG_FORMAT => FileHeader::FrameLog(
-            serde_json::from_value(value).map_err(|e| FormatError::Header(e.to_string()))?,
-        ),
+        RECORDING_FORMAT => {
+            FileHeader::Recording(serde_json::from_value(value).map_err(|e| FormatError::Header(e.to_string()))?)
+        }
+        FRAME_LOG_FORMAT => {
+            FileHeader::FrameLog(serde_json::from_value(value).map_err(|e| FormatError::Header(e.to_string()))?)
+        }
         other => return Err(FormatError::NotOurs(format!("unknown format {other:?}"))),
     };
     Ok((header, rest))
@@ -681,7 +682,8 @@ impl<'a> Dec<'a> {
 
     fn value_error(&self, error: rmp::decode::ValueReadError<io::Error>) -> FormatError {
         use rmp::decode::ValueReadError::{InvalidDataRead, InvalidMarkerRead};
-        let eof = matches!(&error, InvalidMarkerRead(e) | InvalidDataRead(e) if e.kind() == io::ErrorKind::UnexpectedEof);
+        let eof =
+            matches!(&error, InvalidMarkerRead(e) | InvalidDataRead(e) if e.kind() == io::ErrorKind::UnexpectedEof);
         self.read_error(eof, error)
     }
 

@@ -70,4 +70,3 @@ impl FrameLog {
         log.sink.end(EndReason::ConnectionClosed, String::new());
     }
 }
-

@@ -12,7 +12,7 @@ use serde_json::{json, Map as JsonMap, Value};
 
 use crate::codec;
 use crate::protocol::{
-    ClientMessage, EntityKind, EntityState, Event, FieldDelta, Join, Role, ServerMessage, mask_fields,
+    mask_fields, ClientMessage, EntityKind, EntityState, Event, FieldDelta, Join, Role, ServerMessage,
 };
 
 use super::format::{self, Direction, FileHeader, FormatError, Frame, Op, TickFrame, WireFrame};
@@ -58,7 +58,9 @@ fn tick_json(tick: &TickFrame) -> Value {
         .ops
         .iter()
         .map(|op| match op {
-            Op::Join { id, generation, name } => json!({ "op": "join", "id": id, "generation": generation, "name": name }),
+            Op::Join { id, generation, name } => {
+                json!({ "op": "join", "id": id, "generation": generation, "name": name })
+            }
             Op::Leave { id } => json!({ "op": "leave", "id": id }),
             Op::Input { id, input } => json!({
                 "op": "input", "id": id, "move_x": input.move_x, "move_y": input.move_y, "aim": input.aim,
@@ -221,7 +223,9 @@ fn change_json(change: &FieldDelta) -> Value {
 fn event_json(event: &Event) -> Value {
     match event {
         Event::Kill { tick, killer, victim } => json!({ "kill": { "tick": tick, "killer": killer, "victim": victim } }),
-        Event::Join { tick, player, name } => json!({ "join": { "tick": tick, "player": player, "name": name.as_ref() } }),
+        Event::Join { tick, player, name } => {
+            json!({ "join": { "tick": tick, "player": player, "name": name.as_ref() } })
+        }
         Event::Leave { tick, player } => json!({ "leave": { "tick": tick, "player": player } }),
     }
 }

@@ -34,7 +34,12 @@ impl Journal {
     /// Records into `sink`, whose header is already queued, with a checksum every `checksum_every` ticks and the
     /// full state at every `state_every`-th of them (as the header says).
     pub fn new(sink: FileSink, checksum_every: u32, state_every: u32) -> Journal {
-        Journal { sink: Some(sink), ops: Vec::new(), checksum_every: checksum_every.max(1), state_every: state_every.max(1) }
+        Journal {
+            sink: Some(sink),
+            ops: Vec::new(),
+            checksum_every: checksum_every.max(1),
+            state_every: state_every.max(1),
+        }
     }
 
     /// Whether calls are being recorded (false when off, and once the file has ended).
@@ -97,9 +102,9 @@ impl Journal {
             return;
         };
         let tick = snapshot.tick;
-        let check = (tick % self.checksum_every == 0).then(|| Check {
+        let check = tick.is_multiple_of(self.checksum_every).then(|| Check {
             hash: state_hash(snapshot),
-            state: ((tick / self.checksum_every) % self.state_every == 0).then(|| EntityRecord::all(snapshot)),
+            state: (tick / self.checksum_every).is_multiple_of(self.state_every).then(|| EntityRecord::all(snapshot)),
         });
         let frame = Frame::Tick(TickFrame { tick, ops: std::mem::take(&mut self.ops), check });
         let mut bytes = Vec::with_capacity(64);

@@ -159,7 +159,7 @@ impl Replayer {
 
     /// Whether a tick carries a checksum in this recording.
     pub fn is_check_tick(&self, tick: u32) -> bool {
-        tick % self.checksum_every == 0
+        tick.is_multiple_of(self.checksum_every)
     }
 }
 
@@ -262,7 +262,7 @@ pub fn replay(bytes: &[u8]) -> Result<ReplayReport, ReplayError> {
     let FileHeader::Recording(header) = header else { return Err(ReplayError::FrameLog) };
     let mut replayer = Replayer::new(&header)?;
     let mut report = ReplayReport {
-        header,
+        header: *header,
         first_tick: 0,
         last_tick: 0,
         ticks: 0,
@@ -291,8 +291,11 @@ pub fn replay(bytes: &[u8]) -> Result<ReplayReport, ReplayError> {
                 break;
             }
             Frame::Wire(_) => {
-                return Err(FormatError::Malformed { offset: frames.offset(), what: "a wire frame in a recording".into() }
-                    .into())
+                return Err(FormatError::Malformed {
+                    offset: frames.offset(),
+                    what: "a wire frame in a recording".into(),
+                }
+                .into())
             }
         };
         let outcome = replayer.apply(&tick)?;
@@ -345,7 +348,9 @@ impl fmt::Display for Divergence {
                 "a join was given player {} (generation {}) in the room, {} (generation {}) in the replay",
                 recorded.0, recorded.1, replayed.0, replayed.1
             ),
-            Divergence::UnknownPlayer { id, op } => write!(f, "the recording's {op} names player {id}, which the replay does not have"),
+            Divergence::UnknownPlayer { id, op } => {
+                write!(f, "the recording's {op} names player {id}, which the replay does not have")
+            }
             Divergence::Entity { id, kind, difference } => {
                 let kind = if *kind == EntityKind::Player { "player" } else { "bullet" };
                 match difference {
@@ -554,11 +559,15 @@ mod tests {
         let report = replay(&copy).expect("replays");
         let difference = report.difference.clone().expect("a difference");
         assert_eq!(difference.tick, 210, "{report}");
-        let expected = Divergence::Entity { id, kind: EntityKind::Player, difference: EntityDifference::Field {
-            field: "aim",
-            recorded: i32::from(alive_input_aim(&bytes, 210, id)),
-            replayed: i32::from(alive_input_aim(&bytes, 210, id).wrapping_add(1000)),
-        } };
+        let expected = Divergence::Entity {
+            id,
+            kind: EntityKind::Player,
+            difference: EntityDifference::Field {
+                field: "aim",
+                recorded: i32::from(alive_input_aim(&bytes, 210, id)),
+                replayed: i32::from(alive_input_aim(&bytes, 210, id).wrapping_add(1000)),
+            },
+        };
         assert_eq!(difference.divergence, expected, "{report}");
         assert_eq!(report.exit_code(), 1);
         assert!(report.to_string().contains(&format!("DIFFERENT at tick 210: player {id} field aim")), "{report}");

@@ -314,7 +314,12 @@ impl OpenFile {
 }
 
 fn create(open: Open, stats: &ArchiveStats) -> Option<OpenFile> {
-    match File::create(&open.path) {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    // Frame logs hold join and resume tokens: readable by the server's user only (recordings alike, to keep it simple).
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(&open.path) {
         Ok(file) => {
             info!(path = %open.path.display(), "recording to file");
             Some(OpenFile {
