@@ -230,6 +230,7 @@ async fn accept_loop(listener: TcpListener, site: Arc<Site>, mut shutdown: watch
         let site = site.clone();
         // Shared with the WebSocket task, if the connection upgrades: the place is held until the socket closes.
         let permit = Arc::new(permit);
+        let mut stop = shutdown.clone();
         tokio::spawn(async move {
             let service = service_fn({
                 let (site, permit) = (site.clone(), permit.clone());
@@ -244,7 +245,17 @@ async fn accept_loop(listener: TcpListener, site: Arc<Site>, mut shutdown: watch
                 .header_read_timeout(site.limits().handshake_timeout)
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
-            if let Err(error) = connection.await {
+            tokio::pin!(connection);
+            // On shutdown a kept-alive HTTP connection finishes the request in hand, if any, and closes, rather than
+            // answer on after the server is gone. (An upgraded WebSocket has left this future already.)
+            let outcome = tokio::select! {
+                outcome = connection.as_mut() => outcome,
+                _ = stopping(&mut stop) => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = outcome {
                 if error.is_timeout() {
                     site.server_stats.violations.fetch_add(1, Ordering::Relaxed);
                     site.server_stats.disconnects.record(DisconnectReason::HandshakeTimeout);

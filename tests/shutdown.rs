@@ -216,3 +216,28 @@ fn the_server_process_exits_non_zero_after_a_room_panicked() {
     let (code, _) = wait_exit(&mut guard.0, Duration::from_secs(10));
     assert_eq!(code, Some(101), "a crashed room makes the process fail");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_kept_alive_http_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start(ServerConfig::for_tests()).await;
+    let mut stream = tokio::net::TcpStream::connect(server.local_addr).await.unwrap();
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n").await.unwrap();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let n = within("first answer", stream.read(&mut buffer)).await.unwrap();
+    assert!(String::from_utf8_lossy(&buffer[..n]).starts_with("HTTP/1.1 200"), "the connection is kept alive");
+    let stopping = tokio::spawn(server.shutdown());
+    // The rest of the answer may still arrive; then the server closes the connection at once instead of serving
+    // on (well before the 5 s header timeout would have dropped the idle connection anyway).
+    let closed = tokio::time::timeout(Duration::from_millis(1500), async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the kept-alive connection was still open 1.5 s after the shutdown began");
+    within("shutdown", stopping).await.unwrap();
+}
