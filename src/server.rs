@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -204,6 +204,71 @@ fn refuse(mut stream: TcpStream, peer: SocketAddr, why: &'static str, stats: &Se
     });
 }
 
+/// A TCP stream that counts the bytes read from it (the HTTP connection's, then the WebSocket's if it upgrades).
+struct CountingStream {
+    stream: TcpStream,
+    received: Arc<AtomicU64>,
+}
+
+impl CountingStream {
+    fn new(stream: TcpStream) -> (CountingStream, Arc<AtomicU64>) {
+        let received = Arc::new(AtomicU64::new(0));
+        (CountingStream { stream, received: received.clone() }, received)
+    }
+}
+
+impl tokio::io::AsyncRead for CountingStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.stream).poll_read(cx, buf);
+        let read = buf.filled().len() - before;
+        if read > 0 {
+            self.received.fetch_add(read as u64, Ordering::Relaxed);
+        }
+        poll
+    }
+}
+
+impl tokio::io::AsyncWrite for CountingStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
 async fn accept_loop(listener: TcpListener, site: Arc<Site>, mut shutdown: watch::Receiver<bool>) {
     loop {
         let (stream, peer) = tokio::select! {
@@ -232,11 +297,21 @@ async fn accept_loop(listener: TcpListener, site: Arc<Site>, mut shutdown: watch
         let permit = Arc::new(permit);
         let mut stop = shutdown.clone();
         tokio::spawn(async move {
+            let (stream, received) = CountingStream::new(stream);
+            // Bytes received when the last answer was made: more than that at a header timeout is a request that
+            // trickles in (slow-loris), none is only an idle connection (a browser's kept-alive or preconnected one).
+            let answered = Arc::new(AtomicU64::new(0));
             let service = service_fn({
-                let (site, permit) = (site.clone(), permit.clone());
+                let (site, permit, received, answered) =
+                    (site.clone(), permit.clone(), received.clone(), answered.clone());
                 move |request| {
-                    let (site, permit) = (site.clone(), permit.clone());
-                    async move { Ok::<_, Infallible>(route(request, peer, &site, permit).await) }
+                    let (site, permit, received, answered) =
+                        (site.clone(), permit.clone(), received.clone(), answered.clone());
+                    async move {
+                        let response = route(request, peer, &site, permit).await;
+                        answered.store(received.load(Ordering::Relaxed), Ordering::Relaxed);
+                        Ok::<_, Infallible>(response)
+                    }
                 }
             });
             // The header timeout drops clients that trickle their request in (slow-loris).
@@ -256,7 +331,10 @@ async fn accept_loop(listener: TcpListener, site: Arc<Site>, mut shutdown: watch
                 }
             };
             if let Err(error) = outcome {
-                if error.is_timeout() {
+                let partial = received.load(Ordering::Relaxed) > answered.load(Ordering::Relaxed);
+                if error.is_timeout() && !partial {
+                    debug!(%peer, "closing an idle HTTP connection");
+                } else if error.is_timeout() {
                     site.server_stats.violations.fetch_add(1, Ordering::Relaxed);
                     site.server_stats.disconnects.record(DisconnectReason::HandshakeTimeout);
                     warn!(%peer, "dropping connection: HTTP request not received within the handshake timeout");

@@ -122,6 +122,22 @@ async fn a_half_open_peer_that_vanished_is_reaped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_handshakes_and_missing_hellos_are_dropped() {
     let server = start(quick_config()).await;
+    // An idle connection (a browser's preconnected or kept-alive one: nothing, or nothing after an answer) is closed
+    // after the handshake timeout too, quietly: it broke no rule.
+    let mut idle = TcpStream::connect(server.local_addr).await.unwrap();
+    let mut kept = TcpStream::connect(server.local_addr).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n").await.unwrap();
+    let mut buffer = [0u8; 4096];
+    assert!(within("answer", kept.read(&mut buffer)).await.unwrap() > 0);
+    for stream in [&mut idle, &mut kept] {
+        within("idle connection closed", async {
+            while let Ok(1..) = stream.read(&mut buffer).await {}
+        })
+        .await;
+    }
+    assert_eq!(server.server_stats.violations.load(Ordering::Relaxed), 0, "an idle connection is no violation");
+    assert_eq!(server.server_stats.disconnects.get(DisconnectReason::HandshakeTimeout), 0);
+
     // Slow-loris: half a request, then nothing. The server hangs up after the handshake timeout.
     let mut loris = TcpStream::connect(server.local_addr).await.unwrap();
     loris.write_all(b"GET /ws HTTP/1.1\r\nHost: test\r\n").await.unwrap();
