@@ -11,7 +11,7 @@ use clap::Parser;
 use std::sync::Arc;
 
 use crate::auth::{AuthSetupError, Authenticator};
-use crate::recording::RecordingConfig;
+use crate::recording::{Recording, RecordingConfig};
 use crate::sim::{Map, MapError, MAX_MAP_SIZE, MIN_MAP_SIZE};
 use crate::telemetry::access::{BadMetricsToken, MetricsToken};
 
@@ -209,6 +209,12 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub log_frames_dir: Option<PathBuf>,
 
+    /// Also host a room that plays this recording back for spectators (no player seats): open
+    /// /?room=ROOM_ID&spectate=1 (GET /rooms lists it as "replay ...") and control it from the chat box with /pause,
+    /// /play, /speed N (0.25 to 8) and /status.
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<PathBuf>,
+
     /// Fault injection for the tests: every room panics after this tick.
     #[arg(long, hide = true)]
     pub test_panic_at_tick: Option<u32>,
@@ -304,6 +310,8 @@ pub enum ConfigError {
     RecordingDir { path: String, source: std::io::Error },
     #[error("--log-frames needs a directory: --log-frames-dir or --record")]
     FramesWithoutDir,
+    #[error("--replay {path}: {error}")]
+    Replay { path: String, error: String },
     #[error(transparent)]
     Map(#[from] MapError),
     #[error(transparent)]
@@ -353,6 +361,8 @@ pub struct ServerConfig {
     pub room_creations_per_minute: u32,
     /// What is recorded (`--record`, `--log-frames`); nothing by default.
     pub recording: RecordingConfig,
+    /// A recording to play back in a room of its own (`--replay`).
+    pub replay: Option<Arc<Recording>>,
     /// Threads of the room pool.
     pub room_threads: usize,
     /// Set when join tokens are required (`--auth-secret`).
@@ -390,6 +400,7 @@ impl ServerConfig {
         Ok(ServerConfig {
             addr: args.addr,
             recording,
+            replay: args.replay.as_deref().map(load_replay).transpose()?,
             max_rooms: args.max_rooms as usize,
             room_creations_per_minute: args.room_creations_per_minute,
             room_threads: args.room_threads.map_or(cores, |n| n as usize),
@@ -453,6 +464,13 @@ impl RoomConfig {
         room.name = "test room".into();
         room
     }
+}
+
+/// Reads and decodes the recording `--replay` names.
+fn load_replay(path: &std::path::Path) -> Result<Arc<Recording>, ConfigError> {
+    let failed = |error: String| ConfigError::Replay { path: path.display().to_string(), error };
+    let bytes = std::fs::read(path).map_err(|e| failed(e.to_string()))?;
+    Recording::load(&bytes).map(Arc::new).map_err(|e| failed(e.to_string()))
 }
 
 /// The recording settings of `args`, with their directories created.

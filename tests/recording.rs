@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::Ordering;
@@ -14,11 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use skirmish::client::{GameClient, ServerEvent};
 use skirmish::config::ServerConfig;
-use skirmish::protocol::{ClientMessage, PROTOCOL_VERSION};
-use skirmish::recording::format::{self, EndReason, FileHeader, Frame, Op, TickFrame};
+use skirmish::protocol::{ClientMessage, Join, PROTOCOL_VERSION};
+use skirmish::recording::format::{self, EndReason, EntityRecord, FileHeader, Frame, Op, TickFrame};
 use skirmish::recording::replay::{Divergence, EntityDifference, Replayer};
-use skirmish::recording::{replay, RecordingConfig, ReplayReport};
+use skirmish::recording::{replay, Recording, RecordingConfig, ReplayReport};
 use skirmish::swarm::{self, Progress, RoomsConfig, SwarmConfig};
 use tokio::sync::watch;
 
@@ -362,5 +364,99 @@ async fn a_fifty_player_room_s_recording_size_and_replay_speed() {
     let replayed = replay(&std::fs::read(&path).unwrap()).expect("replays");
     assert_eq!(replayed.difference, None, "{replayed}");
     measure("room of 50 bots", &path, &replayed, 50);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The next chat line from the room itself (name "replay"), skipping everything else.
+async fn next_notice(client: &mut GameClient) -> String {
+    within("a notice from the replay room", async {
+        loop {
+            if let ServerEvent::Chat { from: 0, name, text, .. } = client.next_event().await.expect("a message") {
+                if name == "replay" {
+                    return text;
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// The tick of the next snapshot within `wait`, if one comes.
+async fn snapshot_within(client: &mut GameClient, wait: Duration) -> Option<u32> {
+    tokio::time::timeout(wait, async {
+        loop {
+            if let ServerEvent::Snapshot { tick, .. } = client.next_event().await.expect("a message") {
+                return tick;
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_plays_back_as_a_room_that_spectators_watch_and_control() {
+    let _turn = PLAYING.lock().await;
+    let dir = temp_dir("playback");
+    let server = start(recording_server(&dir)).await;
+    let (_stop_tx, stop) = watch::channel(false);
+    let bots = swarm_config(url(&server), 4, 4.0);
+    within("swarm", swarm::run(bots, Arc::new(Progress::default()), stop)).await.expect("swarm runs");
+    server.shutdown().await;
+    let [path] = files(&dir, ".skrec").try_into().expect("one recording");
+    let recording = Arc::new(Recording::load(&std::fs::read(&path).unwrap()).expect("loads"));
+    let states: HashMap<u32, Vec<EntityRecord>> =
+        recording.frames.iter().filter_map(|frame| Some((frame.tick, frame.check.as_ref()?.state.clone()?))).collect();
+    let last_tick = recording.frames.last().unwrap().tick;
+
+    let mut config = ServerConfig::for_tests();
+    config.replay = Some(recording.clone());
+    let server = start(config).await;
+    let room = the_room(&server);
+    assert_eq!(room.max_players, 0, "no seats in a replay");
+    assert!(room.name.starts_with("replay "), "{}", room.name);
+    let join = Join::Spectate { room: Some(room.id.clone()) };
+    let mut watcher = within("spectate", GameClient::connect_as(&url(&server), "watcher", join)).await.unwrap();
+    let greeting = next_notice(&mut watcher).await;
+    assert!(greeting.contains("/pause") && greeting.contains(&format!("of {last_tick}")), "{greeting}");
+    // A player cannot join it.
+    let player = GameClient::connect_as(&url(&server), "player", Join::Room { id: room.id.clone() }).await;
+    assert!(player.is_err());
+
+    // What the spectator sees is the recorded match: at each recorded state, entity for entity.
+    let mut compared = 0;
+    while compared < 2 {
+        let tick = next_snapshot(&mut watcher).await;
+        let Some(state) = states.get(&tick) else { continue };
+        let (seen, entities) = watcher.world().expect("a world");
+        assert_eq!(seen, tick);
+        let entities: Vec<(u32, Vec<i32>)> =
+            entities.iter().map(|e| (e.id, e.fields[..e.kind.field_count()].to_vec())).collect();
+        let recorded: Vec<(u32, Vec<i32>)> = state.iter().map(|e| (e.id, e.fields.clone())).collect();
+        assert_eq!(entities, recorded, "tick {tick}");
+        compared += 1;
+    }
+
+    // Paused: no more snapshots.
+    watcher.send(&ClientMessage::Chat { text: "/pause".into() }).await.unwrap();
+    let notice = next_notice(&mut watcher).await;
+    assert!(notice.starts_with("watcher paused the replay at tick"), "{notice}");
+    assert_eq!(snapshot_within(&mut watcher, Duration::from_millis(500)).await, None, "paused");
+
+    // Four times as fast: each snapshot is four recorded ticks on, and the replay ends at the recording's end.
+    watcher.send(&ClientMessage::Chat { text: "/speed 4".into() }).await.unwrap();
+    assert_eq!(next_notice(&mut watcher).await, "watcher set the replay's speed to 4");
+    watcher.send(&ClientMessage::Chat { text: "/play".into() }).await.unwrap();
+    assert!(next_notice(&mut watcher).await.contains("resumed the replay"));
+    let first = next_snapshot(&mut watcher).await;
+    let second = next_snapshot(&mut watcher).await;
+    assert_eq!(second - first, 4, "speed 4");
+    let ended = next_notice(&mut watcher).await;
+    assert_eq!(ended, format!("the replay ended at tick {last_tick}"));
+    watcher.send(&ClientMessage::Chat { text: "/status".into() }).await.unwrap();
+    let status = next_notice(&mut watcher).await;
+    assert!(status.contains(&format!("tick {last_tick} of {last_tick}, ended")), "{status}");
+    watcher.close().await;
+    server.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -22,7 +22,7 @@ use tracing::{error, info};
 
 use crate::config::{RoomConfig, ServerConfig};
 use crate::protocol::RoomOptions;
-use crate::recording::Recorder;
+use crate::recording::{Playback, Recorder, Recording};
 use crate::room::{self, Room, RoomCommand, RoomStats, SnapshotTap};
 use crate::telemetry::census::Retired;
 
@@ -137,7 +137,7 @@ pub struct Lobby {
 impl Lobby {
     /// A lobby whose rooms run on `pool` and stop when `shutdown` turns true.
     pub fn new(config: &ServerConfig, pool: tokio::runtime::Handle, shutdown: watch::Receiver<bool>) -> Arc<Lobby> {
-        Arc::new_cyclic(|me| Lobby {
+        let lobby = Arc::new_cyclic(|me| Lobby {
             rooms: Mutex::new(HashMap::new()),
             defaults: config.room.clone(),
             max_rooms: config.max_rooms,
@@ -151,7 +151,33 @@ impl Lobby {
             room_panics: AtomicU64::new(0),
             retired: Mutex::new(Retired::default()),
             me: me.clone(),
-        })
+        });
+        if let Some(recording) = &config.replay {
+            if let Err(e) = lobby.open_playback(recording.clone()) {
+                error!(error = %e, "cannot open the replay room");
+            }
+        }
+        lobby
+    }
+
+    /// Opens a room that plays `recording` back for spectators (`--replay`): the recording's map, tick rate and seed,
+    /// no player seats, open until shutdown.
+    pub fn open_playback(&self, recording: Arc<Recording>) -> Result<Arc<RoomEntry>, LobbyError> {
+        let header = &recording.header;
+        let mut config = self.defaults.clone();
+        let name = format!("replay {}", header.room.name);
+        config.name = name.chars().take(crate::config::MAX_ROOM_NAME_CHARS).collect::<String>().trim().to_string();
+        config.map = recording.map.clone();
+        config.map_label = header.room.map_label.clone();
+        config.tick_rate = header.tick_rate;
+        config.seed = header.seed;
+        config.max_players = 0;
+        config.view_radius = 0.0;
+        config.private = false;
+        config.resume_grace = std::time::Duration::ZERO;
+        // Nobody watching is no reason to close it: someone may open the page later.
+        config.empty_grace = std::time::Duration::from_secs(30 * 86_400);
+        self.open_with(config, Some(Playback::new(recording)))
     }
 
     fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<RoomEntry>>> {
@@ -181,7 +207,12 @@ impl Lobby {
         self.open(config)
     }
 
-    fn open(&self, mut config: RoomConfig) -> Result<Arc<RoomEntry>, LobbyError> {
+    fn open(&self, config: RoomConfig) -> Result<Arc<RoomEntry>, LobbyError> {
+        self.open_with(config, None)
+    }
+
+    /// Opens a room, playing `playback` back if given (a played-back room is not recorded again).
+    fn open_with(&self, mut config: RoomConfig, playback: Option<Playback>) -> Result<Arc<RoomEntry>, LobbyError> {
         if *self.shutdown.borrow() {
             return Err(LobbyError::ShuttingDown);
         }
@@ -222,8 +253,10 @@ impl Lobby {
         drop(rooms);
 
         let mut room = Room::new(&config, stats, snapshots);
-        if let Some(recorder) = &self.recorder {
-            room.record(recorder.journal(&config, room.world(), entry.created_at));
+        match (playback, &self.recorder) {
+            (Some(playback), _) => room.play_back(playback),
+            (None, Some(recorder)) => room.record(recorder.journal(&config, room.world(), entry.created_at)),
+            (None, None) => {}
         }
         // Every line the room logs carries its id and name.
         let span = tracing::info_span!("room", room = %entry.id, name = %entry.name);

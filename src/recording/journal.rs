@@ -8,6 +8,8 @@
 //! The journal is pure: no clock, no I/O, no waiting (the sink only `try_send`s). A room that records nothing has a
 //! journal that is off, and then each call is the world's call and one branch.
 
+use tracing::info;
+
 use crate::room::RoomEnd;
 use crate::sim::{PlayerId, PlayerInput, World};
 use crate::snapshot::WorldSnapshot;
@@ -126,7 +128,11 @@ impl Journal {
                 RoomEnd::Empty => (EndReason::RoomClosed, "the room closed, empty"),
                 RoomEnd::Shutdown => (EndReason::Shutdown, "the server shut down"),
             };
+            let recorded = sink.is_open();
             sink.end(reason, format!("{why} after tick {last_tick}"));
+            if recorded {
+                info!(path = %sink.path().display(), bytes = sink.written(), last_tick, "recording ended");
+            }
         }
     }
 }

@@ -6,7 +6,7 @@
 //! - `journal`: the room's side — every world call of the room goes through it; it queues a frame per tick.
 //! - `writer`: the one background thread that owns the open files; producers never wait for it.
 //! - `frames`: a connection's frame log.
-//! - `replay` and `inspect`: the two subcommands.
+//! - `replay` and `inspect`: the two subcommands; `playback`: a recording served as a room (`--replay FILE`).
 //!
 //! The `Recorder` is what the lobby holds: the settings, the writer, and the way to open a room's journal or a
 //! connection's frame log.
@@ -15,6 +15,7 @@ pub mod format;
 pub mod frames;
 pub mod inspect;
 pub mod journal;
+pub mod playback;
 pub mod replay;
 pub mod writer;
 
@@ -32,6 +33,7 @@ use crate::sim::World;
 pub use format::{EndReason, Header, RoomRecord, RulesRecord, WireInput};
 pub use frames::FrameLog;
 pub use journal::Journal;
+pub use playback::{Playback, Recording};
 pub use replay::{replay, ReplayError, ReplayReport};
 pub use writer::{Archive, ArchiveStats};
 

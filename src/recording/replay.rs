@@ -18,7 +18,7 @@ use crate::sim::{PlayerId, World};
 use crate::snapshot::WorldSnapshot;
 
 use super::format::{self, records_hash, state_hash, EndFrame, EntityRecord, FileHeader, FormatError, Frame, Header};
-use super::format::{Op, TickFrame};
+use super::format::{Check, Op, TickFrame};
 
 /// Why a file cannot be replayed (exit code 2).
 #[derive(Debug, Error)]
@@ -67,27 +67,84 @@ pub struct Difference {
     pub divergence: Divergence,
 }
 
+/// A recording's calls made on a world: the players it joined, by wire id, to find them again.
+#[derive(Debug, Default)]
+pub struct Calls {
+    /// Live players by wire id.
+    players: HashMap<u32, PlayerId>,
+    /// The name each id had when it joined (its latest holder).
+    names: HashMap<u32, String>,
+}
+
+impl Calls {
+    /// Makes the calls of one tick, in order; the first that does not go as it did in the room is returned.
+    pub fn apply(&mut self, world: &mut World, ops: &[Op]) -> Result<(), Divergence> {
+        for op in ops {
+            match op {
+                Op::Join { id, generation, name } => {
+                    let player = world.add_player(name);
+                    if (player.wire_id(), player.generation) != (*id, *generation) {
+                        return Err(Divergence::Join {
+                            recorded: (*id, *generation),
+                            replayed: (player.wire_id(), player.generation),
+                        });
+                    }
+                    self.players.insert(*id, player);
+                    self.names.insert(*id, name.clone());
+                }
+                Op::Leave { id } => match self.players.remove(id) {
+                    Some(player) if world.remove_player(player) => {}
+                    _ => return Err(Divergence::UnknownPlayer { id: *id, op: "leave" }),
+                },
+                Op::Input { id, input } => {
+                    if !self.players.get(id).is_some_and(|&p| world.set_input(p, input.player_input())) {
+                        return Err(Divergence::UnknownPlayer { id: *id, op: "input" });
+                    }
+                }
+                Op::Flag { id, disconnected } => {
+                    if !self.players.get(id).is_some_and(|&p| world.set_disconnected(p, *disconnected)) {
+                        return Err(Divergence::UnknownPlayer { id: *id, op: "disconnected flag" });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The name a player id had when it joined (the latest holder of the id).
+    pub fn name(&self, id: u32) -> Option<&str> {
+        self.names.get(&id).map(String::as_str)
+    }
+}
+
+/// Compares the world, just stepped to `tick`, with the checksum recorded there: `Ok(None)` when equal.
+pub fn compare(world: &World, tick: u32, check: &Check) -> Result<Option<Divergence>, ReplayError> {
+    if let Some(state) = &check.state {
+        if records_hash(state) != check.hash {
+            return Err(ReplayError::InconsistentCheck { tick });
+        }
+    }
+    let snapshot = WorldSnapshot::capture(world);
+    if state_hash(&snapshot) == check.hash {
+        return Ok(None);
+    }
+    Ok(Some(match &check.state {
+        Some(state) => locate(state, &snapshot),
+        None => Divergence::Checksum { located: None },
+    }))
+}
+
 /// A world driven by recorded frames. Also usable step by step (tests look at the world between frames).
 pub struct Replayer {
     world: World,
-    /// Live players by wire id.
-    players: HashMap<u32, PlayerId>,
-    names: HashMap<u32, String>,
+    calls: Calls,
     checksum_every: u32,
 }
 
 impl Replayer {
     /// A fresh world from the header's map, rules and seed.
     pub fn new(header: &Header) -> Result<Replayer, FormatError> {
-        if header.checksum_every == 0 || header.state_every == 0 {
-            return Err(FormatError::Header("checksum_every and state_every must be at least 1".into()));
-        }
-        Ok(Replayer {
-            world: World::new(header.map()?, header.rules()?, header.seed),
-            players: HashMap::new(),
-            names: HashMap::new(),
-            checksum_every: header.checksum_every,
-        })
+        Ok(Replayer { world: world(header)?, calls: Calls::default(), checksum_every: header.checksum_every })
     }
 
     pub fn world(&self) -> &World {
@@ -96,7 +153,7 @@ impl Replayer {
 
     /// The name a player id had when it joined (the latest holder of the id).
     pub fn name(&self, id: u32) -> Option<&str> {
-        self.names.get(&id).map(String::as_str)
+        self.calls.name(id)
     }
 
     /// Applies one tick: its calls, the step, and its checksum. `Ok(None)`: the tick matched (or had no check).
@@ -106,61 +163,33 @@ impl Replayer {
             return Err(ReplayError::TickOrder { previous, found: frame.tick });
         }
         let differs = |divergence| Ok(Some(Difference { tick: frame.tick, divergence }));
-        for op in &frame.ops {
-            match op {
-                Op::Join { id, generation, name } => {
-                    let player = self.world.add_player(name);
-                    if (player.wire_id(), player.generation) != (*id, *generation) {
-                        return differs(Divergence::Join {
-                            recorded: (*id, *generation),
-                            replayed: (player.wire_id(), player.generation),
-                        });
-                    }
-                    self.players.insert(*id, player);
-                    self.names.insert(*id, name.clone());
-                }
-                Op::Leave { id } => match self.players.remove(id) {
-                    Some(player) if self.world.remove_player(player) => {}
-                    _ => return differs(Divergence::UnknownPlayer { id: *id, op: "leave" }),
-                },
-                Op::Input { id, input } => {
-                    let known = self.players.get(id).is_some_and(|&p| self.world.set_input(p, input.player_input()));
-                    if !known {
-                        return differs(Divergence::UnknownPlayer { id: *id, op: "input" });
-                    }
-                }
-                Op::Flag { id, disconnected } => {
-                    let known = self.players.get(id).is_some_and(|&p| self.world.set_disconnected(p, *disconnected));
-                    if !known {
-                        return differs(Divergence::UnknownPlayer { id: *id, op: "disconnected flag" });
-                    }
-                }
-            }
+        if let Err(divergence) = self.calls.apply(&mut self.world, &frame.ops) {
+            return differs(divergence);
         }
         self.world.step();
         // The room hands its events to clients; here nobody wants them, and they must not pile up.
         self.world.drain_events();
-        let Some(check) = &frame.check else { return Ok(None) };
-        if let Some(state) = &check.state {
-            if records_hash(state) != check.hash {
-                return Err(ReplayError::InconsistentCheck { tick: frame.tick });
-            }
+        match &frame.check {
+            None => Ok(None),
+            Some(check) => match compare(&self.world, frame.tick, check)? {
+                None => Ok(None),
+                Some(divergence) => differs(divergence),
+            },
         }
-        let snapshot = WorldSnapshot::capture(&self.world);
-        if state_hash(&snapshot) == check.hash {
-            return Ok(None);
-        }
-        let divergence = match &check.state {
-            Some(state) => locate(state, &snapshot),
-            None => Divergence::Checksum { located: None },
-        };
-        differs(divergence)
     }
 
     /// Whether a tick carries a checksum in this recording.
     pub fn is_check_tick(&self, tick: u32) -> bool {
         tick.is_multiple_of(self.checksum_every)
     }
+}
+
+/// The world a recording starts from: the header's map, rules and seed.
+pub fn world(header: &Header) -> Result<World, FormatError> {
+    if header.checksum_every == 0 || header.state_every == 0 {
+        return Err(FormatError::Header("checksum_every and state_every must be at least 1".into()));
+    }
+    Ok(World::new(header.map()?, header.rules()?, header.seed))
 }
 
 /// The first entity (by id) where the recorded state and the replay's snapshot differ.
@@ -336,7 +365,7 @@ pub fn replay(bytes: &[u8]) -> Result<ReplayReport, ReplayError> {
         }
     }
     report.elapsed = started.elapsed();
-    report.names = replayer.names;
+    report.names = replayer.calls.names;
     Ok(report)
 }
 

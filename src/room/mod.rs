@@ -27,6 +27,7 @@ use crate::sim::{PlayerId, Rules, World};
 use crate::snapshot::{EventLog, SnapshotHistory, WorldSnapshot};
 
 mod driver;
+mod playback;
 mod replication;
 mod seats;
 #[cfg(test)]
@@ -252,6 +253,8 @@ pub struct Room {
     min_tick_time: Duration,
     /// Every call into `world` goes through it: it records them when the room is recorded (`--record`).
     journal: Journal,
+    /// Set in a room that plays a recording back (`--replay`): the recording, not players, drives the world.
+    playback: Option<crate::recording::Playback>,
 }
 
 impl Room {
@@ -287,6 +290,7 @@ impl Room {
             panic_at_tick: config.panic_at_tick,
             min_tick_time: config.min_tick_time,
             journal: Journal::off(),
+            playback: None,
         }
     }
 
@@ -403,6 +407,7 @@ impl Room {
         let generation = self.next_generation;
         self.next_generation += 1;
         let resume = resume.filter(|_| role == Role::Player);
+        let greet = self.playback.as_ref().map(crate::recording::Playback::status);
         let slot = self.clients.insert(Client {
             generation,
             part,
@@ -424,6 +429,9 @@ impl Room {
             self.seats.insert(secret, slot);
         }
         self.send_welcome(&self.clients[slot], role);
+        if let Some(status) = greet {
+            self.notice_to(slot, format!("{status}; commands: /pause, /play, /speed N, /status"));
+        }
         self.publish_occupancy();
         debug!(room = %self.id, ?role, name = %name.trim(), "joined");
         let player = match &self.clients[slot].part {
@@ -457,12 +465,14 @@ impl Room {
     /// Passes a chat line to everyone in the room, the sender included, encoded once.
     fn chat(&mut self, key: ClientKey, text: String) {
         let tick = self.world.tick();
+        let command = self.playback.is_some().then(|| text.clone());
         let Some(client) = self.client_mut(key) else { return };
         let from = match client.part {
             Part::Player(player) => player.wire_id(),
             Part::Spectator { .. } => 0,
         };
-        let message = ServerMessage::Chat { tick, from, name: client.name.to_string(), text };
+        let name = client.name.clone();
+        let message = ServerMessage::Chat { tick, from, name: name.to_string(), text };
         let bytes = codec::encode_server(&message);
         // Counted before it goes out: whoever reads the line may look at the counter next.
         self.stats.chat_lines.fetch_add(1, Ordering::Relaxed);
@@ -471,6 +481,9 @@ impl Room {
                 // Chat is not worth waiting for: a client whose outbox is full misses the line.
                 let _ = link.outbox.try_send(Outgoing::Message(bytes.clone()));
             }
+        }
+        if let Some(line) = command {
+            self.playback_command(&name, &line);
         }
     }
 
@@ -520,9 +533,23 @@ impl Room {
 
     /// Runs one tick: inputs, simulation, snapshots. Returns the new tick number.
     pub fn tick(&mut self) -> u32 {
-        self.expire_detached();
-        self.apply_inputs();
-        self.world.step();
+        let current = if self.playback.is_some() {
+            // Paused, or slower than the room's rate: nothing new to send.
+            let Some(current) = self.advance_playback() else { return self.world.tick() };
+            current
+        } else {
+            self.expire_detached();
+            self.apply_inputs();
+            self.world.step();
+            self.settle_tick()
+        };
+        self.send_snapshots(&current);
+        self.stats.tick.store(current.tick, Ordering::Relaxed);
+        current.tick
+    }
+
+    /// After a step: takes the tick's events and snapshot, records it, and keeps it for deltas (and the tap).
+    fn settle_tick(&mut self) -> Arc<WorldSnapshot> {
         self.events.record(self.world.drain_events());
         let current = Arc::new(WorldSnapshot::capture(&self.world));
         self.journal.end_tick(&current);
@@ -537,9 +564,7 @@ impl Room {
             }
             tap.push_back(current.clone());
         }
-        self.send_snapshots(&current);
-        self.stats.tick.store(current.tick, Ordering::Relaxed);
-        current.tick
+        current
     }
 
     fn apply_inputs(&mut self) {
