@@ -2,8 +2,9 @@
 //! after shutdown each room's file replays with every checksum equal (through the library and `skirmish replay`);
 //! a copy with one recorded input altered is caught at that tick, with the entity and the field; a small size bound
 //! ends a file with its marker while the room plays on; a watched peer's frame log shows what went over the wire;
-//! `skirmish inspect` prints JSON lines for both. The tests print the recording's size per minute and the replay's
-//! speed (a 50-player room in its own test).
+//! `skirmish inspect` prints JSON lines for both; a recording served with `--replay` is watched by a spectator as
+//! it was recorded, paused and sped up from the chat. The tests print the recording's size per minute and the
+//! replay's speed (a 50-player room in its own test).
 
 mod common;
 
