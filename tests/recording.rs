@@ -443,6 +443,10 @@ async fn a_recording_plays_back_as_a_room_that_spectators_watch_and_control() {
     let notice = next_notice(&mut watcher).await;
     assert!(notice.starts_with("watcher paused the replay at tick"), "{notice}");
     assert_eq!(snapshot_within(&mut watcher, Duration::from_millis(500)).await, None, "paused");
+    // Who joins a paused replay still sees where it stands.
+    let join = Join::Spectate { room: Some(room.id.clone()) };
+    let mut late = within("spectate", GameClient::connect_as(&url(&server), "late", join)).await.unwrap();
+    assert_eq!(snapshot_within(&mut late, Duration::from_secs(2)).await, Some(watcher.newest_tick()));
 
     // Four times as fast: each snapshot is four recorded ticks on, and the replay ends at the recording's end.
     watcher.send(&ClientMessage::Chat { text: "/speed 4".into() }).await.unwrap();
@@ -457,6 +461,8 @@ async fn a_recording_plays_back_as_a_room_that_spectators_watch_and_control() {
     watcher.send(&ClientMessage::Chat { text: "/status".into() }).await.unwrap();
     let status = next_notice(&mut watcher).await;
     assert!(status.contains(&format!("tick {last_tick} of {last_tick}, ended")), "{status}");
+    assert_eq!(late.stats.desyncs, 0);
+    late.close().await;
     watcher.close().await;
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::Room;
 use crate::codec;
 use crate::link::Outgoing;
-use crate::protocol::ServerMessage;
+use crate::protocol::{ServerMessage, Snapshot};
 use crate::recording::Playback;
 use crate::snapshot::WorldSnapshot;
 
@@ -43,7 +43,33 @@ impl Room {
         for notice in notices {
             self.notice(notice);
         }
+        if current.is_none() {
+            self.catch_up_newcomers();
+        }
         current
+    }
+
+    /// While nothing is played (paused, or over), a spectator who just joined still needs the world once: a full
+    /// snapshot of the newest tick, to it alone (the others have that tick, and a second copy would be stale).
+    fn catch_up_newcomers(&mut self) {
+        let Some(latest) = self.history.latest().cloned() else { return };
+        let mut encoded: Option<Vec<u8>> = None;
+        for (_, client) in self.clients.iter_mut() {
+            let Some(link) = &client.link else { continue };
+            if client.last_sent_tick != 0 {
+                continue;
+            }
+            let bytes = encoded.get_or_insert_with(|| {
+                codec::encode_server(&ServerMessage::Snapshot(Snapshot {
+                    tick: latest.tick,
+                    created: latest.entities.clone(),
+                    ..Snapshot::default()
+                }))
+            });
+            if link.outbox.try_send(Outgoing::Message(bytes.clone())).is_ok() {
+                client.last_sent_tick = latest.tick;
+            }
+        }
     }
 
     /// Runs a chat line as a playback command if it is one, and answers everyone.
