@@ -307,6 +307,7 @@ struct Reader<'a, S> {
     bucket: TokenBucket,
     /// Chat lines: a separate, much smaller bucket (a line beyond it closes the connection).
     chat_bucket: TokenBucket,
+    /// `--log-frames`: every frame read is logged here, before it is checked (the one that broke a rule included).
     frame_log: Option<FrameLog>,
 }
 
