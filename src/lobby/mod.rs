@@ -258,8 +258,8 @@ impl Lobby {
             (None, Some(recorder)) => room.record(recorder.journal(&config, room.world(), entry.created_at)),
             (None, None) => {}
         }
-        // Every line the room logs carries its id and name.
-        let span = tracing::info_span!("room", room = %entry.id, name = %entry.name);
+        // Every line the room logs carries its id and name; not a child of the connection that happened to create it.
+        let span = tracing::info_span!(parent: None, "room", room = %entry.id, name = %entry.name);
         let task =
             self.pool.spawn(tracing::Instrument::instrument(room::run(room, inbox, self.shutdown.clone()), span));
         let (lobby, id) = (self.me.clone(), entry.id.clone());
