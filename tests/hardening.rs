@@ -130,10 +130,7 @@ async fn slow_handshakes_and_missing_hellos_are_dropped() {
     let mut buffer = [0u8; 4096];
     assert!(within("answer", kept.read(&mut buffer)).await.unwrap() > 0);
     for stream in [&mut idle, &mut kept] {
-        within("idle connection closed", async {
-            while let Ok(1..) = stream.read(&mut buffer).await {}
-        })
-        .await;
+        within("idle connection closed", async { while let Ok(1..) = stream.read(&mut buffer).await {} }).await;
     }
     assert_eq!(server.server_stats.violations.load(Ordering::Relaxed), 0, "an idle connection is no violation");
     assert_eq!(server.server_stats.disconnects.get(DisconnectReason::HandshakeTimeout), 0);
