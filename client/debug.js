@@ -8,8 +8,8 @@ import { KIND_BULLET, KIND_PLAYER, P_X, P_Y, toWorld } from './protocol.js';
 
 /**
  * The view over `app`: `app.session` (a getter: the current session or null), the page's parts it reads
- * (`renderer`, `hud`, `lobby`, `scene`, `fps`, `interpDelay`, `chatBox`, `bytesIn(session)`, `bytesOut(session)`)
- * and `sendChat(text)`.
+ * (`renderer`, `hud`, `lobby`, `scene`, `fps`, `interpDelay`, `chatBox`, `replayBar`, `bytesIn(session)`,
+ * `bytesOut(session)`) and `sendChat(text)`.
  */
 export function createDebugView(app) {
   function ownEntity() {
@@ -66,6 +66,16 @@ export function createDebugView(app) {
     /** Chat lines this page sent, whether the chat box is open, the newest notice of the page's own ('' none). */
     get chatSent() {
       return app.session === null ? 0 : app.session.chatSent;
+    },
+    /**
+     * A replay room's playback as the page knows it from the room's lines (replay.js): `{active, paused, ended,
+     * speed, status}`, plus `shown` (the bar is displayed) and `lastPress` (what the bar's newest press gave:
+     * 'sent', 'slow down', ... or null). `active` is false outside a replay room.
+     */
+    get replay() {
+      const none = { active: false, paused: false, ended: false, speed: 1, status: '' };
+      const r = app.session === null ? none : app.session.replay.view();
+      return { ...r, shown: !app.replayBar.root.hidden, lastPress: app.replayBar.lastPress };
     },
     get chatOpen() {
       return app.chatBox.isOpen;

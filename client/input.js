@@ -4,9 +4,10 @@
 // Movement: WASD or arrow keys (physical key positions, so ZQSD layouts work too). Aim: the mouse. Fire: left mouse
 // button or space. Overlay: F3 or N. Scoreboard order: Tab, or a click on the scoreboard (see `uiClick`).
 // Spectating: Q/E or [ and ] switch the followed player, F toggles the free camera. Enter opens the chat box
-// (chat.js). Esc leaves for the lobby. Keys typed into form fields (the chat box among them) are ignored, nothing
-// is taken while `active` is false (the lobby is shown), and everything is released when the window loses focus so
-// a player never keeps running or firing on their own.
+// (chat.js); Space, which a spectator does not fire with, plays or pauses a replay room. Esc leaves for the lobby.
+// Keys typed into form fields (the chat box among them) are ignored, nothing is taken while `active` is false (the
+// lobby is shown), and everything is released when the window loses focus so a player never keeps running or firing
+// on their own.
 
 const UP = new Set(['KeyW', 'ArrowUp']);
 const DOWN = new Set(['KeyS', 'ArrowDown']);
@@ -73,7 +74,8 @@ export class InputManager {
 
   /**
    * Registers `fn` for a named action ('toggleOverlay', 'toggleSort', 'followNext', 'followPrev',
-   * 'toggleFreeCamera', 'leave', 'openChat').
+   * 'toggleFreeCamera', 'leave', 'openChat', 'firePressed': Space went down; a spectator, who fires nothing, may
+   * use it for something else).
    */
   on(action, fn) {
     if (!this.listeners.has(action)) this.listeners.set(action, []);
@@ -115,7 +117,10 @@ export class InputManager {
     else if (DOWN.has(code)) this.down = pressed;
     else if (LEFT.has(code)) this.left = pressed;
     else if (RIGHT.has(code)) this.right = pressed;
-    else if (FIRE.has(code)) this.fireKey = pressed;
+    else if (FIRE.has(code)) {
+      this.fireKey = pressed;
+      if (pressed && !e.repeat) this.emit('firePressed');
+    }
     else if (ACTIONS.has(code)) {
       if (pressed && !e.repeat) this.emit(ACTIONS.get(code));
     } else return;

@@ -18,7 +18,9 @@
 // sessionStorage, so a reload during a drop resumes too; leaving on purpose (the lobby, another room, closing the
 // page while connected) sends a normal close, which frees the seat. Enter opens the chat box (chat.js); chat lines
 // go to the feed.
-// `window.skirmish` exposes a read-only view for tests (debug.js), plus sendChat.
+// `window.skirmish` exposes a read-only view for tests (debug.js), plus sendChat. Spectating a replay room
+// (`--replay`), a control bar (replay.js) plays, pauses and sets the speed with chat commands, sent as the chat box
+// sends them.
 
 import { ChatBox, ChatBucket, SLOW_DOWN } from './chat.js';
 import { createDebugView } from './debug.js';
@@ -59,6 +61,7 @@ import { ReconnectPlan, ResumeRecord, shouldResume } from './reconnect.js';
 import { Renderer } from './render.js';
 import { Scene, placeOwn } from './scene.js';
 import { Screens } from './screens.js';
+import { ReplayBar, ReplayState } from './replay.js';
 import { Roster, RosterBoard, SpectatorCamera, ViewThrottle } from './spectate.js';
 import { APPLIED, SnapshotStore } from './state.js';
 import { FpsMeter, RateMeter, formatRate } from './stats.js';
@@ -75,6 +78,8 @@ const lobby = new Lobby(document, { base: serverBase(serverUrl), onPlay: play })
 /** The seat to resume after a reload (sessionStorage: this tab only). */
 const resumeRecord = new ResumeRecord(sessionStore());
 const chatBox = new ChatBox(document, submitChat);
+/** A replay room's controls (replay.js); their presses are chat lines, sent as the chat box sends them. */
+const replayBar = new ReplayBar(document, (line) => sendChat(line));
 /**
  * A signed join token for servers that require one (`?auth=TOKEN`, issued by the game's backend or `skirmish
  * token`), sent in every hello but a resume; null: none.
@@ -130,6 +135,11 @@ input.on('followPrev', () => cycleFollow(-1));
 input.on('toggleFreeCamera', () => {
   const s = spectatingSession();
   if (s !== null) s.camera.toggleFree(scene.players, scene.playerCount);
+});
+// Space fires for a player; a spectator fires nothing, and in a replay room it plays or pauses.
+input.on('firePressed', () => {
+  const s = spectatingSession();
+  if (s !== null && s.replay.active) replayBar.toggle();
 });
 input.on('leave', () => {
   if (session !== null) backToLobby();
@@ -224,6 +234,8 @@ function newSession(name, join) {
     chatSent: 0,
     /** The newest notice of the page's own in the feed ("slow down"...), '' for none. */
     lastNotice: '',
+    /** Spectating a replay room: the playback as the room's lines tell it (replay.js). */
+    replay: new ReplayState(),
     /** Spectating: the room's players from the server's rosters, and the scoreboard's list built from it. */
     roster: new Roster(),
     board: new RosterBoard(),
@@ -336,6 +348,8 @@ function onWelcome(s, msg) {
     s.plan = null;
     s.drop = null;
   }
+  // A replay room greets each spectator right after the welcome; nothing is known until that line.
+  s.replay.reset(s.spectator ? msg.room.name : null);
   s.state = 'joined';
   screens.hideStatus();
   screens.hideReconnecting();
@@ -450,6 +464,7 @@ function onChat(s, msg) {
   s.chatLines.push({ from: msg.from, name: msg.name, text: msg.text });
   if (s.chatLines.length > CHAT_LOG_MAX) s.chatLines.shift();
   s.feed.chat(msg, s.spectator ? 0 : s.welcome.playerId, performance.now());
+  if (s.spectator) s.replay.noteChat(msg);
 }
 
 function onClose(s, code, reason, closedBy) {
@@ -756,6 +771,7 @@ function frame(now) {
     scene.own = null;
     idleHud.sortMode = hud.sortMode;
     renderer.draw(scene, null, idleHud, null);
+    replayBar.show(null, now);
     return;
   }
   requestAnimationFrame(frame);
@@ -774,6 +790,7 @@ function frame(now) {
     if (hud.overlayVisible) fillOverlay(s);
   }
   updateBanner(s);
+  replayBar.show(s.state === 'joined' && s.spectator ? s.replay : null, now);
   renderer.draw(scene, s.world, hud, s.effects, s.camera);
 }
 
@@ -890,6 +907,7 @@ const debug = createDebugView({
   },
   chatBox,
   sendChat,
+  replayBar,
   bytesIn,
   bytesOut,
   renderer,
