@@ -264,6 +264,13 @@ async fn a_recording_past_its_bound_ends_with_a_marker_and_the_room_plays_on() {
     }
     let stats = lobby.recorder().expect("recording is on").stats();
     assert_eq!(stats.truncated_size.load(Ordering::Relaxed), 1);
+    // The operator sees it too: on /metrics and /healthz.
+    let (_, metrics) = http(server.local_addr, "GET", "/metrics", "").await;
+    assert!(metrics.contains("skirmish_recordings_truncated_total{reason=\"size\"} 1"), "{metrics}");
+    assert!(metrics.contains("skirmish_recordings_opened_total 1"), "{metrics}");
+    let (_, health) = http_json(server.local_addr, "GET", "/healthz", "").await;
+    assert_eq!(health["recording"]["truncated_size"], 1, "{health}");
+    assert!(health["recording"]["bytes_written"].as_u64().unwrap_or(0) > 3000, "{health}");
     server.shutdown().await;
     let [path] = files(&dir, ".skrec").try_into().expect("one recording");
     let size = std::fs::metadata(&path).unwrap().len();

@@ -232,6 +232,20 @@ pub struct Census {
     /// Since the process started: the closed rooms' final counts plus the open rooms' counts now.
     pub totals: RoomCounts,
     pub ticks: TickBuckets,
+    /// The recorder's counters, when rooms are recorded (`--record`).
+    pub recording: Option<RecordingReading>,
+}
+
+/// What the recorder wrote (see `recording::ArchiveStats`).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct RecordingReading {
+    pub files_opened: u64,
+    pub files_finished: u64,
+    pub bytes_written: u64,
+    /// Files ended early at their size bound, or because the writer fell behind (a tick never waits for it).
+    pub truncated_size: u64,
+    pub truncated_behind: u64,
+    pub write_errors: u64,
 }
 
 impl Census {
@@ -253,6 +267,18 @@ impl Census {
             edge: EdgeReading::read(server),
             totals,
             ticks,
+            recording: lobby.recorder().map(|recorder| {
+                let stats = recorder.stats();
+                let read = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+                RecordingReading {
+                    files_opened: read(&stats.files_opened),
+                    files_finished: read(&stats.files_finished),
+                    bytes_written: read(&stats.bytes_written),
+                    truncated_size: read(&stats.truncated_size),
+                    truncated_behind: read(&stats.truncated_behind),
+                    write_errors: read(&stats.write_errors),
+                }
+            }),
         }
     }
 

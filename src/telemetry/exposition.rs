@@ -84,6 +84,20 @@ fn encode(census: &Census, out: &mut Families<'_, '_>) -> std::fmt::Result {
         census.rooms_closed,
     )?;
     out.counter("room_panics", "Rooms whose task panicked.", None, census.room_panics)?;
+    if let Some(recording) = &census.recording {
+        out.counter("recordings_opened", "Recording files opened (--record).", None, recording.files_opened)?;
+        out.counter("recordings_finished", "Recording files finished and closed.", None, recording.files_finished)?;
+        out.counter("recorded", "Bytes written to recording files.", bytes, recording.bytes_written)?;
+        let truncated =
+            [([("reason", "size")], recording.truncated_size), ([("reason", "behind")], recording.truncated_behind)];
+        out.counters("recordings_truncated", "Recordings ended early, by why.", None, truncated)?;
+        out.counter(
+            "recording_write_errors",
+            "Recording files that could not be written.",
+            None,
+            recording.write_errors,
+        )?;
+    }
     out.gauge("players", "Players in all rooms (held seats included).", census.sum(|r| r.players.into()))?;
     out.gauge("spectators", "Spectators in all rooms.", census.sum(|r| r.spectators.into()))?;
     out.gauge("held_seats", "Seats held for a resume, their socket gone.", census.sum(|r| r.held_seats.into()))?;

@@ -52,6 +52,9 @@ pub struct Health<'a> {
     pub worst_max_tick_micros: u64,
     pub disconnects: Disconnects<'a>,
     pub totals: Totals,
+    /// Present when rooms are recorded (`--record`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording: Option<crate::telemetry::census::RecordingReading>,
     pub rooms: Vec<RoomHealth<'a>>,
 }
 
@@ -159,6 +162,7 @@ impl<'a> Health<'a> {
                 rooms_closed: census.rooms_closed,
                 counts: census.totals,
             },
+            recording: census.recording,
             rooms: census.rooms.iter().map(RoomHealth::of).collect(),
         }
     }
