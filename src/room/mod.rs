@@ -39,6 +39,11 @@ pub use seats::{ResumeRefused, ResumeSecret, Resumed};
 
 /// Inputs queued beyond this many are stale: the oldest are skipped so a client that sent a burst catches up.
 const MAX_INPUT_BACKLOG: usize = 2;
+/// Ticks a second queued input may wait before the room catches up on it: a client whose timer fired late sends two
+/// inputs in one tick, and without this the extra one stayed queued for good, every input then applied a tick late.
+/// Long enough that arrival jitter around a tick boundary (two inputs in one tick, none in the next) drains by
+/// itself, which costs no correction; short enough that a lasting backlog is gone within half a second at 30 Hz.
+const BACKLOG_PATIENCE_TICKS: u8 = 15;
 /// Room for a snapshot head: an array header, the tag and three integers of at most five bytes.
 const SNAPSHOT_HEAD_BYTES: usize = 24;
 /// Inputs held per client between ticks; more than this and the oldest are dropped.
@@ -143,6 +148,12 @@ pub struct RoomStats {
     pub inputs_repeated: AtomicU64,
     /// Inputs dropped unapplied because a backlog had built up (the oldest go first).
     pub inputs_skipped: AtomicU64,
+    /// Inputs folded into the next one to drain a backlog of two (after a tick that had none, or after it lasted
+    /// `BACKLOG_PATIENCE_TICKS`); their fire button carries over.
+    pub inputs_merged: AtomicU64,
+    /// Applied inputs by the ticks they waited in the queue: 0, 1, 2, 3 or more (a tick's inputs are taken at its
+    /// start, so 0 means applied at the first tick after arriving).
+    pub input_wait_ticks: [AtomicU64; 4],
     /// Inputs dropped on arrival because the client already had `MAX_QUEUED_INPUTS` waiting (the oldest goes).
     pub inputs_queue_full: AtomicU64,
     pub frames_sent: AtomicU64,
@@ -196,7 +207,12 @@ struct Client {
     detached_until: Option<u32>,
     /// Highest input seq received (queued or applied), carried across resumes.
     received_seq: u32,
-    inputs: VecDeque<Input>,
+    /// Queued inputs with the tick they arrived at.
+    inputs: VecDeque<(Input, u32)>,
+    /// Ticks the world repeated this player's last input for want of a new one, not yet made up (at most 2).
+    owed_repeats: u8,
+    /// Consecutive ticks that began with two inputs queued.
+    backlog_ticks: u8,
     /// Newest tick this client acknowledged (0: none).
     acked_tick: u32,
     /// Tick of the newest frame queued for this client.
@@ -332,13 +348,14 @@ impl Room {
             }
             RoomCommand::Input { client, input } => {
                 let mut overflowed = false;
+                let tick = self.world.tick();
                 if let Some(c) = self.client_mut(client) {
                     if c.inputs.len() == MAX_QUEUED_INPUTS {
                         c.inputs.pop_front();
                         overflowed = true;
                     }
                     c.received_seq = c.received_seq.max(input.seq);
-                    c.inputs.push_back(input);
+                    c.inputs.push_back((input, tick));
                     Self::acknowledge(c, input.ack_tick);
                 }
                 if overflowed {
@@ -417,6 +434,8 @@ impl Room {
             detached_until: None,
             received_seq: 0,
             inputs: VecDeque::with_capacity(MAX_QUEUED_INPUTS),
+            owed_repeats: 0,
+            backlog_ticks: 0,
             acked_tick: 0,
             full_ticks: 0,
             views: SeenHistory::default(),
@@ -567,22 +586,54 @@ impl Room {
         current
     }
 
+    /// One input per player per tick, draining backlogs: a burst beyond `MAX_INPUT_BACKLOG` loses its oldest, and
+    /// a backlog of two is folded into one when the world repeated an input for want of one (the client's two
+    /// inputs then cover the two ticks the world stepped, so its prediction holds) or when it has lasted
+    /// `BACKLOG_PATIENCE_TICKS` (then one input is lost, but every later one is applied a tick sooner).
     fn apply_inputs(&mut self) {
-        let (mut repeated, mut skipped) = (0, 0);
+        let (mut repeated, mut skipped, mut merged) = (0, 0, 0);
+        let mut waits = [0u64; 4];
+        let now = self.world.tick();
         for (_, client) in self.clients.iter_mut() {
             while client.inputs.len() > MAX_INPUT_BACKLOG {
-                client.inputs.pop_front();
+                fold_oldest(&mut client.inputs);
                 skipped += 1;
             }
             let Part::Player(player) = client.part else { continue };
+            if client.inputs.len() >= 2 {
+                client.backlog_ticks = client.backlog_ticks.saturating_add(1);
+                if client.owed_repeats > 0 || client.backlog_ticks >= BACKLOG_PATIENCE_TICKS {
+                    fold_oldest(&mut client.inputs);
+                    client.owed_repeats = client.owed_repeats.saturating_sub(1);
+                    client.backlog_ticks = 0;
+                    merged += 1;
+                }
+            } else {
+                client.backlog_ticks = 0;
+            }
             match client.inputs.pop_front() {
-                Some(input) => {
+                Some((input, arrived)) => {
                     client.last_applied_seq = input.seq;
                     client.moving = input.move_x != 0 || input.move_y != 0;
+                    waits[(now.wrapping_sub(arrived) as usize).min(3)] += 1;
                     self.journal.set_input(&mut self.world, player, WireInput::from(&input));
                 }
-                // The world keeps applying the last input: a client predicting one step per input is now behind.
-                None => repeated += u64::from(client.moving),
+                // The world keeps applying the last input: a client predicting one step per input is now behind,
+                // which the next backlog of two makes up.
+                None => {
+                    repeated += u64::from(client.moving);
+                    if client.moving {
+                        client.owed_repeats = (client.owed_repeats + 1).min(2);
+                    }
+                }
+            }
+        }
+        if merged > 0 {
+            self.stats.inputs_merged.fetch_add(merged, Ordering::Relaxed);
+        }
+        for (counter, count) in self.stats.input_wait_ticks.iter().zip(waits) {
+            if count > 0 {
+                counter.fetch_add(count, Ordering::Relaxed);
             }
         }
         if repeated > 0 {
@@ -597,6 +648,15 @@ impl Room {
     pub fn close_all(&mut self, reason: &CloseReason) {
         for link in self.clients.iter().filter_map(|(_, client)| client.link.as_ref()) {
             link.close(reason.clone());
+        }
+    }
+}
+
+/// Drops the oldest queued input, carrying its fire button into the next one so that a shot is never lost.
+fn fold_oldest(inputs: &mut VecDeque<(Input, u32)>) {
+    if let Some((oldest, _)) = inputs.pop_front() {
+        if let Some((next, _)) = inputs.front_mut() {
+            next.buttons |= oldest.buttons & crate::protocol::BUTTON_FIRE;
         }
     }
 }

@@ -152,6 +152,8 @@ impl Room {
         client.resume = Some(next_secret);
         client.detached_until = None;
         client.inputs.clear();
+        client.owed_repeats = 0;
+        client.backlog_ticks = 0;
         client.full_ticks = 0;
         client.acked_tick = baseline;
         client.roster_due = false;

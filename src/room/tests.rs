@@ -328,3 +328,60 @@ fn with_a_view_radius_each_client_rebuilds_exactly_its_own_view() {
     assert!(entered_and_left > 100, "entities left views and were removed ({entered_and_left})");
     assert!(stats.frames_dropped.load(Ordering::Relaxed) > 100, "the slow client missed frames");
 }
+
+/// The ticks the room's applied inputs waited, from its counters: [0, 1, 2, 3+].
+fn waits(stats: &RoomStats) -> [u64; 4] {
+    std::array::from_fn(|i| stats.input_wait_ticks[i].load(Ordering::Relaxed))
+}
+
+#[test]
+fn a_backlog_of_two_after_a_late_input_drains_at_once_and_the_wait_returns_to_zero() {
+    let stats = Arc::new(RoomStats::default());
+    let mut room = Room::new(&RoomConfig::for_tests(), stats.clone(), None);
+    let mut ana = join(&mut room, "ana", 64).unwrap();
+    room.tick();
+    // Steady: one input per tick, each applied at the first tick after it arrived.
+    for _ in 0..5 {
+        send_input(&mut room, &mut ana, 127, false);
+        room.tick();
+    }
+    assert_eq!(waits(&stats), [5, 0, 0, 0]);
+    // A browser timer fires late: a tick with no input (the world repeats the last one), then two at once.
+    room.tick();
+    assert_eq!(stats.inputs_repeated.load(Ordering::Relaxed), 1);
+    send_input(&mut room, &mut ana, 127, false);
+    send_input(&mut room, &mut ana, 127, true);
+    room.tick();
+    // The two cover the two ticks the world stepped: one is folded into the other (its fire kept), none waits.
+    assert_eq!(stats.inputs_merged.load(Ordering::Relaxed), 1);
+    assert_eq!(room.world().players().next().map(|p| p.input.fire), Some(true), "the fire button carried over");
+    for _ in 0..5 {
+        send_input(&mut room, &mut ana, 127, false);
+        room.tick();
+    }
+    assert_eq!(waits(&stats), [11, 0, 0, 0], "every input applied at the first tick after it arrived");
+}
+
+#[test]
+fn a_backlog_of_two_without_a_repeat_drains_after_the_patience() {
+    let stats = Arc::new(RoomStats::default());
+    let mut room = Room::new(&RoomConfig::for_tests(), stats.clone(), None);
+    let mut ana = join(&mut room, "ana", 64).unwrap();
+    room.tick();
+    // A burst of two, then one per tick: without draining, one input would stay queued for good.
+    send_input(&mut room, &mut ana, 127, false);
+    for _ in 0..u32::from(BACKLOG_PATIENCE_TICKS) + 5 {
+        send_input(&mut room, &mut ana, 127, false);
+        room.tick();
+    }
+    assert_eq!(stats.inputs_merged.load(Ordering::Relaxed), 1);
+    let [now, one_late, ..] = waits(&stats);
+    assert!(one_late <= u64::from(BACKLOG_PATIENCE_TICKS), "{:?}", waits(&stats));
+    // From then on, every input is applied at the first tick after it arrived.
+    for _ in 0..5 {
+        send_input(&mut room, &mut ana, 127, false);
+        room.tick();
+    }
+    assert_eq!(waits(&stats)[0], now + 5, "{:?}", waits(&stats));
+    assert_eq!(waits(&stats)[1], one_late);
+}

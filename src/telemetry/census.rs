@@ -64,6 +64,9 @@ pub struct RoomCounts {
     /// queue full.
     pub inputs_skipped: u64,
     pub inputs_queue_full: u64,
+    /// Inputs folded into the next to drain a backlog of two, and applied inputs by ticks waited (0, 1, 2, 3+).
+    pub inputs_merged: u64,
+    pub input_wait_ticks: [u64; 4],
     pub seats_detached: u64,
     pub resumes: u64,
     pub resumes_refused: u64,
@@ -86,6 +89,8 @@ impl RoomCounts {
             inputs_repeated: get(&stats.inputs_repeated),
             inputs_skipped: get(&stats.inputs_skipped),
             inputs_queue_full: get(&stats.inputs_queue_full),
+            inputs_merged: get(&stats.inputs_merged),
+            input_wait_ticks: std::array::from_fn(|i| get(&stats.input_wait_ticks[i])),
             seats_detached: get(&stats.detached),
             resumes: get(&stats.resumes),
             resumes_refused: get(&stats.resumes_refused),
@@ -107,6 +112,8 @@ impl RoomCounts {
             inputs_repeated,
             inputs_skipped,
             inputs_queue_full,
+            inputs_merged,
+            input_wait_ticks,
             seats_detached,
             resumes,
             resumes_refused,
@@ -125,6 +132,10 @@ impl RoomCounts {
         self.inputs_repeated += inputs_repeated;
         self.inputs_skipped += inputs_skipped;
         self.inputs_queue_full += inputs_queue_full;
+        self.inputs_merged += inputs_merged;
+        for (total, count) in self.input_wait_ticks.iter_mut().zip(input_wait_ticks) {
+            *total += count;
+        }
         self.seats_detached += seats_detached;
         self.resumes += resumes;
         self.resumes_refused += resumes_refused;

@@ -158,6 +158,17 @@ fn encode(census: &Census, out: &mut Families<'_, '_>) -> std::fmt::Result {
         totals.inputs_repeated,
     )?;
     out.counter(
+        "inputs_merged",
+        "Inputs folded into the next one to drain a backlog of two (fire carried over).",
+        None,
+        totals.inputs_merged,
+    )?;
+    let waits = ["0", "1", "2", "3+"]
+        .into_iter()
+        .zip(totals.input_wait_ticks)
+        .map(|(ticks, count)| ([("ticks", ticks)], count));
+    out.counters("input_wait", "Applied inputs by the ticks they waited in the room's queue.", None, waits)?;
+    out.counter(
         "seats_detached",
         "Player seats held for a resume when their socket dropped.",
         None,
