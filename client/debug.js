@@ -1,20 +1,32 @@
 // debug.js: the view of the page that `window.skirmish` exposes for tests: state, room, own player, prediction,
-// counters, the lobby, reconnection and chat, and while spectating the camera and the roster. It reads the page's
+// counters (smoothness too: correction sizes, underruns, time extrapolated, snapshot jitter, acknowledgement
+// latency, the interpolation delay), the lobby, reconnection and chat, and while spectating the camera and the
+// roster. It reads the page's
 // parts and never changes them, with one exception a test needs: `sendChat(text)` sends a chat line exactly as
 // the chat box does (same checks, same pace). A test that types instead presses Enter on the game, types into the
 // input `#chat-input` and presses Enter (Escape cancels).
 
-import { KIND_BULLET, KIND_PLAYER, P_X, P_Y, toWorld } from './protocol.js';
+import { KIND_BULLET, KIND_PLAYER, P_HP, P_X, P_Y, toWorld } from './protocol.js';
 
 /**
  * The view over `app`: `app.session` (a getter: the current session or null), the page's parts it reads
- * (`renderer`, `hud`, `lobby`, `scene`, `fps`, `interpDelay`, `chatBox`, `replayBar`, `bytesIn(session)`,
- * `bytesOut(session)`) and `sendChat(text)`.
+ * (`renderer`, `hud`, `lobby`, `scene`, `fps`, `interpDelay` (ticks drawn with now, null without a world),
+ * `interpDelayFixed`, `chatBox`, `replayBar`, `bytesIn(session)`, `bytesOut(session)`) and `sendChat(text)`.
  */
 export function createDebugView(app) {
   function ownEntity() {
     if (app.session === null || app.session.welcome === null || app.session.store.current === null) return null;
     return app.session.store.current.entities.get(app.session.welcome.playerId) ?? null;
+  }
+
+  function predictor() {
+    return app.session === null ? null : app.session.predictor;
+  }
+
+  /** `v` to `digits` decimals: timings kept short in test logs (the view's sizes are exact). */
+  function round(v, digits) {
+    const k = 10 ** digits;
+    return Math.round(v * k) / k;
   }
 
   function countKind(kind) {
@@ -185,6 +197,24 @@ export function createDebugView(app) {
       const e = ownEntity();
       return e === null ? null : { x: toWorld(e.fields[P_X]), y: toWorld(e.fields[P_Y]) };
     },
+    /** The own player's hit points and whether it is alive, from the newest server state (null when absent). */
+    get hp() {
+      const e = ownEntity();
+      return e === null ? null : e.fields[P_HP];
+    },
+    get alive() {
+      const e = ownEntity();
+      return e === null ? null : e.fields[P_HP] > 0;
+    },
+    /**
+     * Where the own player was drawn in the newest frame ({x, y} world units: prediction plus the fading offset
+     * of corrections), null when it was not drawn; with `position` and `corrections` a test tells a correction
+     * (a few units, smoothed) from a respawn (a jump, not counted).
+     */
+    get drawnPosition() {
+      const p = app.scene.own;
+      return p === null ? null : { x: p.x, y: p.y };
+    },
     get players() {
       return countKind(KIND_PLAYER);
     },
@@ -249,8 +279,77 @@ export function createDebugView(app) {
     get maxCorrection() {
       return app.session === null || app.session.predictor === null ? 0 : app.session.predictor.maxError;
     },
+    /** The sizes (world units) of the newest counted corrections, oldest first (at most 32). */
+    get correctionSizes() {
+      const p = predictor();
+      return p === null ? [] : p.recentCorrections.toArray();
+    },
+    /** Mean and p99 size of every counted correction this session, world units (0 when none). */
+    get correctionMean() {
+      const p = predictor();
+      return p === null ? 0 : p.correctionSizes.mean;
+    },
+    get correctionP99() {
+      const p = predictor();
+      return p === null ? 0 : p.correctionSizes.percentile(99);
+    },
+    /**
+     * The interpolation delay drawn with now (ticks, fractional): adapted to the jitter measured (delay.js), or
+     * fixed by `?interp=N` (`interpDelayFixed`); null before a welcome. `interpDelayTarget` is where the
+     * adaptive delay is heading, and `latenessP95Ms` the lateness of recent snapshots it is based on.
+     */
     get interpDelayTicks() {
       return app.interpDelay;
+    },
+    get interpDelayFixed() {
+      return app.interpDelayFixed;
+    },
+    get interpDelayTarget() {
+      return app.session === null || app.session.delay === null ? null : app.session.delay.target;
+    },
+    get latenessP95Ms() {
+      const d = app.session === null ? null : app.session.delay;
+      return d === null || Number.isNaN(d.p95LatenessMs) ? null : round(d.p95LatenessMs, 2);
+    },
+    /**
+     * Interpolation underruns: runs of frames drawn past the newest snapshot (no pair of states ahead), those
+     * frames, and the time they covered (ms extrapolating or holding), while connected.
+     */
+    get underruns() {
+      return app.session === null ? 0 : app.session.underruns.underruns;
+    },
+    get underrunFrames() {
+      return app.session === null ? 0 : app.session.underruns.frames;
+    },
+    get extrapolatingMs() {
+      return app.session === null ? 0 : round(app.session.underruns.extrapolatingMs, 1);
+    },
+    /**
+     * Snapshot inter-arrival: jitter as the mean absolute deviation from the tick interval (ms), and the mean and
+     * p99 of the intervals (ms), over the session.
+     */
+    get snapshotJitterMs() {
+      const a = app.session === null ? null : app.session.arrivals;
+      return a === null ? 0 : round(a.jitterMs, 2);
+    },
+    get snapshotIntervalMeanMs() {
+      const a = app.session === null ? null : app.session.arrivals;
+      return a === null ? 0 : round(a.intervals.mean, 2);
+    },
+    get snapshotIntervalP99Ms() {
+      const a = app.session === null ? null : app.session.arrivals;
+      return a === null ? 0 : round(a.intervals.percentile(99), 2);
+    },
+    /**
+     * Input-to-acknowledgement latency (ms): from sending an input to the first snapshot whose last_input_seq
+     * covers it, `{count, last, p50, p99}` over the session (players only; zeros before the first).
+     */
+    get ackLatencyMs() {
+      const a = app.session === null ? null : app.session.acks;
+      if (a === null) return { count: 0, last: 0, p50: 0, p99: 0 };
+      const l = a.latencies;
+      const p50 = round(l.percentile(50), 1);
+      return { count: l.count, last: round(a.lastMs, 1), p50, p99: round(l.percentile(99), 1) };
     },
     /** Ticks skipped between consecutive snapshots received. */
     get framesDropped() {

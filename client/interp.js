@@ -1,11 +1,11 @@
 // interp.js: where remote players and bullets are drawn: the server's states replayed a little in the past.
 //
-// ServerClock turns the local time into the server's tick (fractional), learnt from when snapshots arrive. The
-// Interpolator draws the world as of `clock - delay` ticks (2 by default, `?interp=N`): remote players between the
-// two stored states that bracket that time, extrapolated with their velocity for at most a few ticks when the next
-// state is late, then held; bullets analytically from origin, velocity and spawn tick (PROTOCOL.md). The own player
-// is not drawn from here (predict.js places it). Pure: no DOM, no clock; views are pooled so a frame allocates
-// nothing.
+// ServerClock turns the local time into the server's tick (fractional), learnt from when snapshots arrive, and says
+// how late each one is (for delay.js). The Interpolator draws the world as of `clock - delay` ticks (the delay
+// adapted to the measured jitter by delay.js, or fixed by `?interp=N`): remote players between the two stored
+// states that bracket that time, extrapolated with their velocity for at most a few ticks when the next state is
+// late, then held; bullets analytically from origin, velocity and spawn tick (PROTOCOL.md). The own player is not
+// drawn from here (predict.js places it). Pure: no DOM, no clock; views are pooled so a frame allocates nothing.
 
 import {
   B_OWNER,
@@ -35,6 +35,16 @@ export const DEFAULT_INTERP_TICKS = 2;
 export const MAX_EXTRAPOLATE_TICKS = 3;
 /** Largest accepted interpolation delay (`?interp=`), in ticks. */
 export const MAX_INTERP_TICKS = 30;
+
+/**
+ * The fixed interpolation delay a query string asks for (`?interp=3`, clamped to 0..MAX_INTERP_TICKS), or null
+ * when it asks none (or nonsense): then the delay adapts (delay.js).
+ */
+export function interpDelayOverride(search) {
+  const raw = new URLSearchParams(search).get('interp');
+  if (raw === null || raw.trim() === '' || !Number.isFinite(Number(raw))) return null;
+  return interpDelayFrom(search);
+}
 
 /** The interpolation delay from a query string (`?interp=3`), clamped to 0..MAX_INTERP_TICKS; default 2. */
 export function interpDelayFrom(search) {
@@ -68,6 +78,18 @@ export class ServerClock {
       const diff = sample - this.origin;
       this.origin += diff * (diff < 0 ? 0.25 : 0.02);
     }
+  }
+
+  /**
+   * How late (ms) the state of `tick` arriving at `now` is behind what the clock expects, before it is observed:
+   * about 0 for the early edge the clock follows, more the more the network held it back; NaN before the first
+   * sample or when the clock would jump (a gap that is not jitter).
+   */
+  lateness(tick, now) {
+    if (!this.ready) return NaN;
+    const late = now - tick * this.tickMs - this.origin;
+    if (Math.abs(late) > this.resetTicks * this.tickMs) return NaN;
+    return late < 0 ? 0 : late;
   }
 
   /** Whether a sample has been seen. */

@@ -7,8 +7,9 @@
 // its SpectatorCamera (spectate.js) changes whom it follows or moves freely; the roster the server sends it once a
 // second (spectate.js's Roster) gives it the whole room, in view or not, for its scoreboard and whom to follow. A
 // requestAnimationFrame loop, independent of the tick rate, fills a Scene (scene.js) with the remote players and
-// bullets the Interpolator (interp.js) places `?interp=N` ticks (default 2) in the past plus the predicted own
-// player, and hands it to the Renderer. The disconnected panel offers Reconnect (the same room) and Back to lobby.
+// bullets the Interpolator (interp.js) places a delay in the past (adapted to the jitter measured, delay.js, or
+// `?interp=N` ticks) plus the predicted own player, and hands it to the Renderer. The disconnected panel offers
+// Reconnect (the same room) and Back to lobby.
 //
 // A player's seat outlives its socket (protocol v4): when the link drops without the server saying why, or the
 // server lets it go in a way that holds the seat (reconnect.js's shouldResume), the game freezes under a
@@ -28,7 +29,8 @@ import { Effects } from './effects.js';
 import { InputManager } from './input.js';
 import { KillFeed } from './feed.js';
 import { SORT_NAME, SORT_SCORE, scoreboardHit } from './hud.js';
-import { InputPacer, Interpolator, ServerClock, interpDelayFrom } from './interp.js';
+import { AdaptiveDelay } from './delay.js';
+import { InputPacer, Interpolator, ServerClock, interpDelayOverride } from './interp.js';
 import { Lobby, SPECTATOR_NAME, httpBase, joinFromQuery } from './lobby.js';
 import { Connection, defaultServerUrl } from './net.js';
 import { MovementModel, Predictor } from './predict.js';
@@ -64,7 +66,7 @@ import { Screens } from './screens.js';
 import { ReplayBar, ReplayState } from './replay.js';
 import { Roster, RosterBoard, SpectatorCamera, ViewThrottle } from './spectate.js';
 import { APPLIED, SnapshotStore } from './state.js';
-import { FpsMeter, RateMeter, formatRate } from './stats.js';
+import { AckLatency, ArrivalStats, FpsMeter, RateMeter, UnderrunStats, formatRate } from './stats.js';
 
 const NAME_KEY = 'skirmish.name';
 
@@ -85,8 +87,8 @@ const replayBar = new ReplayBar(document, (line) => sendChat(line));
  * token`), sent in every hello but a resume; null: none.
  */
 const auth = new URLSearchParams(location.search).get('auth') || null;
-/** Interpolation delay in ticks (`?interp=N`, default 2). */
-const interpDelay = interpDelayFrom(location.search);
+/** A fixed interpolation delay in ticks (`?interp=N`), or null: each session adapts its own (delay.js). */
+const fixedInterpDelay = interpDelayOverride(location.search);
 const fps = new FpsMeter();
 /** Scratch for the own player's drawn position. */
 const ownDrawn = { x: 0, y: 0 };
@@ -212,6 +214,11 @@ function newSession(name, join) {
     clock: null,
     interp: null,
     pacer: null,
+    /** From welcome on: the adaptive interpolation delay, and the smoothness counters the debug view exposes. */
+    delay: null,
+    arrivals: null,
+    underruns: new UnderrunStats(),
+    acks: new AckLatency(),
     seq: 0,
     aim: 0,
     inputTimer: null,
@@ -333,8 +340,10 @@ function onWelcome(s, msg) {
   if (sameSeat) {
     s.welcome = msg;
     // The inputs sent into the dead socket never arrived; the next snapshot's last_input_seq says where the
-    // server is, and reconciliation starts from it with nothing pending.
+    // server is, and reconciliation starts from it with nothing pending; nor will they be acknowledged.
     s.predictor.reset();
+    s.acks.clear();
+    s.arrivals.restart();
   } else {
     setUpWorld(s, msg);
   }
@@ -379,6 +388,8 @@ function setUpWorld(s, msg) {
     s.pacer = new InputPacer(tickMs);
   }
   s.clock = new ServerClock(tickMs);
+  s.delay = new AdaptiveDelay(tickMs);
+  s.arrivals = new ArrivalStats(tickMs);
   s.interp = new Interpolator(s.dt, {
     bulletLifetimeTicks: msg.rules.bulletLifetimeTicks,
     width: msg.map.width,
@@ -425,8 +436,12 @@ function onSnapshot(s, msg) {
   const prev = s.store.current;
   const result = s.store.apply(msg);
   if (result.status === APPLIED) {
+    // Lateness is measured against the clock before this arrival moves it.
+    s.delay.arrive(now, s.clock.lateness(msg.tick, now));
+    s.arrivals.arrive(msg.tick, now);
     s.clock.observe(msg.tick, now);
     if (s.predictor !== null) {
+      s.acks.acked(msg.lastInputSeq, now);
       const own = s.store.current.entities.get(s.welcome.playerId);
       const fields = own !== undefined && own.kind === KIND_PLAYER ? own.fields : null;
       s.predictor.reconcile(fields, msg.lastInputSeq, now);
@@ -748,8 +763,12 @@ function sendInput(s) {
   const buttons = input.fire ? BUTTON_FIRE : 0;
   const mx = toMoveAxis(input.moveX);
   const my = toMoveAxis(input.moveY);
-  if (s.conn.send(inputMessage(s.seq, mx, my, s.aim, buttons, s.store.ackTick))) s.inputsSent++;
-  s.predictor.input(s.seq, mx, my, performance.now());
+  const now = performance.now();
+  if (s.conn.send(inputMessage(s.seq, mx, my, s.aim, buttons, s.store.ackTick))) {
+    s.inputsSent++;
+    s.acks.sent(s.seq, now);
+  }
+  s.predictor.input(s.seq, mx, my, now);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -814,7 +833,9 @@ function fillScene(s, now) {
   }
   // A spectator has no player of its own: everyone is interpolated.
   const ownId = s.spectator ? 0 : s.welcome.playerId;
-  s.interp.fill(scene, s.store, ownId, s.clock.tickAt(now) - interpDelay);
+  s.interp.fill(scene, s.store, ownId, s.clock.tickAt(now) - interpDelayOf(s, now));
+  // Only a live link's frames count: while reconnecting nothing can arrive, and that is counted as the drop.
+  if (s.state === 'joined') s.underruns.frame(now, s.interp.mode);
   if (s.spectator) return;
   const state = s.store.current;
   const own = state === null ? undefined : state.entities.get(s.welcome.playerId);
@@ -825,6 +846,17 @@ function fillScene(s, now) {
     ownDrawn.y = toWorld(own.fields[P_Y]);
   }
   placeOwn(scene, own, ownDrawn.x, ownDrawn.y, alive ? localAim(s) : aimToRadians(own.fields[P_AIM]));
+}
+
+/** The interpolation delay (ticks) to draw `s` with at `now`: `?interp=N`, else the session's adaptive one. */
+function interpDelayOf(s, now) {
+  return fixedInterpDelay !== null ? fixedInterpDelay : s.delay.update(now);
+}
+
+/** The delay drawn with last (ticks), for the overlay and the debug view; null without a world. */
+function currentInterpDelay() {
+  if (fixedInterpDelay !== null) return fixedInterpDelay;
+  return session === null || session.delay === null ? null : session.delay.ticks;
 }
 
 /** The own aim in radians as the mouse points now (inputs carry it once per tick; drawing follows every frame). */
@@ -852,7 +884,17 @@ function fillOverlay(s) {
     lines.push(`predict   ${p.corrections} corrections, ${p.pendingInputs} pending`);
     lines.push(`          last ${p.lastError.toFixed(2)}  max ${p.maxError.toFixed(2)} units`);
   }
-  if (s.interp !== null) lines.push(`interp    ${interpDelay} ticks, ${s.interp.lateFrames} late frames`);
+  if (s.interp !== null) {
+    const how = fixedInterpDelay !== null ? 'fixed' : 'adaptive';
+    const u = s.underruns;
+    lines.push(`interp    ${currentInterpDelay().toFixed(2)} ticks (${how}), ${u.underruns} underruns`);
+    const jitter = s.arrivals.jitterMs.toFixed(1);
+    lines.push(`          ${Math.round(u.extrapolatingMs)} ms extrapolated, jitter ${jitter} ms`);
+  }
+  if (!s.spectator && s.acks.latencies.count > 0) {
+    const l = s.acks.latencies;
+    lines.push(`ack       p50 ${Math.round(l.percentile(50))}  p99 ${Math.round(l.percentile(99))} ms`);
+  }
   lines.push(`render    ${fps.fps.toFixed(0)} fps`);
   lines.push(`full ${st.fullApplied}  delta ${st.deltasApplied}  stale ${st.stale}`);
   lines.push(`desyncs   ${st.desyncs}${st.desynced ? ' (resyncing)' : ''}`);
@@ -915,7 +957,10 @@ const debug = createDebugView({
   lobby,
   scene,
   fps,
-  interpDelay,
+  get interpDelay() {
+    return currentInterpDelay();
+  },
+  interpDelayFixed: fixedInterpDelay !== null,
 });
 Object.defineProperty(window, 'skirmish', { value: debug, writable: false, enumerable: true, configurable: false });
 

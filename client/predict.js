@@ -12,6 +12,10 @@
 // offset that decays in about 100 ms instead of a jump. Pure: the caller passes the time.
 
 import { MOVE_MAX, P_HP, P_VX, P_VY, P_X, P_Y, toWorld } from './protocol.js';
+import { Histogram, Recent } from './stats.js';
+
+/** How many of the newest correction sizes the Predictor keeps for the debug view. */
+export const RECENT_CORRECTIONS = 32;
 
 const f = Math.fround;
 
@@ -317,6 +321,12 @@ export class Predictor {
     /** Size of the newest correction and the largest one, world units. */
     this.lastError = 0;
     this.maxError = 0;
+    /**
+     * Sizes of the counted corrections (world units): the newest RECENT_CORRECTIONS, and all of the session for
+     * their mean and p99, so a test can tell a misprediction of a few units from a respawn (never counted).
+     */
+    this.recentCorrections = new Recent(RECENT_CORRECTIONS);
+    this.correctionSizes = new Histogram();
     /** `last_input_seq` of the newest reconciled snapshot. */
     this.ackedSeq = 0;
     /** Scratch for replays. */
@@ -430,7 +440,11 @@ export class Predictor {
     const error = Math.hypot(body.x - oldX, body.y - oldY);
     this.lastError = error;
     if (error > this.maxError) this.maxError = error;
-    if (error > this.threshold) this.corrections++;
+    if (error > this.threshold) {
+      this.corrections++;
+      this.recentCorrections.push(error);
+      this.correctionSizes.add(error);
+    }
     if (error >= this.snapDistance) {
       this.clearOffset();
     } else {

@@ -3,12 +3,13 @@
 //
 // It only draws: it reads a Scene (scene.js), the map and rules from welcome, the effects (effects.js) and a HUD
 // model, and remembers where the own player landed on screen so main.js can turn the mouse into an aim. The canvas
-// follows the window size and devicePixelRatio; the camera follows the own player (a spectator's camera is given)
-// at a zoom that shows about the same area on every screen. The minimap's walls are drawn once per map into an
-// offscreen canvas. A player whose seat is held without a connection (FLAG_DISCONNECTED) is drawn grey and
-// translucent, "(disconnected)" under its name.
+// follows the window size and devicePixelRatio; the camera follows the own player but stays inside the arena
+// (scene.js's cameraAxis; a spectator's camera is given) at a zoom that shows about the same area on every screen.
+// The minimap's walls are drawn once per map into an offscreen canvas. A player whose seat is held without a
+// connection (FLAG_DISCONNECTED) is drawn grey and translucent, "(disconnected)" under its name.
 
 import { DEATH, HIT, OWN_HIT_FLASH_MS } from './effects.js';
+import { cameraAxis } from './scene.js';
 import {
   drawBanner,
   drawFeed,
@@ -233,10 +234,12 @@ export class Renderer {
       this.camX = camera.x;
       this.camY = camera.y;
     } else if (scene.own !== null) {
-      this.camX = scene.own.x;
-      this.camY = scene.own.y;
-      this.ownScreenX = this.width / 2;
-      this.ownScreenY = this.height / 2;
+      // Kept inside the arena (scene.js's cameraAxis), so the own player is off centre near an edge: the aim
+      // (main.js) takes its screen position from here.
+      this.camX = cameraAxis(scene.own.x, this.width / this.scale, map.width);
+      this.camY = cameraAxis(scene.own.y, this.height / this.scale, map.height);
+      this.ownScreenX = this.width / 2 + (scene.own.x - this.camX) * this.scale;
+      this.ownScreenY = this.height / 2 + (scene.own.y - this.camY) * this.scale;
       this.ownOnScreen = true;
     } else {
       this.camX = map.width / 2;

@@ -2,7 +2,8 @@
 //
 // The game fills a Scene in two steps each frame: interp.js places remote players and bullets at the interpolated
 // time, then placeOwn() adds the own player where predict.js puts it. buildScene() copies one state as it is (no
-// smoothing), for tests and tools. Views are pooled and reused, so a frame allocates nothing.
+// smoothing), for tests and tools. Views are pooled and reused, so a frame allocates nothing. cameraAxis() says
+// where a player's camera looks along one axis: on the player, but never past the arena's edge.
 
 import {
   B_SPAWN_TICK,
@@ -158,4 +159,16 @@ export function placeOwn(scene, e, x, y, aim) {
   p.own = true;
   scene.own = p;
   return p;
+}
+
+/**
+ * The camera's centre along one axis (world units) when it follows `target` with `view` world units on screen over
+ * an arena `arena` long. Where the arena is longer than the view, the centre follows the target but stops half a
+ * view from each edge, so a player near a wall sees the arena rather than half a screen of void; where it is
+ * shorter, the camera stays on the arena's middle (following would only slide the whole arena about).
+ */
+export function cameraAxis(target, view, arena) {
+  if (view >= arena) return arena / 2;
+  const half = view / 2;
+  return target < half ? half : target > arena - half ? arena - half : target;
 }

@@ -302,3 +302,26 @@ test('after a resume, reset() forgets the pending inputs; reconciliation starts 
   p.reconcile(fieldsOf({ x: p.x, y: 500, vx: p.body.vx, vy: 0 }), 11, 23 * TICK_MS);
   assert.equal(p.pendingInputs, 0);
 });
+
+test('each counted correction size is kept: the newest 32 in order, mean and p99 over all; respawns are not', () => {
+  const map = open(800, 600);
+  const p = new Predictor(new MovementModel(map, RULES_30, 30), { tickMs: TICK_MS });
+  p.reconcile(fieldsOf({ x: 100, y: 300, vx: 0, vy: 0 }), 0, 0);
+  // Standing still, the server keeps moving it by 1, 2, ... 40 sixteenths to the right of where it was.
+  let x = 100;
+  for (let k = 1; k <= 40; k++) {
+    x += k / 16;
+    p.reconcile(fieldsOf({ x, y: 300, vx: 0, vy: 0 }), 0, k * TICK_MS);
+  }
+  assert.equal(p.corrections, 39, 'the first, exactly 1/16, is not counted');
+  const sizes = p.recentCorrections.toArray();
+  assert.equal(sizes.length, 32);
+  assert.deepEqual(sizes, Array.from({ length: 32 }, (_, i) => (i + 9) / 16), 'the newest 32, oldest first');
+  assert.ok(Math.abs(p.correctionSizes.mean - (2 + 40) / 2 / 16) < 1e-9, `mean ${p.correctionSizes.mean}`);
+  assert.ok(Math.abs(p.correctionSizes.percentile(99) - 40 / 16) < 40 / 16 * 0.03);
+  // A respawn moves it far: not a correction, so no size is kept for it.
+  p.reconcile(fieldsOf({ x: 700, y: 500, vx: 0, vy: 0 }, 0), 0, 41 * TICK_MS);
+  p.reconcile(fieldsOf({ x: 200, y: 100, vx: 0, vy: 0 }), 0, 42 * TICK_MS);
+  assert.equal(p.recentCorrections.count, 32);
+  assert.equal(p.correctionSizes.count, 39);
+});

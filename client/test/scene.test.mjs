@@ -1,7 +1,7 @@
 // scene.js (what the renderer draws) and feed.js (kill feed lines), both pure.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Scene, buildScene, placeOwn } from '../scene.js';
+import { Scene, buildScene, cameraAxis, placeOwn } from '../scene.js';
 import { KillFeed } from '../feed.js';
 import { TickState } from '../state.js';
 
@@ -97,4 +97,29 @@ test('a player whose flags hold FLAG_DISCONNECTED is marked disconnected in its 
   assert.equal(scene.players[0].disconnected, false);
   scene.playerCount = 0;
   assert.equal(placeOwn(scene, flagged(1, 'ana', 1), 5, 6, 0).disconnected, true);
+});
+
+test('camera: in an arena larger than the view it follows the player but stops half a view from each edge', () => {
+  // 2400 units of arena, 1280 on screen: the centre ranges over 640..1760.
+  assert.equal(cameraAxis(1200, 1280, 2400), 1200, 'in the middle: on the player');
+  assert.equal(cameraAxis(640, 1280, 2400), 640, 'exactly at the bound');
+  assert.equal(cameraAxis(30, 1280, 2400), 640, 'near the left edge: the arena fills the screen');
+  assert.equal(cameraAxis(0, 1280, 2400), 640);
+  assert.equal(cameraAxis(2370, 1280, 2400), 1760, 'near the right edge');
+  assert.equal(cameraAxis(2400, 1280, 2400), 1760);
+  // Both axes at once, near a corner: the view's box stays inside the arena.
+  for (const [x, y] of [[20, 20], [2380, 1580], [20, 1580], [1200, 800]]) {
+    const cx = cameraAxis(x, 1280, 2400);
+    const cy = cameraAxis(y, 720, 1600);
+    assert.ok(cx - 640 >= 0 && cx + 640 <= 2400 && cy - 360 >= 0 && cy + 360 <= 1600, `(${x}, ${y}) -> (${cx}, ${cy})`);
+  }
+});
+
+test('camera: along an axis where the arena is smaller than (or as large as) the view, it stays centred', () => {
+  for (const x of [0, 16, 300, 584, 600]) assert.equal(cameraAxis(x, 1280, 600), 300, `player at ${x}`);
+  assert.equal(cameraAxis(100, 600, 600), 300, 'exactly as large: centred too');
+  // A wide, shallow arena: follows along x, centred along y.
+  assert.equal(cameraAxis(100, 1280, 3000), 640);
+  assert.equal(cameraAxis(250, 720, 500), 250);
+  assert.equal(cameraAxis(10, 720, 500), 250);
 });
