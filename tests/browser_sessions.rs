@@ -212,3 +212,34 @@ async fn a_page_given_a_join_token_plays_under_the_tokens_name() {
     .await;
     server.shutdown().await;
 }
+
+/// Issue 13, what a player sees: near the arena's edge the camera stops half a screen from it instead of showing
+/// empty space, and along an axis where the arena is smaller than the screen it stays on the arena's middle. The
+/// debug state tells the drawn own position, hp and alive apart from the camera.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_camera_stays_inside_the_arena_near_its_edge() {
+    // 1600 x 320 with the spawn at (160, 160): wider than the 1200-unit view (at 1 unit per pixel), far lower.
+    let map = skirmish::sim::Map::parse(
+        r#"{"name": "strip", "width": 1600, "height": 320, "walls": [], "spawns": [[160, 160]]}"#,
+        "strip test map",
+    )
+    .expect("valid test map");
+    let server = start(config(Some(map))).await;
+    with_browser("camera", |mut browser| async {
+        let (page, _) = playing_page(&mut browser, server.local_addr, "edge").await;
+        let state = wait_for_state(&mut browser, &page, "a drawn frame", Duration::from_secs(5), |s| {
+            s["camera"]["x"].as_f64().is_some() && s["drawnPosition"]["x"].as_f64().is_some()
+        })
+        .await;
+        let (camera_x, camera_y) = (state["camera"]["x"].as_f64().unwrap(), state["camera"]["y"].as_f64().unwrap());
+        let drawn_x = state["drawnPosition"]["x"].as_f64().unwrap();
+        assert!(drawn_x < 400.0, "the player is near the left edge: {state}");
+        assert!(camera_x >= 599.0 && camera_x <= 1001.0, "the camera keeps the view inside the arena: {state}");
+        assert!((camera_y - 160.0).abs() < 1.0, "a low arena stays centred vertically: {state}");
+        assert_eq!(state["alive"], true, "{state}");
+        assert_eq!(state["hp"], 100, "{state}");
+        browser
+    })
+    .await;
+    server.shutdown().await;
+}
