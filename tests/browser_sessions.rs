@@ -1,7 +1,8 @@
 //! The browser client's sessions in real headless Chromium: a chat line typed into one page appears on another,
 //! a page whose connection the network cuts shows "reconnecting...", reconnects by itself through the same front
-//! door and gets its own player back on a delta while the server held the seat, and a page given a join token
-//! (`?auth=`) plays on a server that requires one, under the token's name.
+//! door and gets its own player back on a delta while the server held the seat, a page given a join token
+//! (`?auth=`) plays on a server that requires one, under the token's name, and near the arena's edge the camera
+//! keeps the view inside the arena.
 //!
 //! The cut is made by a TCP proxy in the test between Chromium and the server (the page is served through it, so
 //! its WebSocket goes through it too): the server sees its socket end without a close frame, exactly as when a
@@ -234,7 +235,7 @@ async fn the_camera_stays_inside_the_arena_near_its_edge() {
         let (camera_x, camera_y) = (state["camera"]["x"].as_f64().unwrap(), state["camera"]["y"].as_f64().unwrap());
         let drawn_x = state["drawnPosition"]["x"].as_f64().unwrap();
         assert!(drawn_x < 400.0, "the player is near the left edge: {state}");
-        assert!(camera_x >= 599.0 && camera_x <= 1001.0, "the camera keeps the view inside the arena: {state}");
+        assert!((599.0..=1001.0).contains(&camera_x), "the camera keeps the view inside the arena: {state}");
         assert!((camera_y - 160.0).abs() < 1.0, "a low arena stays centred vertically: {state}");
         assert_eq!(state["alive"], true, "{state}");
         assert_eq!(state["hp"], 100, "{state}");
