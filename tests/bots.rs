@@ -13,30 +13,12 @@ use common::*;
 use skirmish::client::{Abrupt, ClientError, ServerEvent};
 use skirmish::config::{ServerConfig, HISTORY_TICKS};
 use skirmish::protocol::PROTOCOL_VERSION;
-use skirmish::swarm::{self, Progress, RoomsConfig, SwarmConfig, SwarmError};
+use skirmish::swarm::{self, Progress, RoomsConfig, SwarmError};
 use tokio::sync::watch;
 
 /// The two tests that measure rates take turns: each is a full room's load for a debug build on a shared machine,
 /// and one measured beside the other misses its snapshot rate.
 static MEASURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn swarm_config(url: String, count: usize, seconds: f64) -> SwarmConfig {
-    SwarmConfig {
-        url,
-        count,
-        duration: Duration::from_secs_f64(seconds),
-        ramp_per_sec: 200.0,
-        input_rate: 30.0,
-        hold_fire: false,
-        name_prefix: "bot".into(),
-        seed: 7,
-        protocol_version: PROTOCOL_VERSION,
-        rooms: None,
-        spectators: 0,
-        churn_per_minute: 0.0,
-        auth_secret: None,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bots_sign_their_own_join_tokens_for_a_server_with_authentication() {

@@ -13,76 +13,26 @@
 mod cdp;
 mod common;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cdp::pages::*;
 use cdp::{Browser, Page};
+use common::proxy::Proxy;
 use common::*;
 use serde_json::Value;
 use skirmish::config::ServerConfig;
-use skirmish::protocol::PROTOCOL_VERSION;
 use skirmish::server::RunningServer;
 use skirmish::swarm::{self, Progress, RoomsConfig, SwarmConfig};
 use skirmish::telemetry::access::MetricsToken;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::AbortHandle;
 
 /// Bots in all, spread over two rooms: enough to move every counter, few enough for a debug build beside Chromium.
 const BOTS: usize = 8;
 /// A series has this many points at least before the plots are judged (rates need two polls for their first).
 const MIN_POINTS: u64 = 4;
-
-/// A loopback TCP proxy in front of the server that can cut every connection through it and refuse new ones.
-struct Proxy {
-    addr: SocketAddr,
-    live: Arc<Mutex<Vec<AbortHandle>>>,
-    refusing: Arc<AtomicBool>,
-    accept: AbortHandle,
-}
-
-impl Proxy {
-    async fn start(server: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
-        let addr = listener.local_addr().expect("proxy address");
-        let live: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
-        let refusing = Arc::new(AtomicBool::new(false));
-        let (live_in, refusing_in) = (live.clone(), refusing.clone());
-        let accept = tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if refusing_in.load(Ordering::Relaxed) {
-                    continue; // dropped: the connection is closed at once
-                }
-                let relay = tokio::spawn(async move {
-                    if let Ok(mut upstream) = TcpStream::connect(server).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-                    }
-                });
-                live_in.lock().unwrap().push(relay.abort_handle());
-            }
-        })
-        .abort_handle();
-        Proxy { addr, live, refusing, accept }
-    }
-
-    /// Ends every connection through the proxy.
-    fn cut(&self) {
-        for relay in self.live.lock().unwrap().drain(..) {
-            relay.abort();
-        }
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.accept.abort();
-        self.cut();
-    }
-}
 
 /// The page's `window.dashboard` as plain JSON (its getters evaluated), or null before its script ran.
 async fn dashboard(browser: &mut Browser, page: &Page) -> Value {
@@ -149,21 +99,14 @@ fn screenshot_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("CARGO_TARGET_TMPDIR is inside target/").join("screenshots")
 }
 
-fn swarm_config(server: &RunningServer, seconds: u64) -> SwarmConfig {
+/// The dashboard's load: a few bots over two rooms, moving and firing less than the default.
+fn dashboard_bots(server: &RunningServer, seconds: u64) -> SwarmConfig {
     SwarmConfig {
-        url: url(server),
-        count: BOTS,
-        duration: Duration::from_secs(seconds),
         ramp_per_sec: 100.0,
         input_rate: 20.0,
-        hold_fire: false,
-        name_prefix: "bot".into(),
         seed: 11,
-        protocol_version: PROTOCOL_VERSION,
         rooms: Some(RoomsConfig::new(2)),
-        spectators: 0,
-        churn_per_minute: 0.0,
-        auth_secret: None,
+        ..swarm_config(url(server), BOTS, seconds as f64)
     }
 }
 
@@ -172,7 +115,7 @@ async fn the_dashboard_plots_bots_in_two_rooms_links_to_spectate_them_and_rides_
     let server = start(ServerConfig::for_tests()).await;
     let proxy = Proxy::start(server.local_addr).await;
     let (stop_bots, stop) = watch::channel(false);
-    let bots = tokio::spawn(swarm::run(swarm_config(&server, 40), Arc::new(Progress::default()), stop));
+    let bots = tokio::spawn(swarm::run(dashboard_bots(&server, 40), Arc::new(Progress::default()), stop));
     // Both rooms open with players before the page does, so every series starts with its first poll.
     let rooms: Vec<String> = within("the bots to fill two rooms", async {
         loop {

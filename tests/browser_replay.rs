@@ -17,9 +17,8 @@ use cdp::{Browser, Page};
 use common::*;
 use serde_json::Value;
 use skirmish::config::ServerConfig;
-use skirmish::protocol::PROTOCOL_VERSION;
 use skirmish::recording::{Recording, RecordingConfig};
-use skirmish::swarm::{self, Progress, SwarmConfig};
+use skirmish::swarm::{self, Progress};
 use tokio::sync::watch;
 
 /// The recorded match: long enough for the page to load, pause, and play two seconds at 2x before it ends.
@@ -46,21 +45,7 @@ async fn record_a_match() -> Arc<Recording> {
         frames_dir: None,
     };
     let server = start(config).await;
-    let bots = SwarmConfig {
-        url: url(&server),
-        count: 4,
-        duration: Duration::from_secs_f64(MATCH_SECONDS),
-        ramp_per_sec: 200.0,
-        input_rate: 30.0,
-        hold_fire: false,
-        name_prefix: "bot".into(),
-        seed: 7,
-        protocol_version: PROTOCOL_VERSION,
-        rooms: None,
-        spectators: 0,
-        churn_per_minute: 0.0,
-        auth_secret: None,
-    };
+    let bots = swarm_config(url(&server), 4, MATCH_SECONDS);
     let (_stop_tx, stop) = watch::channel(false);
     within("swarm", swarm::run(bots, Arc::new(Progress::default()), stop)).await.expect("swarm runs");
     server.shutdown().await;

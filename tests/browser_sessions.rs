@@ -12,66 +12,17 @@ mod cdp;
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cdp::pages::*;
 use cdp::{Browser, Page};
+use common::proxy::Proxy;
 use common::*;
 use serde_json::Value;
 use skirmish::server::RunningServer;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::AbortHandle;
+use std::sync::atomic::Ordering;
 
 const KEY_ENTER: (&str, &str, u32) = ("Enter", "Enter", 13);
-
-/// A loopback TCP proxy in front of the server that can cut every connection through it and refuse new ones.
-struct Proxy {
-    addr: SocketAddr,
-    live: Arc<Mutex<Vec<AbortHandle>>>,
-    refusing: Arc<AtomicBool>,
-    accept: AbortHandle,
-}
-
-impl Proxy {
-    async fn start(server: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
-        let addr = listener.local_addr().expect("proxy address");
-        let live: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
-        let refusing = Arc::new(AtomicBool::new(false));
-        let (live_in, refusing_in) = (live.clone(), refusing.clone());
-        let accept = tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if refusing_in.load(Ordering::Relaxed) {
-                    continue; // dropped: the connection is closed at once
-                }
-                let relay = tokio::spawn(async move {
-                    if let Ok(mut upstream) = TcpStream::connect(server).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-                    }
-                });
-                live_in.lock().unwrap().push(relay.abort_handle());
-            }
-        })
-        .abort_handle();
-        Proxy { addr, live, refusing, accept }
-    }
-
-    /// Ends every connection through the proxy (both sockets dropped: no close frame reaches either side).
-    fn cut(&self) {
-        for relay in self.live.lock().unwrap().drain(..) {
-            relay.abort();
-        }
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.accept.abort();
-        self.cut();
-    }
-}
 
 /// Opens the bundled client at `http://addr/?name=NAME` and waits until it plays.
 async fn playing_page(browser: &mut Browser, addr: SocketAddr, name: &str) -> (Page, Value) {

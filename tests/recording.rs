@@ -18,11 +18,11 @@ use std::time::Duration;
 use common::*;
 use skirmish::client::{GameClient, ServerEvent};
 use skirmish::config::ServerConfig;
-use skirmish::protocol::{ClientMessage, Join, PROTOCOL_VERSION};
+use skirmish::protocol::{ClientMessage, Join};
 use skirmish::recording::format::{self, EndReason, EntityRecord, FileHeader, Frame, Op, TickFrame};
 use skirmish::recording::replay::{Divergence, EntityDifference, Replayer};
 use skirmish::recording::{replay, Recording, RecordingConfig, ReplayReport};
-use skirmish::swarm::{self, Progress, RoomsConfig, SwarmConfig};
+use skirmish::swarm::{self, Progress, RoomsConfig};
 use tokio::sync::watch;
 
 /// The bot runs take turns: each is a room's load for a debug build on a shared machine.
@@ -47,24 +47,6 @@ fn recording_server(dir: &Path) -> ServerConfig {
         frames_dir: None,
     };
     config
-}
-
-fn swarm_config(url: String, count: usize, seconds: f64) -> SwarmConfig {
-    SwarmConfig {
-        url,
-        count,
-        duration: Duration::from_secs_f64(seconds),
-        ramp_per_sec: 200.0,
-        input_rate: 30.0,
-        hold_fire: false,
-        name_prefix: "bot".into(),
-        seed: 7,
-        protocol_version: PROTOCOL_VERSION,
-        rooms: None,
-        spectators: 0,
-        churn_per_minute: 0.0,
-        auth_secret: None,
-    }
 }
 
 /// The files in `dir` whose name ends with `suffix`, sorted.

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod golden_files;
+pub mod proxy;
 pub mod raw;
 
 use std::future::Future;
@@ -237,4 +238,23 @@ pub async fn close_of(client: &mut GameClient) -> (u16, String) {
         }
     })
     .await
+}
+
+/// Bots as the tests run them in-process: quick play, 30 inputs a second, firing, seeded, no churn.
+pub fn swarm_config(url: String, count: usize, seconds: f64) -> skirmish::swarm::SwarmConfig {
+    skirmish::swarm::SwarmConfig {
+        url,
+        count,
+        duration: Duration::from_secs_f64(seconds),
+        ramp_per_sec: 200.0,
+        input_rate: 30.0,
+        hold_fire: false,
+        name_prefix: "bot".into(),
+        seed: 7,
+        protocol_version: skirmish::protocol::PROTOCOL_VERSION,
+        rooms: None,
+        spectators: 0,
+        churn_per_minute: 0.0,
+        auth_secret: None,
+    }
 }
