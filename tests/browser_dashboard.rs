@@ -16,7 +16,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cdp::pages::*;
 use cdp::{Browser, Page};
@@ -34,13 +34,7 @@ const BOTS: usize = 8;
 /// A series has this many points at least before the plots are judged (rates need two polls for their first).
 const MIN_POINTS: u64 = 4;
 
-/// The page's `window.dashboard` as plain JSON (its getters evaluated), or null before its script ran.
-async fn dashboard(browser: &mut Browser, page: &Page) -> Value {
-    let expression = "window.dashboard === undefined ? null : JSON.parse(JSON.stringify(window.dashboard))";
-    browser.evaluate(page, expression).await.unwrap_or_else(|e| fail(browser, page, &e.0))
-}
-
-/// Polls `window.dashboard` until `done` holds for it; returns it then.
+/// Polls `window.dashboard` until `done` holds for it (never before its script ran); returns it then.
 async fn wait_for_dashboard(
     browser: &mut Browser,
     page: &Page,
@@ -48,17 +42,7 @@ async fn wait_for_dashboard(
     timeout: Duration,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let state = dashboard(browser, page).await;
-        if !state.is_null() && done(&state) {
-            return state;
-        }
-        if Instant::now() > deadline {
-            fail(browser, page, &format!("timed out after {timeout:?} waiting for {what}; window.dashboard: {state}"));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_global(browser, page, "dashboard", what, timeout, |state| !state.is_null() && done(state)).await
 }
 
 /// Whether every series the page keeps has at least `MIN_POINTS` points.

@@ -65,11 +65,7 @@ pub fn fail(browser: &Browser, page: &Page, what: &str) -> ! {
 
 /// `window.skirmish` as plain JSON (its getters evaluated), or null before the client script ran.
 pub async fn page_state(browser: &mut Browser, page: &Page) -> Value {
-    let expression = "window.skirmish === undefined ? null : JSON.parse(JSON.stringify(window.skirmish))";
-    match browser.evaluate(page, expression).await {
-        Ok(state) => state,
-        Err(e) => fail(browser, page, &e.to_string()),
-    }
+    page_global(browser, page, "skirmish").await
 }
 
 /// Polls the page state until `done` holds for it; returns that state.
@@ -80,14 +76,35 @@ pub async fn wait_for_state(
     timeout: Duration,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
+    wait_for_global(browser, page, "skirmish", what, timeout, done).await
+}
+
+/// `window.<name>` (a page's read-only view for tests) as plain JSON, its getters evaluated; null while undefined.
+pub async fn page_global(browser: &mut Browser, page: &Page, name: &str) -> Value {
+    let expression = format!("window.{name} === undefined ? null : JSON.parse(JSON.stringify(window.{name}))");
+    match browser.evaluate(page, &expression).await {
+        Ok(state) => state,
+        Err(e) => fail(browser, page, &e.to_string()),
+    }
+}
+
+/// Polls `window.<name>` until `done` holds for it; returns it then.
+pub async fn wait_for_global(
+    browser: &mut Browser,
+    page: &Page,
+    name: &str,
+    what: &str,
+    timeout: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + timeout;
     loop {
-        let state = page_state(browser, page).await;
+        let state = page_global(browser, page, name).await;
         if done(&state) {
             return state;
         }
         if Instant::now() > deadline {
-            fail(browser, page, &format!("timed out after {timeout:?} waiting for {what}; last state: {state}"));
+            fail(browser, page, &format!("timed out after {timeout:?} waiting for {what}; window.{name}: {state}"));
         }
         tokio::time::sleep(POLL).await;
     }
