@@ -1,4 +1,4 @@
-// protocol.js: the wire contract of docs/PROTOCOL.md (version 4) in one place.
+// protocol.js: the wire contract of docs/PROTOCOL.md (version 5) in one place.
 //
 // Type tags, field indexes, the 1/16 position scale and the aim conversion live here; builders turn client messages
 // into bytes and parseServerMessage turns server bytes into plain objects, checking their shape. Entity fields stay
@@ -8,11 +8,14 @@
 // whole room once a second. Version 4 (docs/PROTOCOL.md plus the v4 delta) lets a seat outlive its socket: the
 // welcome carries a `session` (resume token, grace, input seq), a hello may resume a seat (`[5, token, last_tick]`)
 // and carry a signed join token (`auth`), players get a `flags` field (FLAG_DISCONNECTED while their seat is held),
-// and everyone in a room may chat (`[6, text]` up, `[6, tick, from, name, text]` down).
+// and everyone in a room may chat (`[6, text]` up, `[6, tick, from, name, text]` down). Version 5 adds lag
+// compensation and hit confirmations: every input carries `view_delay_ms` (how far behind its ack_tick the remote
+// players it was aimed at were drawn), the welcome's rules gain `max_rewind_ticks` (index 10), and every snapshot
+// gains `hits` (`[tick, victim_id]` of the receiving player's bullets that hit someone, repeated like events).
 
 import { decode, encode, float32 } from './msgpack.js';
 
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /** Client-to-server type tags. */
 export const C2S = Object.freeze({ HELLO: 1, INPUT: 2, ACK: 3, PING: 4, VIEW: 5, CHAT: 6 });
@@ -85,6 +88,15 @@ export const RULE_NAMES = Object.freeze([
   'maxHp',
   'respawnTicks',
 ]);
+/**
+ * The welcome's optional 11th rule (index 10, new in version 5): how many ticks back the server rewinds the other
+ * players for a shot (0 = lag compensation off). Only shown; nothing here depends on it.
+ */
+export const RULE_MAX_REWIND_TICKS = 'maxRewindTicks';
+/** Largest `view_delay_ms` an input may carry (the server closes the connection, 1007, above it). */
+export const MAX_VIEW_DELAY_MS = 1000;
+/** Largest uint32, the wire type of ticks and ids. */
+const UINT32_MAX = 0xffffffff;
 
 /** Longest player name, in characters (Unicode scalar values) after trimming. */
 export const NAME_MAX_CHARS = 16;
@@ -274,9 +286,16 @@ export function helloMessage(name, join = quickPlay(), auth = null) {
   return encode(hello);
 }
 
-/** `input`: movement values -127..127, aim 0..65535, buttons bit 0 = fire, ack_tick 0 for none. */
-export function inputMessage(seq, moveX, moveY, aim, buttons, ackTick) {
-  return encode([C2S.INPUT, seq, moveX, moveY, aim, buttons, ackTick]);
+/**
+ * `input`: movement values -127..127, aim 0..65535, buttons bit 0 = fire, ack_tick 0 for none, and view_delay_ms
+ * (version 5: an integer 0..1000, see delay.js's viewDelayMs; 0 = no lag compensation). Always the 8-element form;
+ * a view delay the server would refuse is refused here instead of sent.
+ */
+export function inputMessage(seq, moveX, moveY, aim, buttons, ackTick, viewDelayMs = 0) {
+  if (!Number.isInteger(viewDelayMs) || viewDelayMs < 0 || viewDelayMs > MAX_VIEW_DELAY_MS) {
+    throw new TypeError(`view_delay_ms must be an integer 0..${MAX_VIEW_DELAY_MS}, not ${viewDelayMs}`);
+  }
+  return encode([C2S.INPUT, seq, moveX, moveY, aim, buttons, ackTick, viewDelayMs]);
 }
 
 export function ackMessage(ackTick) {
@@ -314,7 +333,7 @@ export function chatMessage(text) {
  * `{type: 'welcome', version, playerId, tickRate, tick, map, rules, room: {id, name, role}, session}` (role
  * ROLE_PLAYER or ROLE_SPECTATOR; a spectator's playerId is 0; session `{resumeToken, graceMs, inputSeq}` for a
  * player whose seat can be resumed, else null),
- * `{type: 'snapshot', tick, baseline, lastInputSeq, created, changed, removed, events}`,
+ * `{type: 'snapshot', tick, baseline, lastInputSeq, created, changed, removed, events, hits}`,
  * `{type: 'pong', nonce}`, `{type: 'close', code, reason}`,
  * `{type: 'roster', tick, players: [{id, name, score, hp}]}` (spectators only; players in the order sent, by id),
  * `{type: 'chat', tick, from, name, text}` (`from` the sender's player id, 0 for a spectator).
@@ -355,8 +374,9 @@ const V3_WELCOME_LENGTH = 8;
 
 function parseWelcome(msg) {
   // A welcome of another version is refused by its version (net.js, 4000), which needs it parsed: a version 3
-  // welcome is the v4 one without `session`. Any other length, or 8 elements claiming version 4, is malformed.
-  const v3 = msg.length === V3_WELCOME_LENGTH && msg[1] !== PROTOCOL_VERSION;
+  // welcome is the later one without `session` (a version 4 one is the version 5 one with 10 rules). Any other
+  // length, or 8 elements claiming version 4 or later, is malformed.
+  const v3 = msg.length === V3_WELCOME_LENGTH && Number.isInteger(msg[1]) && msg[1] < 4;
   if (!v3) expectLength(msg, 9, 'welcome');
   const mapArr = arr(msg[5], 'map');
   expectLength(mapArr, 5, 'map');
@@ -372,6 +392,10 @@ function parseWelcome(msg) {
   if (rulesArr.length < RULE_NAMES.length) throw new ProtocolError(`rules has ${rulesArr.length} entries`);
   const rules = {};
   for (let i = 0; i < RULE_NAMES.length; i++) rules[RULE_NAMES[i]] = num(rulesArr[i], RULE_NAMES[i]);
+  // Version 5's 11th rule; a 10-rule welcome (version 4) leaves it out of `rules` altogether.
+  if (rulesArr.length > RULE_NAMES.length) {
+    rules[RULE_MAX_REWIND_TICKS] = uint32(rulesArr[RULE_NAMES.length], 'max_rewind_ticks');
+  }
   const tickRate = uint(msg[3], 'tick_rate');
   if (tickRate === 0) throw new ProtocolError('tick_rate is 0');
   const roomArr = arr(msg[7], 'room');
@@ -409,18 +433,23 @@ function parseSession(v) {
   };
 }
 
+/** Elements of a version 4 snapshot (no `hits`): still read, as one with no hits. */
+const V4_SNAPSHOT_LENGTH = 8;
+
 /**
  * Snapshot as plain data: `created` entries are `{id, kind, fields, name}` (fields in wire units, name null for
  * bullets), `changed` entries `{id, mask, values}` with one difference per set mask bit, `removed` a list of ids,
  * events `{tick, kind, killer, victim}` / `{tick, kind, playerId, name}` / `{tick, kind, playerId}` (unknown kinds
- * keep `{tick, kind}` only, so a newer server's extra events are skipped rather than fatal).
+ * keep `{tick, kind}` only, so a newer server's extra events are skipped rather than fatal), hits `{tick, victim}`
+ * (version 5's 9th element: the receiving player's bullets that hit a player; an 8-element snapshot has none).
  */
 function parseSnapshot(msg) {
-  expectLength(msg, 8, 'snapshot');
+  if (msg.length !== V4_SNAPSHOT_LENGTH) expectLength(msg, 9, 'snapshot');
   const created = arr(msg[4], 'created').map(parseCreated);
   const changed = arr(msg[5], 'changed').map(parseChanged);
   const removed = arr(msg[6], 'removed').map((id) => uint(id, 'removed id'));
   const events = arr(msg[7], 'events').map(parseEvent);
+  const hits = msg.length === V4_SNAPSHOT_LENGTH ? [] : arr(msg[8], 'hits').map(parseHit);
   return {
     type: 'snapshot',
     tick: uint(msg[1], 'tick'),
@@ -430,6 +459,7 @@ function parseSnapshot(msg) {
     changed,
     removed,
     events,
+    hits,
   };
 }
 
@@ -506,6 +536,13 @@ function parseEvent(e) {
   }
 }
 
+/** A hit `[tick, victim_id]`, both uint32; anything else makes the snapshot unreadable, as a bad event does. */
+function parseHit(h) {
+  arr(h, 'hit');
+  expectLength(h, 2, 'hit');
+  return { tick: uint32(h[0], 'hit tick'), victim: uint32(h[1], 'hit victim') };
+}
+
 // Shape checks ---------------------------------------------------------------------------------------------------
 
 function expectLength(a, n, what) {
@@ -529,6 +566,11 @@ function int(v, what) {
 
 function uint(v, what) {
   if (!Number.isInteger(v) || v < 0) throw new ProtocolError(`${what} is not an unsigned integer`);
+  return v;
+}
+
+function uint32(v, what) {
+  if (!Number.isInteger(v) || v < 0 || v > UINT32_MAX) throw new ProtocolError(`${what} is not a uint32`);
   return v;
 }
 

@@ -7,6 +7,10 @@
 // `{kind: 'resume', token, lastTick}`, a client chat `{type: 'chat', text}`, a welcome's `session` (null or
 // `{resumeToken, graceMs, inputSeq}`), a server chat `{type: 'chat', tick, from, name, text}`; players' `fields`
 // have nine entries (flags last).
+//
+// Version 5 names: an input's `viewDelayMs` (its 8th element; the browser always sends it, so a vector without it,
+// null or absent, is checked as bytes only, not against the builder), a snapshot's `hits` (`[{tick, victim}]`, `[]`
+// for none), and a welcome's `rules.maxRewindTicks` (present when the rules array has 11 numbers).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -94,7 +98,15 @@ function build(message) {
     case 'view':
       return viewMessage(message.follow, message.x, message.y);
     case 'input':
-      return inputMessage(message.seq, message.moveX, message.moveY, message.aim, message.buttons, message.ackTick);
+      return inputMessage(
+        message.seq,
+        message.moveX,
+        message.moveY,
+        message.aim,
+        message.buttons,
+        message.ackTick,
+        message.viewDelayMs,
+      );
     case 'ack':
       return ackMessage(message.tick);
     case 'ping':
@@ -140,6 +152,13 @@ if (!existsSync(GOLDEN)) {
     const players = snapshots.flatMap((m) => m.created.filter((e) => e.kind === 0));
     assert.ok(players.length > 0 && players.every((e) => e.fields.length === 9), 'players have nine fields');
     assert.ok(players.some((e) => (e.fields[8] & 1) === 1), 'a disconnected player');
+    // Version 5: hits in snapshots, view delays in inputs, max_rewind_ticks in the rules.
+    assert.ok(snapshots.every((m) => Array.isArray(m.hits)), 'every snapshot has hits');
+    assert.ok(snapshots.some((m) => m.hits.length > 0), 'a snapshot with hits');
+    assert.ok(snapshots.some((m) => m.hits.length === 0), 'a snapshot without');
+    const inputs = vectors.filter((v) => v.message.type === 'input').map((v) => v.message);
+    assert.ok(inputs.some((m) => m.viewDelayMs > 0), 'an input with a view delay');
+    assert.ok(welcomes.some((w) => Number.isInteger(w.rules.maxRewindTicks)), 'a welcome with max_rewind_ticks');
     const masks = snapshots.flatMap((m) => m.changed.map((c) => c.mask));
     assert.ok(masks.some((m) => m > 0xff), 'a changed mask beyond 8 bits (uint16)');
     const chats = vectors.filter((v) => v.message.type === 'chat' && v.direction === 'server').map((v) => v.message);
@@ -172,7 +191,10 @@ if (!existsSync(GOLDEN)) {
       sameValue(decode(wire), v.value, v.name);
       if (v.direction === 'client') {
         assert.equal(hex(encode(withFloat32(v.value, decode(wire, { float32: true })))), v.hex, `${v.name}: encoder`);
-        assert.equal(hex(build(v.message)), v.hex, `${v.name}: builder`);
+        // A 7-element input (no view_delay_ms: the server reads it as 0) is valid on the wire, but this client
+        // always sends the 8-element form, so no builder makes it.
+        const sevenElementInput = v.message.type === 'input' && (v.message.viewDelayMs ?? null) === null;
+        if (!sevenElementInput) assert.equal(hex(build(v.message)), v.hex, `${v.name}: builder`);
       } else {
         // Every field: masks, values, names, map, rules, entities, events.
         assert.deepEqual(parseServerMessage(wire), v.message, `${v.name}: parsed message`);

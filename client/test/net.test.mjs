@@ -105,11 +105,11 @@ test('without an onRoster callback a roster is ignored; a malformed one closes w
 
 test('the hello carries the join (a resume too) and the join token, left out when there is none', () => {
   const plain = connect(() => ({}), quickPlay());
-  assert.deepEqual(decode(plain.socket.sent[0]), [1, 4, 'watcher', [1]]);
+  assert.deepEqual(decode(plain.socket.sent[0]), [1, 5, 'watcher', [1]]);
   const signed = connect(() => ({}), quickPlay(), 'a.b.c');
-  assert.deepEqual(decode(signed.socket.sent[0]), [1, 4, 'watcher', [1], 'a.b.c']);
+  assert.deepEqual(decode(signed.socket.sent[0]), [1, 5, 'watcher', [1], 'a.b.c']);
   const back = connect(() => ({}), resume('room.secret', 1234));
-  assert.deepEqual(decode(back.socket.sent[0]), [1, 4, 'watcher', [5, 'room.secret', 1234]]);
+  assert.deepEqual(decode(back.socket.sent[0]), [1, 5, 'watcher', [5, 'room.secret', 1234]]);
 });
 
 test('a chat line reaches onChat, parsed; without onChat it is ignored', () => {
@@ -176,5 +176,16 @@ test('a version 3 welcome is refused as a version mismatch, not as an unreadable
   socket.receive([1, 3, 7, 30, 1, map, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], ['r', 'r', 0]]);
   assert.equal(conn.state, 'closed');
   assert.deepEqual(calls[0].slice(0, 2), ['close', 4000]);
-  assert.match(calls[0][2], /server speaks protocol version 3, this client 4/);
+  assert.match(calls[0][2], /server speaks protocol version 3, this client 5/);
+});
+
+test('a snapshot whose hits are malformed closes with 1007, as one with a malformed event does', () => {
+  const { conn, socket, calls } = connect(() => ({}));
+  socket.receive([2, 10, 0, 0, [], [], [], [], [[10, 7]]]);
+  assert.equal(calls[0][0], 'snapshot');
+  assert.deepEqual(calls[0][1].hits, [{ tick: 10, victim: 7 }]);
+  socket.receive([2, 11, 10, 0, [], [], [], [], [[11]]]);
+  assert.equal(conn.state, 'closed');
+  assert.deepEqual(calls[1].slice(0, 2), ['close', CLIENT_BAD_MESSAGE]);
+  assert.match(calls[1][2], /hit has 1 elements, expected 2/);
 });

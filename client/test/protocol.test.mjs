@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { decode, encode } from '../msgpack.js';
 import {
   CHAT_MAX_CHARS,
+  MAX_VIEW_DELAY_MS,
   FLAG_DISCONNECTED,
   P_FLAGS,
   PLAYER_FIELD_COUNT,
@@ -38,12 +39,13 @@ import {
 const hex = (bytes) => Buffer.from(bytes).toString('hex');
 
 test('builds client messages', () => {
-  assert.equal(PROTOCOL_VERSION, 4);
-  // [1, 4, "ana", [1]]: quick play when no join is given, and no auth element when there is no token.
-  assert.equal(hex(helloMessage('ana')), '940104a3616e619101');
-  assert.equal(hex(helloMessage('ab', createRoom({ maxPlayers: 8 }))), '940104a26162920393c0c008');
+  assert.equal(PROTOCOL_VERSION, 5);
+  // [1, 5, "ana", [1]]: quick play when no join is given, and no auth element when there is no token.
+  assert.equal(hex(helloMessage('ana')), '940105a3616e619101');
+  assert.equal(hex(helloMessage('ab', createRoom({ maxPlayers: 8 }))), '940105a26162920393c0c008');
   assert.equal(hex(viewMessage(7, 1200, 800)), '940507cd04b0cd0320');
-  assert.equal(hex(inputMessage(1, 127, 0, 0, 0, 1235)), '970201' + '7f000000' + 'cd04d3');
+  // Version 5: always 8 elements, view_delay_ms last (0 when not given).
+  assert.equal(hex(inputMessage(1, 127, 0, 0, 0, 1235)), '980201' + '7f000000' + 'cd04d3' + '00');
   assert.equal(hex(ackMessage(1235)), '9203cd04d3');
   assert.equal(hex(pingMessage(99)), '920463');
 });
@@ -153,6 +155,7 @@ test('parses snapshots of the PROTOCOL.md session', () => {
     changed: [],
     removed: [],
     events: [{ tick: 1235, kind: 2, playerId: 7, name: 'ana' }],
+    hits: [],
   });
   const delta = parseServerMessage(encode([2, 1237, 1235, 1, [], [[7, 5, 19213, 427]], [], []]));
   assert.deepEqual(delta.changed, [{ id: 7, mask: 5, values: [19213, 427] }]);
@@ -258,14 +261,14 @@ const ROOM = ['k3j9x2m4q8rt', 'arena 1', 0];
 
 test('hello carries the join token as a 5th element, and leaves it out when there is none', () => {
   const token = 'eyJhbGciOiJIUzI1NiJ9.eyJuYW1lIjoiYW5hIn0.c2ln';
-  assert.deepEqual(decode(helloMessage('ana', quickPlay(), token)), [1, 4, 'ana', [1], token]);
+  assert.deepEqual(decode(helloMessage('ana', quickPlay(), token)), [1, 5, 'ana', [1], token]);
   const room = decode(helloMessage('ana', joinRoom('k3j9x2m4q8rt'), 'jwt'));
-  assert.deepEqual(room, [1, 4, 'ana', [2, 'k3j9x2m4q8rt'], 'jwt']);
-  // [1, 4, "ana", [1], "jwt"]: 95 = array of 5, a3 "jwt" last.
-  assert.equal(hex(helloMessage('ana', quickPlay(), 'jwt')), '950104a3616e619101a36a7774');
+  assert.deepEqual(room, [1, 5, 'ana', [2, 'k3j9x2m4q8rt'], 'jwt']);
+  // [1, 5, "ana", [1], "jwt"]: 95 = array of 5, a3 "jwt" last.
+  assert.equal(hex(helloMessage('ana', quickPlay(), 'jwt')), '950105a3616e619101a36a7774');
   // null and undefined both mean "no token": a 4-element hello, not a nil 5th element.
-  assert.equal(hex(helloMessage('ana', quickPlay(), null)), '940104a3616e619101');
-  assert.equal(hex(helloMessage('ana', quickPlay(), undefined)), '940104a3616e619101');
+  assert.equal(hex(helloMessage('ana', quickPlay(), null)), '940105a3616e619101');
+  assert.equal(hex(helloMessage('ana', quickPlay(), undefined)), '940105a3616e619101');
   assert.throws(() => helloMessage('ana', quickPlay(), 42), TypeError);
 });
 
@@ -275,10 +278,10 @@ test('a resume join: [5, token, last_tick], last_tick 0 when nothing is held', (
   assert.deepEqual(joinArray(resume(token)), [5, token, 0]);
   assert.deepEqual(joinArray(resume(token, 4294967295)), [5, token, 4294967295]);
   // The whole hello: the name is ignored by the server for a resume but must still be a string (may be empty).
-  assert.deepEqual(decode(helloMessage('', resume(token, 77))), [1, 4, '', [5, token, 77]]);
+  assert.deepEqual(decode(helloMessage('', resume(token, 77))), [1, 5, '', [5, token, 77]]);
   const bytes = hex(helloMessage('ana', resume('t', 300)));
-  // 94 01 04 a3"ana" 93 05 a1"t" cd012c: the tick as a uint16.
-  assert.equal(bytes, '940104a3616e61' + '9305a174cd012c');
+  // 94 01 05 a3"ana" 93 05 a1"t" cd012c: the tick as a uint16.
+  assert.equal(bytes, '940105a3616e61' + '9305a174cd012c');
   assert.throws(() => joinArray(resume(undefined, 1)), TypeError);
   assert.throws(() => joinArray(resume('t', -1)), TypeError);
   assert.throws(() => joinArray(resume('t', 1.5)), TypeError);
@@ -412,4 +415,74 @@ test('changed masks are up to 16 bits: the flags bit (256) travels as a uint16',
   const widest = parseServerMessage(encode([2, 2, 1, 0, [], [[2, 0xffff, ...new Array(16).fill(1)]], [], []]));
   assert.equal(widest.changed[0].values.length, 16);
   assert.throws(() => parseServerMessage(encode([2, 2, 1, 0, [], [[2, 0x10000, 1]], [], []])), ProtocolError);
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Version 5: view_delay_ms in inputs, max_rewind_ticks in the rules, hits in snapshots
+
+test('input carries view_delay_ms as its 8th element, 0..1000, and refuses anything else', () => {
+  assert.equal(MAX_VIEW_DELAY_MS, 1000);
+  assert.deepEqual(decode(inputMessage(9, -127, 5, 16384, 1, 1300, 67)), [2, 9, -127, 5, 16384, 1, 1300, 67]);
+  // [2, 1, 0, 0, 0, 0, 1235, 1000]: 1000 travels as a uint16 (cd 03e8), 100 as a positive fixint (64).
+  assert.equal(hex(inputMessage(1, 0, 0, 0, 0, 1235, 1000)), '98020100000000cd04d3' + 'cd03e8');
+  assert.equal(hex(inputMessage(1, 0, 0, 0, 0, 1235, 100)), '98020100000000cd04d3' + '64');
+  assert.equal(decode(inputMessage(1, 0, 0, 0, 0, 0)).length, 8, 'the browser always sends 8 elements');
+  for (const bad of [-1, 1001, 1.5, NaN, null, '5']) {
+    assert.throws(() => inputMessage(1, 0, 0, 0, 0, 1, bad), TypeError, String(bad));
+  }
+});
+
+test('welcome rules: an 11th number is max_rewind_ticks; 10 rules leave it out', () => {
+  const rules11 = [16, 2400, 8, 260, 4, 900, 36, 5, 100, 90, 6];
+  const v5 = parseServerMessage(encode([1, 5, 7, 30, 1234, MAP, rules11, ROOM, null]));
+  assert.equal(v5.version, 5);
+  assert.equal(v5.rules.maxRewindTicks, 6);
+  assert.equal(v5.rules.respawnTicks, 90);
+  const off = parseServerMessage(encode([1, 5, 7, 30, 1234, MAP, [...RULES, 0], ROOM, null]));
+  assert.equal(off.rules.maxRewindTicks, 0, '0: lag compensation off');
+  const v4 = parseServerMessage(encode([1, 4, 7, 30, 1234, MAP, RULES, ROOM, null]));
+  assert.equal('maxRewindTicks' in v4.rules, false);
+  assert.equal(v4.version, 4, 'parsed, so that net.js refuses it by its version');
+  for (const bad of [-1, 1.5, 2 ** 32, 'six', null]) {
+    const m = [1, 5, 7, 30, 1, MAP, [...RULES, bad], ROOM, null];
+    assert.throws(() => parseServerMessage(encode(m)), ProtocolError, String(bad));
+  }
+  // 8 elements claiming version 4 or 5 are malformed (only a version 3 welcome lacks the session).
+  assert.throws(() => parseServerMessage(encode([1, 5, 7, 30, 1, MAP, rules11, ROOM])), ProtocolError);
+});
+
+test('snapshots carry hits as a 9th element: [tick, victim] uint32 pairs', () => {
+  const msg = parseServerMessage(
+    encode([2, 40, 38, 12, [], [], [], [[40, 1, 7, 9]], [[39, 8], [40, 9], [40, 4294967295]]]),
+  );
+  assert.deepEqual(msg.hits, [
+    { tick: 39, victim: 8 },
+    { tick: 40, victim: 9 },
+    { tick: 40, victim: 4294967295 },
+  ]);
+  assert.deepEqual(msg.events, [{ tick: 40, kind: 1, killer: 7, victim: 9 }]);
+  // Nobody hit (and every spectator's snapshot): an empty array, 0x90, last.
+  const none = encode([2, 41, 40, 12, [], [], [], [], []]);
+  assert.equal(hex(none), '9902' + '29280c' + '90909090' + '90');
+  assert.deepEqual(parseServerMessage(none).hits, []);
+  // A version 4 snapshot (8 elements) reads as one with no hits.
+  assert.deepEqual(parseServerMessage(encode([2, 41, 40, 12, [], [], [], []])).hits, []);
+});
+
+test('a malformed hits element makes the snapshot unreadable, like a malformed event', () => {
+  const bad = [
+    [2, 2, 1, 0, [], [], [], [], {}], // hits not an array
+    [2, 2, 1, 0, [], [], [], [], null], // nil
+    [2, 2, 1, 0, [], [], [], [], [[2]]], // short hit
+    [2, 2, 1, 0, [], [], [], [], [[2, 7, 1]]], // long hit
+    [2, 2, 1, 0, [], [], [], [], [2, 7]], // a hit that is not an array
+    [2, 2, 1, 0, [], [], [], [], [[-2, 7]]], // negative tick
+    [2, 2, 1, 0, [], [], [], [], [[2, -7]]], // negative victim
+    [2, 2, 1, 0, [], [], [], [], [[2.5, 7]]], // fractional tick
+    [2, 2, 1, 0, [], [], [], [], [[2, 2 ** 32]]], // victim beyond uint32
+    [2, 2, 1, 0, [], [], [], [], [[2, '7']]], // a string
+    [2, 2, 1, 0, [], [], [], [], [], []], // 10 elements
+    [2, 2, 1, 0, [], [], []], // 7 elements
+  ];
+  for (const m of bad) assert.throws(() => parseServerMessage(encode(m)), ProtocolError, JSON.stringify(m));
 });
