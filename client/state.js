@@ -1,7 +1,8 @@
 // state.js: the snapshot store, the client's side of the delta contract ("Applying snapshots" in docs/PROTOCOL.md).
 //
-// Pure data, no DOM and no clock: parsed snapshots go in, tick states and new events come out. Each applied tick's
-// state is kept in a ring of the last 64 applied ticks so a delta against any acknowledged baseline can be rebuilt.
+// Pure data, no DOM and no clock: parsed snapshots go in, tick states, new events and new hits come out. Each applied
+// tick's state is kept in a ring of the last 64 applied ticks so a delta against any acknowledged baseline can be
+// rebuilt.
 // Entities are immutable once stored (copy on write): a new tick state shares every entity object its baseline did
 // not change, so keeping 64 states costs little.
 
@@ -29,6 +30,9 @@ export class TickState {
   }
 }
 
+/** A snapshot without hits (one built by hand, without the element). */
+const NO_HITS = Object.freeze([]);
+
 /** Result of SnapshotStore.apply: what happened and the events not handled before (oldest first). */
 export const APPLIED = 'applied';
 export const STALE = 'stale';
@@ -48,6 +52,11 @@ export class SnapshotStore {
     this.desyncReason = '';
     /** Newest event tick already handled; events at or before it are repeats. */
     this.lastEventTick = 0;
+    /**
+     * Newest hit tick already handled (version 5's `hits`, the own player's bullets that hit someone): the same
+     * repeat rule as events (PROTOCOL 7.3) with a threshold of its own, kept as long as the event one.
+     */
+    this.lastHitTick = 0;
 
     /** Snapshot messages given to apply(), whatever became of them. */
     this.received = 0;
@@ -114,31 +123,32 @@ export class SnapshotStore {
   }
 
   /**
-   * Applies one parsed snapshot (see protocol.js). Returns `{status, events}`: status is APPLIED, STALE or DESYNC;
-   * events are the snapshot's events newer than any handled before, to be shown once.
+   * Applies one parsed snapshot (see protocol.js). Returns `{status, events, hits}`: status is APPLIED, STALE or
+   * DESYNC; events and hits are the snapshot's events and hits newer than any handled before, to be shown once.
    */
   apply(snap) {
     this.received++;
     if (snap.tick <= this.newestTick) {
       this.stale++;
-      return { status: STALE, events: [] };
+      return { status: STALE, events: [], hits: [] };
     }
     // Events describe what happened, independently of our entity state, so they are taken even from a delta we
-    // cannot apply: a full snapshot carries only its own tick's events and would not bring them back.
+    // cannot apply: a full snapshot carries only its own tick's events and would not bring them back. Hits too.
     const events = this.takeEvents(snap.events);
+    const hits = this.takeHits(snap.hits ?? NO_HITS);
 
     let entities;
     if (snap.baseline === 0) {
       entities = new Map();
     } else {
       const base = this.stateAt(snap.baseline);
-      if (base === null) return this.fail(`baseline ${snap.baseline} not in history`, events);
+      if (base === null) return this.fail(`baseline ${snap.baseline} not in history`, events, hits);
       entities = new Map(base.entities);
     }
 
     for (let i = 0; i < snap.removed.length; i++) {
       const id = snap.removed[i];
-      if (!entities.delete(id)) return this.fail(`removed id ${id} not in baseline ${snap.baseline}`, events);
+      if (!entities.delete(id)) return this.fail(`removed id ${id} not in baseline ${snap.baseline}`, events, hits);
     }
     for (let i = 0; i < snap.created.length; i++) {
       const c = snap.created[i];
@@ -148,9 +158,11 @@ export class SnapshotStore {
     for (let i = 0; i < snap.changed.length; i++) {
       const ch = snap.changed[i];
       const old = entities.get(ch.id);
-      if (old === undefined) return this.fail(`changed id ${ch.id} not in baseline ${snap.baseline}`, events);
+      if (old === undefined) return this.fail(`changed id ${ch.id} not in baseline ${snap.baseline}`, events, hits);
       const count = FIELD_COUNT[old.kind];
-      if (ch.mask >>> count !== 0) return this.fail(`changed mask ${ch.mask} too wide for entity ${ch.id}`, events);
+      if (ch.mask >>> count !== 0) {
+        return this.fail(`changed mask ${ch.mask} too wide for entity ${ch.id}`, events, hits);
+      }
       const fields = old.fields.slice();
       let k = 0;
       for (let bit = 0; bit < count; bit++) {
@@ -172,7 +184,7 @@ export class SnapshotStore {
       // acknowledge nothing until a full snapshot, as the contract asks.
       this.deltasApplied++;
     }
-    return { status: APPLIED, events };
+    return { status: APPLIED, events, hits };
   }
 
   /** Keeps the events newer than the newest handled event tick; several events may share one tick. */
@@ -188,11 +200,27 @@ export class SnapshotStore {
     return out;
   }
 
-  fail(reason, events) {
+  /**
+   * Keeps the hits newer than the newest handled hit tick: the threshold as it was before this snapshot (several
+   * hits may share a tick: two bullets, two victims), raised once to the newest hit kept.
+   */
+  takeHits(list) {
+    const after = this.lastHitTick;
+    const out = [];
+    for (let i = 0; i < list.length; i++) {
+      const h = list[i];
+      if (h.tick <= after) continue;
+      out.push(h);
+      if (h.tick > this.lastHitTick) this.lastHitTick = h.tick;
+    }
+    return out;
+  }
+
+  fail(reason, events, hits) {
     if (!this.desynced) this.desyncs++;
     this.desynced = true;
     this.desyncReason = reason;
     this.dropped++;
-    return { status: DESYNC, events };
+    return { status: DESYNC, events, hits };
   }
 }

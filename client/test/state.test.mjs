@@ -242,3 +242,72 @@ test('the flags field (index 8) changes through a 16-bit mask; bits past a playe
   assert.equal(store.current.entities.get(2).fields[8], 0);
   assert.equal(store.apply(snap(4, 3, [], [[2, 1 << 9, 1]])).status, DESYNC);
 });
+
+// ---------------------------------------------------------------------------------------------------------------
+// Version 5: hits, deduplicated like events (PROTOCOL 7.3) with a threshold of their own
+
+/** A version 5 snapshot: `hits` as [tick, victim] pairs, then events. */
+function snapHits(tick, baseline, hits, events = [], created = []) {
+  return parseServerMessage(encode([2, tick, baseline, 0, created, [], [], events, hits]));
+}
+
+test('hits are handled once though they repeat until acknowledged; two in one tick are both kept', () => {
+  const store = new SnapshotStore();
+  let r = store.apply(snapHits(10, 0, [], [], [player(1, 0, 0, 'a')]));
+  assert.deepEqual(r.hits, []);
+  r = store.apply(snapHits(11, 10, [[11, 2], [11, 3]]));
+  assert.deepEqual(r.hits, [
+    { tick: 11, victim: 2 },
+    { tick: 11, victim: 3 },
+  ]);
+  // The ack of 11 was lost: tick 11's hits come again with tick 12's; the threshold is 11 for the whole snapshot.
+  r = store.apply(snapHits(12, 10, [[11, 2], [11, 3], [12, 2], [12, 4]]));
+  assert.deepEqual(
+    r.hits.map((h) => [h.tick, h.victim]),
+    [
+      [12, 2],
+      [12, 4],
+    ],
+  );
+  assert.equal(store.lastHitTick, 12);
+  r = store.apply(snapHits(13, 10, [[11, 2], [11, 3], [12, 2], [12, 4]]));
+  assert.deepEqual(r.hits, []);
+  // A stale snapshot hands out nothing, and moves nothing.
+  r = store.apply(snapHits(13, 0, [[13, 9]]));
+  assert.equal(r.status, STALE);
+  assert.deepEqual(r.hits, []);
+  assert.equal(store.lastHitTick, 12);
+  // A delta we cannot apply still delivers its new hits (as it does its events); they are not handed out again.
+  r = store.apply(snapHits(15, 14, [[14, 5], [15, 6]]));
+  assert.equal(r.status, DESYNC);
+  assert.deepEqual(
+    r.hits.map((h) => h.tick),
+    [14, 15],
+  );
+  // The full snapshot that ends the desync carries every hit of the kept ticks: only the newer ones are new.
+  r = store.apply(snapHits(17, 0, [[11, 2], [14, 5], [15, 6], [17, 2]], [], [player(1, 0, 0, 'a')]));
+  assert.equal(r.status, APPLIED);
+  assert.deepEqual(r.hits, [{ tick: 17, victim: 2 }]);
+  assert.equal(store.lastHitTick, 17);
+});
+
+test('the hit threshold is its own: newer events do not hide older hits, nor the other way round', () => {
+  const store = new SnapshotStore();
+  store.apply(snapHits(10, 0, [], [], [player(1, 0, 0, 'a')]));
+  let r = store.apply(snapHits(12, 10, [], [[12, 3, 5]]));
+  assert.equal(store.lastEventTick, 12);
+  assert.equal(store.lastHitTick, 0);
+  r = store.apply(snapHits(13, 10, [[11, 7]], [[12, 3, 5]]));
+  assert.deepEqual(r.hits, [{ tick: 11, victim: 7 }], 'tick 11 is past the hit threshold (0), not the events (12)');
+  assert.deepEqual(r.events, []);
+  r = store.apply(snapHits(14, 10, [[11, 7], [14, 8]], [[12, 3, 5], [13, 3, 6]]));
+  assert.deepEqual(r.hits, [{ tick: 14, victim: 8 }]);
+  assert.deepEqual(
+    r.events.map((e) => e.tick),
+    [13],
+  );
+  // An 8-element (version 4) snapshot has no hits and leaves the threshold alone.
+  r = store.apply(snap(15, 14));
+  assert.deepEqual(r.hits, []);
+  assert.equal(store.lastHitTick, 14);
+});
