@@ -19,7 +19,12 @@
 // longer than the clock's reset (10 ticks) makes the clock jump instead and is not lateness (no delay within the
 // cap would have covered it).
 // The functions are pure; AdaptiveDelay keeps the window and is fed arrivals and frame times by the caller.
+//
+// The delay is also what lag compensation (protocol v5) needs to know: each input says, as `view_delay_ms`, how far
+// behind its ack_tick the remote players were drawn when it was made (viewDelayMs), so that the server can test its
+// shots against the players where this page showed them.
 
+import { MAX_VIEW_DELAY_MS } from './protocol.js';
 import { percentile } from './stats.js';
 
 export const K = 1.5;
@@ -98,4 +103,17 @@ export class AdaptiveDelay {
     this.lastUpdate = now;
     return this.ticks;
   }
+}
+
+/**
+ * An input's `view_delay_ms` (protocol v5): how far, in milliseconds, the remote players drawn at `renderTick` (the
+ * fractional tick the interpolation shows at the moment the input is built) are behind `ackTick` (the tick the
+ * input acknowledges): `round((ackTick - renderTick) * 1000 / tickRate)`, clamped to 0..MAX_VIEW_DELAY_MS. 0 when
+ * there is nothing to compensate: no tick acknowledged (0, also while desynced), players drawn at or past the
+ * acknowledged tick (extrapolating), or no render time known yet.
+ */
+export function viewDelayMs(ackTick, renderTick, tickRate) {
+  if (!(ackTick > 0) || !Number.isFinite(renderTick) || !(tickRate > 0)) return 0;
+  const ms = Math.round(((ackTick - renderTick) * 1000) / tickRate);
+  return ms <= 0 ? 0 : ms > MAX_VIEW_DELAY_MS ? MAX_VIEW_DELAY_MS : ms;
 }

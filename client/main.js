@@ -29,7 +29,7 @@ import { Effects } from './effects.js';
 import { InputManager } from './input.js';
 import { KillFeed } from './feed.js';
 import { SORT_NAME, SORT_SCORE, scoreboardHit } from './hud.js';
-import { AdaptiveDelay } from './delay.js';
+import { AdaptiveDelay, viewDelayMs } from './delay.js';
 import { InputPacer, Interpolator, ServerClock, interpDelayOverride } from './interp.js';
 import { Lobby, SPECTATOR_NAME, httpBase, joinFromQuery } from './lobby.js';
 import { Connection, defaultServerUrl } from './net.js';
@@ -221,6 +221,8 @@ function newSession(name, join) {
     acks: new AckLatency(),
     seq: 0,
     aim: 0,
+    /** The view_delay_ms of the newest input sent (protocol v5, lag compensation), null before the first. */
+    viewDelayMs: null,
     inputTimer: null,
     /** A player's way back to its seat, from the newest welcome (null: a spectator, or resuming is off). */
     resumeToken: null,
@@ -751,7 +753,10 @@ function scheduleInput(s) {
   }, Math.max(0, due - now));
 }
 
-/** One input per server tick: movement, aim towards the mouse, fire, and the acknowledgement; predicted at once. */
+/**
+ * One input per server tick: movement, aim towards the mouse, fire, the acknowledgement and the view delay (protocol
+ * v5); predicted at once.
+ */
 function sendInput(s) {
   if (s.state !== 'joined') return;
   if (input.hasMouse && renderer.ownOnScreen) {
@@ -764,8 +769,13 @@ function sendInput(s) {
   const mx = toMoveAxis(input.moveX);
   const my = toMoveAxis(input.moveY);
   const now = performance.now();
-  if (s.conn.send(inputMessage(s.seq, mx, my, s.aim, buttons, s.store.ackTick))) {
+  const ack = s.store.ackTick;
+  // How far behind `ack` the remote players are drawn at this moment: the server tests this input's shots
+  // against them where they were that long ago (lag compensation).
+  const viewDelay = s.clock.ready ? viewDelayMs(ack, renderTickAt(s, now), s.welcome.tickRate) : 0;
+  if (s.conn.send(inputMessage(s.seq, mx, my, s.aim, buttons, ack, viewDelay))) {
     s.inputsSent++;
+    s.viewDelayMs = viewDelay;
     s.acks.sent(s.seq, now);
   }
   s.predictor.input(s.seq, mx, my, now);
@@ -833,7 +843,7 @@ function fillScene(s, now) {
   }
   // A spectator has no player of its own: everyone is interpolated.
   const ownId = s.spectator ? 0 : s.welcome.playerId;
-  s.interp.fill(scene, s.store, ownId, s.clock.tickAt(now) - interpDelayOf(s, now));
+  s.interp.fill(scene, s.store, ownId, renderTickAt(s, now));
   // Only a live link's frames count: while reconnecting nothing can arrive, and that is counted as the drop.
   if (s.state === 'joined') s.underruns.frame(now, s.interp.mode);
   if (s.spectator) return;
@@ -846,6 +856,11 @@ function fillScene(s, now) {
     ownDrawn.y = toWorld(own.fields[P_Y]);
   }
   placeOwn(scene, own, ownDrawn.x, ownDrawn.y, alive ? localAim(s) : aimToRadians(own.fields[P_AIM]));
+}
+
+/** The (fractional) server tick remote players are drawn at, at `now`: the server clock less the delay. */
+function renderTickAt(s, now) {
+  return s.clock.tickAt(now) - interpDelayOf(s, now);
 }
 
 /** The interpolation delay (ticks) to draw `s` with at `now`: `?interp=N`, else the session's adaptive one. */
@@ -890,6 +905,11 @@ function fillOverlay(s) {
     lines.push(`interp    ${currentInterpDelay().toFixed(2)} ticks (${how}), ${u.underruns} underruns`);
     const jitter = s.arrivals.jitterMs.toFixed(1);
     lines.push(`          ${Math.round(u.extrapolatingMs)} ms extrapolated, jitter ${jitter} ms`);
+  }
+  if (!s.spectator && s.viewDelayMs !== null) {
+    const rewind = s.world.rules.maxRewindTicks;
+    const cap = rewind === undefined ? '?' : rewind === 0 ? 'off' : `max ${rewind} ticks`;
+    lines.push(`lagcomp   view delay ${s.viewDelayMs} ms, rewind ${cap}`);
   }
   if (!s.spectator && s.acks.latencies.count > 0) {
     const l = s.acks.latencies;

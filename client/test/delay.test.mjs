@@ -11,6 +11,7 @@ import {
   START_TICKS,
   stepDelay,
   targetDelayTicks,
+  viewDelayMs,
 } from '../delay.js';
 import { ServerClock, interpDelayOverride } from '../interp.js';
 import { UnderrunStats } from '../stats.js';
@@ -153,4 +154,38 @@ test('clock lateness: 0 on the early edge, the extra delay behind it, NaN before
   assert.ok(Math.abs(clock.lateness(12, 12 * TICK + 70) - 20) < 1e-9);
   assert.equal(clock.lateness(13, 13 * TICK + 40), 0, 'early: not negative');
   assert.ok(Number.isNaN(clock.lateness(14, 14 * TICK + 50 + 20 * TICK)), 'a gap the clock jumps over');
+});
+
+test('view_delay_ms: how far behind the acknowledged tick the remote players are drawn, 0..1000 ms', () => {
+  // 30 Hz: 2 ticks behind are 66.67 ms, rounded to 67; fractions of a tick count.
+  assert.equal(viewDelayMs(100, 98, 30), 67);
+  assert.equal(viewDelayMs(100, 98.5, 30), 50);
+  assert.equal(viewDelayMs(100, 99.99, 60), 0, '0.17 ms rounds to 0');
+  assert.equal(viewDelayMs(1000, 997.25, 60), 46);
+  assert.equal(Number.isInteger(viewDelayMs(1234, 1231.123, 30)), true);
+  // Clamped: drawn past the acknowledged tick (extrapolating) is 0, a second or more behind is 1000.
+  assert.equal(viewDelayMs(100, 100.4, 30), 0);
+  assert.equal(Object.is(viewDelayMs(100, 100.01, 30), 0), true, 'never -0');
+  assert.equal(viewDelayMs(100, 69.9, 30), 1000);
+  assert.equal(viewDelayMs(100, 70, 30), 1000);
+  assert.equal(viewDelayMs(100, 70.1, 30), 997);
+  assert.equal(viewDelayMs(1000, 0, 1), 1000);
+  // Nothing acknowledged (no snapshot yet, or desynced: ack_tick 0) or nothing known: no compensation asked.
+  assert.equal(viewDelayMs(0, -2, 30), 0);
+  assert.equal(viewDelayMs(100, NaN, 30), 0);
+  assert.equal(viewDelayMs(100, 98, 0), 0);
+});
+
+test('view_delay_ms from the render tick the game computes: the server clock minus the interpolation delay', () => {
+  const clock = new ServerClock(TICK);
+  const delay = new AdaptiveDelay(TICK);
+  // Tick 100's state arrives right on time; an input is built 10 ms later, drawing START_TICKS (2) behind.
+  clock.observe(100, 100 * TICK);
+  const now = 100 * TICK + 10;
+  const renderTick = clock.tickAt(now) - delay.update(now);
+  assert.ok(Math.abs(renderTick - 98.3) < 1e-9);
+  // (100 - 98.3) ticks at 30 Hz = 56.67 ms.
+  assert.equal(viewDelayMs(100, renderTick, 30), 57);
+  // A larger delay (a jittery link) asks the server to rewind further, up to the cap.
+  assert.equal(viewDelayMs(100, clock.tickAt(now) - MAX_TICKS, 30), 190);
 });
