@@ -3,8 +3,9 @@
 // Each frame observe() compares every drawn player's hp with what it showed the frame before: a drop starts a hit
 // ring where the player is, a drop to 0 a death burst. Working from the drawn scene (not from raw snapshots) keeps
 // the effect in step with the interpolated position, and frames lost on the way still show as one drop. Kill events
-// (noteKill) only colour the burst of a victim of the own player. Pure: the caller passes the time; effects and
-// per-player records are pooled.
+// (noteKill) only colour the burst of a victim of the own player. A confirmed hit of the own player's (protocol v5's
+// `hits`, see feedback.js) starts the hit marker: an X around the crosshair for HIT_MARKER_MS, in another colour when
+// the hit killed. Pure: the caller passes the time; effects and per-player records are pooled.
 
 /** Effect kinds. */
 export const HIT = 1;
@@ -15,6 +16,8 @@ export const HIT_MS = 320;
 export const DEATH_MS = 700;
 /** How long the screen flashes when the own player is hit, ms. */
 export const OWN_HIT_FLASH_MS = 250;
+/** How long the hit marker shows after a confirmed own hit, ms. */
+export const HIT_MARKER_MS = 200;
 /** How long a kill event waits for its victim's death to show, ms. */
 const KILL_NOTE_MS = 2000;
 
@@ -58,9 +61,29 @@ export class Effects {
     this.ownKills = new Map();
     /** When the own player was last hit (ms), -Infinity if never: the screen flash. */
     this.ownHitTime = -Infinity;
+    /** When the hit marker last started (ms), -Infinity if never, and whether it shows a kill. */
+    this.hitMarkerTime = -Infinity;
+    this.hitMarkerKill = false;
     /** Totals, for tests and the debug view. */
     this.hits = 0;
     this.deaths = 0;
+    this.hitMarkers = 0;
+  }
+
+  /**
+   * A confirmed hit of the own player's at `now` (`kill`: it killed): the hit marker starts over. A kill marker
+   * still showing stays a kill marker when a plain hit follows within its time.
+   */
+  noteHitMarker(kill, now) {
+    this.hitMarkerKill = kill || (this.hitMarkerKill && this.hitMarkerStrength(now) > 0);
+    this.hitMarkerTime = now;
+    this.hitMarkers++;
+  }
+
+  /** The hit marker's strength at `now`: 1 when it starts, falling to 0 at HIT_MARKER_MS; 0 when none shows. */
+  hitMarkerStrength(now) {
+    const t = (now - this.hitMarkerTime) / HIT_MARKER_MS;
+    return t >= 0 && t < 1 ? 1 - t : 0;
   }
 
   /** A kill event: if the own player is the killer, the victim's death burst is drawn as the own kill. */

@@ -1,6 +1,6 @@
 // hud.js: screen-space drawing on top of the world: scoreboard, kill feed, minimap, network overlay, centre banner
-// with the respawn countdown, the red flash when the own player is hit, and a spectator's bar (who is followed, how
-// to switch).
+// with the respawn countdown, the red flash when the own player is hit, the hit marker when its shot lands, and a
+// spectator's bar (who is followed, how to switch).
 //
 // Drawing only; the text it shows is prepared elsewhere (feed.js, main.js) and changes rarely, so a frame builds
 // no strings except score numbers, which are cached. The scoreboard lists the scene's players, or what it is given
@@ -283,5 +283,35 @@ export function drawHitFlash(ctx, width, height, strength) {
   ctx.strokeStyle = '#e05a4a';
   ctx.lineWidth = 24;
   ctx.strokeRect(0, 0, width, height);
+  ctx.globalAlpha = 1;
+}
+
+/** The hit marker's colours: a hit, and a hit that killed. */
+const HIT_MARKER = '#f5f7fa';
+const KILL_MARKER = '#ffd36a';
+
+/**
+ * The hit marker: an X of four strokes around (`x`, `y`) (the crosshair, CSS pixels), `strength` 0..1 (fading, and
+ * spreading a little as it fades), larger and gold when the hit killed.
+ */
+export function drawHitMarker(ctx, x, y, strength, kill) {
+  if (strength <= 0) return;
+  const spread = 1 - strength;
+  const inner = (kill ? 7 : 5) + 4 * spread;
+  const outer = inner + (kill ? 11 : 8);
+  const d = Math.SQRT1_2;
+  ctx.globalAlpha = strength < 1 ? strength : 1;
+  ctx.strokeStyle = kill ? KILL_MARKER : HIT_MARKER;
+  ctx.lineWidth = kill ? 3 : 2;
+  ctx.lineCap = 'round';
+  ctx.beginPath();
+  for (let k = 0; k < 4; k++) {
+    const sx = k & 1 ? -d : d;
+    const sy = k & 2 ? -d : d;
+    ctx.moveTo(x + sx * inner, y + sy * inner);
+    ctx.lineTo(x + sx * outer, y + sy * outer);
+  }
+  ctx.stroke();
+  ctx.lineCap = 'butt';
   ctx.globalAlpha = 1;
 }

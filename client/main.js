@@ -26,6 +26,7 @@
 import { ChatBox, ChatBucket, SLOW_DOWN } from './chat.js';
 import { createDebugView } from './debug.js';
 import { Effects } from './effects.js';
+import { OwnFeedback } from './feedback.js';
 import { InputManager } from './input.js';
 import { KillFeed } from './feed.js';
 import { SORT_NAME, SORT_SCORE, scoreboardHit } from './hud.js';
@@ -110,7 +111,11 @@ const hud = {
   spectatorHint: null,
   /** Spectating: what the scoreboard lists (the whole room); null lists the scene's players. */
   board: null,
+  /** Where the mouse points on the canvas (`{x, y}` CSS pixels), null before it is seen: the hit marker's place. */
+  crosshair: null,
 };
+/** hud.crosshair while the mouse is known, updated in place. */
+const crosshair = { x: 0, y: 0 };
 /** What is drawn behind the lobby: nothing but the background. */
 const idleHud = { ...hud, feed: new KillFeed(), overlayVisible: false };
 
@@ -204,6 +209,8 @@ function newSession(name, join) {
     store: new SnapshotStore(),
     feed: new KillFeed(),
     effects: new Effects(),
+    /** What snapshots say about the own player: new shots, confirmed hits and kills, hp lost (feedback.js). */
+    feedback: new OwnFeedback(),
     meter: new RateMeter(),
     welcome: null,
     /** `{map, rules, tickRate}` for the renderer, from welcome. */
@@ -455,6 +462,7 @@ function onSnapshot(s, msg) {
     }
   }
   const events = result.events;
+  if (!s.spectator) ownFeedback(s, msg, result, prev, now);
   // Joins and leaves since the last roster amend it until the next one.
   if (s.spectator && events.length > 0) s.roster.noteEvents(events, s.welcome.rules.maxHp);
   if (events.length > 0) {
@@ -464,6 +472,13 @@ function onSnapshot(s, msg) {
       if (e.kind === EVENT_KILL) s.effects.noteKill(e.killer, e.victim, s.welcome.playerId, now);
     }
   }
+}
+
+/** The own player's side of a snapshot: a confirmed hit starts the hit marker (sounds: see below). */
+function ownFeedback(s, msg, result, prev, now) {
+  const applied = result.status === APPLIED;
+  const f = s.feedback.observe(s.welcome.playerId, msg, applied, result.hits, result.events, prev, s.store.current);
+  if (f.hits > 0) s.effects.noteHitMarker(f.killHit, now);
 }
 
 /** A spectator's roster (the server sends players none): the whole room, for the scoreboard and for following. */
@@ -810,6 +825,11 @@ function frame(now) {
   s.effects.observe(scene, now);
   s.feed.prune(now);
   hud.now = now;
+  if (input.hasMouse) {
+    crosshair.x = input.mouseX;
+    crosshair.y = input.mouseY;
+    hud.crosshair = crosshair;
+  }
   if (s.state === 'reconnecting' && s.plan !== null) {
     const left = Math.max(0, Math.ceil((s.plan.deadline - now) / 1000));
     if (left !== s.shownGraceSeconds) showReconnecting(s, now);

@@ -1,5 +1,5 @@
 // render.js: draws a scene on a Canvas 2D: the map, bullets, players, hit and death effects, then the HUD (hud.js)
-// on top.
+// on top, the hit marker (effects.js) around the crosshair among it.
 //
 // It only draws: it reads a Scene (scene.js), the map and rules from welcome, the effects (effects.js) and a HUD
 // model, and remembers where the own player landed on screen so main.js can turn the mouse into an aim. The canvas
@@ -14,6 +14,7 @@ import {
   drawBanner,
   drawFeed,
   drawHitFlash,
+  drawHitMarker,
   drawMinimap,
   drawOverlay,
   drawScoreboard,
@@ -26,6 +27,8 @@ import {
 const VIEW_W = 1280;
 const VIEW_H = 720;
 const GRID = 100;
+/** Without a mouse, the hit marker is drawn this far (CSS pixels) ahead of the own player along its aim. */
+const CROSSHAIR_AHEAD = 90;
 
 const COLOR = {
   background: '#0d1016',
@@ -96,6 +99,9 @@ export class Renderer {
     this.view = { x0: 0, y0: 0, x1: 0, y1: 0 };
     /** The scoreboard's rows drawn last frame (player views or roster entries), top to bottom. */
     this.scoreboardRows = [];
+    /** Where the hit marker was last placed, CSS pixels. */
+    this.crosshairX = 0;
+    this.crosshairY = 0;
   }
 
   /** Matches the backing store to the CSS size and devicePixelRatio (cheap when nothing changed). */
@@ -116,7 +122,9 @@ export class Renderer {
 
   /**
    * Draws one frame. `world` is `{map, rules, tickRate}` from welcome (null before it); `hud` is the model hud.js
-   * draws: `{feed, overlayLines, overlayVisible, banner, bannerProgress, sortMode, now}`, and for a spectator
+   * draws: `{feed, overlayLines, overlayVisible, banner, bannerProgress, sortMode, now}`, `crosshair` (`{x, y}` CSS
+   * pixels: where the mouse points, null when unknown; the hit marker is drawn there, or ahead of the own player
+   * along its aim without it), and for a spectator
    * `highlightId` (the followed player, drawn and listed like an own player), `spectatorTitle` and `spectatorHint`
    * (null when playing), and `board` what the scoreboard lists instead of the scene's players (a spectator's whole
    * room, spectate.js's RosterBoard; null or absent: the scene's); `effects` the hit and death effects (effects.js)
@@ -149,6 +157,10 @@ export class Renderer {
       ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
       if (effects !== null) {
         drawHitFlash(ctx, this.width, this.height, 1 - (hud.now - effects.ownHitTime) / OWN_HIT_FLASH_MS);
+        const marker = effects.hitMarkerStrength(hud.now);
+        if (marker > 0 && this.placeCrosshair(scene, hud.crosshair ?? null)) {
+          drawHitMarker(ctx, this.crosshairX, this.crosshairY, marker, effects.hitMarkerKill);
+        }
       }
       const highlight = hud.highlightId ?? 0;
       const spectating = hud.spectatorTitle != null;
@@ -164,6 +176,22 @@ export class Renderer {
     drawFeed(ctx, hud.feed, hud.now);
     if (hud.overlayVisible) drawOverlay(ctx, hud.overlayLines, this.height);
     if (hud.banner) drawBanner(ctx, hud.banner, this.width, this.height, hud.bannerProgress);
+  }
+
+  /**
+   * Where the crosshair is (CSS pixels, into crosshairX/Y): the mouse when known, else CROSSHAIR_AHEAD pixels ahead
+   * of the own player along its aim. Returns false when neither is known.
+   */
+  placeCrosshair(scene, mouse) {
+    if (mouse !== null) {
+      this.crosshairX = mouse.x;
+      this.crosshairY = mouse.y;
+      return true;
+    }
+    if (!this.ownOnScreen || scene.own === null) return false;
+    this.crosshairX = this.ownScreenX + Math.cos(scene.own.aim) * CROSSHAIR_AHEAD;
+    this.crosshairY = this.ownScreenY + Math.sin(scene.own.aim) * CROSSHAIR_AHEAD;
+    return true;
   }
 
   /** The minimap's wall picture for `map`, drawn at the minimap's size times devicePixelRatio once per map. */
