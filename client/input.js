@@ -4,7 +4,8 @@
 // Movement: WASD or arrow keys (physical key positions, so ZQSD layouts work too). Aim: the mouse. Fire: left mouse
 // button or space. Overlay: F3 or N. Scoreboard order: Tab, or a click on the scoreboard (see `uiClick`).
 // Spectating: Q/E or [ and ] switch the followed player, F toggles the free camera. Enter opens the chat box
-// (chat.js); Space, which a spectator does not fire with, plays or pauses a replay room. Esc leaves for the lobby.
+// (chat.js); Space, which a spectator does not fire with, plays or pauses a replay room. M mutes or unmutes the
+// sounds (sound.js). Esc leaves for the lobby.
 // Keys typed into form fields (the chat box among them) are ignored, nothing is taken while `active` is false (the
 // lobby is shown), and everything is released when the window loses focus so a player never keeps running or firing
 // on their own.
@@ -24,6 +25,7 @@ const ACTIONS = new Map([
   ['KeyQ', 'followPrev'],
   ['BracketLeft', 'followPrev'],
   ['KeyF', 'toggleFreeCamera'],
+  ['KeyM', 'toggleMute'],
   ['Escape', 'leave'],
   // Handled on keydown and its default prevented, so the same Enter does not also reach (and submit) the chat box
   // it opens and focuses.
@@ -74,8 +76,8 @@ export class InputManager {
 
   /**
    * Registers `fn` for a named action ('toggleOverlay', 'toggleSort', 'followNext', 'followPrev',
-   * 'toggleFreeCamera', 'leave', 'openChat', 'firePressed': Space went down; a spectator, who fires nothing, may
-   * use it for something else).
+   * 'toggleFreeCamera', 'toggleMute', 'leave', 'openChat', 'firePressed': Space went down; a spectator, who fires
+   * nothing, may use it for something else).
    */
   on(action, fn) {
     if (!this.listeners.has(action)) this.listeners.set(action, []);

@@ -19,6 +19,10 @@
 // sessionStorage, so a reload during a drop resumes too; leaving on purpose (the lobby, another room, closing the
 // page while connected) sends a normal close, which frees the seat. Enter opens the chat box (chat.js); chat lines
 // go to the feed.
+// Protocol v5: each input says how far behind its acknowledged tick the remote players were drawn (view_delay_ms,
+// delay.js), for the server's lag compensation; each snapshot's new own hits (feedback.js) start the hit marker
+// (effects.js), and own shots, hits, kills and hp lost start synthesized sounds (sound.js), which M or the HUD's
+// `#mute` button mutes.
 // `window.skirmish` exposes a read-only view for tests (debug.js), plus sendChat. Spectating a replay room
 // (`--replay`), a control bar (replay.js) plays, pauses and sets the speed with chat commands, sent as the chat box
 // sends them.
@@ -65,6 +69,7 @@ import { Renderer } from './render.js';
 import { Scene, placeOwn } from './scene.js';
 import { Screens } from './screens.js';
 import { ReplayBar, ReplayState } from './replay.js';
+import { MuteButton, Sounds } from './sound.js';
 import { Roster, RosterBoard, SpectatorCamera, ViewThrottle } from './spectate.js';
 import { APPLIED, SnapshotStore } from './state.js';
 import { AckLatency, ArrivalStats, FpsMeter, RateMeter, UnderrunStats, formatRate } from './stats.js';
@@ -91,6 +96,14 @@ const auth = new URLSearchParams(location.search).get('auth') || null;
 /** A fixed interpolation delay in ticks (`?interp=N`), or null: each session adapts its own (delay.js). */
 const fixedInterpDelay = interpDelayOverride(location.search);
 const fps = new FpsMeter();
+/** The synthesized sounds (sound.js), muted as localStorage remembers, and the HUD's switch for them. */
+const sounds = new Sounds({ storage: localStore() });
+const muteButton = new MuteButton(document, sounds);
+// Browsers allow sound only after a user gesture: the first one creates the AudioContext (and any later one
+// resumes it if it was suspended). Capture, so that no handler that stops the event can keep it from here.
+for (const type of ['keydown', 'pointerdown']) {
+  window.addEventListener(type, () => sounds.unlock(), { capture: true, passive: true });
+}
 /** Scratch for the own player's drawn position. */
 const ownDrawn = { x: 0, y: 0 };
 
@@ -148,6 +161,10 @@ input.on('firePressed', () => {
   const s = spectatingSession();
   if (s !== null && s.replay.active) replayBar.toggle();
 });
+input.on('toggleMute', () => {
+  sounds.toggleMuted();
+  muteButton.sync();
+});
 input.on('leave', () => {
   if (session !== null) backToLobby();
 });
@@ -157,6 +174,15 @@ input.uiClick = (x, y) => {
   hud.sortMode = mode;
   return true;
 };
+
+/** The page's localStorage, or null where the page may not use it. */
+function localStore() {
+  try {
+    return window.localStorage;
+  } catch {
+    return null; // storage blocked: the mute switch is not remembered
+  }
+}
 
 /** The tab's sessionStorage, or null where the page may not use it. */
 function sessionStore() {
@@ -474,11 +500,15 @@ function onSnapshot(s, msg) {
   }
 }
 
-/** The own player's side of a snapshot: a confirmed hit starts the hit marker (sounds: see below). */
+/**
+ * The own player's side of a snapshot: a confirmed hit starts the hit marker; a new own bullet, a hit, a kill (a
+ * kill event of its, or a hit that killed: the kill's sound instead of the hit's) and hp lost each start a sound.
+ */
 function ownFeedback(s, msg, result, prev, now) {
   const applied = result.status === APPLIED;
   const f = s.feedback.observe(s.welcome.playerId, msg, applied, result.hits, result.events, prev, s.store.current);
   if (f.hits > 0) s.effects.noteHitMarker(f.killHit, now);
+  sounds.playFeedback(f);
 }
 
 /** A spectator's roster (the server sends players none): the whole room, for the scoreboard and for following. */
@@ -816,8 +846,10 @@ function frame(now) {
     idleHud.sortMode = hud.sortMode;
     renderer.draw(scene, null, idleHud, null);
     replayBar.show(null, now);
+    muteButton.show(false);
     return;
   }
+  muteButton.show(true);
   requestAnimationFrame(frame);
   fps.frame(now);
   fillScene(s, now);
@@ -990,6 +1022,7 @@ const debug = createDebugView({
   chatBox,
   sendChat,
   replayBar,
+  sounds,
   bytesIn,
   bytesOut,
   renderer,
