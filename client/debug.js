@@ -1,17 +1,18 @@
 // debug.js: the view of the page that `window.skirmish` exposes for tests: state, room, own player, prediction,
 // counters (smoothness too: correction sizes, underruns, time extrapolated, snapshot jitter, acknowledgement
-// latency, the interpolation delay), the lobby, reconnection and chat, and while spectating the camera and the
-// roster. It reads the page's
-// parts and never changes them, with one exception a test needs: `sendChat(text)` sends a chat line exactly as
-// the chat box does (same checks, same pace). A test that types instead presses Enter on the game, types into the
-// input `#chat-input` and presses Enter (Escape cancels).
+// latency, the interpolation delay), the lobby, reconnection and chat, while spectating the camera and the
+// roster, and (protocol v5) the own confirmed hits, the view delay sent, the sounds started and the mute switch.
+// It reads the page's parts and never changes them, with one exception a test needs: `sendChat(text)` sends a chat
+// line exactly as the chat box does (same checks, same pace). A test that types instead presses Enter on the game,
+// types into the input `#chat-input` and presses Enter (Escape cancels). The mute switch is M or the button `#mute`.
 
 import { KIND_BULLET, KIND_PLAYER, P_HP, P_X, P_Y, toWorld } from './protocol.js';
 
 /**
  * The view over `app`: `app.session` (a getter: the current session or null), the page's parts it reads
  * (`renderer`, `hud`, `lobby`, `scene`, `fps`, `interpDelay` (ticks drawn with now, null without a world),
- * `interpDelayFixed`, `chatBox`, `replayBar`, `bytesIn(session)`, `bytesOut(session)`) and `sendChat(text)`.
+ * `interpDelayFixed`, `chatBox`, `replayBar`, `sounds` (sound.js), `bytesIn(session)`, `bytesOut(session)`) and
+ * `sendChat(text)`.
  */
 export function createDebugView(app) {
   function ownEntity() {
@@ -366,6 +367,45 @@ export function createDebugView(app) {
     },
     get renderFps() {
       return app.fps.fps;
+    },
+    /**
+     * Own confirmed hits this session (the snapshots' `hits`, each counted once, killing ones included), the
+     * newest one `{tick, victim, kill}` (kill: a kill event of the own player's names that victim at that tick;
+     * null before the first), and hit markers started (one per snapshot bringing new hits).
+     */
+    get hits() {
+      return app.session === null ? 0 : app.session.feedback.hits;
+    },
+    get lastHit() {
+      const h = app.session === null ? null : app.session.feedback.lastHit;
+      return h === null ? null : { tick: h.tick, victim: h.victim, kill: h.kill };
+    },
+    get hitMarkers() {
+      return app.session === null ? 0 : app.session.effects.hitMarkers;
+    },
+    /** The view_delay_ms of the newest input sent (lag compensation), null before the first input. */
+    get viewDelayMs() {
+      return app.session === null ? null : app.session.viewDelayMs;
+    },
+    /** The welcome's max_rewind_ticks (0: lag compensation off), null without one (or from a 10-rule welcome). */
+    get maxRewindTicks() {
+      const w = app.session === null ? null : app.session.welcome;
+      return w === null || w.rules.maxRewindTicks === undefined ? null : w.rules.maxRewindTicks;
+    },
+    /**
+     * Sounds started since the page loaded, by kind: `{shot, hit, kill, hurt}` (none while muted or before a key
+     * or pointer press created the AudioContext); `muted` the switch (M, `#mute`, remembered in localStorage
+     * `skirmish.muted`); `audio` the AudioContext's state ('running', 'suspended', ...), null while there is none.
+     */
+    get sounds() {
+      const c = app.sounds.counts;
+      return { shot: c.shot, hit: c.hit, kill: c.kill, hurt: c.hurt };
+    },
+    get muted() {
+      return app.sounds.muted;
+    },
+    get audio() {
+      return app.sounds.state;
     },
     /** Scoreboard order: 'score' or 'name'. */
     get scoreboardSort() {
