@@ -849,7 +849,7 @@ mod tests {
                 let d = brain.decide(&view);
                 shots += u32::from(d.fire);
                 let movement = Vec2::new(f32::from(d.move_x), f32::from(d.move_y)) / 127.0;
-                world.set_input(*id, PlayerInput { movement, aim: d.aim, fire: d.fire });
+                world.set_input(*id, PlayerInput { movement, aim: d.aim, fire: d.fire, rewind: 0.0 });
                 if me.fields[player_field::HP] > 0 {
                     let cell = ((position(me) / CELL).floor()).as_ivec2();
                     cells.insert((cell.x, cell.y));

@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 
 use crate::codec::{self, close_code, DecodeError};
 use crate::protocol::{
-    ClientMessage, Event, Input, Join, Role, RosterEntry, ServerMessage, Snapshot, Welcome, PROTOCOL_VERSION,
+    ClientMessage, Event, Hit, Input, Join, Role, RosterEntry, ServerMessage, Snapshot, Welcome, PROTOCOL_VERSION,
 };
 use crate::snapshot::{Entity, Replica, ReplicaError};
 
@@ -111,6 +111,8 @@ pub enum ServerEvent {
         baseline: u32,
         last_input_seq: u32,
         new_events: Vec<Event>,
+        /// This client's bullets that hit someone, first seen in this snapshot.
+        new_hits: Vec<Hit>,
     },
     /// A snapshot could not be applied (counted in `ClientStats::desyncs`); the client waits for a full one.
     Desync(ReplicaError),
@@ -147,6 +149,8 @@ pub struct GameClient {
     /// Tick and baseline of the last snapshot handed to `apply` (applied or not): how `resume` tells a full
     /// restart from a delta even when the snapshot desyncs.
     last_header: (u32, u32),
+    /// What the next inputs report as their view delay (lag compensation; `set_view_delay`).
+    view_delay_ms: u16,
 }
 
 struct SpawnExecutor;
@@ -245,6 +249,7 @@ impl GameClient {
             ack_tick: 0,
             scratch: Snapshot::default(),
             last_header: (0, 0),
+            view_delay_ms: 0,
         };
         client.send(&ClientMessage::Hello { version, name: name.to_string(), join, auth }).await?;
         match client.next_message().await? {
@@ -316,9 +321,15 @@ impl GameClient {
     pub async fn send_input(&mut self, move_x: i8, move_y: i8, aim: u16, fire: bool) -> Result<u32, ClientError> {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let input = Input { seq, move_x, move_y, aim, buttons: u8::from(fire), ack_tick: self.ack_tick };
+        let input = Input { seq, move_x, move_y, aim, buttons: u8::from(fire), ack_tick: self.ack_tick, view_delay_ms: self.view_delay_ms };
         self.send(&ClientMessage::Input(input)).await?;
         Ok(seq)
+    }
+
+    /// How far behind the newest applied tick this client draws the other players, in milliseconds, reported with
+    /// every later input so the server resolves its shots where it saw its targets (capped at 1000).
+    pub fn set_view_delay(&mut self, millis: u16) {
+        self.view_delay_ms = millis.min(crate::protocol::MAX_VIEW_DELAY_MS);
     }
 
     /// Acknowledges the newest applied tick without sending input; returns the tick acknowledged.
@@ -354,6 +365,7 @@ impl GameClient {
                     baseline: snapshot.baseline,
                     last_input_seq: snapshot.last_input_seq,
                     new_events: applied.new_events,
+                    new_hits: applied.new_hits,
                 }
             }
             Err(error) => {

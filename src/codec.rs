@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::msgpack::{ReadError, Reader};
 use crate::protocol::{
-    mask_fields, server_tag, ClientMessage, EntityKind, EntityState, Event, FieldDelta, ServerMessage, Snapshot,
+    mask_fields, server_tag, ClientMessage, EntityKind, EntityState, Event, FieldDelta, Hit, ServerMessage, Snapshot,
     BUTTON_FIRE, EVENT_JOIN, EVENT_KILL, EVENT_LEAVE, MAX_FIELDS,
 };
 
@@ -122,6 +122,12 @@ fn validate_client(message: &ClientMessage) -> Result<(), DecodeError> {
             if input.seq == 0 {
                 return Err(DecodeError::Invalid("input sequence numbers start at 1".into()));
             }
+            if input.view_delay_ms > crate::protocol::MAX_VIEW_DELAY_MS {
+                return Err(DecodeError::Invalid(format!(
+                    "view delay over {} ms",
+                    crate::protocol::MAX_VIEW_DELAY_MS
+                )));
+            }
             Ok(())
         }
         ClientMessage::Ack { .. } | ClientMessage::Ping { .. } | ClientMessage::View { .. } => Ok(()),
@@ -182,7 +188,7 @@ pub fn decode_server_general(bytes: &[u8]) -> Result<ServerMessage, DecodeError>
 
 /// Whether `bytes` opens like a snapshot message: an 8-element array whose tag is `SNAPSHOT`.
 pub fn is_snapshot(bytes: &[u8]) -> bool {
-    bytes.starts_with(&[0x98, server_tag::SNAPSHOT])
+    bytes.starts_with(&[0x99, server_tag::SNAPSHOT])
 }
 
 /// Decodes a snapshot message into `snapshot`, reusing its vectors' capacity, so a client decoding 30 snapshots a
@@ -198,7 +204,7 @@ pub fn decode_snapshot_into(bytes: &[u8], snapshot: &mut Snapshot) -> Result<(),
 }
 
 fn read_snapshot(reader: &mut Reader, snapshot: &mut Snapshot) -> Result<(), ReadError> {
-    reader.array_of(8, "a snapshot has 8 elements")?;
+    reader.array_of(9, "a snapshot has 9 elements")?;
     if reader.int::<u8>()? != server_tag::SNAPSHOT {
         return Err(ReadError::Shape("not a snapshot"));
     }
@@ -234,6 +240,13 @@ fn read_snapshot(reader: &mut Reader, snapshot: &mut Snapshot) -> Result<(), Rea
     snapshot.events.clear();
     for _ in 0..reader.array_len()? {
         snapshot.events.push(read_event(reader)?);
+    }
+    snapshot.hits.clear();
+    for _ in 0..reader.array_len()? {
+        if reader.array_len()? != 2 {
+            return Err(ReadError::Shape("a hit is [tick, victim]"));
+        }
+        snapshot.hits.push(Hit { tick: reader.int()?, victim: reader.int()? });
     }
     Ok(())
 }
@@ -292,12 +305,12 @@ pub fn append<T: serde::Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) {
 }
 
 /// Writes the per-client head of a snapshot message: the array header, the tag and the three header integers.
-/// The shared body (`created, changed, removed, events`, four values) follows it; together they are byte for byte
-/// what serializing a whole `ServerMessage::Snapshot` gives (a unit test holds this).
+/// The shared body (`created, changed, removed, events`, four values) and the client's own `hits` follow it;
+/// together they are byte for byte what serializing a whole `ServerMessage::Snapshot` gives (a unit test holds this).
 pub fn encode_snapshot_header(buf: &mut Vec<u8>, tick: u32, baseline: u32, last_input_seq: u32) {
     use rmp::encode::{write_array_len, write_uint};
     // Writing to a Vec cannot fail.
-    let _ = write_array_len(buf, 8);
+    let _ = write_array_len(buf, 9);
     for value in [crate::protocol::server_tag::SNAPSHOT as u32, tick, baseline, last_input_seq] {
         let _ = write_uint(buf, u64::from(value));
     }
@@ -373,7 +386,15 @@ mod tests {
                 join: Some(Join::Spectate { room: Some("abcdefgh2345".into()) }),
                 auth: None,
             },
-            ClientMessage::Input(Input { seq: 70000, move_x: -127, move_y: 127, aim: 40000, buttons: 1, ack_tick: 9 }),
+            ClientMessage::Input(Input {
+                seq: 70000,
+                move_x: -127,
+                move_y: 127,
+                aim: 40000,
+                buttons: 1,
+                ack_tick: 9,
+                view_delay_ms: 1000,
+            }),
             ClientMessage::Ack { tick: 123456 },
             ClientMessage::Ping { nonce: u32::MAX },
             ClientMessage::View { follow: 7, x: -5, y: 20000 },
@@ -398,9 +419,9 @@ mod tests {
             decode_client(&[0x93, 0x01, 0x02, 0xa0], 128).unwrap(),
             ClientMessage::Hello { version: 2, name: String::new(), join: None, auth: None }
         );
-        assert!(decode_client(&[0x94, 0x01, 0x04, 0xa0, 0x91, 0x01], 128).is_err());
+        assert!(decode_client(&[0x94, 0x01, 0x05, 0xa0, 0x91, 0x01], 128).is_err());
         let hello = encode_client(&ClientMessage::hello("ab"));
-        assert_eq!(hello, [0x94, 0x01, 0x04, 0xa2, b'a', b'b', 0x91, 0x01]);
+        assert_eq!(hello, [0x94, 0x01, 0x05, 0xa2, b'a', b'b', 0x91, 0x01]);
         // Room options leave out what follows the last one given.
         let create = Join::Create(RoomOptions { max_players: Some(8), ..RoomOptions::default() });
         let hello =
@@ -413,8 +434,9 @@ mod tests {
             aim: 0,
             buttons: 1,
             ack_tick: 200,
+            view_delay_ms: 50,
         }));
-        assert_eq!(input, [0x97, 0x02, 0x01, 0xff, 0x00, 0x00, 0x01, 0xcc, 200]);
+        assert_eq!(input, [0x98, 0x02, 0x01, 0xff, 0x00, 0x00, 0x01, 0xcc, 200, 50]);
         // A typical mid-game input (seq and tick in the thousands, an arbitrary aim) takes 17 bytes.
         let typical = encode_client(&ClientMessage::Input(Input {
             seq: 5000,
@@ -423,8 +445,9 @@ mod tests {
             aim: 41234,
             buttons: 1,
             ack_tick: 90000,
+            view_delay_ms: 83,
         }));
-        assert_eq!(typical.len(), 17);
+        assert_eq!(typical.len(), 18);
     }
 
     #[test]
@@ -439,6 +462,7 @@ mod tests {
             ],
             changed: vec![FieldDelta { id: 4, mask: 0b1000_0101, fields: [10, 0, 30, 0, 0, 0, 0, 80, 0] }],
             removed: vec![5, 65537],
+            hits: vec![Hit { tick: 499, victim: 4 }, Hit { tick: 500, victim: 9 }],
             events: vec![
                 Event::Kill { tick: 499, killer: 3, victim: 4 },
                 Event::Join { tick: 500, player: 6, name: Arc::from("bo") },
@@ -472,6 +496,7 @@ mod tests {
                     fire_interval_ticks: 5,
                     max_hp: 100,
                     respawn_ticks: 90,
+                    max_rewind_ticks: 6,
                 },
                 room: RoomInfo { id: "abcdefgh2345".into(), name: "arena 1".into(), role: Role::Spectator },
                 session: None,
@@ -502,6 +527,7 @@ mod tests {
             changed: vec![],
             removed: vec![2],
             events: vec![],
+            hits: vec![Hit { tick: 69999, victim: 2 }],
         };
         let mut pieces = Vec::new();
         encode_snapshot_header(&mut pieces, snapshot.tick, snapshot.baseline, snapshot.last_input_seq);
@@ -509,6 +535,7 @@ mod tests {
         append(&mut pieces, &snapshot.changed);
         append(&mut pieces, &snapshot.removed);
         append(&mut pieces, &snapshot.events);
+        append(&mut pieces, &snapshot.hits);
         assert_eq!(pieces, encode_server(&ServerMessage::Snapshot(snapshot)));
     }
 

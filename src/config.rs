@@ -73,6 +73,12 @@ pub struct Args {
     #[arg(long, default_value_t = 20.0)]
     pub resume_grace_secs: f64,
 
+    /// Lag compensation: the furthest back, in milliseconds, a shot is resolved where its shooter saw the others
+    /// (its acknowledged tick minus the view delay its input reports). A shot seen longer ago than this is resolved
+    /// in the present. 0 turns lag compensation off.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub max_rewind_ms: u32,
+
     /// Chat lines a client may send per second on average; a line beyond the bucket closes with 1008.
     #[arg(long, default_value_t = 1.0)]
     pub chat_per_second: f64,
@@ -343,6 +349,8 @@ pub struct RoomConfig {
     pub empty_grace: Duration,
     /// A dropped player's seat is held this long for a resume (zero: resuming is off).
     pub resume_grace: Duration,
+    /// Lag compensation's furthest rewind, in milliseconds (0: off).
+    pub max_rewind_ms: u32,
     /// Test hook: keep the room's own snapshots of the last this-many ticks where tests can read them.
     pub record_snapshots: usize,
     /// Test hook: the room panics right after this tick, to show that a crashed room is never a clean stop.
@@ -420,6 +428,7 @@ impl ServerConfig {
                 slow_client_timeout: seconds(args.slow_client_secs),
                 empty_grace: seconds(args.empty_room_secs),
                 resume_grace: Duration::from_secs_f64(args.resume_grace_secs.clamp(0.0, 86_400.0)),
+                max_rewind_ms: args.max_rewind_ms,
                 record_snapshots: 0,
                 panic_at_tick: args.test_panic_at_tick,
                 min_tick_time: Duration::ZERO,

@@ -223,10 +223,12 @@ impl CloseReason {
 #[derive(Debug)]
 pub enum Outgoing {
     Message(Vec<u8>),
-    /// One message in two parts: a head of this client's own and a body many clients share. The writer sends both
-    /// in one vectored write, so the shared body is never copied per client.
+    /// One message around a body many clients share: `own[..body_at]` (this client's head), the body, then
+    /// `own[body_at..]` (this client's tail). The writer sends the three in one vectored write, so the shared body
+    /// is never copied per client.
     Split {
-        head: Vec<u8>,
+        own: Vec<u8>,
+        body_at: usize,
         body: Bytes,
     },
     Pong(Vec<u8>),
@@ -237,7 +239,7 @@ impl Outgoing {
     pub fn into_message(self) -> Option<Vec<u8>> {
         match self {
             Outgoing::Message(bytes) => Some(bytes),
-            Outgoing::Split { head, body } => Some([head.as_slice(), &body].concat()),
+            Outgoing::Split { .. } => self.parts().map(|parts| parts.concat()),
             Outgoing::Pong(_) => None,
         }
     }
@@ -246,7 +248,18 @@ impl Outgoing {
     pub fn len(&self) -> usize {
         match self {
             Outgoing::Message(bytes) | Outgoing::Pong(bytes) => bytes.len(),
-            Outgoing::Split { head, body } => head.len() + body.len(),
+            Outgoing::Split { own, body, .. } => own.len() + body.len(),
+        }
+    }
+
+    /// A split message's three parts in wire order (`None` for the others).
+    pub fn parts(&self) -> Option<[&[u8]; 3]> {
+        match self {
+            Outgoing::Split { own, body_at, body } => {
+                let (head, tail) = own.split_at((*body_at).min(own.len()));
+                Some([head, body, tail])
+            }
+            _ => None,
         }
     }
 
@@ -287,9 +300,9 @@ mod tests {
 
     #[test]
     fn a_split_message_reads_back_whole() {
-        let split = Outgoing::Split { head: vec![1, 2], body: Bytes::from_static(&[3, 4, 5]) };
-        assert_eq!(split.len(), 5);
-        assert_eq!(split.into_message(), Some(vec![1, 2, 3, 4, 5]));
+        let split = Outgoing::Split { own: vec![1, 2, 6], body_at: 2, body: Bytes::from_static(&[3, 4, 5]) };
+        assert_eq!(split.len(), 6);
+        assert_eq!(split.into_message(), Some(vec![1, 2, 3, 4, 5, 6]));
         assert_eq!(Outgoing::Pong(vec![9]).into_message(), None);
     }
 

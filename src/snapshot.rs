@@ -11,7 +11,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::protocol::{
-    bullet_field, mask_fields, player_field, EntityKind, EntityState, Event, FieldDelta, Snapshot, FLAG_DISCONNECTED,
+    bullet_field, mask_fields, player_field, EntityKind, EntityState, Event, FieldDelta, Hit, Snapshot, FLAG_DISCONNECTED,
     MAX_FIELDS,
 };
 use crate::sim::{quantize, GameEvent, TimedEvent, World};
@@ -447,6 +447,8 @@ pub struct Replica {
     /// Player names by id, replaced when a `created` entry reuses the id.
     names: HashMap<u32, Arc<str>>,
     newest_event_tick: u32,
+    /// Newest tick of a hit confirmation handled (the same once-only rule as events).
+    newest_hit_tick: u32,
     /// The entity vector of the last state dropped, reused for the next state built (no allocation per apply).
     spare: Vec<Entity>,
 }
@@ -457,6 +459,8 @@ pub struct Applied {
     pub tick: u32,
     /// Events this client had not seen yet.
     pub new_events: Vec<Event>,
+    /// Hit confirmations (this client's bullets that hit someone) it had not seen yet.
+    pub new_hits: Vec<Hit>,
 }
 
 /// Upper bound on kept states, in case a server never advances its baselines.
@@ -541,7 +545,11 @@ impl Replica {
         if let Some(newest) = new_events.iter().map(Event::tick).max() {
             self.newest_event_tick = newest;
         }
-        Ok(Applied { tick: snapshot.tick, new_events })
+        let new_hits: Vec<Hit> = snapshot.hits.iter().filter(|h| h.tick > self.newest_hit_tick).copied().collect();
+        if let Some(newest) = new_hits.iter().map(|h| h.tick).max() {
+            self.newest_hit_tick = newest;
+        }
+        Ok(Applied { tick: snapshot.tick, new_events, new_hits })
     }
 }
 
@@ -672,6 +680,7 @@ mod tests {
             changed: delta.changed.clone(),
             removed: delta.removed.clone(),
             events: Vec::new(),
+            hits: Vec::new(),
         }
     }
 

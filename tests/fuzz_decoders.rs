@@ -38,7 +38,7 @@ use proptest::test_runner::{FileFailurePersistence, TestCaseResult, TestRunner};
 use skirmish::client::parse_close;
 use skirmish::codec::{self, close_code, DecodeError, MAX_CHAT_CHARS, MAX_NAME_CHARS};
 use skirmish::protocol::{
-    player_field, ClientMessage, EntityKind, EntityState, Event, FieldDelta, Input, Join, MapInfo, Role, RoomInfo,
+    player_field, ClientMessage, EntityKind, EntityState, Event, FieldDelta, Hit, Input, Join, MapInfo, Role, RoomInfo,
     RoomOptions, RosterEntry, RulesInfo, ServerMessage, SessionInfo, Snapshot, Welcome, BUTTON_FIRE, MAX_FIELDS,
     PROTOCOL_VERSION,
 };
@@ -477,14 +477,19 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
         }),
         5 => chat_text().prop_map(|text| ClientMessage::Chat { text }),
         1 => (edge_u32(), edge_i32(), edge_i32()).prop_map(|(follow, x, y)| ClientMessage::View { follow, x, y }),
-        3 => (edge_u32(), edge_i8(), edge_i8(), edge_u16(), buttons, edge_u32()).prop_map(
-            |(seq, move_x, move_y, aim, buttons, ack_tick)| {
-                ClientMessage::Input(Input { seq, move_x, move_y, aim, buttons, ack_tick })
+        3 => (edge_u32(), edge_i8(), edge_i8(), edge_u16(), buttons, edge_u32(), view_delay()).prop_map(
+            |(seq, move_x, move_y, aim, buttons, ack_tick, view_delay_ms)| {
+                ClientMessage::Input(Input { seq, move_x, move_y, aim, buttons, ack_tick, view_delay_ms })
             }
         ),
         1 => edge_u32().prop_map(|tick| ClientMessage::Ack { tick }),
         1 => edge_u32().prop_map(|nonce| ClientMessage::Ping { nonce }),
     ]
+}
+
+/// A view delay: mostly in range (0..=1000 ms), sometimes just past it or anywhere in a uint16.
+fn view_delay() -> impl Strategy<Value = u16> {
+    prop_oneof![4 => 0u16..=1000, 1 => Just(1001u16), 1 => edge_u16()]
 }
 
 /// PROTOCOL.md's rules for a client message, written out independently of the codec. (The version in `hello` is
@@ -508,6 +513,7 @@ fn obeys_protocol(message: &ClientMessage) -> bool {
                 && (-127..=127).contains(&input.move_x)
                 && (-127..=127).contains(&input.move_y)
                 && input.buttons & !BUTTON_FIRE == 0
+                && input.view_delay_ms <= 1000
         }
         // Room ids, maps and options are the lobby's to judge (close 4001 or 4005), not the decoder's.
         ClientMessage::Ack { .. } | ClientMessage::Ping { .. } | ClientMessage::View { .. } => true,
@@ -690,11 +696,11 @@ const CLIENT_PREFIXES: [&[u8]; 8] = [
     &[0x93, 0x04, 0x00],                               // ping, then an extra element to skip
     &[0x93, 0x03, 0x00],                               // ack, then an extra element to skip
     &[0x93, 0x01, 0x01],                               // hello, then the name
-    &[0x98, 0x02, 1, 0, 0, 0, 0, 0],                   // input, then an extra element to skip
+    &[0x99, 0x02, 1, 0, 0, 0, 0, 0, 0],                // input, then an extra element to skip
     &[0x92, 0x06],                                     // chat, then the text
-    &[0x95, 0x01, 0x04, 0xa0, 0x91, 0x01],             // a v4 hello with a join, then the auth token
-    &[0x94, 0x01, 0x04, 0xa0, 0x93, 0x05],             // a resume, then the resume token
-    &[0x96, 0x01, 0x04, 0xa0, 0x91, 0x01, 0xa1, b'x'], // a hello with auth, then an extra element to skip
+    &[0x95, 0x01, 0x05, 0xa0, 0x91, 0x01],             // a v5 hello with a join, then the auth token
+    &[0x94, 0x01, 0x05, 0xa0, 0x93, 0x05],             // a resume, then the resume token
+    &[0x96, 0x01, 0x05, 0xa0, 0x91, 0x01, 0xa1, b'x'], // a hello with auth, then an extra element to skip
 ];
 
 /// `decode_client` on nesting bombs (up to 3000 nested arrays or maps where the decoder reads or skips a value)
@@ -774,8 +780,9 @@ fn snapshot_message() -> impl Strategy<Value = Snapshot> {
         vec(field_delta(edge_u32()), 0..6),
         vec(edge_u32(), 0..6),
         vec(event(edge_u32()), 0..4),
+        vec((edge_u32(), edge_u32()).prop_map(|(tick, victim)| Hit { tick, victim }), 0..4),
     )
-        .prop_map(|((tick, baseline, last_input_seq), created, changed, removed, events)| Snapshot {
+        .prop_map(|((tick, baseline, last_input_seq), created, changed, removed, events, hits)| Snapshot {
             tick,
             baseline,
             last_input_seq,
@@ -783,6 +790,7 @@ fn snapshot_message() -> impl Strategy<Value = Snapshot> {
             changed,
             removed,
             events,
+            hits,
         })
 }
 
@@ -796,13 +804,14 @@ fn welcome() -> impl Strategy<Value = Welcome> {
     )
         .prop_map(|(name, width, height, walls, spawns)| MapInfo { name, width, height, walls, spawns });
     // Any f32 at all, NaN and infinities included: the decoder must carry them, not judge them.
-    let rules = (prop::array::uniform6(any::<f32>()), edge_u32(), edge_u32(), edge_u8(), edge_u32()).prop_map(
+    let rules = (prop::array::uniform6(any::<f32>()), edge_u32(), edge_u32(), edge_u8(), edge_u32(), edge_u32()).prop_map(
         |(
             [player_radius, accel, friction, max_speed, bullet_radius, bullet_speed],
             lifetime,
             interval,
             max_hp,
             respawn,
+            max_rewind_ticks,
         )| {
             RulesInfo {
                 player_radius,
@@ -815,6 +824,7 @@ fn welcome() -> impl Strategy<Value = Welcome> {
                 fire_interval_ticks: interval,
                 max_hp,
                 respawn_ticks: respawn,
+                max_rewind_ticks,
             }
         },
     );
@@ -846,7 +856,16 @@ fn full_snapshot() -> impl Strategy<Value = Snapshot> {
     (1u32..u32::MAX, edge_u32(), vec(entity_state(edge_u32()), 0..6)).prop_map(|(tick, last_input_seq, mut created)| {
         created.sort_by_key(|entity| entity.id);
         created.dedup_by_key(|entity| entity.id);
-        Snapshot { tick, baseline: 0, last_input_seq, created, changed: vec![], removed: vec![], events: vec![] }
+        Snapshot {
+            tick,
+            baseline: 0,
+            last_input_seq,
+            created,
+            changed: vec![],
+            removed: vec![],
+            events: vec![],
+            hits: vec![],
+        }
     })
 }
 
@@ -891,6 +910,7 @@ fn wide_mask_snapshot() -> impl Strategy<Value = (Vec<u8>, u16)> {
         for value in values.iter().chain(&extra).take(mask.count_ones() as usize) {
             let _ = write_sint(&mut buf, i64::from(*value));
         }
+        let _ = write_array_len(&mut buf, 0);
         let _ = write_array_len(&mut buf, 0);
         let _ = write_array_len(&mut buf, 0);
         (buf, mask)
@@ -963,16 +983,17 @@ fn check_server_frame(bytes: &[u8], tally: &Tally) -> TestCaseResult {
 /// Starts of server messages that put the next value where the decoder reads a string, a list, an entity, or an
 /// element it skips, for the nesting and length bombs below.
 fn server_prefixes() -> Vec<&'static [u8]> {
-    const FIXED: [&[u8]; 13] = [
+    const FIXED: [&[u8]; 14] = [
         &[],
         &[0x93, 0x03, 0x00],                               // pong, then an extra element to skip
         &[0x93, 0x04, 0xcd, 0x03, 0xe8],                   // close 1000, then the reason
-        &[0x98, 0x02, 0x01, 0x00, 0x00],                   // snapshot, then `created`
-        &[0x98, 0x02, 0x01, 0x00, 0x00, 0x90],             // ... then `changed`
-        &[0x98, 0x02, 0x01, 0x00, 0x00, 0x90, 0x90],       // ... then `removed`
-        &[0x98, 0x02, 0x01, 0x00, 0x00, 0x90, 0x90, 0x90], // ... then `events`
-        &[0x98, 0x02, 0x01, 0x00, 0x00, 0x91, 0x9c, 0x01, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0], // a player, then its name
-        &[0x98, 0x02, 0x01, 0x00, 0x00, 0x90, 0x91, 0x93, 0x01, 0xcd, 0x01, 0x00], // a delta of bit 8, then its value
+        &[0x99, 0x02, 0x01, 0x00, 0x00],                   // snapshot, then `created`
+        &[0x99, 0x02, 0x01, 0x00, 0x00, 0x90],             // ... then `changed`
+        &[0x99, 0x02, 0x01, 0x00, 0x00, 0x90, 0x90],       // ... then `removed`
+        &[0x99, 0x02, 0x01, 0x00, 0x00, 0x90, 0x90, 0x90], // ... then `events`
+        &[0x99, 0x02, 0x01, 0x00, 0x00, 0x90, 0x90, 0x90, 0x90], // ... then `hits`
+        &[0x99, 0x02, 0x01, 0x00, 0x00, 0x91, 0x9c, 0x01, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0], // a player, then its name
+        &[0x99, 0x02, 0x01, 0x00, 0x00, 0x90, 0x91, 0x93, 0x01, 0xcd, 0x01, 0x00], // a delta of bit 8, then its value
         &[0x99, 0x01, 0x01, 0x01, 0x1e, 0x01, 0x95],       // welcome, then the map's name
         &[0x99, 0x01, 0x01, 0x01, 0x1e, 0x01, 0x95, 0xa0, 0x01, 0x01], // ... then its walls
         &[0x95, 0x06, 0x00, 0x00],                         // chat event, then the sender's name
@@ -1283,7 +1304,8 @@ fn loose_snapshot() -> impl Strategy<Value = LooseSnapshot> {
     )
         .prop_map(|((tick, baseline), created, changed, sort_changed, removed, events)| {
             let (changed, known_ids) = changed.into_iter().unzip();
-            let snapshot = Snapshot { tick: 0, baseline: 0, last_input_seq: 0, created, changed, removed, events };
+            let snapshot =
+                Snapshot { tick: 0, baseline: 0, last_input_seq: 0, created, changed, removed, events, hits: vec![] };
             LooseSnapshot { tick, baseline, known_ids, sort_changed, snapshot }
         })
 }
@@ -1579,6 +1601,7 @@ fn replica_rebuilds_consistent_streams() {
             view.last_sent = tick;
             let carried: Vec<&Event> = events.between(baseline, tick).collect();
             codec::append(&mut frame, &carried);
+            codec::append(&mut frame, &Vec::<skirmish::protocol::Hit>::new());
             if script.frame_lost {
                 continue;
             }

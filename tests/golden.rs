@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use skirmish::codec::{decode_client, decode_server, encode_client, encode_server};
 use skirmish::protocol::{
-    mask_fields, ClientMessage, EntityKind, EntityState, Event, FieldDelta, Input, Join, MapInfo, Role, RoomInfo,
+    mask_fields, ClientMessage, EntityKind, EntityState, Event, FieldDelta, Hit, Input, Join, MapInfo, Role, RoomInfo,
     RoomOptions, RosterEntry, RulesInfo, ServerMessage, SessionInfo, Snapshot, Welcome, EVENT_JOIN, EVENT_KILL,
     EVENT_LEAVE, MAX_FIELDS, PROTOCOL_VERSION,
 };
@@ -90,6 +90,7 @@ fn welcome() -> Welcome {
             fire_interval_ticks: 5,
             max_hp: 100,
             respawn_ticks: 90,
+            max_rewind_ticks: 6,
         },
         room: RoomInfo { id: "k3j9x2m4q8rt".into(), name: "arena 1".into(), role: Role::Player },
         session: Some(SessionInfo {
@@ -132,6 +133,7 @@ fn server_messages() -> Vec<(&'static str, ServerMessage)> {
             Event::Join { tick: 1235, player: 300, name: Arc::from("日本語の名前") },
             Event::Leave { tick: 1235, player: 9 },
         ],
+        hits: vec![Hit { tick: 1234, victim: 8 }, Hit { tick: 1235, victim: 8 }],
     };
     // More than 15 entities: the created array needs an array16 header.
     let crowded = Snapshot {
@@ -145,6 +147,7 @@ fn server_messages() -> Vec<(&'static str, ServerMessage)> {
         changed: vec![],
         removed: vec![],
         events: vec![Event::Join { tick: 70000, player: 20, name: Arc::from("bot20") }],
+        hits: vec![],
     };
     let delta_snapshot = Snapshot {
         tick: 1237,
@@ -170,6 +173,8 @@ fn server_messages() -> Vec<(&'static str, ServerMessage)> {
             Event::Leave { tick: 1237, player: 5 },
             Event::Join { tick: 1237, player: 10, name: Arc::from("late") },
         ],
+        // A hit on a player with a large id (uint16) in the delta's range.
+        hits: vec![Hit { tick: 1236, victim: 300 }],
     };
     let empty_delta = Snapshot {
         tick: 4_000_000_000,
@@ -179,6 +184,7 @@ fn server_messages() -> Vec<(&'static str, ServerMessage)> {
         changed: vec![],
         removed: vec![],
         events: vec![],
+        hits: vec![],
     };
     vec![
         ("welcome", ServerMessage::Welcome(welcome())),
@@ -262,8 +268,8 @@ fn server_messages() -> Vec<(&'static str, ServerMessage)> {
 }
 
 fn client_messages() -> Vec<(&'static str, ClientMessage)> {
-    let input = |seq, move_x, move_y, aim, buttons, ack_tick| {
-        ClientMessage::Input(Input { seq, move_x, move_y, aim, buttons, ack_tick })
+    let input = |seq, move_x, move_y, aim, buttons, ack_tick, view_delay_ms| {
+        ClientMessage::Input(Input { seq, move_x, move_y, aim, buttons, ack_tick, view_delay_ms })
     };
     let hello = |name: &str, join| ClientMessage::Hello {
         version: PROTOCOL_VERSION,
@@ -337,10 +343,10 @@ fn client_messages() -> Vec<(&'static str, ClientMessage)> {
         ("hello_resume_nothing_held", hello("ana", Join::Resume { token: "r.t".into(), last_tick: 0 })),
         ("chat", ClientMessage::Chat { text: "gg".into() }),
         ("chat_unicode", ClientMessage::Chat { text: "très bien, 東京 👍".into() }),
-        ("input_first", input(1, 127, 0, 0, 0, 1235)),
-        ("input_negative_moves", input(2, -127, -1, 16384, 1, 1236)),
-        ("input_diagonal", input(300, -90, 90, 41234, 0, 70000)),
-        ("input_large", input(u32::MAX, 0, -127, 65535, 1, 4_000_000_000)),
+        ("input_first", input(1, 127, 0, 0, 0, 1235, 0)),
+        ("input_negative_moves", input(2, -127, -1, 16384, 1, 1236, 67)),
+        ("input_diagonal", input(300, -90, 90, 41234, 0, 70000, 200)),
+        ("input_large", input(u32::MAX, 0, -127, 65535, 1, 4_000_000_000, 1000)),
         ("ack", ClientMessage::Ack { tick: 1235 }),
         ("ack_none", ClientMessage::Ack { tick: 0 }),
         ("ack_large", ClientMessage::Ack { tick: 3_000_000_000 }),
@@ -387,6 +393,7 @@ fn rules_json(r: &RulesInfo) -> Value {
         "fireIntervalTicks": r.fire_interval_ticks,
         "maxHp": r.max_hp,
         "respawnTicks": r.respawn_ticks,
+        "maxRewindTicks": r.max_rewind_ticks,
     })
 }
 
@@ -438,6 +445,7 @@ fn server_json(message: &ServerMessage) -> Value {
             })).collect::<Vec<_>>(),
             "removed": s.removed,
             "events": s.events.iter().map(event_json).collect::<Vec<_>>(),
+            "hits": s.hits.iter().map(|h| json!({ "tick": h.tick, "victim": h.victim })).collect::<Vec<_>>(),
         }),
         ServerMessage::Pong { nonce } => json!({ "type": "pong", "nonce": nonce }),
         ServerMessage::Close { code, reason } => json!({ "type": "close", "code": code, "reason": reason }),
@@ -492,6 +500,7 @@ fn client_json(message: &ClientMessage) -> Value {
             "aim": i.aim,
             "buttons": i.buttons,
             "ackTick": i.ack_tick,
+            "viewDelayMs": i.view_delay_ms,
         }),
         ClientMessage::Ack { tick } => json!({ "type": "ack", "tick": tick }),
         ClientMessage::Ping { nonce } => json!({ "type": "ping", "nonce": nonce }),

@@ -231,7 +231,7 @@ fn movement(mx: i8, my: i8) -> Vec2 {
 fn unobstructed(rules: &Rules, state: [i32; 4], m: Vec2) -> ([i32; 4], bool) {
     let scale = |v: i32| v as f32 / POS_SCALE;
     let (pos, vel) = (Vec2::new(scale(state[0]), scale(state[1])), Vec2::new(scale(state[2]), scale(state[3])));
-    let m = PlayerInput { movement: m, aim: 0, fire: false }.sanitized().movement;
+    let m = PlayerInput { movement: m, aim: 0, fire: false, rewind: 0.0 }.sanitized().movement;
     let mut v = (vel + m * (rules.accel * rules.dt)) * (1.0 - rules.friction * rules.dt).max(0.0);
     let speed = v.length();
     let capped = speed > rules.max_speed;
@@ -479,7 +479,7 @@ fn step_vectors() -> Generated {
             for (i, &(mx, my)) in segment.inputs.iter().enumerate() {
                 assert!(mx != i8::MIN && my != i8::MIN, "movement values stay in -127..=127");
                 assert!(
-                    world.set_input(id, PlayerInput { movement: movement(mx, my), aim: 0, fire: false }),
+                    world.set_input(id, PlayerInput { movement: movement(mx, my), aim: 0, fire: false, rewind: 0.0 }),
                     "the player is in the world"
                 );
                 world.step();
@@ -500,7 +500,7 @@ fn step_vectors() -> Generated {
         let mut kept = [0usize; PORT_VARIANTS.len()];
         let mut delicate = Vec::new();
         for (mx, my) in wander("long run", 100 + n as u64, LONG_RUN_STEPS).inputs {
-            world.set_input(id, PlayerInput { movement: movement(mx, my), aim: 0, fire: false });
+            world.set_input(id, PlayerInput { movement: movement(mx, my), aim: 0, fire: false, rewind: 0.0 });
             world.step();
             let after = wire_state(&world, id);
             port_mismatches +=

@@ -48,12 +48,13 @@ pub fn config(players: usize) -> RoomConfig {
     config
 }
 
-/// The controls a decision stands for, as the room turns an input into them.
-pub fn player_input(decision: &Decision) -> PlayerInput {
+/// The controls a decision stands for, as the room turns an input into them, its shots rewound by `rewind` ticks.
+pub fn player_input(decision: &Decision, rewind: f32) -> PlayerInput {
     PlayerInput {
         movement: Vec2::new(f32::from(decision.move_x), f32::from(decision.move_y)) / 127.0,
         aim: decision.aim,
         fire: decision.fire,
+        rewind,
     }
 }
 
@@ -176,6 +177,8 @@ pub struct Sim {
     pub events: EventLog,
     /// The last [`HISTORY`] snapshots, oldest first.
     history: VecDeque<WorldSnapshot>,
+    /// Ticks every input's shots are rewound by (lag compensation; 0: resolved in the present).
+    pub rewind: f32,
 }
 
 impl Sim {
@@ -183,8 +186,14 @@ impl Sim {
     // Each bench compiles this module on its own, and the tick bench builds its worlds in a room instead.
     #[allow(dead_code)]
     pub fn new(players: usize) -> Sim {
+        Sim::with_rules(players, Rules::for_tick_rate(config(players).tick_rate))
+    }
+
+    /// [`Sim::new`] under other rules (lag compensation off, say).
+    #[allow(dead_code)]
+    pub fn with_rules(players: usize, rules: Rules) -> Sim {
         let config = config(players);
-        let mut world = World::new(config.map, Rules::for_tick_rate(config.tick_rate), config.seed);
+        let mut world = World::new(config.map, rules, config.seed);
         for i in 0..players {
             world.add_player(&format!("bot{i}"));
         }
@@ -206,6 +215,7 @@ impl Sim {
             decisions: Vec::new(),
             events,
             history,
+            rewind: 0.0,
         }
     }
 
@@ -220,7 +230,7 @@ impl Sim {
     /// Their decisions become the players' inputs.
     pub fn apply(&mut self) {
         for (id, decision) in self.ids.iter().zip(&self.decisions) {
-            self.world.set_input(*id, player_input(decision));
+            self.world.set_input(*id, player_input(decision, self.rewind));
         }
     }
 

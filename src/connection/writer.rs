@@ -97,7 +97,9 @@ fn log_out(log: Option<&FrameLog>, opcode: u8, parts: &[&[u8]]) {
 fn log_pending(log: Option<&FrameLog>, pending: &Pending) {
     match pending {
         Pending::Outgoing(Outgoing::Message(bytes)) => log_out(log, opcode::BINARY, &[bytes]),
-        Pending::Outgoing(Outgoing::Split { head, body }) => log_out(log, opcode::BINARY, &[head, body]),
+        Pending::Outgoing(split @ Outgoing::Split { .. }) => {
+            log_out(log, opcode::BINARY, &split.parts().unwrap_or_default())
+        }
         Pending::Outgoing(Outgoing::Pong(payload)) => log_out(log, opcode::PONG, &[payload]),
         Pending::Ping => log_out(log, opcode::PING, &[b"skirmish"]),
     }
@@ -106,7 +108,9 @@ fn log_pending(log: Option<&FrameLog>, pending: &Pending) {
 async fn write_pending<S: Transport>(write: &mut WriteHalf<S>, pending: &Pending) -> std::io::Result<()> {
     match pending {
         Pending::Outgoing(Outgoing::Message(bytes)) => write_frame(write, opcode::BINARY, &[bytes]).await,
-        Pending::Outgoing(Outgoing::Split { head, body }) => write_frame(write, opcode::BINARY, &[head, body]).await,
+        Pending::Outgoing(split @ Outgoing::Split { .. }) => {
+            write_frame(write, opcode::BINARY, &split.parts().unwrap_or_default()).await
+        }
         Pending::Outgoing(Outgoing::Pong(payload)) => write_frame(write, opcode::PONG, &[payload]).await,
         Pending::Ping => write_frame(write, opcode::PING, &[b"skirmish"]).await,
     }

@@ -13,7 +13,7 @@ mod wire;
 pub use wire::{EVENT_JOIN, EVENT_KILL, EVENT_LEAVE};
 
 /// Version carried by `hello` and `welcome`; a client speaking another version is refused with close code 4000.
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// Type tags of client-to-server messages.
 pub mod client_tag {
@@ -153,7 +153,13 @@ pub struct Input {
     pub aim: u16,
     pub buttons: u8,
     pub ack_tick: u32,
+    /// How far behind `ack_tick` the client drew the other players when it made this input, in milliseconds
+    /// (0..=[`MAX_VIEW_DELAY_MS`]); the room rewinds this input's shots by it (lag compensation). 0 when absent.
+    pub view_delay_ms: u16,
 }
+
+/// The largest `view_delay_ms` an input may carry.
+pub const MAX_VIEW_DELAY_MS: u16 = 1000;
 
 /// `buttons` bit: fire.
 pub const BUTTON_FIRE: u8 = 1;
@@ -275,6 +281,8 @@ pub struct RulesInfo {
     pub fire_interval_ticks: u32,
     pub max_hp: u8,
     pub respawn_ticks: u32,
+    /// The furthest back a shot is resolved (lag compensation), in ticks; 0 when lag compensation is off.
+    pub max_rewind_ticks: u32,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -337,6 +345,7 @@ impl From<&crate::sim::Rules> for RulesInfo {
             fire_interval_ticks: rules.fire_interval_ticks,
             max_hp: rules.max_hp,
             respawn_ticks: rules.respawn_ticks,
+            max_rewind_ticks: rules.max_rewind_ticks,
         }
     }
 }
@@ -351,6 +360,15 @@ pub struct Snapshot {
     pub changed: Vec<FieldDelta>,
     pub removed: Vec<u32>,
     pub events: Vec<Event>,
+    /// The receiving player's bullets that hit someone after the baseline (every kept one in a full snapshot).
+    pub hits: Vec<Hit>,
+}
+
+/// One of the receiving player's bullets hit `victim` in `tick` (a hit confirmation, for the shooter's hit marker).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Hit {
+    pub tick: u32,
+    pub victim: u32,
 }
 
 /// One player of a room as a spectator's roster lists it.

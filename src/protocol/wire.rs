@@ -40,7 +40,7 @@ impl Serialize for ClientMessage {
                 t.end()
             }
             ClientMessage::Input(input) => {
-                let mut t = serializer.serialize_tuple(7)?;
+                let mut t = serializer.serialize_tuple(8)?;
                 t.serialize_element(&client_tag::INPUT)?;
                 t.serialize_element(&input.seq)?;
                 t.serialize_element(&input.move_x)?;
@@ -48,6 +48,7 @@ impl Serialize for ClientMessage {
                 t.serialize_element(&input.aim)?;
                 t.serialize_element(&input.buttons)?;
                 t.serialize_element(&input.ack_tick)?;
+                t.serialize_element(&input.view_delay_ms)?;
                 t.end()
             }
             ClientMessage::Ack { tick } => (client_tag::ACK, tick).serialize(serializer),
@@ -204,6 +205,8 @@ impl<'de> Deserialize<'de> for ClientMessage {
                         aim: next(&mut seq, "input aim")?,
                         buttons: next(&mut seq, "input buttons")?,
                         ack_tick: next(&mut seq, "input ack_tick")?,
+                        // Optional: a client that does not interpolate (or predates lag compensation) leaves it out.
+                        view_delay_ms: seq.next_element()?.unwrap_or(0),
                     }),
                     client_tag::ACK => ClientMessage::Ack { tick: next(&mut seq, "ack tick")? },
                     client_tag::PING => ClientMessage::Ping { nonce: next(&mut seq, "ping nonce")? },
@@ -374,7 +377,7 @@ impl Serialize for ServerMessage {
                 t.end()
             }
             ServerMessage::Snapshot(s) => {
-                let mut t = serializer.serialize_tuple(8)?;
+                let mut t = serializer.serialize_tuple(9)?;
                 t.serialize_element(&server_tag::SNAPSHOT)?;
                 t.serialize_element(&s.tick)?;
                 t.serialize_element(&s.baseline)?;
@@ -383,6 +386,7 @@ impl Serialize for ServerMessage {
                 t.serialize_element(&s.changed)?;
                 t.serialize_element(&s.removed)?;
                 t.serialize_element(&s.events)?;
+                t.serialize_element(&s.hits)?;
                 t.end()
             }
             ServerMessage::Pong { nonce } => (server_tag::PONG, nonce).serialize(serializer),
@@ -443,6 +447,7 @@ impl<'de> Deserialize<'de> for ServerMessage {
                         changed: next(&mut seq, "changed")?,
                         removed: next(&mut seq, "removed")?,
                         events: next(&mut seq, "events")?,
+                        hits: next(&mut seq, "hits")?,
                     }),
                     server_tag::PONG => ServerMessage::Pong { nonce: next(&mut seq, "nonce")? },
                     server_tag::CLOSE => {
@@ -470,5 +475,19 @@ impl<'de> Deserialize<'de> for ServerMessage {
             }
         }
         deserializer.deserialize_seq(V)
+    }
+}
+
+/// A hit confirmation is the pair `[tick, victim]`.
+impl Serialize for Hit {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (self.tick, self.victim).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Hit {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (tick, victim) = <(u32, u32)>::deserialize(deserializer)?;
+        Ok(Hit { tick, victim })
     }
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::protocol::{EntityKind, Input, MapInfo, BUTTON_FIRE};
-use crate::sim::{Map, PlayerInput, Rules, Wall};
+use crate::sim::{Map, PlayerInput, Rules, Wall, REWIND_STEPS};
 use crate::snapshot::WorldSnapshot;
 
 /// The header's `format` of a match recording.
@@ -20,7 +20,7 @@ pub const RECORDING_FORMAT: &str = "skirmish-recording";
 /// The header's `format` of one connection's frame log.
 pub const FRAME_LOG_FORMAT: &str = "skirmish-frames";
 /// The layout version this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Tags of frames (the first element of each frame array).
 pub mod frame_tag {
@@ -94,6 +94,9 @@ pub struct RulesRecord {
     pub bullet_damage: u8,
     pub respawn_ticks: u32,
     pub dt: f32,
+    /// Lag compensation's furthest rewind (format version 2; a version 1 recording had none).
+    #[serde(default)]
+    pub max_rewind_ticks: u32,
 }
 
 impl From<&Rules> for RulesRecord {
@@ -111,6 +114,7 @@ impl From<&Rules> for RulesRecord {
             bullet_damage: rules.bullet_damage,
             respawn_ticks: rules.respawn_ticks,
             dt: rules.dt,
+            max_rewind_ticks: rules.max_rewind_ticks,
         }
     }
 }
@@ -130,6 +134,7 @@ impl From<&RulesRecord> for Rules {
             bullet_damage: rules.bullet_damage,
             respawn_ticks: rules.respawn_ticks,
             dt: rules.dt,
+            max_rewind_ticks: rules.max_rewind_ticks,
         }
     }
 }
@@ -225,6 +230,8 @@ pub struct WireInput {
     /// 65536 steps per turn.
     pub aim: u16,
     pub fire: bool,
+    /// How far back this input's shots are resolved, in 1/64 ticks (lag compensation; 0: the present).
+    pub rewind_q: u16,
 }
 
 impl WireInput {
@@ -234,13 +241,20 @@ impl WireInput {
             movement: glam::Vec2::new(f32::from(self.move_x), f32::from(self.move_y)) / 127.0,
             aim: self.aim,
             fire: self.fire,
+            rewind: f32::from(self.rewind_q) / REWIND_STEPS,
         }
     }
 }
 
 impl From<&Input> for WireInput {
     fn from(input: &Input) -> WireInput {
-        WireInput { move_x: input.move_x, move_y: input.move_y, aim: input.aim, fire: input.buttons & BUTTON_FIRE != 0 }
+        WireInput {
+            move_x: input.move_x,
+            move_y: input.move_y,
+            aim: input.aim,
+            fire: input.buttons & BUTTON_FIRE != 0,
+            rewind_q: 0,
+        }
     }
 }
 
@@ -488,13 +502,17 @@ impl Op {
                 e.uint(u64::from(*id));
             }
             Op::Input { id, input } => {
-                e.array(6);
+                // The rewind only when there is one: most inputs have none, and then the op reads as version 1's.
+                e.array(if input.rewind_q == 0 { 6 } else { 7 });
                 e.uint(u64::from(op_tag::INPUT));
                 e.uint(u64::from(*id));
                 e.int(i64::from(input.move_x));
                 e.int(i64::from(input.move_y));
                 e.uint(u64::from(input.aim));
                 e.bool(input.fire);
+                if input.rewind_q != 0 {
+                    e.uint(u64::from(input.rewind_q));
+                }
             }
             Op::Flag { id, disconnected } => {
                 e.array(3);
@@ -797,6 +815,7 @@ impl<'a> Dec<'a> {
         let expected = match tag {
             op_tag::JOIN => 4,
             op_tag::LEAVE => 2,
+            op_tag::INPUT if len == 7 => 7,
             op_tag::INPUT => 6,
             op_tag::FLAG => 3,
             _ => return Err(self.malformed(format!("unknown operation tag {tag}"))),
@@ -815,6 +834,7 @@ impl<'a> Dec<'a> {
                     move_y: self.int("move_y")?,
                     aim: self.int("aim")?,
                     fire: self.bool()?,
+                    rewind_q: if len == 7 { self.int("rewind")? } else { 0 },
                 },
             },
             _ => Op::Flag { id, disconnected: self.bool()? },
@@ -878,7 +898,8 @@ mod tests {
             tick: 70_000,
             ops: vec![
                 Op::Join { id: 3, generation: 9, name: "bob".into() },
-                Op::Input { id: 3, input: WireInput { move_x: -127, move_y: 5, aim: 65535, fire: true } },
+                Op::Input { id: 3, input: WireInput { move_x: -127, move_y: 5, aim: 65535, fire: true, rewind_q: 0 } },
+                Op::Input { id: 3, input: WireInput { move_x: 0, move_y: 0, aim: 1, fire: true, rewind_q: 321 } },
                 Op::Flag { id: 3, disconnected: true },
                 Op::Leave { id: 3 },
             ],

@@ -500,6 +500,7 @@ mod tests {
                     move_y: ((phase * 91) % 255 - 127) as i8,
                     aim: (phase as u32 * 4099) as u16,
                     fire: phase % 3 == 0,
+                    rewind_q: if phase % 5 == 0 { 64 * 3 + 17 } else { 0 },
                 };
                 journal.set_input(&mut world, player, input);
             }

@@ -21,7 +21,7 @@ use crate::codec;
 use crate::config::{RoomConfig, HISTORY_TICKS};
 use crate::link::{ClientLink, CloseReason, Outgoing};
 use crate::metrics::Histogram;
-use crate::protocol::{Input, MapInfo, Role, RoomInfo, RulesInfo, ServerMessage, Welcome, PROTOCOL_VERSION};
+use crate::protocol::{Hit, Input, MapInfo, Role, RoomInfo, RulesInfo, ServerMessage, Welcome, PROTOCOL_VERSION};
 use crate::recording::{Journal, WireInput};
 use crate::sim::{PlayerId, Rules, World};
 use crate::snapshot::{EventLog, SnapshotHistory, WorldSnapshot};
@@ -226,6 +226,8 @@ struct Client {
     moving: bool,
     /// A spectator waiting for its next roster (one right after joining, then one a second).
     roster_due: bool,
+    /// Its player's bullets that hit someone, oldest first, kept as long as the event log keeps events.
+    hits: VecDeque<Hit>,
 }
 
 /// The room's state; `run` drives it in real time, `tick` advances it by exactly one step (tests, benchmarks).
@@ -258,6 +260,8 @@ pub struct Room {
     interest: Option<Interest>,
     /// Held seats by their resume secret.
     seats: HashMap<ResumeSecret, usize>,
+    /// The client key of each world player slot (`usize::MAX`: none), to hand a hit to its shooter.
+    shooters: Vec<usize>,
     /// Clients whose socket is gone (their seat held).
     detached: usize,
     /// How long a dropped player's seat is held; 0 turns resuming off.
@@ -275,7 +279,10 @@ pub struct Room {
 
 impl Room {
     pub fn new(config: &RoomConfig, stats: Arc<RoomStats>, tap: Option<SnapshotTap>) -> Room {
-        let rules = Rules::for_tick_rate(config.tick_rate);
+        let rules = Rules {
+            max_rewind_ticks: crate::sim::rewind_ticks(config.max_rewind_ms, config.tick_rate),
+            ..Rules::for_tick_rate(config.tick_rate)
+        };
         let ticks_of = |time: Duration| (time.as_secs_f64() * f64::from(config.tick_rate)).ceil() as u32;
         Room {
             world: World::new(config.map.clone(), rules, config.seed),
@@ -300,6 +307,7 @@ impl Room {
                 .then(|| Interest::new(config.map.width, config.map.height, config.view_radius)),
             body_capacity: 256,
             seats: HashMap::new(),
+            shooters: Vec::new(),
             detached: 0,
             resume_grace_ticks: if config.resume_grace.is_zero() { 0 } else { ticks_of(config.resume_grace).max(1) },
             resume_grace_ms: config.resume_grace.as_millis().min(u128::from(u32::MAX)) as u32,
@@ -443,7 +451,15 @@ impl Room {
             last_applied_seq: 0,
             moving: false,
             roster_due: role == Role::Spectator,
+            hits: VecDeque::new(),
         });
+        if let Part::Player(player) = self.clients[slot].part {
+            let index = player.slot as usize;
+            if self.shooters.len() <= index {
+                self.shooters.resize(index + 1, usize::MAX);
+            }
+            self.shooters[index] = slot;
+        }
         if let Some(secret) = resume {
             self.seats.insert(secret, slot);
         }
@@ -520,6 +536,9 @@ impl Room {
         match client.part {
             Part::Player(player) => {
                 self.journal.remove_player(&mut self.world, player);
+                if let Some(shooter) = self.shooters.get_mut(player.slot as usize) {
+                    *shooter = usize::MAX;
+                }
                 self.players -= 1;
                 debug!(room = %self.id, player = player.wire_id(), "player left");
             }
@@ -570,6 +589,7 @@ impl Room {
     /// After a step: takes the tick's events and snapshot, records it, and keeps it for deltas (and the tap).
     fn settle_tick(&mut self) -> Arc<WorldSnapshot> {
         self.events.record(self.world.drain_events());
+        self.confirm_hits();
         let current = Arc::new(WorldSnapshot::capture(&self.world));
         self.journal.end_tick(&current);
         self.history.push(current.clone());
@@ -584,6 +604,22 @@ impl Room {
             tap.push_back(current.clone());
         }
         current
+    }
+
+    /// Hands the tick's bullet hits to their shooters' clients, for the `hits` of their snapshots, and forgets the
+    /// hits no baseline can reach any more (as the event log does).
+    fn confirm_hits(&mut self) {
+        let oldest_kept = self.history.oldest_tick().unwrap_or(0);
+        for hit in self.world.drain_hits() {
+            let Some(&key) = self.shooters.get(hit.shooter.slot as usize) else { continue };
+            let Some(client) = self.clients.get_mut(key) else { continue };
+            if matches!(client.part, Part::Player(shooter) if shooter == hit.shooter) {
+                while client.hits.front().is_some_and(|old| old.tick < oldest_kept) {
+                    client.hits.pop_front();
+                }
+                client.hits.push_back(Hit { tick: hit.tick, victim: hit.victim.wire_id() });
+            }
+        }
     }
 
     /// One input per player per tick, draining backlogs: a burst beyond `MAX_INPUT_BACKLOG` loses its oldest, and
@@ -616,7 +652,8 @@ impl Room {
                     client.last_applied_seq = input.seq;
                     client.moving = input.move_x != 0 || input.move_y != 0;
                     waits[(now.wrapping_sub(arrived) as usize).min(3)] += 1;
-                    self.journal.set_input(&mut self.world, player, WireInput::from(&input));
+                    let wire = WireInput { rewind_q: rewind_q(&input, now.wrapping_add(1), self.tick_rate), ..(&input).into() };
+                    self.journal.set_input(&mut self.world, player, wire);
                 }
                 // The world keeps applying the last input: a client predicting one step per input is now behind,
                 // which the next backlog of two makes up.
@@ -650,6 +687,19 @@ impl Room {
             link.close(reason.clone());
         }
     }
+}
+
+/// How far back, in 1/`REWIND_STEPS` ticks, the shooter of `input` saw the other players, for an input applied
+/// at tick `applied_at`: the ticks since the snapshot it acknowledged plus the view delay it reported (PROTOCOL.md
+/// section 8). 0 without an acknowledgement; the world resolves a rewind beyond its maximum in the present.
+fn rewind_q(input: &Input, applied_at: u32, tick_rate: u32) -> u16 {
+    let since_ack = applied_at.wrapping_sub(input.ack_tick);
+    if input.ack_tick == 0 || since_ack > u32::from(u16::MAX) {
+        return 0;
+    }
+    let steps = crate::sim::REWIND_STEPS as u64;
+    let delay = (u64::from(input.view_delay_ms) * u64::from(tick_rate) * steps + 500) / 1000;
+    (u64::from(since_ack) * steps + delay).min(u64::from(u16::MAX)) as u16
 }
 
 /// Drops the oldest queued input, carrying its fire button into the next one so that a shot is never lost.

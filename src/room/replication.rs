@@ -14,7 +14,7 @@ use crate::codec;
 use crate::config::HISTORY_TICKS;
 use crate::interest::InterestGrid;
 use crate::link::{CloseReason, DisconnectReason, Outgoing};
-use crate::protocol::{player_field, EntityKind, RosterEntry, ServerMessage};
+use crate::protocol::{player_field, EntityKind, Hit, RosterEntry, ServerMessage};
 use crate::snapshot::{self, EventLog, SharedRecords, View, WorldSnapshot};
 
 impl Room {
@@ -53,9 +53,11 @@ impl Room {
                             body
                         }
                     };
-                    let mut head = Vec::with_capacity(SNAPSHOT_HEAD_BYTES);
-                    codec::encode_snapshot_header(&mut head, tick, baseline, client.last_applied_seq);
-                    Outgoing::Split { head, body }
+                    let mut own = Vec::with_capacity(SNAPSHOT_HEAD_BYTES);
+                    codec::encode_snapshot_header(&mut own, tick, baseline, client.last_applied_seq);
+                    let body_at = own.len();
+                    write_hits(&mut own, &client.hits, baseline);
+                    Outgoing::Split { own, body_at, body }
                 }
                 // Each client sees its own neighbourhood, diffed against what it saw at its baseline.
                 Some(interest) => {
@@ -102,6 +104,7 @@ impl Room {
                         }
                     };
                     frame.extend_from_slice(events);
+                    write_hits(&mut frame, &client.hits, events_after);
                     interest.frame_capacity = frame.len() + frame.len() / 4 + 32;
                     client.views.pending = Some(visible);
                     Outgoing::Message(frame)
@@ -176,6 +179,18 @@ fn write_body(body: &mut Vec<u8>, base: Option<View<'_>>, current: View<'_>, eve
     codec::append(body, &delta.changed);
     codec::append(body, &delta.removed);
     write_events(body, events, events_after, tick);
+}
+
+/// Appends the client's hit confirmations after tick `after` (the snapshot's last element; all kept ones for a
+/// full snapshot, whose `after` is 0).
+fn write_hits(out: &mut Vec<u8>, hits: &VecDeque<Hit>, after: u32) {
+    let start = hits.partition_point(|hit| hit.tick <= after);
+    let _ = rmp::encode::write_array_len(out, (hits.len() - start) as u32);
+    for hit in hits.range(start..) {
+        let _ = rmp::encode::write_array_len(out, 2);
+        let _ = rmp::encode::write_uint(out, u64::from(hit.tick));
+        let _ = rmp::encode::write_uint(out, u64::from(hit.victim));
+    }
 }
 
 /// Appends the array of logged events with `after < tick <= through`.

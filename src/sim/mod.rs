@@ -14,17 +14,25 @@
 //! - `grid`: the uniform grids that keep wall and hit queries local, so a tick costs O(players + bullets).
 //! - `geom`: circle and segment tests against rectangles and circles.
 //! - `rng`: the small seeded generator.
+//! - `trail`: the last ticks' player positions, which lag compensation rewinds shots into.
 
 mod geom;
 mod grid;
 mod map;
 mod rng;
+mod trail;
 mod world;
 
 use glam::Vec2;
 
 pub use map::{Map, MapError, MapProblem, Wall, MAX_SIZE as MAX_MAP_SIZE, MIN_SIZE as MIN_MAP_SIZE};
-pub use world::{Bullet, BulletId, GameEvent, Player, PlayerId, PlayerInput, Rules, TimedEvent, World};
+pub use world::{
+    rewind_ticks, Bullet, BulletId, GameEvent, Player, PlayerId, PlayerInput, Rules, ShotHit, TimedEvent, World,
+};
+
+/// A rewind (lag compensation) is carried in steps of 1/64 tick: fine enough that the seen position is off by
+/// under a tenth of a unit at full speed, and exact in an `f32`.
+pub const REWIND_STEPS: f32 = 64.0;
 
 /// Wire units per world unit, for positions (and for velocities, per second).
 pub const POS_SCALE: f32 = 16.0;

@@ -13,6 +13,7 @@ use super::geom::{self, ceil_to_grid, floor_to_grid, Rect};
 use super::grid::{PlayerGrid, WallGrid};
 use super::map::Map;
 use super::rng::Rng;
+use super::trail::Trail;
 use super::{aim_to_radians, snap, snap_toward_zero, BULLET_ID_BASE};
 
 /// How many times a player's wall resolution may run before the tick gives up on a tight spot (each pass gathers
@@ -64,6 +65,10 @@ pub struct PlayerInput {
     pub aim: u16,
     /// Whether the trigger is held.
     pub fire: bool,
+    /// How many ticks back (a multiple of 1/[`REWIND_STEPS`]) the shooter saw the other players when it made this
+    /// input: bullets fired under it are tested against players where they were that long ago (lag compensation).
+    /// 0 resolves shots in the present; anything beyond `rules.max_rewind_ticks` falls back to 0.
+    pub rewind: f32,
 }
 
 impl PlayerInput {
@@ -77,7 +82,8 @@ impl PlayerInput {
         } else {
             self.movement
         };
-        PlayerInput { movement, ..self }
+        let rewind = if self.rewind.is_finite() && self.rewind > 0.0 { self.rewind } else { 0.0 };
+        PlayerInput { movement, rewind, ..self }
     }
 }
 
@@ -108,12 +114,16 @@ pub struct Rules {
     pub respawn_ticks: u32,
     /// Seconds per tick (`1 / tick_rate`).
     pub dt: f32,
+    /// The furthest back, in ticks, a shot is resolved for lag compensation (0 turns it off): an input whose
+    /// rewind is larger is resolved in the present.
+    pub max_rewind_ticks: u32,
 }
 
 impl Rules {
     /// The default rules at `tick_rate` ticks per second: player radius 16, acceleration 2400 u/s², friction 8/s,
     /// speed cap 260 u/s, bullet radius 4, bullet speed 900 u/s, bullet lifetime 1.2 s, one shot per 0.15 s,
-    /// 100 hp, 20 damage per hit (five hits kill), respawn after 3 s. Durations become ticks rounded up, at least 1.
+    /// 100 hp, 20 damage per hit (five hits kill), respawn after 3 s, shots rewound by at most 200 ms. Durations
+    /// become ticks rounded up, at least 1.
     ///
     /// Note that with this friction model the speed settles where acceleration and friction balance,
     /// `v = accel * dt * (1 - friction * dt) / (friction * dt)`: 220 u/s at 30 Hz, the 260 u/s cap from 60 Hz up.
@@ -138,8 +148,14 @@ impl Rules {
             bullet_damage: 20,
             respawn_ticks: ticks(3000),
             dt: 1.0 / tick_rate as f32,
+            max_rewind_ticks: rewind_ticks(200, tick_rate),
         }
     }
+}
+
+/// `millis` of rewind in whole ticks at `tick_rate`, rounded up (0 stays 0: lag compensation off).
+pub fn rewind_ticks(millis: u32, tick_rate: u32) -> u32 {
+    (millis.saturating_mul(tick_rate)).div_ceil(1000)
 }
 
 /// A player in the world.
@@ -170,6 +186,9 @@ pub struct Player {
     cooldown: u32,
     /// The tick it last died (its respawn countdown starts the tick after).
     died_at: u32,
+    /// The first tick of its current life (the tick it joined or last respawned): a rewound shot only hits a
+    /// player whose life began at or before the time the shooter saw.
+    alive_since: u32,
 }
 
 impl Player {
@@ -195,6 +214,9 @@ pub struct Bullet {
     pub spawn_tick: u32,
     /// Position at the world's current tick.
     pub pos: Vec2,
+    /// Ticks back its owner saw the other players when firing it (lag compensation): for its whole flight it is
+    /// tested against players where they were that long before each tick. 0: the present.
+    pub rewind: f32,
 }
 
 /// Something that happened, for the clients' feeds.
@@ -221,6 +243,15 @@ pub enum GameEvent {
     },
 }
 
+/// A bullet of `shooter` hit `victim` in `tick` (every hit, the killing one included).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShotHit {
+    pub tick: u32,
+    /// The bullet's owner (possibly stale: the shooter may have left).
+    pub shooter: PlayerId,
+    pub victim: PlayerId,
+}
+
 /// An event and the tick whose snapshot first shows it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TimedEvent {
@@ -243,6 +274,10 @@ pub struct World {
     players: Slab<Player>,
     bullets: Slab<Bullet>,
     events: Vec<TimedEvent>,
+    /// Bullets that hit a player, since the last `drain_hits`.
+    hits: Vec<ShotHit>,
+    /// Recent player positions, for rewound shots (empty when `rules.max_rewind_ticks` is 0).
+    trail: Trail,
     /// The walls as rectangles, in map order.
     walls: Vec<Rect>,
     /// The walls grown by the bullet radius: where a bullet's centre touches a wall.
@@ -276,6 +311,11 @@ impl World {
         let travel = rules.bullet_speed.abs() * rules.dt;
         let reach = 2.0 * (rules.player_radius + rules.bullet_radius);
         let player_grid = PlayerGrid::new(width, height, (travel + reach).max(128.0).ceil());
+        let trail = Trail::new(match rules.max_rewind_ticks {
+            0 => 0,
+            // The ticks a rewind of up to the maximum can fall between, the present excluded.
+            ticks => ticks as usize + 1,
+        });
         World {
             map,
             rules,
@@ -285,6 +325,8 @@ impl World {
             players: Slab::new(),
             bullets: Slab::new(),
             events: Vec::new(),
+            hits: Vec::new(),
+            trail,
             walls,
             bullet_walls,
             bullet_space,
@@ -333,6 +375,7 @@ impl World {
             disconnected: false,
             cooldown: 0,
             died_at: 0,
+            alive_since: self.tick.wrapping_add(1),
         });
         self.events.push(TimedEvent { tick: self.tick.wrapping_add(1), event: GameEvent::Join { player: id, name } });
         id
@@ -350,11 +393,17 @@ impl World {
     }
 
     /// Replaces a player's input (see [`PlayerInput::sanitized`]); false if `id` is unknown or stale. A dead player's
-    /// input is stored but ignored until it respawns, which resets it.
+    /// input is stored but ignored until it respawns, which resets it. A rewind beyond `rules.max_rewind_ticks`
+    /// becomes 0: such a shot is resolved in the present.
     pub fn set_input(&mut self, id: PlayerId, input: PlayerInput) -> bool {
+        let max_rewind = self.rules.max_rewind_ticks as f32;
         match self.players.get_mut(id.slot as usize) {
             Some(player) if player.id == id => {
-                player.input = input.sanitized();
+                let mut input = input.sanitized();
+                if input.rewind > max_rewind {
+                    input.rewind = 0.0;
+                }
+                player.input = input;
                 true
             }
             _ => false,
@@ -402,6 +451,16 @@ impl World {
         self.events.drain(..)
     }
 
+    /// Takes the bullet hits since the last call, oldest first (for the shooters' hit confirmations).
+    pub fn drain_hits(&mut self) -> std::vec::Drain<'_, ShotHit> {
+        self.hits.drain(..)
+    }
+
+    /// Heap bytes of the lag-compensation trail.
+    pub fn trail_bytes(&self) -> usize {
+        self.trail.heap_bytes()
+    }
+
     /// Advances the world by one tick of `rules.dt` seconds: `tick += 1`, then four passes in this order.
     ///
     /// 1. **Movement**, each alive player in slot order, with `r = player_radius`:
@@ -441,6 +500,7 @@ impl World {
         self.fire();
         self.move_bullets();
         self.respawn();
+        self.trail.record(self.tick, &self.players);
     }
 
     /// A fresh generation for a new entity.
@@ -519,6 +579,7 @@ impl World {
                 vel: snap(dir * rules.bullet_speed),
                 spawn_tick: self.tick,
                 pos: origin,
+                rewind: player.input.rewind,
             });
         }
     }
@@ -555,27 +616,51 @@ impl World {
 
             let mut hit: Option<(f32, u32)> = None;
             let mut consider = |victim: u32, center: Vec2| {
-                let Some(player) = players.get(victim as usize) else { return };
-                if player.id == bullet.owner || !player.is_alive() {
-                    return;
-                }
                 if let Some(t) = geom::segment_circle(prev, delta, center, hit_radius) {
                     if hit.is_none_or(|(best_t, best)| t < best_t || (t == best_t && victim < best)) {
                         hit = Some((t, victim));
                     }
                 }
             };
-            if brute_force {
+            let owner = bullet.owner;
+            let target = |victim: u32| players.get(victim as usize).filter(|p| p.id != owner && p.is_alive());
+            if bullet.rewind > 0.0 {
+                // Where the shooter saw the others: `rewind` ticks before this one, between two recorded ticks.
+                let seen = Seen::new(tick, bullet.rewind);
+                let trail = &self.trail;
+                let mut rewound = |victim: u32| {
+                    let Some(player) = target(victim).filter(|p| !tick_after(p.alive_since, seen.tick)) else { return };
+                    let at = |t: u32| if t == tick { Some(player.pos) } else { trail.at(t, victim as usize) };
+                    if let (Some(from), Some(to)) = (at(seen.tick), at(seen.tick.wrapping_add(1))) {
+                        consider(victim, from.lerp(to, seen.alpha));
+                    }
+                };
+                if brute_force {
+                    players.iter().for_each(|(victim, _)| rewound(victim as u32));
+                } else {
+                    // Candidates from the present grid, widened by how far anyone can have moved since.
+                    let moved = rules.max_speed * bullet.rewind * rules.dt + rules.player_radius;
+                    let reach = sweep.inflate(hit_radius + moved);
+                    self.player_grid.for_each_near(reach, |victim, _| rewound(victim));
+                }
+            } else if brute_force {
                 for (victim, player) in players.iter() {
-                    consider(victim as u32, player.pos);
+                    if target(victim as u32).is_some() {
+                        consider(victim as u32, player.pos);
+                    }
                 }
             } else {
-                self.player_grid.for_each_near(sweep.inflate(hit_radius), &mut consider);
+                self.player_grid.for_each_near(sweep.inflate(hit_radius), |victim, center| {
+                    if target(victim).is_some() {
+                        consider(victim, center);
+                    }
+                });
             }
 
             match hit {
                 Some((t, victim)) if t < wall_t => {
                     let victim = &mut players[victim as usize];
+                    self.hits.push(ShotHit { tick, shooter: bullet.owner, victim: victim.id });
                     victim.hp = victim.hp.saturating_sub(rules.bullet_damage);
                     if victim.hp == 0 {
                         victim.respawn_ticks = rules.respawn_ticks;
@@ -620,8 +705,30 @@ impl World {
             player.respawn_ticks = 0;
             player.cooldown = 0;
             player.input = PlayerInput::default();
+            player.alive_since = self.tick;
         }
     }
+}
+
+/// The moment a rewound bullet is resolved at: `alpha` of the way from `tick` to `tick + 1`.
+struct Seen {
+    tick: u32,
+    alpha: f32,
+}
+
+impl Seen {
+    /// `rewind` ticks (positive) before `now`.
+    fn new(now: u32, rewind: f32) -> Seen {
+        let whole = rewind.floor();
+        let frac = rewind - whole;
+        let back = whole as u32 + u32::from(frac > 0.0);
+        Seen { tick: now.wrapping_sub(back), alpha: if frac > 0.0 { 1.0 - frac } else { 0.0 } }
+    }
+}
+
+/// Whether tick `a` comes after tick `b` (ticks wrap around like the wire's).
+fn tick_after(a: u32, b: u32) -> bool {
+    a != b && a.wrapping_sub(b) < u32::MAX / 2
 }
 
 /// Pushes a player's circle out of the walls near it (step pass 1; see [`geom::push_circle_out`]).
@@ -689,7 +796,7 @@ mod tests {
     }
 
     fn input(movement: Vec2, aim: u16, fire: bool) -> PlayerInput {
-        PlayerInput { movement, aim, fire }
+        PlayerInput { movement, aim, fire, rewind: 0.0 }
     }
 
     fn on_grid(v: Vec2) -> bool {
@@ -1169,7 +1276,9 @@ mod tests {
                 if script.below(4) == 0 {
                     let movement = Vec2::new(script.unit_f32() * 2.0 - 1.0, script.unit_f32() * 2.0 - 1.0);
                     let fire = script.below(3) != 0;
-                    w.set_input(id, input(movement, script.next_u64() as u16, fire));
+                    // Half the inputs rewound (lag compensation), by up to 5.25 ticks: both hit paths are played.
+                    let rewind = (script.below(16) as f32 - 8.0).max(0.0) * 0.75;
+                    w.set_input(id, PlayerInput { rewind, ..input(movement, script.next_u64() as u16, fire) });
                 }
             }
             if script.below(40) == 0 {
@@ -1205,6 +1314,88 @@ mod tests {
         let (c, _) = brawl(Map::bundled_arena(), 43, 7, 24, 600, false);
         let positions = |w: &World| w.players().map(|p| p.pos).collect::<Vec<_>>();
         assert_ne!(positions(&a), positions(&c), "another seed plays another game");
+    }
+
+    /// A runner crosses the line of fire at full speed, one tick of bullet flight (30 units) from the shooter's
+    /// muzzle; the shooter, whose view of the runner is `rewind` ticks old, fires at tick 60 straight along +x at the
+    /// height where it sees the runner when the bullet gets there. Returns whether the runner was hit. Small
+    /// circles (hit radius 8) so that the runner's 7.3 units a tick tell a rewound shot from a present one.
+    fn shot_at_what_was_seen(rewind: f32, max_rewind_ticks: u32) -> bool {
+        const FIRE_TICK: u32 = 60;
+        let rules = Rules { player_radius: 6.0, bullet_radius: 2.0, max_rewind_ticks, ..Rules::for_tick_rate(30) };
+        let setup = |shooter_y: f32| {
+            let mut w = World::new(open_map(2000, 2000), rules.clone(), 1);
+            let (shooter, runner) = (w.add_player("shooter"), w.add_player("runner"));
+            place(&mut w, shooter, 500.0, shooter_y);
+            place(&mut w, runner, 560.0, 300.0);
+            w.set_input(runner, input(Vec2::Y, 0, false));
+            (w, shooter, runner)
+        };
+        // A dry run gives the runner's path (it never depends on the shooter).
+        let (mut dry, _, runner) = setup(1500.0);
+        let mut path = vec![Vec2::ZERO];
+        for _ in 0..FIRE_TICK + 10 {
+            dry.step();
+            path.push(dry.player(runner).expect("runs").pos);
+        }
+        // The bullet (muzzle x 509, 30 units a tick) crosses x 560 in its second tick of flight, FIRE_TICK + 2: the
+        // shooter sees the runner there `rewind` ticks behind.
+        let seen = (FIRE_TICK + 2) as f32 - rewind;
+        let (before, alpha) = (seen.floor() as usize, seen - seen.floor());
+        let aim_y = path[before].lerp(path[(before + 1).min(path.len() - 1)], alpha).y;
+        let (mut w, shooter, runner) = setup(aim_y);
+        while w.tick() + 1 < FIRE_TICK {
+            w.step();
+        }
+        w.set_input(shooter, PlayerInput { rewind, ..input(Vec2::ZERO, 0, true) });
+        w.step();
+        w.set_input(shooter, input(Vec2::ZERO, 0, false));
+        (0..10).any(|_| {
+            w.step();
+            w.drain_hits().any(|hit| hit.shooter == shooter && hit.victim == runner)
+        })
+    }
+
+    #[test]
+    fn a_rewound_shot_hits_where_the_shooter_saw_its_target() {
+        // 0, 50 and 150 ms of view delay at 30 Hz, under the default 200 ms cap (6 ticks).
+        for rewind in [0.0, 1.5, 4.5] {
+            assert!(shot_at_what_was_seen(rewind, 6), "a shot seen {rewind} ticks late should hit");
+        }
+        // The same shots resolved in the present miss: the runner has moved on.
+        for rewind in [1.5, 4.5] {
+            assert!(!shot_at_what_was_seen(rewind, 0), "without lag compensation a {rewind}-tick-old view misses");
+        }
+        // Beyond the cap a shot falls back to the present, and misses what is long gone.
+        assert!(!shot_at_what_was_seen(9.0, 6), "a view 300 ms old is past the 200 ms cap");
+        assert!(shot_at_what_was_seen(6.0, 6), "the cap itself still rewinds");
+    }
+
+    #[test]
+    fn a_rewound_shot_spares_a_player_who_was_not_yet_alive_then() {
+        let rules = Rules { max_rewind_ticks: 6, ..Rules::for_tick_rate(30) };
+        let mut w = World::new(open_map(2000, 2000), rules, 1);
+        let shooter = w.add_player("shooter");
+        place(&mut w, shooter, 500.0, 500.0);
+        for _ in 0..10 {
+            w.step();
+        }
+        // A newcomer right in front of the muzzle; the shooter's view predates its arrival.
+        let late = w.add_player("late");
+        place(&mut w, late, 560.0, 500.0);
+        w.step();
+        w.set_input(shooter, PlayerInput { rewind: 4.0, ..input(Vec2::ZERO, 0, true) });
+        for _ in 0..3 {
+            w.step();
+        }
+        assert_eq!(w.drain_hits().count(), 0, "rewound shots miss a player the shooter could not have seen");
+        assert_eq!(w.player(late).expect("still here").hp, w.rules().max_hp);
+        // Seen at a time the newcomer was there: it is hit.
+        w.set_input(shooter, PlayerInput { rewind: 1.0, ..input(Vec2::ZERO, 0, true) });
+        for _ in 0..8 {
+            w.step();
+        }
+        assert!(w.drain_hits().any(|hit| hit.victim == late));
     }
 
     #[test]
