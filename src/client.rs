@@ -8,6 +8,7 @@
 //! simulate one), `resume` opens a new socket, sends `[5, token, newest tick]` and carries on with the same replica,
 //! so the server's first snapshot can be a delta against a tick the client already has.
 
+use std::sync::Arc;
 use std::future::Future;
 
 use bytes::Bytes;
@@ -24,6 +25,7 @@ use crate::codec::{self, close_code, DecodeError};
 use crate::protocol::{
     ClientMessage, Event, Hit, Input, Join, Role, RosterEntry, ServerMessage, Snapshot, Welcome, PROTOCOL_VERSION,
 };
+use crate::conditioner::Conditioner;
 use crate::snapshot::{Entity, Replica, ReplicaError};
 
 /// Largest server message the client accepts (a full snapshot of thousands of entities fits easily).
@@ -151,6 +153,8 @@ pub struct GameClient {
     last_header: (u32, u32),
     /// What the next inputs report as their view delay (lag compensation; `set_view_delay`).
     view_delay_ms: u16,
+    /// The link conditioner a resume's new socket goes through too (`set_conditioner`).
+    conditioner: Option<Arc<Conditioner>>,
 }
 
 struct SpawnExecutor;
@@ -167,6 +171,14 @@ where
 
 /// Opens a WebSocket to `url` (ws://host:port/path) without saying hello: for tests of the handshake itself.
 pub async fn open(url: &str) -> Result<WebSocket<TokioIo<Upgraded>>, ClientError> {
+    open_through(url, None).await
+}
+
+/// As `open`, the connection passing through a link conditioner when one is given (the bots' `--link-*`).
+pub async fn open_through(
+    url: &str,
+    conditioner: Option<&Conditioner>,
+) -> Result<WebSocket<TokioIo<Upgraded>>, ClientError> {
     let uri: Uri = url.parse().map_err(|_| ClientError::BadUrl(url.to_string()))?;
     if uri.scheme_str() != Some("ws") {
         return Err(ClientError::BadUrl(url.to_string()));
@@ -175,15 +187,28 @@ pub async fn open(url: &str) -> Result<WebSocket<TokioIo<Upgraded>>, ClientError
     let addr = if uri.port().is_some() { authority.clone() } else { format!("{authority}:80") };
     let stream =
         TcpStream::connect(&addr).await.map_err(|source| ClientError::Connect { addr: addr.clone(), source })?;
-    open_on(stream, url).await
+    match conditioner {
+        None => open_on(stream, url).await,
+        Some(conditioner) => {
+            let _ = stream.set_nodelay(true);
+            handshake_on(conditioner.wrap(stream), url).await
+        }
+    }
 }
 
 /// Performs the WebSocket handshake for `url` on a stream already connected to its server (tests use this to pick
 /// the local address or the socket's buffer sizes).
 pub async fn open_on(stream: TcpStream, url: &str) -> Result<WebSocket<TokioIo<Upgraded>>, ClientError> {
+    let _ = stream.set_nodelay(true);
+    handshake_on(stream, url).await
+}
+
+async fn handshake_on<S>(stream: S, url: &str) -> Result<WebSocket<TokioIo<Upgraded>>, ClientError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let uri: Uri = url.parse().map_err(|_| ClientError::BadUrl(url.to_string()))?;
     let authority = uri.authority().ok_or_else(|| ClientError::BadUrl(url.to_string()))?.to_string();
-    let _ = stream.set_nodelay(true);
     let request = Request::builder()
         .method("GET")
         .uri(uri.path())
@@ -250,6 +275,7 @@ impl GameClient {
             scratch: Snapshot::default(),
             last_header: (0, 0),
             view_delay_ms: 0,
+            conditioner: None,
         };
         client.send(&ClientMessage::Hello { version, name: name.to_string(), join, auth }).await?;
         match client.next_message().await? {
@@ -330,6 +356,21 @@ impl GameClient {
     /// every later input so the server resolves its shots where it saw its targets (capped at 1000).
     pub fn set_view_delay(&mut self, millis: u16) {
         self.view_delay_ms = millis.min(crate::protocol::MAX_VIEW_DELAY_MS);
+    }
+
+    /// The sequence number the next input will carry.
+    pub fn next_input_seq(&self) -> u32 {
+        self.next_seq
+    }
+
+    /// The tick the next input or acknowledgement acknowledges (0 while desynced and before the first snapshot).
+    pub fn ack_tick(&self) -> u32 {
+        self.ack_tick
+    }
+
+    /// Makes later resumes open their sockets through `conditioner`, as this client's first one was.
+    pub fn set_conditioner(&mut self, conditioner: Option<Arc<Conditioner>>) {
+        self.conditioner = conditioner;
     }
 
     /// Acknowledges the newest applied tick without sending input; returns the tick acknowledged.
@@ -461,7 +502,7 @@ impl GameClient {
         let token = self.resume_token().ok_or(ClientError::NoSession)?.to_string();
         self.drop_connection(Abrupt::Fin);
         let held_tick = self.newest_tick();
-        let mut ws = open(url).await?;
+        let mut ws = open_through(url, self.conditioner.as_deref()).await?;
         let join = Some(Join::Resume { token, last_tick: held_tick });
         // The name is ignored for a resume (the seat keeps its own) but must still be a valid name string.
         let hello = codec::encode_client(&ClientMessage::Hello {

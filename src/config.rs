@@ -79,6 +79,14 @@ pub struct Args {
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub max_rewind_ms: u32,
 
+    #[command(flatten)]
+    pub link: crate::conditioner::LinkArgs,
+
+    /// Let the link conditioner (--link-*) run on an address beyond loopback. Without this it refuses to: it
+    /// would slow real players down.
+    #[arg(long)]
+    pub link_allow_public: bool,
+
     /// Chat lines a client may send per second on average; a line beyond the bucket closes with 1008.
     #[arg(long, default_value_t = 1.0)]
     pub chat_per_second: f64,
@@ -312,6 +320,8 @@ fn seconds(value: f64) -> Duration {
 /// Why the flags do not make a runnable server.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("{0}")]
+    Link(String),
     #[error("cannot create the directory {path}: {source}")]
     RecordingDir { path: String, source: std::io::Error },
     #[error("--log-frames needs a directory: --log-frames-dir or --record")]
@@ -377,6 +387,10 @@ pub struct ServerConfig {
     pub auth: Option<Arc<Authenticator>>,
     /// Set when `/metrics`, the dashboard and the full `/healthz` need a token (`--metrics-token`).
     pub metrics_token: Option<MetricsToken>,
+    /// The link conditioner's profile (`--link-*`), `None` when off.
+    pub link: Option<crate::conditioner::LinkProfile>,
+    /// The conditioner may run beyond loopback (`--link-allow-public`).
+    pub link_allow_public: bool,
     /// What a room gets for every setting its creator leaves out; `max_players` is also the most it may ask for.
     pub room: RoomConfig,
 }
@@ -404,6 +418,14 @@ impl ServerConfig {
             (None, None) => (Map::bundled_arena(), "arena".to_string()),
         };
         let recording = recording_config(args)?;
+        let link = args.link.profile().map_err(ConfigError::Link)?;
+        if link.is_some() && !args.addr.ip().is_loopback() && !args.link_allow_public {
+            return Err(ConfigError::Link(format!(
+                "the link conditioner delays every player's traffic; it runs on loopback only, not on {} (add \
+                 --link-allow-public if that is really meant)",
+                args.addr
+            )));
+        }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(ServerConfig {
             addr: args.addr,
@@ -414,6 +436,8 @@ impl ServerConfig {
             room_threads: args.room_threads.map_or(cores, |n| n as usize),
             auth,
             metrics_token,
+            link,
+            link_allow_public: args.link_allow_public,
             room: RoomConfig {
                 id: String::new(),
                 name: String::new(),

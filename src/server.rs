@@ -23,6 +23,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::conditioner::{Conditioner, LinkStream};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -86,6 +88,20 @@ pub async fn start(config: ServerConfig) -> std::io::Result<RunningServer> {
         .build()?;
     let lobby = Lobby::new(&config, pool.handle().clone(), shutdown_rx.clone());
 
+    let conditioner = match config.link.clone() {
+        Some(_) if !local_addr.ip().is_loopback() && !config.link_allow_public => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("the link conditioner runs on loopback only, not on {local_addr} (--link-allow-public)"),
+            ));
+        }
+        Some(profile) => {
+            // Loud on purpose: a server that delays its players' traffic must never pass for a normal one.
+            warn!(%local_addr, profile = %profile.describe(), "LINK CONDITIONER ON: connections are delayed on purpose");
+            Some(Arc::new(Conditioner::new(profile, config.room.seed)))
+        }
+        None => None,
+    };
     if config.metrics_token.is_none() && !local_addr.ip().is_loopback() {
         // Room ids (private ones too) and the server's load would be readable by anyone who reaches it.
         warn!(%local_addr, "not on loopback and no --metrics-token: /metrics, /dashboard and /healthz are open");
@@ -97,6 +113,7 @@ pub async fn start(config: ServerConfig) -> std::io::Result<RunningServer> {
         server_stats: server_stats.clone(),
         open_sockets: watch::channel(0).0,
         counts: Mutex::new(ConnectionCounts::default()),
+        conditioner,
     });
     info!(%local_addr, room_threads = config.room_threads, max_rooms = config.max_rooms, "listening");
     let accept_task = tokio::spawn(accept_loop(listener, site, shutdown_rx));
@@ -139,6 +156,8 @@ struct Site {
     /// Open WebSocket sessions; shutdown waits for this to reach zero.
     open_sockets: watch::Sender<usize>,
     counts: Mutex<ConnectionCounts>,
+    /// Set when the link conditioner is on (`--link-*`).
+    conditioner: Option<Arc<Conditioner>>,
 }
 
 impl Site {
@@ -206,12 +225,12 @@ fn refuse(mut stream: TcpStream, peer: SocketAddr, why: &'static str, stats: &Se
 
 /// A TCP stream that counts the bytes read from it (the HTTP connection's, then the WebSocket's if it upgrades).
 struct CountingStream {
-    stream: TcpStream,
+    stream: LinkStream,
     received: Arc<AtomicU64>,
 }
 
 impl CountingStream {
-    fn new(stream: TcpStream) -> (CountingStream, Arc<AtomicU64>) {
+    fn new(stream: LinkStream) -> (CountingStream, Arc<AtomicU64>) {
         let received = Arc::new(AtomicU64::new(0));
         (CountingStream { stream, received: received.clone() }, received)
     }
@@ -297,6 +316,10 @@ async fn accept_loop(listener: TcpListener, site: Arc<Site>, mut shutdown: watch
         let permit = Arc::new(permit);
         let mut stop = shutdown.clone();
         tokio::spawn(async move {
+            let stream = match &site.conditioner {
+                Some(conditioner) => conditioner.wrap(stream),
+                None => LinkStream::Direct(stream),
+            };
             let (stream, received) = CountingStream::new(stream);
             // Bytes received when the last answer was made: more than that at a header timeout is a request that
             // trickles in (slow-loris), none is only an idle connection (a browser's kept-alive or preconnected one).

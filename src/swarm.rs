@@ -29,6 +29,8 @@ use tokio::time::Instant;
 
 use crate::bot::{Brain, SplitMix64, View};
 use crate::client::{self, Abrupt, ClientError, GameClient, ResumeOutcome, ServerEvent};
+use crate::conditioner::Conditioner;
+use crate::feel::{DelayRule, Feel, FeelStats};
 use crate::metrics::Histogram;
 use crate::protocol::{Event, Join, Role, RoomInfo, RoomOptions, PROTOCOL_VERSION};
 
@@ -73,6 +75,10 @@ pub struct SwarmConfig {
     /// The server's join-token secret, for a server with `--auth-secret`: each bot signs its own token (its name,
     /// allowed to create rooms), as a game's backend would issue them.
     pub auth_secret: Option<Vec<u8>>,
+    /// Every bot connection (and resume) goes through this link conditioner (`--link-*`).
+    pub link: Option<Arc<Conditioner>>,
+    /// The interpolation delay the bots' play-feel measurements model (see `feel`).
+    pub delay_rule: DelayRule,
 }
 
 /// The rooms a swarm creates: their number and the options each is created with.
@@ -159,6 +165,30 @@ pub struct Report {
     pub interarrival_ms_max: f64,
     pub ack_latency_ms_p50: f64,
     pub ack_latency_ms_p99: f64,
+    /// Play feel (see `feel`): corrections of the own player's prediction per bot per second, their mean, p99 and
+    /// largest size in world units, and the share of predictions that needed one.
+    pub corrections_per_bot_s: f64,
+    pub correction_mean: f64,
+    pub correction_p99: f64,
+    pub correction_max: f64,
+    pub corrected_share: f64,
+    /// Predictions checked against the server's state (those of ordinary movement).
+    pub predictions_checked: u64,
+    /// Interpolation underruns (frames at 60 Hz that found no snapshot ahead, counted when that begins) per bot
+    /// per 10 seconds, and the share of frames spent extrapolating.
+    pub underruns_per_bot_10s: f64,
+    pub extrapolating_share: f64,
+    /// How far behind the newest snapshot remote players were drawn (ticks), and the interpolation delay.
+    pub behind_newest_ticks_mean: f64,
+    pub behind_newest_ticks_p99: f64,
+    pub delay_ticks_mean: f64,
+    /// How late snapshots arrived behind the early edge the client clock follows (the jitter the delay covers).
+    pub lateness_ms_p50: f64,
+    pub lateness_ms_p99: f64,
+    /// The interpolation delay rule modelled: "adaptive" or "fixed N".
+    pub delay_rule: String,
+    /// The bots' link conditioner, if any.
+    pub link: Option<String>,
     pub full_snapshots: u64,
     pub deltas: u64,
     pub desyncs: u64,
@@ -262,6 +292,9 @@ struct Traffic {
     resume_gap_ticks_max: u64,
     interarrival: Histogram,
     ack_latency: Histogram,
+    feel: FeelStats,
+    /// Seconds of play the feel figures cover.
+    feel_seconds: f64,
 }
 
 impl Traffic {
@@ -281,6 +314,8 @@ impl Traffic {
         self.resume_gap_ticks_max = self.resume_gap_ticks_max.max(other.resume_gap_ticks_max);
         self.interarrival.merge(&other.interarrival);
         self.ack_latency.merge(&other.ack_latency);
+        self.feel.merge(&other.feel);
+        self.feel_seconds += other.feel_seconds;
     }
 }
 
@@ -382,7 +417,10 @@ pub async fn run(
         outcomes.push(outcome.expect("bot task panicked"));
     }
     let cpu_seconds = process_cpu_seconds() - cpu_start;
-    Ok(summarize(outcomes, &rooms, config.spectators, elapsed, cpu_seconds))
+    let mut report = summarize(outcomes, &rooms, config.spectators, elapsed, cpu_seconds);
+    report.delay_rule = delay_rule_name(config.delay_rule);
+    report.link = config.link.as_ref().map(|conditioner| conditioner.profile().describe());
+    Ok(report)
 }
 
 /// Connects the first bot of every room, each at its place in the ramp and each creating its room. Any refusal
@@ -452,7 +490,10 @@ async fn connect(config: &SwarmConfig, name: &str, join: Join) -> Result<GameCli
         }
         None => None,
     };
-    GameClient::join_with_auth(client::open(&config.url).await?, name, config.protocol_version, join, auth).await
+    let ws = client::open_through(&config.url, config.link.as_deref()).await?;
+    let mut client = GameClient::join_with_auth(ws, name, config.protocol_version, join, auth).await?;
+    client.set_conditioner(config.link.clone());
+    Ok(client)
 }
 
 fn bot_name(config: &SwarmConfig, index: usize) -> String {
@@ -504,16 +545,61 @@ async fn play(
     let mut acked_sent = 0u32;
     // Only players have a seat to resume (and `run` made sure the server holds seats when churn is asked for).
     let mut churn = (player && config.churn_per_minute > 0.0).then(|| Churn::new(&config, index, joined));
+    let welcome = &client.welcome;
+    let mut feel = player.then(|| Feel::new(&welcome.map, &welcome.rules, welcome.tick_rate, config.delay_rule));
+    // At one input per tick, inputs go out on the browser's pacer instead of after each snapshot: a snapshot's
+    // arrival jitter would otherwise become the inputs' own, and the server would repeat and fold them.
+    let paced = input_period.is_some() && config.input_rate >= f64::from(client.welcome.tick_rate);
+    // The round trip the pacer needs, from a ping a second.
+    let (mut rtt, mut next_ping): (Option<Duration>, Instant) = (None, joined);
 
     loop {
         let next_drop = churn.as_ref().map_or(joined, |churn| churn.next_drop);
         // The branches' futures borrow `client` and `end` until the whole select is done, so the drop is handled
         // after it.
+        let armed = paced && client.newest_tick() > 0;
         let wake = tokio::select! {
             biased;
             _ = end.wait_for(|stop| *stop) => break,
-            _ = tokio::time::sleep_until(next_drop), if churn.is_some() => None,
-            event = client.next_event() => Some(event),
+            _ = tokio::time::sleep_until(next_drop), if churn.is_some() => Wake::Drop,
+            _ = tokio::time::sleep_until(next_input), if armed => Wake::Input,
+            event = client.next_event() => Wake::Event(event),
+        };
+        let wake = match wake {
+            Wake::Event(event) => Some(event),
+            Wake::Drop => None,
+            Wake::Input => {
+                let now = Instant::now();
+                if let Some(feel) = feel.as_mut() {
+                    next_input = feel.next_input_at(now, rtt);
+                }
+                let sent = match now >= next_ping {
+                    true => {
+                        next_ping = now + Duration::from_secs(1);
+                        let nonce = now.duration_since(joined).as_millis() as u32;
+                        client.send(&crate::protocol::ClientMessage::Ping { nonce }).await.map(|_| ())
+                    }
+                    false => Ok(()),
+                };
+                let sent = match sent {
+                    Ok(()) => play_input(&mut client, &mut brain, feel.as_mut(), config.hold_fire, now).await,
+                    Err(error) => Err(error),
+                };
+                match sent {
+                    Ok(seq) => {
+                        acked_sent = client.ack_tick();
+                        if pending.len() == pending.capacity() {
+                            pending.pop_front();
+                        }
+                        pending.push_back((seq, now));
+                    }
+                    Err(error) => {
+                        outcome.failure = Some(reason_of(&error));
+                        break;
+                    }
+                }
+                continue;
+            }
         };
         let event = match (wake, churn.as_mut()) {
             (Some(event), _) => event,
@@ -532,6 +618,9 @@ async fn play(
                 // Inputs lost with the socket are never acknowledged, and the outage is no snapshot interval.
                 pending.clear();
                 last_arrival = None;
+                if let Some(feel) = feel.as_mut() {
+                    feel.reset_prediction();
+                }
                 match rejoin(&mut client, &config.url, churn, &mut end, dropped_at).await {
                     Ok(resumed) => {
                         let traffic = &mut outcome.traffic;
@@ -570,6 +659,9 @@ async fn play(
                     let (_, sent_at) = pending.pop_front().expect("checked non-empty");
                     outcome.traffic.ack_latency.record((now - sent_at).as_micros() as u64);
                 }
+                if let Some(feel) = feel.as_mut() {
+                    feel.snapshot(now, tick, last_input_seq, client.me());
+                }
                 if player {
                     let me = client.player_id();
                     let kills = new_events.iter().filter(|e| matches!(e, Event::Kill { killer, .. } if *killer == me));
@@ -577,7 +669,11 @@ async fn play(
                     outcome.traffic.kills += kills;
                     progress.kills.fetch_add(kills, Ordering::Relaxed);
                 }
-                if input_period.is_none() || now < next_input {
+                if paced && next_input <= joined {
+                    // The first snapshot starts the pacer's rhythm.
+                    next_input = now;
+                }
+                if paced || input_period.is_none() || now < next_input {
                     // Between inputs, keep the acknowledgement fresh anyway: a client that falls behind and stops
                     // acknowledging gets full snapshots, which are several times larger than deltas.
                     if tick >= acked_sent + ACK_EVERY_TICKS {
@@ -591,19 +687,7 @@ async fn play(
                     }
                 } else {
                     next_input = (next_input + input_period.unwrap_or_default()).max(now);
-                    let decision = match (client.world(), client.me()) {
-                        (Some((tick, entities)), Some(me)) => brain.decide(&View {
-                            tick,
-                            me,
-                            entities,
-                            map: &client.welcome.map,
-                            rules: &client.welcome.rules,
-                            tick_rate: client.welcome.tick_rate,
-                        }),
-                        _ => Default::default(),
-                    };
-                    let fire = decision.fire && !config.hold_fire;
-                    match client.send_input(decision.move_x, decision.move_y, decision.aim, fire).await {
+                    match play_input(&mut client, &mut brain, feel.as_mut(), config.hold_fire, now).await {
                         Ok(seq) => {
                             acked_sent = tick;
                             if pending.len() == pending.capacity() {
@@ -619,7 +703,12 @@ async fn play(
                 }
             }
             Ok(ServerEvent::Desync(error)) => tracing::warn!(bot = index, ?role, %error, "desync"),
-            Ok(ServerEvent::Pong { .. } | ServerEvent::Roster { .. } | ServerEvent::Chat { .. }) => {}
+            Ok(ServerEvent::Pong { nonce }) => {
+                let sent = joined + Duration::from_millis(u64::from(nonce));
+                let sample = now.saturating_duration_since(sent);
+                rtt = Some(rtt.map_or(sample, |rtt| rtt.mul_f64(0.8) + sample.mul_f64(0.2)));
+            }
+            Ok(ServerEvent::Roster { .. } | ServerEvent::Chat { .. }) => {}
             Err(error) => {
                 outcome.failure = Some(reason_of(&error));
                 break;
@@ -640,6 +729,10 @@ async fn play(
         progress.spectators_active.fetch_sub(1, Ordering::Relaxed);
     }
     outcome.connected_for = joined.elapsed();
+    if let Some(feel) = feel {
+        outcome.traffic.feel_seconds = feel.elapsed().as_secs_f64();
+        outcome.traffic.feel = feel.stats;
+    }
     outcome.traffic.bytes_in = client.stats.bytes_in;
     outcome.traffic.bytes_out = client.stats.bytes_out;
     outcome.traffic.full_snapshots = client.stats.full_snapshots;
@@ -649,6 +742,42 @@ async fn play(
         client.close().await;
     }
     outcome
+}
+
+/// What woke a bot up.
+enum Wake<E> {
+    Event(E),
+    /// Its churn plan says the connection drops now.
+    Drop,
+    /// Its pacer says the next input is due.
+    Input,
+}
+
+/// The brain decides on the newest state and the decision goes out as the next input (with its view delay for
+/// lag compensation, when the bot measures play feel); returns the input's sequence number.
+async fn play_input(
+    client: &mut GameClient,
+    brain: &mut Brain,
+    feel: Option<&mut Feel>,
+    hold_fire: bool,
+    now: Instant,
+) -> Result<u32, ClientError> {
+    let decision = match (client.world(), client.me()) {
+        (Some((tick, entities)), Some(me)) => brain.decide(&View {
+            tick,
+            me,
+            entities,
+            map: &client.welcome.map,
+            rules: &client.welcome.rules,
+            tick_rate: client.welcome.tick_rate,
+        }),
+        _ => Default::default(),
+    };
+    if let Some(feel) = feel {
+        let (seq, ack) = (client.next_input_seq(), client.ack_tick());
+        client.set_view_delay(feel.input(now, seq, decision.move_x, decision.move_y, ack));
+    }
+    client.send_input(decision.move_x, decision.move_y, decision.aim, decision.fire && !hold_fire).await
 }
 
 /// One bot's plan of connection drops: exponential waits between them (a Poisson process of the configured rate),
@@ -785,6 +914,27 @@ fn ms(micros: u64) -> f64 {
     micros as f64 / 1000.0
 }
 
+/// A histogram's value kept in hundredths, back in whole units.
+fn hundredths(value: u64) -> f64 {
+    value as f64 / 100.0
+}
+
+/// `count` per bot per second of play, over `bot_seconds` summed over the bots.
+fn per_bot_second(count: u64, bot_seconds: f64) -> f64 {
+    if bot_seconds > 0.0 {
+        count as f64 / bot_seconds
+    } else {
+        0.0
+    }
+}
+
+fn delay_rule_name(rule: DelayRule) -> String {
+    match rule {
+        DelayRule::Adaptive => "adaptive".into(),
+        DelayRule::Fixed(ticks) => format!("fixed {ticks} ticks"),
+    }
+}
+
 fn summarize(
     mut outcomes: Vec<BotOutcome>,
     planned: &[RoomInfo],
@@ -856,6 +1006,7 @@ fn summarize(
         desyncs: spectators.traffic.desyncs,
         close_reasons: spectators.close_reasons,
     };
+    let feel = &bots.traffic.feel;
     Report {
         connected: bots.connected,
         failed: bots.failed,
@@ -868,6 +1019,21 @@ fn summarize(
         interarrival_ms_max: ms(bots.traffic.interarrival.max),
         ack_latency_ms_p50: ms(bots.traffic.ack_latency.quantile(0.50)),
         ack_latency_ms_p99: ms(bots.traffic.ack_latency.quantile(0.99)),
+        corrections_per_bot_s: per_bot_second(feel.corrections.count(), bots.traffic.feel_seconds),
+        correction_mean: hundredths(feel.corrections.sum()) / feel.corrections.count().max(1) as f64,
+        correction_p99: hundredths(feel.corrections.quantile(0.99)),
+        correction_max: hundredths(feel.corrections.max),
+        corrected_share: feel.corrections.count() as f64 / feel.checked.max(1) as f64,
+        predictions_checked: feel.checked,
+        underruns_per_bot_10s: 10.0 * per_bot_second(feel.underruns, bots.traffic.feel_seconds),
+        extrapolating_share: feel.extrapolating_frames as f64 / feel.frames.max(1) as f64,
+        behind_newest_ticks_mean: hundredths(feel.behind_newest.sum()) / feel.behind_newest.count().max(1) as f64,
+        behind_newest_ticks_p99: hundredths(feel.behind_newest.quantile(0.99)),
+        delay_ticks_mean: hundredths(feel.delay.sum()) / feel.delay.count().max(1) as f64,
+        lateness_ms_p50: ms(feel.lateness.quantile(0.50)),
+        lateness_ms_p99: ms(feel.lateness.quantile(0.99)),
+        delay_rule: String::new(),
+        link: None,
         full_snapshots: bots.traffic.full_snapshots,
         deltas: bots.traffic.deltas,
         desyncs: bots.traffic.desyncs,
@@ -903,6 +1069,11 @@ impl Report {
              bandwidth per bot: {:.0} B/s in, {:.0} B/s out\n\
              snapshot inter-arrival: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms\n\
              input to acknowledgement: p50 {:.1} ms, p99 {:.1} ms\n\
+             prediction: {:.2} corrections per bot per second ({:.1}% of {} predictions), size mean {:.2}, p99 {:.2}, \
+             max {:.2} units\n\
+             interpolation ({}): {:.2} underruns per bot per 10 s, {:.2}% of frames extrapolating, remote players \
+             {:.2} ticks behind the newest snapshot on average (p99 {:.2}), delay {:.2} ticks; snapshot lateness \
+             p50 {:.1} ms, p99 {:.1} ms\n\
              kills: {}\n",
             self.connected,
             self.failed,
@@ -920,8 +1091,25 @@ impl Report {
             self.interarrival_ms_max,
             self.ack_latency_ms_p50,
             self.ack_latency_ms_p99,
+            self.corrections_per_bot_s,
+            self.corrected_share * 100.0,
+            self.predictions_checked,
+            self.correction_mean,
+            self.correction_p99,
+            self.correction_max,
+            self.delay_rule,
+            self.underruns_per_bot_10s,
+            self.extrapolating_share * 100.0,
+            self.behind_newest_ticks_mean,
+            self.behind_newest_ticks_p99,
+            self.delay_ticks_mean,
+            self.lateness_ms_p50,
+            self.lateness_ms_p99,
             self.kills,
         );
+        if let Some(link) = &self.link {
+            text.insert_str(0, &format!("bots' link conditioner: {link}\n"));
+        }
         if self.drops > 0 || self.failed_resumes > 0 {
             text.push_str(&format!(
                 "churn: {} drops ({} bots dropped at least once), {} resumes, {} failed resumes, {} full snapshots \

@@ -80,6 +80,12 @@ struct Args {
     /// A file holding that secret.
     #[arg(long)]
     auth_secret_file: Option<std::path::PathBuf>,
+    /// The interpolation delay the play-feel figures model, in ticks; without it the browser's adaptive rule
+    /// (1.5 to 6 ticks, from the measured jitter). `--interp-ticks 2` is the client before adaptive interpolation.
+    #[arg(long, value_name = "TICKS")]
+    interp_ticks: Option<f64>,
+    #[command(flatten)]
+    link: skirmish::conditioner::LinkArgs,
     /// Print one JSON object on stdout at the end instead of the human-readable report.
     #[arg(long)]
     json: bool,
@@ -102,6 +108,21 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    let link = match args.link.profile() {
+        Ok(profile) => profile.map(|profile| Arc::new(skirmish::conditioner::Conditioner::new(profile, args.seed))),
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::exit(2);
+        }
+    };
+    let delay_rule = match args.interp_ticks {
+        Some(ticks) if ticks.is_finite() && (0.0..=30.0).contains(&ticks) => skirmish::feel::DelayRule::Fixed(ticks),
+        Some(ticks) => {
+            eprintln!("error: --interp-ticks must be between 0 and 30, got {ticks}");
+            std::process::exit(2);
+        }
+        None => skirmish::feel::DelayRule::Adaptive,
+    };
     let config = SwarmConfig {
         url: args.url.clone(),
         count: args.count,
@@ -121,6 +142,8 @@ async fn main() {
         spectators: args.spectators,
         churn_per_minute: args.churn,
         auth_secret,
+        link,
+        delay_rule,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {

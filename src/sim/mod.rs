@@ -27,7 +27,7 @@ use glam::Vec2;
 
 pub use map::{Map, MapError, MapProblem, Wall, MAX_SIZE as MAX_MAP_SIZE, MIN_SIZE as MIN_MAP_SIZE};
 pub use world::{
-    rewind_ticks, Bullet, BulletId, GameEvent, Player, PlayerId, PlayerInput, Rules, ShotHit, TimedEvent, World,
+    rewind_ticks, Bullet, BulletId, GameEvent, Mover, Player, PlayerId, PlayerInput, Rules, ShotHit, TimedEvent, World,
 };
 
 /// A rewind (lag compensation) is carried in steps of 1/64 tick: fine enough that the seen position is off by

@@ -511,33 +511,21 @@ impl World {
 
     /// Step pass 1.
     fn move_players(&mut self) {
-        let rules = &self.rules;
-        let (dt, r) = (rules.dt, rules.player_radius);
-        let damping = (1.0 - rules.friction * dt).max(0.0);
-        let lo = Vec2::splat(ceil_to_grid(r));
-        let hi = Vec2::new(floor_to_grid(self.map.width as f32 - r), floor_to_grid(self.map.height as f32 - r));
+        let bounds = movement_bounds(&self.map, self.rules.player_radius);
         for (_, player) in self.players.iter_mut() {
             if !player.is_alive() {
                 continue;
             }
-            let mut vel = player.vel + player.input.movement * (rules.accel * dt);
-            vel *= damping;
-            let speed = vel.length();
-            if speed > rules.max_speed {
-                vel *= rules.max_speed / speed;
-            }
-            let mut pos = snap(player.pos + vel * dt);
-            resolve_walls(&mut pos, &mut vel, r, &self.walls, &self.wall_grid, &mut self.near_walls);
-            if pos.x < lo.x || pos.x > hi.x {
-                pos.x = pos.x.clamp(lo.x, hi.x);
-                vel.x = 0.0;
-            }
-            if pos.y < lo.y || pos.y > hi.y {
-                pos.y = pos.y.clamp(lo.y, hi.y);
-                vel.y = 0.0;
-            }
-            player.pos = snap(pos);
-            player.vel = snap_toward_zero(vel);
+            let moved = move_body(
+                (player.pos, player.vel),
+                player.input.movement,
+                &self.rules,
+                &self.walls,
+                &self.wall_grid,
+                bounds,
+                &mut self.near_walls,
+            );
+            (player.pos, player.vel) = moved;
             player.aim = player.input.aim;
         }
     }
@@ -729,6 +717,70 @@ impl Seen {
 /// Whether tick `a` comes after tick `b` (ticks wrap around like the wire's).
 fn tick_after(a: u32, b: u32) -> bool {
     a != b && a.wrapping_sub(b) < u32::MAX / 2
+}
+
+/// Where a player's centre may be: `(ceil16(r), ceil16(r))..=(floor16(width - r), floor16(height - r))`.
+fn movement_bounds(map: &Map, r: f32) -> (Vec2, Vec2) {
+    let lo = Vec2::splat(ceil_to_grid(r));
+    let hi = Vec2::new(floor_to_grid(map.width as f32 - r), floor_to_grid(map.height as f32 - r));
+    (lo, hi)
+}
+
+/// One tick of one player's movement (step pass 1, spelled out on [`World::step`]): `(pos, vel)` after it.
+fn move_body(
+    (pos, vel): (Vec2, Vec2),
+    movement: Vec2,
+    rules: &Rules,
+    walls: &[Rect],
+    wall_grid: &WallGrid,
+    (lo, hi): (Vec2, Vec2),
+    near: &mut Vec<u32>,
+) -> (Vec2, Vec2) {
+    let (dt, r) = (rules.dt, rules.player_radius);
+    let damping = (1.0 - rules.friction * dt).max(0.0);
+    let mut vel = vel + movement * (rules.accel * dt);
+    vel *= damping;
+    let speed = vel.length();
+    if speed > rules.max_speed {
+        vel *= rules.max_speed / speed;
+    }
+    let mut pos = snap(pos + vel * dt);
+    resolve_walls(&mut pos, &mut vel, r, walls, wall_grid, near);
+    if pos.x < lo.x || pos.x > hi.x {
+        pos.x = pos.x.clamp(lo.x, hi.x);
+        vel.x = 0.0;
+    }
+    if pos.y < lo.y || pos.y > hi.y {
+        pos.y = pos.y.clamp(lo.y, hi.y);
+        vel.y = 0.0;
+    }
+    (snap(pos), snap_toward_zero(vel))
+}
+
+/// A player's movement alone, outside a world: what a client predicting its own player runs (the bots' play-feel
+/// measurements use it), with exactly the world's formula.
+#[derive(Clone, Debug)]
+pub struct Mover {
+    rules: Rules,
+    walls: Vec<Rect>,
+    wall_grid: WallGrid,
+    bounds: (Vec2, Vec2),
+    near: Vec<u32>,
+}
+
+impl Mover {
+    pub fn new(map: &Map, rules: &Rules) -> Mover {
+        let walls: Vec<Rect> = map.walls.iter().map(Rect::from_wall).collect();
+        let wall_grid = WallGrid::new(map.width as f32, map.height as f32, &walls);
+        let bounds = movement_bounds(map, rules.player_radius);
+        Mover { rules: rules.clone(), walls, wall_grid, bounds, near: Vec::new() }
+    }
+
+    /// `(pos, vel)` one tick later under `input` (sanitized as the world does).
+    pub fn step(&mut self, state: (Vec2, Vec2), input: PlayerInput) -> (Vec2, Vec2) {
+        let movement = input.sanitized().movement;
+        move_body(state, movement, &self.rules, &self.walls, &self.wall_grid, self.bounds, &mut self.near)
+    }
 }
 
 /// Pushes a player's circle out of the walls near it (step pass 1; see [`geom::push_circle_out`]).

@@ -256,5 +256,7 @@ pub fn swarm_config(url: String, count: usize, seconds: f64) -> skirmish::swarm:
         spectators: 0,
         churn_per_minute: 0.0,
         auth_secret: None,
+        link: None,
+        delay_rule: skirmish::feel::DelayRule::Adaptive,
     }
 }
