@@ -8,8 +8,8 @@
 //! simulate one), `resume` opens a new socket, sends `[5, token, newest tick]` and carries on with the same replica,
 //! so the server's first snapshot can be a delta against a tick the client already has.
 
-use std::sync::Arc;
 use std::future::Future;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use fastwebsockets::{handshake, Frame, OpCode, Payload, WebSocket};
@@ -22,10 +22,10 @@ use thiserror::Error;
 use tokio::net::TcpStream;
 
 use crate::codec::{self, close_code, DecodeError};
+use crate::conditioner::Conditioner;
 use crate::protocol::{
     ClientMessage, Event, Hit, Input, Join, Role, RosterEntry, ServerMessage, Snapshot, Welcome, PROTOCOL_VERSION,
 };
-use crate::conditioner::Conditioner;
 use crate::snapshot::{Entity, Replica, ReplicaError};
 
 /// Largest server message the client accepts (a full snapshot of thousands of entities fits easily).
@@ -347,7 +347,15 @@ impl GameClient {
     pub async fn send_input(&mut self, move_x: i8, move_y: i8, aim: u16, fire: bool) -> Result<u32, ClientError> {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let input = Input { seq, move_x, move_y, aim, buttons: u8::from(fire), ack_tick: self.ack_tick, view_delay_ms: self.view_delay_ms };
+        let input = Input {
+            seq,
+            move_x,
+            move_y,
+            aim,
+            buttons: u8::from(fire),
+            ack_tick: self.ack_tick,
+            view_delay_ms: self.view_delay_ms,
+        };
         self.send(&ClientMessage::Input(input)).await?;
         Ok(seq)
     }

@@ -123,10 +123,7 @@ fn validate_client(message: &ClientMessage) -> Result<(), DecodeError> {
                 return Err(DecodeError::Invalid("input sequence numbers start at 1".into()));
             }
             if input.view_delay_ms > crate::protocol::MAX_VIEW_DELAY_MS {
-                return Err(DecodeError::Invalid(format!(
-                    "view delay over {} ms",
-                    crate::protocol::MAX_VIEW_DELAY_MS
-                )));
+                return Err(DecodeError::Invalid(format!("view delay over {} ms", crate::protocol::MAX_VIEW_DELAY_MS)));
             }
             Ok(())
         }

@@ -97,11 +97,7 @@ impl LinkProfile {
 
     /// One line for the logs and reports.
     pub fn describe(&self) -> String {
-        let mut line = format!(
-            "{} ms ± {} ms each way",
-            self.latency.as_millis(),
-            self.jitter.as_millis()
-        );
+        let mut line = format!("{} ms ± {} ms each way", self.latency.as_millis(), self.jitter.as_millis());
         if let Some(every) = self.stall_every {
             line += &format!(", a {} ms stall every {:.1} s", self.stall_for.as_millis(), every.as_secs_f64());
         }
@@ -295,7 +291,10 @@ impl AsyncWrite for LinkStream {
         }
     }
 
-    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
         delegate!(self, s => s.poll_flush(cx))
     }
 

@@ -260,7 +260,10 @@ impl Feel {
         self.newest_tick = tick;
         let Some(me) = me else { return };
         let field = |i: usize| me.fields[i] as f32 / POS_SCALE;
-        let server = (Vec2::new(field(player_field::X), field(player_field::Y)), Vec2::new(field(player_field::VX), field(player_field::VY)));
+        let server = (
+            Vec2::new(field(player_field::X), field(player_field::Y)),
+            Vec2::new(field(player_field::VX), field(player_field::VY)),
+        );
         let alive = me.fields[player_field::HP] > 0;
         if let Some(&(_, _, predicted)) = self.pending.iter().find(|(seq, _, _)| *seq == last_input_seq) {
             // Only ordinary movement: alive now and before (a death or respawn moves the player by the rules).

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::protocol::{
-    bullet_field, mask_fields, player_field, EntityKind, EntityState, Event, FieldDelta, Hit, Snapshot, FLAG_DISCONNECTED,
-    MAX_FIELDS,
+    bullet_field, mask_fields, player_field, EntityKind, EntityState, Event, FieldDelta, Hit, Snapshot,
+    FLAG_DISCONNECTED, MAX_FIELDS,
 };
 use crate::sim::{quantize, GameEvent, TimedEvent, World};
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use skirmish::client::{Abrupt, ClientError, ServerEvent};
+use skirmish::conditioner::{Conditioner, LinkProfile};
 use skirmish::config::{ServerConfig, HISTORY_TICKS};
 use skirmish::protocol::PROTOCOL_VERSION;
 use skirmish::swarm::{self, Progress, RoomsConfig, SwarmError};
@@ -303,4 +304,80 @@ async fn a_room_the_server_refuses_to_create_ends_the_run_with_a_clear_error() {
     let error = swarm::run(config, Arc::new(Progress::default()), stop).await.unwrap_err();
     assert!(matches!(error, SwarmError::BadConfig(_)), "{error}");
     server.shutdown().await;
+}
+
+/// A conditioner of `latency` ms each way with ±`jitter` ms.
+fn link(latency: u64, jitter: u64) -> Arc<Conditioner> {
+    let profile = LinkProfile {
+        latency: Duration::from_millis(latency),
+        jitter: Duration::from_millis(jitter),
+        stall_every: None,
+        stall_for: Duration::ZERO,
+        share: 1.0,
+    };
+    Arc::new(Conditioner::new(profile, 3))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_behind_a_conditioned_link_measure_what_a_player_feels() {
+    let _turn = MEASURING.lock().await;
+    let server = start(ServerConfig::for_tests()).await;
+    let (_stop_tx, stop) = watch::channel(false);
+    let mut config = swarm_config(url(&server), 6, 5.0);
+    config.link = Some(link(40, 10));
+    let report = within("swarm", swarm::run(config, Arc::new(Progress::default()), stop)).await.expect("swarm runs");
+    println!("{}", report.render());
+    assert_eq!((report.connected, report.failed, report.desyncs), (6, 0, 0), "{:?}", report.close_reasons);
+    // 80 ms of round trip at least, on top of loopback's: the link really delays both ways.
+    assert!(
+        report.ack_latency_ms_p50 >= 80.0,
+        "input to ack p50 {} ms behind a 2 x 40 ms link",
+        report.ack_latency_ms_p50
+    );
+    assert_eq!(report.link.as_deref(), Some("40 ms ± 10 ms each way"));
+    // The play-feel figures come from real predictions and frames.
+    assert!(report.predictions_checked > 6 * 30, "{} predictions checked", report.predictions_checked);
+    assert!((0.0..=1.0).contains(&report.corrected_share));
+    assert!(
+        report.delay_ticks_mean >= 1.5 && report.delay_ticks_mean <= 6.0,
+        "delay {} ticks",
+        report.delay_ticks_mean
+    );
+    assert!(report.behind_newest_ticks_mean > 0.0, "remote players are drawn behind the newest snapshot");
+    assert_eq!(report.delay_rule, "adaptive");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_side_conditioner_delays_its_connections_and_refuses_a_public_address() {
+    let mut config = ServerConfig::for_tests();
+    config.link = Some(link(30, 0).profile().clone());
+    let server = start(config).await;
+    let mut client =
+        within("connect", skirmish::client::GameClient::connect(&url(&server), "ana")).await.expect("joins");
+    let sent = std::time::Instant::now();
+    client.send(&skirmish::protocol::ClientMessage::Ping { nonce: 7 }).await.expect("ping");
+    loop {
+        match within("pong", client.next_event()).await.expect("reads") {
+            ServerEvent::Pong { nonce: 7 } => break,
+            _ => continue,
+        }
+    }
+    assert!(sent.elapsed() >= Duration::from_millis(60), "a 2 x 30 ms link answered in {:?}", sent.elapsed());
+    client.close().await;
+    server.shutdown().await;
+
+    use clap::Parser;
+    let public = skirmish::config::Args::parse_from(["skirmish", "--addr", "0.0.0.0:0", "--link-latency-ms", "50"]);
+    let error = ServerConfig::from_args(&public).expect_err("a conditioner beyond loopback is refused");
+    assert!(error.to_string().contains("--link-allow-public"), "{error}");
+    let allowed = skirmish::config::Args::parse_from([
+        "skirmish",
+        "--addr",
+        "0.0.0.0:0",
+        "--link-latency-ms",
+        "50",
+        "--link-allow-public",
+    ]);
+    assert!(ServerConfig::from_args(&allowed).expect("allowed").link.is_some());
 }

@@ -804,30 +804,31 @@ fn welcome() -> impl Strategy<Value = Welcome> {
     )
         .prop_map(|(name, width, height, walls, spawns)| MapInfo { name, width, height, walls, spawns });
     // Any f32 at all, NaN and infinities included: the decoder must carry them, not judge them.
-    let rules = (prop::array::uniform6(any::<f32>()), edge_u32(), edge_u32(), edge_u8(), edge_u32(), edge_u32()).prop_map(
-        |(
-            [player_radius, accel, friction, max_speed, bullet_radius, bullet_speed],
-            lifetime,
-            interval,
-            max_hp,
-            respawn,
-            max_rewind_ticks,
-        )| {
-            RulesInfo {
-                player_radius,
-                accel,
-                friction,
-                max_speed,
-                bullet_radius,
-                bullet_speed,
-                bullet_lifetime_ticks: lifetime,
-                fire_interval_ticks: interval,
+    let rules = (prop::array::uniform6(any::<f32>()), edge_u32(), edge_u32(), edge_u8(), edge_u32(), edge_u32())
+        .prop_map(
+            |(
+                [player_radius, accel, friction, max_speed, bullet_radius, bullet_speed],
+                lifetime,
+                interval,
                 max_hp,
-                respawn_ticks: respawn,
+                respawn,
                 max_rewind_ticks,
-            }
-        },
-    );
+            )| {
+                RulesInfo {
+                    player_radius,
+                    accel,
+                    friction,
+                    max_speed,
+                    bullet_radius,
+                    bullet_speed,
+                    bullet_lifetime_ticks: lifetime,
+                    fire_interval_ticks: interval,
+                    max_hp,
+                    respawn_ticks: respawn,
+                    max_rewind_ticks,
+                }
+            },
+        );
     let room = (text(0..16), text(0..30), any::<bool>()).prop_map(|(id, name, spectator)| RoomInfo {
         id,
         name,

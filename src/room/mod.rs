@@ -652,7 +652,10 @@ impl Room {
                     client.last_applied_seq = input.seq;
                     client.moving = input.move_x != 0 || input.move_y != 0;
                     waits[(now.wrapping_sub(arrived) as usize).min(3)] += 1;
-                    let wire = WireInput { rewind_q: rewind_q(&input, now.wrapping_add(1), self.tick_rate), ..(&input).into() };
+                    let wire = WireInput {
+                        rewind_q: rewind_q(&input, now.wrapping_add(1), self.tick_rate),
+                        ..(&input).into()
+                    };
                     self.journal.set_input(&mut self.world, player, wire);
                 }
                 // The world keeps applying the last input: a client predicting one step per input is now behind,

@@ -86,7 +86,8 @@ fn drain(client: &mut TestClient) -> Option<Snapshot> {
 fn send_input(room: &mut Room, client: &mut TestClient, move_x: i8, fire: bool) {
     client.seq += 1;
     let ack_tick = client.replica.latest().map_or(0, |(tick, _)| tick);
-    let input = Input { seq: client.seq, move_x, move_y: 0, aim: 0, buttons: u8::from(fire), ack_tick, view_delay_ms: 0 };
+    let input =
+        Input { seq: client.seq, move_x, move_y: 0, aim: 0, buttons: u8::from(fire), ack_tick, view_delay_ms: 0 };
     room.handle(RoomCommand::Input { client: client.key, input });
 }
 
