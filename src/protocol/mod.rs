@@ -1,4 +1,4 @@
-//! Protocol v4: the messages client and server exchange, as plain data.
+//! Protocol v5: the messages client and server exchange, as plain data.
 //!
 //! Every message is a MessagePack array whose first element is a small integer type tag; the rest is positional.
 //! rmp-serde would write enum variants as their name strings, so the (de)serializers here are written by hand to

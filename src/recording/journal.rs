@@ -143,4 +143,19 @@ fn same_input(a: PlayerInput, b: PlayerInput) -> bool {
         && a.movement.y.to_bits() == b.movement.y.to_bits()
         && a.aim == b.aim
         && a.fire == b.fire
+        // An input that changes only its rewind changes which shots hit: it must be recorded too.
+        && a.rewind.to_bits() == b.rewind.to_bits()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_input_that_changes_only_its_rewind_is_a_change() {
+        let input = PlayerInput { movement: glam::Vec2::X, aim: 7, fire: true, rewind: 0.0 };
+        assert!(same_input(input, input));
+        assert!(!same_input(input, PlayerInput { rewind: 3.0, ..input }), "the rewind decides hits: record it");
+        assert!(!same_input(input, PlayerInput { aim: 8, ..input }));
+    }
 }

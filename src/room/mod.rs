@@ -606,17 +606,13 @@ impl Room {
         current
     }
 
-    /// Hands the tick's bullet hits to their shooters' clients, for the `hits` of their snapshots, and forgets the
-    /// hits no baseline can reach any more (as the event log does).
+    /// Hands the tick's bullet hits to their shooters' clients, for the `hits` of their snapshots (the send stage
+    /// forgets those no baseline can reach any more).
     fn confirm_hits(&mut self) {
-        let oldest_kept = self.history.oldest_tick().unwrap_or(0);
         for hit in self.world.drain_hits() {
             let Some(&key) = self.shooters.get(hit.shooter.slot as usize) else { continue };
             let Some(client) = self.clients.get_mut(key) else { continue };
             if matches!(client.part, Part::Player(shooter) if shooter == hit.shooter) {
-                while client.hits.front().is_some_and(|old| old.tick < oldest_kept) {
-                    client.hits.pop_front();
-                }
                 client.hits.push_back(Hit { tick: hit.tick, victim: hit.victim.wire_id() });
             }
         }

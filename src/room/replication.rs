@@ -28,7 +28,12 @@ impl Room {
         // Writers may still hold last tick's bodies; each tick encodes fresh ones.
         self.bodies.clear();
         let mut totals = SendTotals::default();
+        // Hits no baseline can reach any more are forgotten, as the event log forgets events.
+        let oldest_kept = self.history.oldest_tick().unwrap_or(0);
         for (_, client) in self.clients.iter_mut() {
+            while client.hits.front().is_some_and(|hit| hit.tick < oldest_kept) {
+                client.hits.pop_front();
+            }
             // A held seat has no socket to send to; its history waits for the resume.
             if client.link.is_none() {
                 continue;
