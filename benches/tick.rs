@@ -17,12 +17,8 @@
 //! - `tick/interest`: `tick/full` with interest management on (`view_radius` [`VIEW_RADIUS`], as `loadbench` runs
 //!   it): each client's frame holds only its neighbourhood, diffed against its own past view.
 //! - `bots/decide`: every bot's decision on one snapshot (set-up cost, never part of a tick).
-//! - `lagcomp/off` and `lagcomp/on` at [`LAGCOMP_PLAYERS`]: `World::step` of two worlds from the same seed, warmed up
-//!   alike, one with lag compensation off (no trail kept, every shot resolved in the present) and one at the
-//!   default 200 ms cap with every shot rewound [`LAGCOMP_REWIND`] ticks (150 ms at 30 Hz: a 100 ms round trip and
-//!   the client's interpolation delay), so every bullet is tested against the trail. Their difference is what lag
-//!   compensation costs a tick. (`tick/full` and `tick/interest` run with it on, as a server does by default,
-//!   their bots acknowledging 0 to 3 ticks late: rewinds of 1 to 4 ticks.)
+//! - Lag compensation's own cost is `benches/lagcomp.rs` (`tick/full` and `tick/interest` run with it on, as a
+//!   server does by default, their bots acknowledging 0 to 3 ticks late: rewinds of 1 to 4 ticks).
 //!
 //! Times are per tick; the throughput (`Elements(players)`) gives the figure per player.
 
@@ -53,10 +49,6 @@ const ACK_LAGS: u32 = 4;
 const VIEW_RADIUS: f32 = 750.0;
 /// The baseline of the parts: the state a client that acknowledges with a 2-tick lag has.
 const PART_BASELINE_AGO: usize = 2;
-/// Players of the lag-compensation benches.
-const LAGCOMP_PLAYERS: usize = 1_000;
-/// Ticks each shot of `lagcomp/on` is rewound by.
-const LAGCOMP_REWIND: f32 = 4.5;
 
 /// One connected client, played by a bot: the outbox its writer would drain, and what it sends.
 struct Client {
@@ -317,46 +309,6 @@ fn tick(c: &mut Criterion) {
                     timed += start.elapsed();
                     sim.apply();
                     sim.step();
-                    sim.record();
-                }
-                timed
-            })
-        });
-    }
-    group.finish();
-    drop(sizes);
-    lag_compensation(c);
-}
-
-/// `lagcomp/off` and `lagcomp/on` (see the module docs).
-fn lag_compensation(c: &mut Criterion) {
-    let rate = common::config(LAGCOMP_PLAYERS).tick_rate;
-    let rules = skirmish::sim::Rules::for_tick_rate(rate);
-    let mut off = common::Sim::with_rules(LAGCOMP_PLAYERS, skirmish::sim::Rules { max_rewind_ticks: 0, ..rules });
-    let mut on = common::Sim::with_rules(LAGCOMP_PLAYERS, rules);
-    on.rewind = LAGCOMP_REWIND;
-    for sim in [&mut off, &mut on] {
-        sim.advance(common::warm_up_ticks(LAGCOMP_PLAYERS));
-    }
-    eprintln!(
-        "lagcomp set-up, {LAGCOMP_PLAYERS} players: {} and {} bullets in flight; the trail holds {} KiB",
-        off.world.bullet_count(),
-        on.world.bullet_count(),
-        on.world.trail_bytes() / 1024
-    );
-    let mut group = c.benchmark_group("lagcomp");
-    group.throughput(Throughput::Elements(LAGCOMP_PLAYERS as u64)).warm_up_time(Duration::from_secs(1));
-    group.nresamples(10_000).sample_size(30).measurement_time(Duration::from_secs(3));
-    for (name, sim) in [("off", &mut off), ("on", &mut on)] {
-        group.bench_function(BenchmarkId::new(name, LAGCOMP_PLAYERS), |b| {
-            b.iter_custom(|iters| {
-                let mut timed = Duration::ZERO;
-                for _ in 0..iters {
-                    sim.decide();
-                    sim.apply();
-                    let start = Instant::now();
-                    sim.step();
-                    timed += start.elapsed();
                     sim.record();
                 }
                 timed

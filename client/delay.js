@@ -72,6 +72,8 @@ export class AdaptiveDelay {
     this.ticks = START_TICKS;
     this.target = START_TICKS;
     this.p95LatenessMs = NaN;
+    /** The window's median lateness (ms): how far behind the clock's early edge a typical state arrives. */
+    this.p50LatenessMs = NaN;
     this.lastUpdate = NaN;
   }
 
@@ -92,6 +94,7 @@ export class AdaptiveDelay {
     }
     for (let k = 0; k < this.count; k++) this.lateScratch[k] = this.late[(this.start + k) % CAPACITY];
     this.p95LatenessMs = percentile(this.lateScratch, this.count, 95, this.scratch);
+    this.p50LatenessMs = percentile(this.lateScratch, this.count, 50, this.scratch);
     this.target = targetDelayTicks(this.p95LatenessMs, this.tickMs);
   }
 

@@ -108,8 +108,10 @@ export class ServerClock {
  * tick, never at the moment it ticks. An input sent too close to that moment lands in the next tick or the one
  * before depending on jitter, so the server sometimes applies two inputs in one tick's place and repeats one
  * elsewhere, and prediction has to correct. With the clock's origin (the local arrival time of server tick 0's
- * state) and the round-trip time, an input sent at local phase `0.5 tick - rtt` after a state's arrival reaches
- * the server half a tick after it ticked. The pacer keeps a steady one-tick rhythm and slews its phase towards
+ * state) and the round-trip time, an input sent at local phase `0.5 tick - rtt + lateness` reaches the server half
+ * a tick after it ticked: the clock follows the early edge of arrivals, so the median lateness of states (how far
+ * behind that edge a typical one arrives) is added back; without it a jittery link puts the inputs as much earlier
+ * as its jitter, close to the tick before. The pacer keeps a steady one-tick rhythm and slews its phase towards
  * that target by at most `maxSlewMs` per input, so inputs never bunch up or skip.
  */
 export class InputPacer {
@@ -120,13 +122,16 @@ export class InputPacer {
     this.due = NaN;
   }
 
-  /** After an input was sent at `now`: when the next one is due (ms). `rttMs` may be null (unknown yet). */
-  next(now, clock, rttMs) {
+  /**
+   * After an input was sent at `now`: when the next one is due (ms). `rttMs` may be null (unknown yet);
+   * `latenessMs` is the median lateness of recent states behind the clock (delay.js), 0 or NaN when unknown.
+   */
+  next(now, clock, rttMs, latenessMs = 0) {
     const tick = this.tickMs;
     // Behind by more than two ticks (a hidden tab, a stalled timer): start a new rhythm rather than catch up.
     let t = Number.isNaN(this.due) || now - this.due > 2 * tick ? now + tick : this.due + tick;
     if (clock.ready) {
-      const want = 0.5 * tick - (rttMs ?? 0);
+      const want = 0.5 * tick - (rttMs ?? 0) + (Number.isFinite(latenessMs) ? latenessMs : 0);
       let err = (t - clock.origin - want) % tick;
       if (err < 0) err += tick;
       if (err > tick / 2) err -= tick;

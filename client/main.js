@@ -789,7 +789,7 @@ function updateSpectator(s, now) {
 /** Sends the next input when the pacer says (a steady timer at the tick rate, phased against the server's ticks). */
 function scheduleInput(s) {
   const now = performance.now();
-  const due = s.pacer.next(now, s.clock, s.conn.pingMs);
+  const due = s.pacer.next(now, s.clock, s.conn.pingMs, s.delay ? s.delay.p50LatenessMs : 0);
   s.inputTimer = setTimeout(() => {
     s.inputTimer = null;
     if (s.state !== 'joined') return;

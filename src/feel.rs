@@ -74,6 +74,8 @@ struct Delay {
     ticks: f64,
     target: f64,
     last_update: Option<f64>,
+    /// The window's median lateness (ms), for the pacer.
+    p50: f64,
 }
 
 impl Delay {
@@ -90,13 +92,10 @@ impl Delay {
             DelayRule::Adaptive => Delay::START_TICKS,
             DelayRule::Fixed(ticks) => ticks,
         };
-        Delay { rule, tick_ms, window: VecDeque::new(), ticks: start, target: start, last_update: None }
+        Delay { rule, tick_ms, window: VecDeque::new(), ticks: start, target: start, last_update: None, p50: 0.0 }
     }
 
     fn arrive(&mut self, now: f64, lateness: Option<f64>) {
-        if self.rule != DelayRule::Adaptive {
-            return;
-        }
         while self.window.front().is_some_and(|(at, _)| now - at > Delay::WINDOW_MS) {
             self.window.pop_front();
         }
@@ -104,13 +103,18 @@ impl Delay {
             self.window.push_back((now, late));
         }
         if self.window.is_empty() {
-            self.target = Delay::START_TICKS;
+            if self.rule == DelayRule::Adaptive {
+                self.target = Delay::START_TICKS;
+            }
             return;
         }
         let mut late: Vec<f64> = self.window.iter().map(|(_, late)| *late).collect();
         late.sort_by(f64::total_cmp);
-        let p95 = late[((late.len() - 1) as f64 * 0.95).round() as usize];
-        self.target = (1.0 + Delay::K * p95 / self.tick_ms).clamp(Delay::MIN_TICKS, Delay::MAX_TICKS);
+        let at = |q: f64| late[((late.len() - 1) as f64 * q).round() as usize];
+        self.p50 = at(0.5);
+        if self.rule == DelayRule::Adaptive {
+            self.target = (1.0 + Delay::K * at(0.95) / self.tick_ms).clamp(Delay::MIN_TICKS, Delay::MAX_TICKS);
+        }
     }
 
     fn update(&mut self, now: f64) -> f64 {
@@ -313,8 +317,9 @@ impl Feel {
     }
 
     /// When the input after one sent at `sent` is due, with the page's pacer (client/interp.js `InputPacer`): a
-    /// steady one-tick rhythm whose phase slews by at most 2 ms per input towards sending `0.5 tick - rtt` after a
-    /// state's expected arrival, so each input reaches the server mid-way between two of its ticks.
+    /// steady one-tick rhythm whose phase slews by at most 2 ms per input towards sending `0.5 tick - rtt +
+    /// median lateness` after a state's expected arrival (the clock follows the early edge of arrivals), so each
+    /// input reaches the server mid-way between two of its ticks.
     pub fn next_input_at(&mut self, sent: Instant, rtt: Option<Duration>) -> Instant {
         const MAX_SLEW_MS: f64 = 2.0;
         let now = self.millis(sent);
@@ -324,7 +329,7 @@ impl Feel {
             _ => now + tick,
         };
         if let Some(origin) = self.clock.origin {
-            let want = 0.5 * tick - rtt.map_or(0.0, |rtt| rtt.as_secs_f64() * 1000.0);
+            let want = 0.5 * tick - rtt.map_or(0.0, |rtt| rtt.as_secs_f64() * 1000.0) + self.delay.p50;
             let mut err = (due - origin - want).rem_euclid(tick);
             if err > tick / 2.0 {
                 err -= tick;

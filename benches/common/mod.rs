@@ -260,11 +260,14 @@ impl Sim {
     }
 
     /// The snapshot of the current tick.
+    // Each bench compiles this module on its own; the lag-compensation bench reads no snapshots.
+    #[allow(dead_code)]
     pub fn latest(&self) -> &WorldSnapshot {
         self.history.back().expect("a snapshot")
     }
 
     /// The snapshot of `ticks` ticks ago (at most [`HISTORY`] - 1).
+    #[allow(dead_code)]
     pub fn ago(&self, ticks: usize) -> &WorldSnapshot {
         &self.history[self.history.len() - 1 - ticks]
     }

@@ -182,6 +182,20 @@ test('the input pacer keeps one input per tick and slews towards half a tick aft
   assert.ok(after >= t + 5000 + tickMs - 2 && after <= t + 5000 + tickMs + 2);
 });
 
+test('the input pacer adds back the median lateness of states, so a jittery link keeps inputs mid-tick', () => {
+  const tickMs = 1000 / 30;
+  const clock = new ServerClock(tickMs);
+  const pacer = new InputPacer(tickMs, 2);
+  for (let k = 0; k < 5; k++) clock.observe(100 + k, 10 + k * tickMs);
+  let t = 2 * tickMs;
+  for (let i = 0; i < 60; i++) t = pacer.next(t, clock, 10, 6);
+  const phase = (((t - clock.origin - (0.5 * tickMs - 10 + 6)) % tickMs) + tickMs) % tickMs;
+  assert.ok(phase < 1e-6 || tickMs - phase < 1e-6, `locked 6 ms later than without lateness: ${phase}`);
+  // An unknown lateness (NaN before any state) counts as none.
+  const plain = new InputPacer(tickMs, 2);
+  assert.equal(plain.next(0, new ServerClock(tickMs), null, NaN), tickMs);
+});
+
 test('remote players carry their disconnected flag (bit 0 of field 8) into the drawn views', () => {
   const store = new SnapshotStore();
   const away = [2, 0, 80, 80, 0, 0, 0, 100, 0, 0, 1, 'bob'];
