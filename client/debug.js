@@ -352,6 +352,19 @@ export function createDebugView(app) {
       const p50 = round(l.percentile(50), 1);
       return { count: l.count, last: round(a.lastMs, 1), p50, p99: round(l.percentile(99), 1) };
     },
+    /**
+     * The server's share of the input-to-acknowledgement latency (ms): ackLatencyMs p50 less the ping round trip,
+     * i.e. how long an input waits at the server between arriving and the snapshot that shows it applied (its queue
+     * wait plus the rest of that tick), `{p50, p99}`; null before both are known.
+     */
+    get inputWaitMs() {
+      const a = app.session === null ? null : app.session.acks;
+      const rtt = app.session === null || app.session.conn === null ? null : app.session.conn.pingMs;
+      if (a === null || a.latencies.count === 0 || rtt === null || rtt === undefined) return null;
+      const l = a.latencies;
+      const less = (v) => round(Math.max(0, v - rtt), 1);
+      return { p50: less(l.percentile(50)), p99: less(l.percentile(99)) };
+    },
     /** Ticks skipped between consecutive snapshots received. */
     get framesDropped() {
       return app.session === null ? 0 : app.session.framesDropped;

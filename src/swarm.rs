@@ -165,6 +165,10 @@ pub struct Report {
     pub interarrival_ms_max: f64,
     pub ack_latency_ms_p50: f64,
     pub ack_latency_ms_p99: f64,
+    /// The server's share of that (input to acknowledgement less the ping round trip): how long an input waits
+    /// between arriving and the snapshot that shows it applied. Paced bots only (they ping).
+    pub server_wait_ms_p50: f64,
+    pub server_wait_ms_p99: f64,
     /// Play feel (see `feel`): corrections of the own player's prediction per bot per second, their mean, p99 and
     /// largest size in world units, and the share of predictions that needed one.
     pub corrections_per_bot_s: f64,
@@ -292,6 +296,9 @@ struct Traffic {
     resume_gap_ticks_max: u64,
     interarrival: Histogram,
     ack_latency: Histogram,
+    /// Input-to-acknowledgement less the ping round trip: the server's share (queue wait and the rest of the
+    /// tick), microseconds.
+    server_wait: Histogram,
     feel: FeelStats,
     /// Seconds of play the feel figures cover.
     feel_seconds: f64,
@@ -314,6 +321,7 @@ impl Traffic {
         self.resume_gap_ticks_max = self.resume_gap_ticks_max.max(other.resume_gap_ticks_max);
         self.interarrival.merge(&other.interarrival);
         self.ack_latency.merge(&other.ack_latency);
+        self.server_wait.merge(&other.server_wait);
         self.feel.merge(&other.feel);
         self.feel_seconds += other.feel_seconds;
     }
@@ -658,6 +666,10 @@ async fn play(
                 while pending.front().is_some_and(|(seq, _)| *seq <= last_input_seq) {
                     let (_, sent_at) = pending.pop_front().expect("checked non-empty");
                     outcome.traffic.ack_latency.record((now - sent_at).as_micros() as u64);
+                    if let Some(rtt) = rtt {
+                        let wait = (now - sent_at).saturating_sub(rtt);
+                        outcome.traffic.server_wait.record(wait.as_micros() as u64);
+                    }
                 }
                 if let Some(feel) = feel.as_mut() {
                     feel.snapshot(now, tick, last_input_seq, client.me());
@@ -1019,6 +1031,8 @@ fn summarize(
         interarrival_ms_max: ms(bots.traffic.interarrival.max),
         ack_latency_ms_p50: ms(bots.traffic.ack_latency.quantile(0.50)),
         ack_latency_ms_p99: ms(bots.traffic.ack_latency.quantile(0.99)),
+        server_wait_ms_p50: ms(bots.traffic.server_wait.quantile(0.50)),
+        server_wait_ms_p99: ms(bots.traffic.server_wait.quantile(0.99)),
         corrections_per_bot_s: per_bot_second(feel.corrections.count(), bots.traffic.feel_seconds),
         correction_mean: hundredths(feel.corrections.sum()) / feel.corrections.count().max(1) as f64,
         correction_p99: hundredths(feel.corrections.quantile(0.99)),
@@ -1068,7 +1082,7 @@ impl Report {
              snapshots: {:.1} per bot per second ({} full, {} deltas), {} desyncs\n\
              bandwidth per bot: {:.0} B/s in, {:.0} B/s out\n\
              snapshot inter-arrival: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms\n\
-             input to acknowledgement: p50 {:.1} ms, p99 {:.1} ms\n\
+             input to acknowledgement: p50 {:.1} ms, p99 {:.1} ms (at the server: p50 {:.1} ms, p99 {:.1} ms)\n\
              prediction: {:.2} corrections per bot per second ({:.1}% of {} predictions), size mean {:.2}, p99 {:.2}, \
              max {:.2} units\n\
              interpolation ({}): {:.2} underruns per bot per 10 s, {:.2}% of frames extrapolating, remote players \
@@ -1091,6 +1105,8 @@ impl Report {
             self.interarrival_ms_max,
             self.ack_latency_ms_p50,
             self.ack_latency_ms_p99,
+            self.server_wait_ms_p50,
+            self.server_wait_ms_p99,
             self.corrections_per_bot_s,
             self.corrected_share * 100.0,
             self.predictions_checked,
