@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
@@ -37,20 +37,8 @@ fn lag_compensation(c: &mut Criterion) {
     group.throughput(Throughput::Elements(LAGCOMP_PLAYERS as u64)).warm_up_time(Duration::from_secs(1));
     group.nresamples(10_000).sample_size(30).measurement_time(Duration::from_secs(3));
     for (name, sim) in [("off", &mut off), ("on", &mut on)] {
-        group.bench_function(BenchmarkId::new(name, LAGCOMP_PLAYERS), |b| {
-            b.iter_custom(|iters| {
-                let mut timed = Duration::ZERO;
-                for _ in 0..iters {
-                    sim.decide();
-                    sim.apply();
-                    let start = Instant::now();
-                    sim.step();
-                    timed += start.elapsed();
-                    sim.record();
-                }
-                timed
-            })
-        });
+        group
+            .bench_function(BenchmarkId::new(name, LAGCOMP_PLAYERS), |b| b.iter_custom(|iters| sim.timed_steps(iters)));
     }
     group.finish();
 }

@@ -217,20 +217,7 @@ fn tick(c: &mut Criterion) {
         bench_room(&mut group, "interest", players, &mut size.interest);
 
         let sim = &mut size.sim;
-        group.bench_function(BenchmarkId::new("step", players), |b| {
-            b.iter_custom(|iters| {
-                let mut timed = Duration::ZERO;
-                for _ in 0..iters {
-                    sim.decide();
-                    sim.apply();
-                    let start = Instant::now();
-                    sim.step();
-                    timed += start.elapsed();
-                    sim.record();
-                }
-                timed
-            })
-        });
+        group.bench_function(BenchmarkId::new("step", players), |b| b.iter_custom(|iters| sim.timed_steps(iters)));
 
         group.bench_function(BenchmarkId::new("snapshot", players), |b| {
             let (world, base) = (&sim.world, sim.ago(PART_BASELINE_AGO));

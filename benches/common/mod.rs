@@ -249,6 +249,22 @@ impl Sim {
         self.events.forget_through(oldest.saturating_sub(1));
     }
 
+    /// Plays `ticks` whole ticks and returns the time their steps alone took (the bots' decisions and the
+    /// snapshots around each step are not part of a tick's simulation).
+    #[allow(dead_code)]
+    pub fn timed_steps(&mut self, ticks: u64) -> std::time::Duration {
+        let mut timed = std::time::Duration::ZERO;
+        for _ in 0..ticks {
+            self.decide();
+            self.apply();
+            let start = std::time::Instant::now();
+            self.step();
+            timed += start.elapsed();
+            self.record();
+        }
+        timed
+    }
+
     /// Plays `ticks` whole ticks.
     pub fn advance(&mut self, ticks: u32) {
         for _ in 0..ticks {
