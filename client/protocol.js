@@ -12,6 +12,9 @@
 // compensation and hit confirmations: every input carries `view_delay_ms` (how far behind its ack_tick the remote
 // players it was aimed at were drawn), the welcome's rules gain `max_rewind_ticks` (index 10), and every snapshot
 // gains `hits` (`[tick, victim_id]` of the receiving player's bullets that hit someone, repeated like events).
+// Version 5's redirects (several server processes sharing one room directory): a hello may be answered, instead of a
+// welcome, by `[7, url, join]` (then a close 4014): say hello again on `url` with that join, often the new join kind
+// 6, seat (`[6, seat_token]`, a single-use token only servers issue). net.js follows them.
 
 import { decode, encode, float32 } from './msgpack.js';
 
@@ -20,13 +23,13 @@ export const PROTOCOL_VERSION = 5;
 /** Client-to-server type tags. */
 export const C2S = Object.freeze({ HELLO: 1, INPUT: 2, ACK: 3, PING: 4, VIEW: 5, CHAT: 6 });
 /** Kinds of a hello's `join` (its first element). */
-export const JOIN = Object.freeze({ QUICK_PLAY: 1, ROOM: 2, CREATE: 3, SPECTATE: 4, RESUME: 5 });
+export const JOIN = Object.freeze({ QUICK_PLAY: 1, ROOM: 2, CREATE: 3, SPECTATE: 4, RESUME: 5, SEAT: 6 });
 /** A client's part in a room, as parseServerMessage names the welcome's role (wire values 0 and 1). */
 export const ROLE_PLAYER = 'player';
 export const ROLE_SPECTATOR = 'spectator';
 const ROLES = Object.freeze([ROLE_PLAYER, ROLE_SPECTATOR]);
 /** Server-to-client type tags. */
-export const S2C = Object.freeze({ WELCOME: 1, SNAPSHOT: 2, PONG: 3, CLOSE: 4, ROSTER: 5, CHAT: 6 });
+export const S2C = Object.freeze({ WELCOME: 1, SNAPSHOT: 2, PONG: 3, CLOSE: 4, ROSTER: 5, CHAT: 6, REDIRECT: 7 });
 
 /** Wire units per world unit, for positions and velocities. */
 export const POS_SCALE = 16;
@@ -218,9 +221,17 @@ export function resume(token, lastTick = 0) {
   return { kind: 'resume', token, lastTick };
 }
 
+/**
+ * The seat a server reserved for this client on another process (`token`: the seat token of a redirect's join). Only
+ * servers issue seat tokens, inside redirects; each is single-use and lives a few seconds, so it is sent at once.
+ */
+export function seat(token) {
+  return { kind: 'seat', token };
+}
+
 const absent = (v) => v === null || v === undefined;
 
-/** A join (see quickPlay, joinRoom, createRoom, spectate) as the wire array. */
+/** A join (see quickPlay, joinRoom, createRoom, spectate, resume, seat) as the wire array. */
 export function joinArray(join) {
   switch (join.kind) {
     case 'quickPlay':
@@ -236,6 +247,9 @@ export function joinArray(join) {
       if (typeof join.token !== 'string') throw new TypeError('a resume join needs a resume token');
       if (!Number.isInteger(join.lastTick) || join.lastTick < 0) throw new TypeError('lastTick must be a tick');
       return [JOIN.RESUME, join.token, join.lastTick];
+    case 'seat':
+      if (typeof join.token !== 'string') throw new TypeError('a seat join needs a seat token');
+      return [JOIN.SEAT, join.token];
     default:
       throw new TypeError(`unknown join kind ${JSON.stringify(join.kind)}`);
   }
@@ -336,7 +350,9 @@ export function chatMessage(text) {
  * `{type: 'snapshot', tick, baseline, lastInputSeq, created, changed, removed, events, hits}`,
  * `{type: 'pong', nonce}`, `{type: 'close', code, reason}`,
  * `{type: 'roster', tick, players: [{id, name, score, hp}]}` (spectators only; players in the order sent, by id),
- * `{type: 'chat', tick, from, name, text}` (`from` the sender's player id, 0 for a spectator).
+ * `{type: 'chat', tick, from, name, text}` (`from` the sender's player id, 0 for a spectator),
+ * `{type: 'redirect', url, join}` (say hello on `url`, an absolute ws:// or wss:// URL, with `join`, a join as the
+ * builders make it: quickPlay, joinRoom, createRoom, spectate, resume or seat).
  * Throws MsgpackError or ProtocolError.
  */
 export function parseServerMessage(bytes) {
@@ -364,6 +380,9 @@ export function parseServerMessage(bytes) {
         name: str(msg[3], 'chat name'),
         text: str(msg[4], 'chat text'),
       };
+    case S2C.REDIRECT:
+      expectLength(msg, 3, 'redirect');
+      return { type: 'redirect', url: wsUrl(msg[1], 'redirect url'), join: parseJoin(msg[2]) };
     default:
       throw new ProtocolError(`unknown message tag ${JSON.stringify(msg[0])}`);
   }
@@ -543,6 +562,53 @@ function parseHit(h) {
   return { tick: uint32(h[0], 'hit tick'), victim: uint32(h[1], 'hit victim') };
 }
 
+/**
+ * A join array (a redirect's, in the hello's encoding) as the join builders make it, so that joinArray gives the
+ * array back: `[1]`/`[1, nil]`/`[1, map]` quickPlay, `[2, id]` joinRoom, `[3, options]` createRoom (every option
+ * named, null when absent), `[4]`/`[4, nil]`/`[4, id]` spectate, `[5, token, last_tick]` resume, `[6, token]` seat.
+ */
+export function parseJoin(v) {
+  const a = arr(v, 'join');
+  if (a.length === 0) throw new ProtocolError('join is empty');
+  const kind = uint(a[0], 'join kind');
+  const optional = (what, element) => {
+    if (a.length > 2) throw new ProtocolError(`${what} join has ${a.length} elements, expected 1 or 2`);
+    return a.length < 2 || a[1] === null ? null : str(a[1], element);
+  };
+  switch (kind) {
+    case JOIN.QUICK_PLAY:
+      return quickPlay(optional('quick play', 'quick play map'));
+    case JOIN.ROOM:
+      expectLength(a, 2, 'room join');
+      return joinRoom(str(a[1], 'room id'));
+    case JOIN.CREATE:
+      expectLength(a, 2, 'create join');
+      return createRoom(parseRoomOptions(a[1]));
+    case JOIN.SPECTATE:
+      return spectate(optional('spectate', 'spectated room id'));
+    case JOIN.RESUME:
+      expectLength(a, 3, 'resume join');
+      return resume(str(a[1], 'resume token'), uint32(a[2], 'resume last tick'));
+    case JOIN.SEAT:
+      expectLength(a, 2, 'seat join');
+      return seat(str(a[1], 'seat token'));
+    default:
+      throw new ProtocolError(`unknown join kind ${kind}`);
+  }
+}
+
+/** Room options `[name, map, max_players, tick_rate, view_radius, private]` (cut short, nil for absent) by name. */
+function parseRoomOptions(v) {
+  const a = arr(v, 'room options');
+  if (a.length > ROOM_OPTION_NAMES.length) throw new ProtocolError(`room options has ${a.length} elements`);
+  const checks = [str, str, uint32, uint32, num, bool];
+  const options = {};
+  ROOM_OPTION_NAMES.forEach((name, i) => {
+    options[name] = a[i] === null || a[i] === undefined ? null : checks[i](a[i], `room option ${name}`);
+  });
+  return options;
+}
+
 // Shape checks ---------------------------------------------------------------------------------------------------
 
 function expectLength(a, n, what) {
@@ -577,4 +643,24 @@ function uint32(v, what) {
 function str(v, what) {
   if (typeof v !== 'string') throw new ProtocolError(`${what} is not a string`);
   return v;
+}
+
+function bool(v, what) {
+  if (typeof v !== 'boolean') throw new ProtocolError(`${what} is not a boolean`);
+  return v;
+}
+
+/** An absolute WebSocket URL (ws:// or wss://, with a host, no fragment: what `new WebSocket` takes), as a string. */
+function wsUrl(v, what) {
+  const text = str(v, what);
+  let url;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ProtocolError(`${what} ${JSON.stringify(text)} is not an absolute URL`);
+  }
+  if ((url.protocol !== 'ws:' && url.protocol !== 'wss:') || url.host === '' || url.hash !== '') {
+    throw new ProtocolError(`${what} ${JSON.stringify(text)} is not a ws:// or wss:// URL`);
+  }
+  return text;
 }

@@ -11,6 +11,11 @@
 // Version 5 names: an input's `viewDelayMs` (its 8th element; the browser always sends it, so a vector without it,
 // null or absent, is checked as bytes only, not against the builder), a snapshot's `hits` (`[{tick, victim}]`, `[]`
 // for none), and a welcome's `rules.maxRewindTicks` (present when the rules array has 11 numbers).
+//
+// Redirects (version 5, several server processes): a server `{type: 'redirect', url, join}` (tag 7; `join` in the
+// hello's names, a create join's `options` naming all six options, null when absent) and a hello's join `{kind:
+// 'seat', token}` (kind 6). A golden.json written before them has neither; once it has a redirect it must have
+// one whose join is a seat, one whose join is a resume, and a hello with a seat join.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -29,6 +34,7 @@ import {
   pingMessage,
   quickPlay,
   resume,
+  seat,
   spectate,
   viewMessage,
 } from '../protocol.js';
@@ -83,6 +89,8 @@ function buildJoin(join) {
       return spectate(join.room);
     case 'resume':
       return resume(join.token, join.lastTick);
+    case 'seat':
+      return seat(join.token);
     default:
       return assert.fail(`no builder for join kind ${JSON.stringify(join.kind)}`);
   }
@@ -133,16 +141,26 @@ if (!existsSync(GOLDEN)) {
       assert.match(v.hex, /^([0-9a-f]{2})+$/, `${v.name}: lowercase hex`);
     }
     const tags = (dir) => new Set(vectors.filter((v) => v.direction === dir).map((v) => v.value[0]));
-    assert.deepEqual([...tags('server')].sort(), [1, 2, 3, 4, 5, 6], 'welcome, snapshot, pong, close, roster, chat');
+    // Redirects (tag 7) are checked once golden.json has them (see the file comment).
+    const redirects = tags('server').has(7);
+    const serverTags = redirects ? [1, 2, 3, 4, 5, 6, 7] : [1, 2, 3, 4, 5, 6];
+    assert.deepEqual([...tags('server')].sort(), serverTags, 'welcome, snapshot, pong, close, roster, chat');
     assert.deepEqual([...tags('client')].sort(), [1, 2, 3, 4, 5, 6], 'hello, input, ack, ping, view, chat');
     const types = (dir) => new Set(vectors.filter((v) => v.direction === dir).map((v) => v.message.type));
-    assert.deepEqual([...types('server')].sort(), ['chat', 'close', 'pong', 'roster', 'snapshot', 'welcome']);
+    const serverTypes = ['chat', 'close', 'pong', ...(redirects ? ['redirect'] : []), 'roster', 'snapshot', 'welcome'];
+    assert.deepEqual([...types('server')].sort(), serverTypes);
     assert.deepEqual([...types('client')].sort(), ['ack', 'chat', 'hello', 'input', 'ping', 'view']);
     // Every kind of join, each with and without its optional part; welcomes of both roles.
     const hellos = vectors.filter((v) => v.message.type === 'hello').map((v) => v.message);
     const joins = hellos.map((h) => h.join);
     const kinds = new Set(joins.map((j) => j.kind));
-    assert.deepEqual([...kinds].sort(), ['create', 'quickPlay', 'resume', 'room', 'spectate']);
+    const joinKinds = ['create', 'quickPlay', 'resume', 'room', ...(redirects ? ['seat'] : []), 'spectate'];
+    assert.deepEqual([...kinds].sort(), joinKinds);
+    if (redirects) {
+      const moved = vectors.filter((v) => v.message.type === 'redirect').map((v) => v.message);
+      assert.ok(moved.some((m) => m.join.kind === 'seat'), 'a redirect with a seat join');
+      assert.ok(moved.some((m) => m.join.kind === 'resume'), 'a redirect repeating a resume');
+    }
     assert.ok(hellos.some((h) => typeof h.auth === 'string'), 'a hello with a join token');
     assert.ok(hellos.some((h) => (h.auth ?? null) === null), 'a hello without one');
     const welcomes = vectors.filter((v) => v.message.type === 'welcome').map((v) => v.message);

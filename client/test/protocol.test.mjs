@@ -1,7 +1,7 @@
 // Message builders and server message parsing (protocol.js).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decode, encode } from '../msgpack.js';
+import { decode, encode, float32 } from '../msgpack.js';
 import {
   CHAT_MAX_CHARS,
   MAX_VIEW_DELAY_MS,
@@ -23,12 +23,14 @@ import {
   joinRoom,
   normalizeName,
   normalizeRoomName,
+  parseJoin,
   parseServerMessage,
   pingMessage,
   quickPlay,
   radiansToAim,
   resume,
   roomOptionsArray,
+  seat,
   spectate,
   toMoveAxis,
   toWorld,
@@ -483,6 +485,102 @@ test('a malformed hits element makes the snapshot unreadable, like a malformed e
     [2, 2, 1, 0, [], [], [], [], [[2, '7']]], // a string
     [2, 2, 1, 0, [], [], [], [], [], []], // 10 elements
     [2, 2, 1, 0, [], [], []], // 7 elements
+  ];
+  for (const m of bad) assert.throws(() => parseServerMessage(encode(m)), ProtocolError, JSON.stringify(m));
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Redirects between server processes: [7, url, join] down, the seat join [6, seat_token] up
+
+const SEAT_TOKEN = 'k3j9x2m4q8rt.9002.AbCdEfGhIjKlMnOp';
+/** A create join's options as a redirect's decode them: every option named, null when absent. */
+const NO_OPTIONS = { name: null, map: null, maxPlayers: null, tickRate: null, viewRadius: null, private: null };
+
+test('a seat join: [6, seat_token], a string and nothing else', () => {
+  assert.deepEqual(seat(SEAT_TOKEN), { kind: 'seat', token: SEAT_TOKEN });
+  assert.deepEqual(joinArray(seat(SEAT_TOKEN)), [6, SEAT_TOKEN]);
+  // [1, 5, "ana", [6, "t"], "jwt"]: the hello after a redirect keeps the name and the join token.
+  assert.equal(hex(helloMessage('ana', seat('t'), 'jwt')), '950105a3616e61' + '9206a174' + 'a36a7774');
+  assert.deepEqual(decode(helloMessage('', seat(SEAT_TOKEN))), [1, 5, '', [6, SEAT_TOKEN]]);
+  assert.throws(() => joinArray(seat(undefined)), TypeError);
+  assert.throws(() => joinArray(seat(42)), TypeError);
+});
+
+test('parses a redirect: the url as sent, the join as the builders make it', () => {
+  const url = 'ws://127.0.0.1:9002/ws';
+  assert.deepEqual(parseServerMessage(encode([7, url, [6, SEAT_TOKEN]])), {
+    type: 'redirect',
+    url,
+    join: { kind: 'seat', token: SEAT_TOKEN },
+  });
+  // A resume sent to the wrong process comes back as the same resume, for the right one.
+  const back = parseServerMessage(encode([7, 'wss://game.example:443/ws', [5, 'r.tok', 4294967295]]));
+  assert.equal(back.url, 'wss://game.example:443/ws');
+  assert.deepEqual(back.join, resume('r.tok', 4294967295));
+});
+
+test('a redirect join decodes every kind, 1 to 6, and joinArray gives the same array back', () => {
+  const cases = [
+    [[1], quickPlay()],
+    [[1, null], quickPlay()],
+    [[1, 'duel'], quickPlay('duel')],
+    [[2, 'k3j9x2m4q8rt'], joinRoom('k3j9x2m4q8rt')],
+    [[3, []], createRoom(NO_OPTIONS)],
+    [
+      [3, ['mine', 'duel', 8, 60, 500, true]],
+      createRoom({ name: 'mine', map: 'duel', maxPlayers: 8, tickRate: 60, viewRadius: 500, private: true }),
+    ],
+    [[3, [null, null, null, 20]], createRoom({ ...NO_OPTIONS, tickRate: 20 })],
+    [[4], spectate()],
+    [[4, null], spectate()],
+    [[4, 'k3j9x2m4q8rt'], spectate('k3j9x2m4q8rt')],
+    [[5, 'r.tok', 0], resume('r.tok', 0)],
+    [[5, 'r.tok', 1234], resume('r.tok', 1234)],
+    [[6, SEAT_TOKEN], seat(SEAT_TOKEN)],
+  ];
+  for (const [wire, join] of cases) {
+    assert.deepEqual(parseJoin(wire), join, JSON.stringify(wire));
+    assert.deepEqual(parseServerMessage(encode([7, 'ws://h:1/ws', wire])).join, join, JSON.stringify(wire));
+    // Nil parts are left out again (the server reads [1] and [1, nil] alike); everything else is the same array.
+    const trimmed = wire.length === 2 && wire[1] === null ? [wire[0]] : wire;
+    const again = joinArray(parseJoin(wire));
+    assert.deepEqual(wire[0] === 3 ? decode(encode(again)) : again, trimmed, JSON.stringify(wire));
+  }
+  // The view radius goes out again as the float32 it came as (ca 43fa0000 is 500.0).
+  const radius = encode([7, 'ws://h:1/ws', [3, [null, null, null, null, float32(500)]]]);
+  assert.equal(hex(encode(joinArray(parseServerMessage(radius).join))), '9203' + '95c0c0c0c0ca43fa0000');
+});
+
+test('a malformed redirect is unreadable: its url, its join, its length', () => {
+  const bad = [
+    [7],
+    [7, 'ws://h:1/ws'],
+    [7, 'ws://h:1/ws', [6, 't'], 'extra'],
+    [7, 9002, [6, 't']],
+    [7, '/ws', [6, 't']], // relative: a redirect names the process absolutely
+    [7, '127.0.0.1:9002', [6, 't']],
+    [7, 'http://127.0.0.1:9002/ws', [6, 't']],
+    [7, 'ws://', [6, 't']],
+    [7, 'ws://h:1/ws#seat', [6, 't']], // a fragment: new WebSocket refuses it
+    [7, 'ws://h:1/ws', null],
+    [7, 'ws://h:1/ws', []],
+    [7, 'ws://h:1/ws', [0]],
+    [7, 'ws://h:1/ws', [7, 't']], // unknown join kind
+    [7, 'ws://h:1/ws', [6]],
+    [7, 'ws://h:1/ws', [6, 5]],
+    [7, 'ws://h:1/ws', [6, 't', 1]],
+    [7, 'ws://h:1/ws', [5, 't']],
+    [7, 'ws://h:1/ws', [5, 't', -1]],
+    [7, 'ws://h:1/ws', [5, 't', 4294967296]],
+    [7, 'ws://h:1/ws', [2]],
+    [7, 'ws://h:1/ws', [2, 7]],
+    [7, 'ws://h:1/ws', [1, 7]],
+    [7, 'ws://h:1/ws', [1, 'duel', 'arena']],
+    [7, 'ws://h:1/ws', [4, 'a', 'b']],
+    [7, 'ws://h:1/ws', [3]],
+    [7, 'ws://h:1/ws', [3, [null, null, 1.5]]],
+    [7, 'ws://h:1/ws', [3, [null, null, null, null, null, 'yes']]],
+    [7, 'ws://h:1/ws', [3, [null, null, null, null, null, null, null]]],
   ];
   for (const m of bad) assert.throws(() => parseServerMessage(encode(m)), ProtocolError, JSON.stringify(m));
 });
