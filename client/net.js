@@ -6,6 +6,12 @@
 // and who ended it (`closedBy`, reconnect.js's CLOSED_*): the server (its close message arrived), nobody (the socket
 // ended without one, or went silent: the link is lost), or this page. A reconnection is a new Connection
 // (main.js); this one only says whether the end looked like a lost link.
+//
+// Before its welcome a connection may be redirected (protocol v5, several server processes sharing a room
+// directory): the server answers the hello with `[7, url, join]` and closes with 4014. The connection then leaves
+// that socket without ending (the 4014 close is not heard), opens `url` and says hello there with the redirect's join
+// and the same name and join token, up to MAX_REDIRECTS times in a row. `url` is always the socket now in use: after
+// a redirect, another process than the page's.
 
 import { CLOSED_BY_CLIENT, CLOSED_BY_SERVER, CLOSED_LOST, CLOSE_KEEP_SEAT } from './reconnect.js';
 import { PROTOCOL_VERSION, helloMessage, parseServerMessage, pingMessage } from './protocol.js';
@@ -28,6 +34,12 @@ export const CLIENT_LINK_LOST = 1006;
  */
 export const STALL_MS = 5000;
 const STALL_CHECK_MS = 500;
+/** Redirects a connection follows in a row; one more ends it with CLIENT_TOO_MANY_REDIRECTS. */
+export const MAX_REDIRECTS = 3;
+/** Close code we report for one redirect too many (the server's own code for a redirect). */
+export const CLIENT_TOO_MANY_REDIRECTS = 4014;
+/** What the page's side of a socket it leaves for a redirect says (no seat is taken before a welcome). */
+const CLOSE_NORMAL = 1000;
 
 /** The default WebSocket URL: same host as the page, `/ws`, wss on https. `?ws=URL` overrides it. */
 export function defaultServerUrl(loc) {
@@ -40,13 +52,21 @@ export class Connection {
   /**
    * Opens the socket and sends hello (as `name`, joining as `join` says: see protocol.js's join builders, `auth`
    * the signed join token or null) once it is open. `handlers`: `{onWelcome(msg), onSnapshot(msg), onRoster(msg),
-   * onChat(msg), onClose(code, reason, closedBy)}` (onRoster and onChat may be left out: only spectators get
-   * rosters, and a page without chat ignores it).
+   * onChat(msg), onRedirect(url, join, redirects), onClose(code, reason, closedBy)}` (onRoster, onChat and
+   * onRedirect may be left out: only spectators get rosters, a page without chat ignores it, and redirects are
+   * followed here whether anyone hears of them or not).
    */
   constructor(url, name, join, handlers, auth = null) {
     this.name = name;
+    /** The join asked for; a redirect's hello says `helloJoin` instead (often a seat), for the same visit. */
     this.join = join;
+    this.helloJoin = join;
     this.auth = auth;
+    /** The URL of the socket now in use (the redirect's after one), and the redirects followed so far. */
+    this.url = url;
+    this.redirects = 0;
+    /** Whether the welcome arrived (no redirect may follow it). */
+    this.welcomed = false;
     this.handlers = handlers;
     /** 'connecting' | 'open' | 'closed' */
     this.state = 'connecting';
@@ -77,11 +97,23 @@ export class Connection {
     this.checkStall = this.checkStall.bind(this);
     this.stallTimer = setInterval(this.checkStall, STALL_CHECK_MS);
 
+    this.ws = null;
+    this.openSocket(url);
+  }
+
+  openSocket(url) {
     this.ws = new WebSocket(url);
     this.ws.binaryType = 'arraybuffer';
     this.ws.addEventListener('open', this.onOpen);
     this.ws.addEventListener('message', this.onMessage);
     this.ws.addEventListener('close', this.onSocketClose);
+  }
+
+  /** Stops listening to the socket (whatever it still says, its close included, is not this connection's). */
+  detachSocket() {
+    this.ws.removeEventListener('open', this.onOpen);
+    this.ws.removeEventListener('message', this.onMessage);
+    this.ws.removeEventListener('close', this.onSocketClose);
   }
 
   /** Sends one encoded message; returns false once the socket is not open. */
@@ -121,7 +153,7 @@ export class Connection {
   onOpen() {
     if (this.state === 'closed') return;
     this.state = 'open';
-    this.send(helloMessage(this.name, this.join, this.auth));
+    this.send(helloMessage(this.name, this.helloJoin, this.auth));
   }
 
   onMessage(ev) {
@@ -149,6 +181,7 @@ export class Connection {
           );
           return;
         }
+        this.welcomed = true;
         // Pings start only now: the protocol names input before hello a violation and says nothing of pings.
         if (this.pingTimer === null) {
           this.sendPing();
@@ -174,6 +207,45 @@ export class Connection {
         this.closeReason = msg.reason;
         this.closeMessage = true;
         break;
+      case 'redirect':
+        this.followRedirect(msg);
+        break;
+    }
+  }
+
+  /**
+   * A redirect: the room is held (or will be made) by the process at `msg.url`. This socket is left, unheard from
+   * then on (the server closes it with 4014 right after: no end of this connection, nothing to resume), and a new
+   * one says hello there with `msg.join` (a single-use seat token, or the same resume), the same name and join token.
+   * A redirect after the welcome, or a 4th in a row, ends the connection instead.
+   */
+  followRedirect(msg) {
+    if (this.welcomed) {
+      this.close(CLIENT_BAD_MESSAGE, 'the server sent a redirect after its welcome');
+      return;
+    }
+    if (this.redirects >= MAX_REDIRECTS) {
+      const n = this.redirects + 1;
+      this.close(CLIENT_TOO_MANY_REDIRECTS, `too many redirects: ${n} in a row, the last to ${msg.url}`);
+      return;
+    }
+    this.redirects++;
+    this.detachSocket();
+    this.closeSocket(CLOSE_NORMAL);
+    this.state = 'connecting';
+    this.closeMessage = false;
+    this.closeCode = null;
+    this.closeReason = null;
+    this.url = msg.url;
+    this.helloJoin = msg.join;
+    this.lastHeard = performance.now();
+    if (this.handlers.onRedirect) this.handlers.onRedirect(msg.url, msg.join, this.redirects);
+    if (this.state === 'closed') return; // the handler left
+    try {
+      this.openSocket(msg.url);
+    } catch (err) {
+      // The browser would not open it (an insecure ws:// from an https page, a blocked port): no way to the room.
+      this.finish(CLIENT_LINK_LOST, `could not open ${msg.url}: ${err.message}`, CLOSED_BY_CLIENT);
     }
   }
 

@@ -3,8 +3,15 @@ import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encode } from '../msgpack.js';
 import { decode } from '../msgpack.js';
-import { CLIENT_BAD_MESSAGE, CLIENT_LINK_LOST, Connection, STALL_MS } from '../net.js';
-import { quickPlay, resume, spectate } from '../protocol.js';
+import {
+  CLIENT_BAD_MESSAGE,
+  CLIENT_LINK_LOST,
+  CLIENT_TOO_MANY_REDIRECTS,
+  Connection,
+  MAX_REDIRECTS,
+  STALL_MS,
+} from '../net.js';
+import { joinRoom, quickPlay, resume, seat, spectate } from '../protocol.js';
 import { CLOSED_BY_CLIENT, CLOSED_BY_SERVER, CLOSED_LOST, CLOSE_KEEP_SEAT } from '../reconnect.js';
 
 /** Records what is sent; `receive` plays a server message. */
@@ -188,4 +195,142 @@ test('a snapshot whose hits are malformed closes with 1007, as one with a malfor
   assert.equal(conn.state, 'closed');
   assert.deepEqual(calls[1].slice(0, 2), ['close', CLIENT_BAD_MESSAGE]);
   assert.match(calls[1][2], /hit has 1 elements, expected 2/);
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Redirects: [7, url, join] before the welcome, then the server's 4014 close
+
+const WELCOME = [1, 5, 7, 30, 1, ['m', 10, 10, [], []], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 6], ['r', 'r', 0], null];
+const B = 'ws://127.0.0.1:9002/ws';
+const C = 'ws://127.0.0.1:9003/ws';
+
+/** What the server does to redirect: the redirect, then its close message and close frame 4014. */
+function redirect(socket, url, join) {
+  socket.receive([7, url, join]);
+  socket.receive([4, 4014, `moved to ${url}`]);
+  socket.end(4014, `moved to ${url}`);
+}
+
+test('a redirect is followed: the same name and token say hello on its url with its join, its 4014 unheard', () => {
+  const redirects = [];
+  const { conn, socket, calls } = connect(
+    () => ({ onRedirect: (url, join, n) => redirects.push([url, join, n]) }),
+    joinRoom('k3j9x2m4q8rt'),
+    'a.b.c',
+  );
+  assert.equal(socket.url, 'ws://test/ws');
+  assert.equal(conn.url, 'ws://test/ws');
+  redirect(socket, B, [6, 'seat.tok']);
+  assert.deepEqual(calls, [], 'no close reported: the 4014 after a redirect is no end of the connection');
+  assert.equal(socket.closedWith, 1000, 'the old socket is let go (it holds no seat)');
+  const next = FakeSocket.last;
+  assert.notEqual(next, socket);
+  assert.equal(next.url, B);
+  assert.equal(conn.url, B, 'the socket now in use');
+  assert.equal(conn.state, 'connecting');
+  assert.equal(conn.send(new Uint8Array([0x90])), false, 'nothing goes out before the new socket opens');
+  assert.deepEqual(redirects, [[B, seat('seat.tok'), 1]]);
+  next.open();
+  assert.deepEqual(decode(next.sent[0]), [1, 5, 'watcher', [6, 'seat.tok'], 'a.b.c']);
+  assert.deepEqual(conn.join, joinRoom('k3j9x2m4q8rt'), 'the join asked for is kept');
+  assert.deepEqual(conn.helloJoin, seat('seat.tok'));
+  next.receive(WELCOME);
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0][0], 'welcome');
+  assert.equal(conn.redirects, 1);
+  assert.equal(conn.messagesIn, 2, 'the redirect and the welcome: the old socket is not heard after its redirect');
+  // The new socket is the connection now: its end is the connection's end.
+  next.end(1006);
+  assert.deepEqual(calls[1], ['close', 1006, '', CLOSED_LOST]);
+});
+
+test('a redirected resume keeps its resume join and no join token', () => {
+  const { conn, socket } = connect(() => ({}), resume('r.tok', 500));
+  redirect(socket, B, [5, 'r.tok', 500]);
+  FakeSocket.last.open();
+  assert.deepEqual(decode(FakeSocket.last.sent[0]), [1, 5, 'watcher', [5, 'r.tok', 500]]);
+  assert.equal(conn.join.kind, 'resume');
+});
+
+test('at most 3 redirects in a row: a 4th ends the connection with an error, not resumed', () => {
+  assert.equal(MAX_REDIRECTS, 3);
+  const { conn, calls } = connect(() => ({}), quickPlay());
+  const hops = [B, C, B];
+  for (const url of hops) {
+    redirect(FakeSocket.last, url, [6, `seat ${url}`]);
+    FakeSocket.last.open();
+    assert.deepEqual(decode(FakeSocket.last.sent[0])[3], [6, `seat ${url}`]);
+  }
+  assert.equal(conn.redirects, 3);
+  assert.deepEqual(calls, []);
+  const last = FakeSocket.last;
+  last.receive([7, C, [6, 'seat 4']]);
+  assert.equal(FakeSocket.last, last, 'no 4th hop');
+  assert.equal(conn.state, 'closed');
+  assert.equal(calls.length, 1);
+  assert.deepEqual(calls[0].slice(0, 2), ['close', CLIENT_TOO_MANY_REDIRECTS]);
+  assert.equal(calls[0][2], `too many redirects: 4 in a row, the last to ${C}`);
+  assert.equal(calls[0][3], CLOSED_BY_CLIENT, 'an error to show: shouldResume says no to the page\'s own close');
+  assert.equal(last.closedWith, 1000);
+  last.receive([4, 4014, `moved to ${C}`]);
+  last.end(4014);
+  assert.equal(calls.length, 1, 'the connection ends exactly once');
+  // A new connection (the next resume attempt) counts from 0 again.
+  const fresh = connect(() => ({}), quickPlay());
+  redirect(fresh.socket, B, [6, 's']);
+  assert.equal(fresh.conn.redirects, 1);
+});
+
+test('a redirect after the welcome is not followed: the connection ends as with an unreadable message', () => {
+  const { conn, socket, calls } = connect(() => ({}), quickPlay());
+  socket.receive(WELCOME);
+  socket.receive([7, B, [6, 'seat.tok']]);
+  assert.equal(FakeSocket.last, socket);
+  assert.equal(conn.state, 'closed');
+  assert.deepEqual(calls[1].slice(0, 2), ['close', CLIENT_BAD_MESSAGE]);
+  assert.match(calls[1][2], /redirect after its welcome/);
+  assert.equal(conn.url, 'ws://test/ws');
+});
+
+test('a redirect to a URL that is not absolute ws:// or wss:// is unreadable', () => {
+  for (const url of ['/ws', 'http://127.0.0.1:9002/ws', 'ws://']) {
+    const { conn, socket, calls } = connect(() => ({}), quickPlay());
+    socket.receive([7, url, [6, 't']]);
+    assert.equal(FakeSocket.last, socket, url);
+    assert.equal(conn.state, 'closed', url);
+    assert.deepEqual(calls[0].slice(0, 2), ['close', CLIENT_BAD_MESSAGE], url);
+  }
+});
+
+test('a redirect the browser cannot open (an insecure ws:// from https) ends the connection, not resumed', () => {
+  const { conn, socket, calls } = connect(() => ({}), quickPlay());
+  const Real = globalThis.WebSocket;
+  globalThis.WebSocket = class {
+    constructor() {
+      throw new Error('SecurityError: insecure WebSocket');
+    }
+  };
+  try {
+    socket.receive([7, B, [6, 't']]);
+  } finally {
+    globalThis.WebSocket = Real;
+  }
+  assert.equal(conn.state, 'closed');
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0][1], CLIENT_LINK_LOST);
+  assert.match(calls[0][2], /could not open ws:\/\/127\.0\.0\.1:9002\/ws: SecurityError/);
+  assert.equal(calls[0][3], CLOSED_BY_CLIENT);
+});
+
+test('a silent redirected socket is a lost link like any other; the watchdog counts from the redirect', () => {
+  const { conn, socket, calls } = connect(() => ({}), quickPlay());
+  conn.lastHeard = performance.now() - STALL_MS + 100;
+  redirect(socket, B, [6, 't']);
+  conn.checkStall();
+  assert.equal(conn.state, 'connecting', 'the new socket gets its own five seconds');
+  conn.lastHeard = performance.now() - STALL_MS - 1;
+  conn.checkStall();
+  assert.deepEqual(calls[0].slice(0, 2), ['close', CLIENT_LINK_LOST]);
+  assert.equal(calls[0][3], CLOSED_LOST);
+  assert.equal(FakeSocket.last.closedWith, CLOSE_KEEP_SEAT);
 });
