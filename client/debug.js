@@ -1,7 +1,8 @@
 // debug.js: the view of the page that `window.skirmish` exposes for tests: state, room, own player, prediction,
 // counters (smoothness too: correction sizes, underruns, time extrapolated, snapshot jitter, acknowledgement
 // latency, the interpolation delay), the lobby, reconnection and chat, while spectating the camera and the
-// roster, and (protocol v5) the own confirmed hits, the view delay sent, the sounds started and the mute switch.
+// roster, and (protocol v5) the own confirmed hits, the view delay sent, the sounds started and the mute switch,
+// the server process in use and the redirects followed to reach it.
 // It reads the page's parts and never changes them, with one exception a test needs: `sendChat(text)` sends a chat
 // line exactly as the chat box does (same checks, same pace). A test that types instead presses Enter on the game,
 // types into the input `#chat-input` and presses Enter (Escape cancels). The mute switch is M or the button `#mute`.
@@ -62,6 +63,16 @@ export function createDebugView(app) {
     /** The baseline of the first snapshot after the newest resume: 0 for a full one; null before any resume. */
     get resumeBaseline() {
       return app.session === null ? null : app.session.resumeBaseline;
+    },
+    /**
+     * The WebSocket URL of the socket now in use (after a redirect another process than the page's: where the
+     * session's resumes go), null in the lobby; and the redirects followed this session, over all its connections.
+     */
+    get server() {
+      return app.session === null || app.session.conn === null ? null : app.session.conn.url;
+    },
+    get redirects() {
+      return app.session === null ? 0 : app.session.redirects;
     },
     /** Whether the page holds a resume token for its seat (the token itself is a credential and not shown). */
     get canResume() {

@@ -23,6 +23,9 @@
 // delay.js), for the server's lag compensation; each snapshot's new own hits (feedback.js) start the hit marker
 // (effects.js), and own shots, hits, kills and hp lost start synthesized sounds (sound.js), which M or the HUD's
 // `#mute` button mutes.
+// Several server processes may share the rooms: a hello answered by a redirect is said again on the process the
+// redirect names (net.js follows it, up to 3 in a row, with only "Joining…" shown), and from its welcome on that
+// process is the session's server: resumes go there (reconnect.js's connectTarget), not to the page's origin.
 // `window.skirmish` exposes a read-only view for tests (debug.js), plus sendChat. Spectating a replay room
 // (`--replay`), a control bar (replay.js) plays, pauses and sets the speed with chat commands, sent as the chat box
 // sends them.
@@ -64,7 +67,7 @@ import {
   trimLikeRust,
   viewMessage,
 } from './protocol.js';
-import { ReconnectPlan, ResumeRecord, shouldResume } from './reconnect.js';
+import { ReconnectPlan, ResumeRecord, connectTarget, shouldResume } from './reconnect.js';
 import { Renderer } from './render.js';
 import { Scene, placeOwn } from './scene.js';
 import { Screens } from './screens.js';
@@ -229,6 +232,12 @@ function newSession(name, join) {
     closeCode: null,
     closeReason: null,
     conn: null,
+    /**
+     * The URL of the socket the newest welcome came on (after a redirect, another process than the page's), where
+     * resumes go; null before a welcome. Redirects followed over the session's connections.
+     */
+    seatServer: null,
+    redirects: 0,
     /** Bytes of the connections before the current one (a resume opens a new one), for the totals. */
     bytesInBefore: 0,
     bytesOutBefore: 0,
@@ -337,12 +346,16 @@ function startResumedSession(record) {
   adopt(s);
   s.resumeToken = record.token;
   s.graceMs = record.graceMs;
+  s.seatServer = record.server;
   // The grace runs from the drop, which happened on the previous page: its wall-clock time, on this page's clock.
   const droppedAt = performance.now() - Math.max(0, Date.now() - record.droppedAt);
   beginReconnect(s, 1006, 'the page was reloaded while the seat was held', droppedAt);
 }
 
-/** Opens a connection for `s` saying hello with `join`; only the session's current connection is listened to. */
+/**
+ * Opens a connection for `s` saying hello with `join` (a resume on the server of the seat, anything else on the
+ * page's); only the session's current connection is listened to.
+ */
 function connect(s, join) {
   if (s.conn !== null) {
     s.bytesInBefore += s.conn.bytesIn;
@@ -351,7 +364,7 @@ function connect(s, join) {
   // A resume carries no join token: the seat is the credential (and the server asks none for it).
   const token = join.kind === 'resume' ? null : auth;
   const conn = new Connection(
-    serverUrl,
+    connectTarget(join, serverUrl, s.seatServer),
     s.name,
     join,
     {
@@ -359,6 +372,7 @@ function connect(s, join) {
       onSnapshot: (msg) => s.conn === conn && onSnapshot(s, msg),
       onRoster: (msg) => s.conn === conn && onRoster(s, msg),
       onChat: (msg) => s.conn === conn && onChat(s, msg),
+      onRedirect: () => s.conn === conn && onRedirect(s),
       onClose: (code, reason, closedBy) => s.conn === conn && onClose(s, code, reason, closedBy),
     },
     token,
@@ -366,8 +380,16 @@ function connect(s, join) {
   s.conn = conn;
 }
 
+/** A redirect followed (net.js says hello again on the process it names): counted; the status says "Joining…". */
+function onRedirect(s) {
+  s.redirects++;
+  if (s.state === 'connecting') screens.showStatus('Joining…');
+}
+
 function onWelcome(s, msg) {
   const resumed = s.conn.join.kind === 'resume';
+  // The process that welcomed the seat holds it: resumes go there.
+  s.seatServer = s.conn.url;
   // A resume gives the same seat back: same player, same room, and the world this page already holds. (A welcome
   // naming another player, which the server never sends, starts over as a fresh join would.)
   const sameSeat =
@@ -447,6 +469,7 @@ function keepSeat(s, msg) {
   s.graceMs = msg.session.graceMs;
   resumeRecord.save({
     url: serverUrl,
+    server: s.seatServer,
     room: msg.room.id,
     name: s.name,
     playerId: msg.playerId,
@@ -971,6 +994,7 @@ function fillOverlay(s) {
   lines.push(`full ${st.fullApplied}  delta ${st.deltasApplied}  stale ${st.stale}`);
   lines.push(`desyncs   ${st.desyncs}${st.desynced ? ' (resyncing)' : ''}`);
   lines.push(`tick ${st.newestTick}  ack ${st.ackTick}`);
+  if (s.redirects > 0) lines.push(`server    ${c === null ? '-' : c.url} (${s.redirects} redirects)`);
   if (s.resumeToken !== null || s.resumes > 0) {
     const base = s.resumeBaseline === null ? '-' : s.resumeBaseline === 0 ? 'full' : `delta ${s.resumeBaseline}`;
     lines.push(`resume    ${s.resumes} resumed, ${s.reconnectAttempts} attempts, last ${base}`);

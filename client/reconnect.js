@@ -3,7 +3,8 @@
 // Three pure parts, so they are tested under Node: the rule that says which ends of a connection are worth a resume
 // (shouldResume), the retry schedule (exponential backoff with jitter, given up once the server's grace is over:
 // backoffDelay, ReconnectPlan), and the record of the seat kept in sessionStorage so that a page reloaded during a
-// drop resumes too (ResumeRecord, over any Storage-like object). main.js does the connecting.
+// drop resumes too (ResumeRecord, over any Storage-like object), and where a resume goes (connectTarget: after a
+// redirect, the process that welcomed the seat, not the page's). main.js does the connecting.
 
 /** First retry delay, and the ceiling the doubling stops at (ms). */
 export const BACKOFF_START_MS = 100;
@@ -37,9 +38,10 @@ export const CLOSE_KEEP_SEAT = 4100;
  *
  * The rule follows what the server does with the seat. It holds the seat when the socket dies without a client close
  * frame (a lost link, an idle timeout, a slow client), so those are resumed; it frees the seat at once for a refusal
- * or misbehaviour (4000-4013, 1002, 1003, 1007, 1009, the other 1008s) and on shutdown, so a resume would only be
- * refused. 4008 means another connection (another tab) took the seat: resuming would take it back from there. 1011
- * (the room crashed) is tried, as asked by the v4 design: a room that is really gone answers 4007 at once.
+ * or misbehaviour (4000-4015, 1002, 1003, 1007, 1009, the other 1008s) and on shutdown, so a resume would only be
+ * refused (a redirect's 4014 is not one of them: net.js follows the redirect and never reports that close). 4008
+ * means another connection (another tab) took the seat: resuming would take it back from there. 1011 (the room
+ * crashed) is tried, as asked by the v4 design: a room that is really gone answers 4007 at once.
  */
 export function shouldResume(closedBy, code, reason = '') {
   if (closedBy === CLOSED_LOST) return true;
@@ -101,12 +103,24 @@ export class ReconnectPlan {
   }
 }
 
+/**
+ * The server a session's next connection goes to: a resume to `seatServer`, the URL of the socket that welcomed the
+ * seat (after a redirect, another process than the page's: the seat lives there), anything else (a first join, a
+ * fresh join again) to the page's own `pageServer`, which redirects as the room directory says. Before any welcome
+ * (`seatServer` null) everything goes to the page's.
+ */
+export function connectTarget(join, pageServer, seatServer) {
+  return join.kind === 'resume' && typeof seatServer === 'string' ? seatServer : pageServer;
+}
+
 /** The sessionStorage key of the held seat. */
 export const RESUME_KEY = 'skirmish.resume';
 
 /**
- * The seat to resume after a reload, kept in `storage` (sessionStorage: per tab, gone with the tab): `{url, room,
- * name, playerId, token, graceMs, droppedAt}` (droppedAt: Date.now() of the drop, null while connected). Written at
+ * The seat to resume after a reload, kept in `storage` (sessionStorage: per tab, gone with the tab): `{url, server,
+ * room, name, playerId, token, graceMs, droppedAt}` (url: the page's server, which a reload must match; server: the
+ * URL the seat was welcomed on, where its resume goes (url when not redirected; a record without one reads as url);
+ * droppedAt: Date.now() of the drop, null while connected). Written at
  * every player welcome (the token changes at each resume), stamped at a drop, removed when the player leaves on
  * purpose (back to the lobby, another room, the page closed while connected) or the seat is lost. Storage failures
  * (private mode, file://) only lose the convenience.
@@ -150,21 +164,23 @@ export class ResumeRecord {
       r !== null &&
       typeof r === 'object' &&
       typeof r.url === 'string' &&
+      (r.server === undefined || typeof r.server === 'string') &&
       typeof r.room === 'string' &&
       typeof r.token === 'string' &&
       typeof r.name === 'string' &&
       Number.isInteger(r.playerId) &&
       Number.isInteger(r.graceMs) &&
       (r.droppedAt === null || Number.isFinite(r.droppedAt));
-    return ok ? r : null;
+    if (!ok) return null;
+    return r.server === undefined ? { ...r, server: r.url } : r;
   }
 
   /**
-   * The record a page starting at `wallNow` can resume: for the server `url`, for room `room` when the address
-   * names one (null: any), stamped dropped and still within its grace. A record not stamped dropped belongs to a
-   * live connection: a duplicated tab copies sessionStorage, and must not take the seat from the tab it copied
-   * (a page that closes while connected frees its seat and clears the record, so nothing else leaves one behind
-   * but a crash). Anything else is cleared.
+   * The record a page starting at `wallNow` can resume: for the page's server `url` (whatever process the seat was
+   * redirected to: `server` says which), for room `room` when the address names one (null: any), stamped dropped
+   * and still within its grace. A record not stamped dropped belongs to a live connection: a duplicated tab copies
+   * sessionStorage, and must not take the seat from the tab it copied (a page that closes while connected frees its
+   * seat and clears the record, so nothing else leaves one behind but a crash). Anything else is cleared.
    */
   usable(url, room, wallNow) {
     const r = this.read();

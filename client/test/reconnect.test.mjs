@@ -11,8 +11,10 @@ import {
   ReconnectPlan,
   ResumeRecord,
   backoffDelay,
+  connectTarget,
   shouldResume,
 } from '../reconnect.js';
+import { joinRoom, quickPlay, resume, seat as seatJoin, spectate } from '../protocol.js';
 
 /** A random source that always returns `v` (0: the shortest jitter, 0.5: none, just under 1: the longest). */
 const fixed = (v) => () => v;
@@ -107,6 +109,10 @@ test('which ends are resumed: lost links and the server letting go with the seat
     [4011, 'join token signature does not match'],
     [4012, 'join token expired'],
     [4013, 'join token is for room x'],
+    [4014, 'moved to ws://127.0.0.1:9002/ws'],
+    [4015, 'seat token expired'],
+    [4015, 'seat token is for another server'],
+    [4015, 'seat token already used'],
   ]) {
     assert.equal(shouldResume(CLOSED_BY_SERVER, code, reason), false, `${code} ${reason}`);
   }
@@ -134,6 +140,7 @@ class FakeStorage {
 
 const seat = (changes = {}) => ({
   url: 'ws://game/ws',
+  server: 'ws://game/ws',
   room: 'k3j9x2m4q8rt',
   name: 'ana',
   playerId: 2,
@@ -199,4 +206,43 @@ test('the stored seat survives no storage, broken storage or a foreign value', (
     storage.setItem(RESUME_KEY, junk);
     assert.equal(record.read(), null, junk);
   }
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Redirects: the seat lives on the process that welcomed it, which need not be the page's
+
+const PAGE = 'ws://game:8080/ws';
+const B = 'ws://127.0.0.1:9002/ws';
+
+test('a resume goes to the server that welcomed the seat; every other join to the page\'s own', () => {
+  // Redirected to B and welcomed there: the seat is on B, and so are its resumes.
+  assert.equal(connectTarget(resume('r.tok', 1234), PAGE, B), B);
+  // Never redirected: the page's server welcomed it.
+  assert.equal(connectTarget(resume('r.tok', 1234), PAGE, PAGE), PAGE);
+  // Before any welcome (a first join), and fresh joins (Reconnect on the panel): the page's, which redirects anew.
+  for (const join of [quickPlay(), joinRoom('k3j9x2m4q8rt'), spectate(), seatJoin('s.tok')]) {
+    assert.equal(connectTarget(join, PAGE, null), PAGE, join.kind);
+    assert.equal(connectTarget(join, PAGE, B), PAGE, join.kind);
+  }
+  assert.equal(connectTarget(resume('r.tok'), PAGE, null), PAGE, 'no welcome yet: the page\'s');
+});
+
+test('the stored seat keeps its server: a reload at the page resumes on the process it was redirected to', () => {
+  const storage = new FakeStorage();
+  const record = new ResumeRecord(storage);
+  record.save(seat({ url: PAGE, server: B }));
+  record.markDropped(1e12);
+  // The page's URL is what a reload matches (the redirect target is not the page's); the server is where to go.
+  const r = record.usable(PAGE, 'k3j9x2m4q8rt', 1e12 + 5000);
+  assert.equal(r.server, B);
+  assert.equal(r.url, PAGE);
+  assert.equal(record.read().server, B, 'the drop stamp keeps it');
+  assert.equal(new ResumeRecord(storage).usable(B, null, 1e12 + 5000), null, 'the record is the page\'s, not B\'s');
+  // A record written before redirects (no server): resumed where the page connects.
+  const old = seat({ url: PAGE, droppedAt: 1e12 });
+  delete old.server;
+  storage.setItem(RESUME_KEY, JSON.stringify(old));
+  assert.equal(record.read().server, PAGE);
+  storage.setItem(RESUME_KEY, JSON.stringify({ ...old, server: 9002 }));
+  assert.equal(record.read(), null, 'a server that is not a string: not ours');
 });
