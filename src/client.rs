@@ -102,7 +102,12 @@ pub struct ClientStats {
     pub full_snapshots: u64,
     pub deltas: u64,
     pub desyncs: u64,
+    /// Redirects to another server process followed (`--redis` clusters).
+    pub redirects: u64,
 }
+
+/// Redirects followed in a row before giving up (a directory never chains more than one or two).
+pub const MAX_REDIRECTS: u32 = 3;
 
 /// What reading from the server produced.
 #[derive(Debug)]
@@ -155,6 +160,8 @@ pub struct GameClient {
     view_delay_ms: u16,
     /// The link conditioner a resume's new socket goes through too (`set_conditioner`).
     conditioner: Option<Arc<Conditioner>>,
+    /// The server this client was last redirected to: resumes go there.
+    server_url: Option<String>,
 }
 
 struct SpawnExecutor;
@@ -264,6 +271,20 @@ impl GameClient {
         join: Option<Join>,
         auth: Option<String>,
     ) -> Result<GameClient, ClientError> {
+        GameClient::join_following(ws, name, version, join, auth, None).await
+    }
+
+    /// As `join_with_auth`, following a server's redirects (`[7, url, join]`, then a close 4014) to the process
+    /// that has the room, up to [`MAX_REDIRECTS`], through `conditioner` when given; the same name, version and auth
+    /// go to every process.
+    pub async fn join_following(
+        ws: WebSocket<TokioIo<Upgraded>>,
+        name: &str,
+        version: u16,
+        join: Option<Join>,
+        auth: Option<String>,
+        conditioner: Option<Arc<Conditioner>>,
+    ) -> Result<GameClient, ClientError> {
         let mut client = GameClient {
             ws: Some(ws),
             // Filled in from the server's welcome below, before the client is handed out.
@@ -275,14 +296,36 @@ impl GameClient {
             scratch: Snapshot::default(),
             last_header: (0, 0),
             view_delay_ms: 0,
-            conditioner: None,
+            conditioner,
+            server_url: None,
         };
-        client.send(&ClientMessage::Hello { version, name: name.to_string(), join, auth }).await?;
-        match client.next_message().await? {
-            ServerMessage::Welcome(welcome) => client.welcome = welcome,
-            other => return Err(ClientError::Unexpected(format!("expected welcome, got {other:?}"))),
+        let mut join = join;
+        loop {
+            let hello =
+                ClientMessage::Hello { version, name: name.to_string(), join: join.clone(), auth: auth.clone() };
+            client.send(&hello).await?;
+            match client.next_message().await? {
+                ServerMessage::Welcome(welcome) => {
+                    client.welcome = welcome;
+                    return Ok(client);
+                }
+                ServerMessage::Redirect { url, join: next } if client.stats.redirects < u64::from(MAX_REDIRECTS) => {
+                    client.ws = Some(open_through(&url, client.conditioner.as_deref()).await?);
+                    client.server_url = Some(url);
+                    client.stats.redirects += 1;
+                    join = Some(next);
+                }
+                ServerMessage::Redirect { url, .. } => {
+                    return Err(ClientError::Unexpected(format!("too many redirects, the last to {url}")));
+                }
+                other => return Err(ClientError::Unexpected(format!("expected welcome, got {other:?}"))),
+            }
         }
-        Ok(client)
+    }
+
+    /// The server process this client plays on, when a redirect took it away from the one it first connected to.
+    pub fn server_url(&self) -> Option<&str> {
+        self.server_url.as_deref()
     }
 
     pub fn player_id(&self) -> u32 {
@@ -510,7 +553,9 @@ impl GameClient {
         let token = self.resume_token().ok_or(ClientError::NoSession)?.to_string();
         self.drop_connection(Abrupt::Fin);
         let held_tick = self.newest_tick();
-        let mut ws = open_through(url, self.conditioner.as_deref()).await?;
+        // Back to the process that holds the seat (another front door would redirect there anyway).
+        let url = self.server_url.clone().unwrap_or_else(|| url.to_string());
+        let mut ws = open_through(&url, self.conditioner.as_deref()).await?;
         let join = Some(Join::Resume { token, last_tick: held_tick });
         // The name is ignored for a resume (the seat keeps its own) but must still be a valid name string.
         let hello = codec::encode_client(&ClientMessage::Hello {

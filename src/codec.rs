@@ -45,6 +45,10 @@ pub mod close_code {
     pub const AUTH_INVALID: u16 = 4011;
     pub const AUTH_EXPIRED: u16 = 4012;
     pub const AUTH_FORBIDDEN: u16 = 4013;
+    /// The room is on another server process; the redirect message before the close says where (4014).
+    pub const REDIRECTED: u16 = 4014;
+    /// A seat token the server cannot take: forged, expired, for another process, or already used (4015).
+    pub const SEAT_REFUSED: u16 = 4015;
     /// Sent by a client closing on purpose that wants its seat held for a resume.
     pub const KEEP_SEAT: u16 = 4100;
 }

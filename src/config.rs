@@ -82,6 +82,44 @@ pub struct Args {
     #[command(flatten)]
     pub link: crate::conditioner::LinkArgs,
 
+    /// Join a room directory shared with other server processes through this Redis server (redis://host:port/db):
+    /// rooms of every process are listed and quick-played across them, and players are sent to the process that
+    /// holds their room. Without it the server runs alone on its own rooms.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+
+    /// The prefix of every directory key in Redis (several clusters can share one Redis).
+    #[arg(long, default_value = "skirmish", requires = "redis")]
+    pub redis_prefix: String,
+
+    /// The WebSocket URL other processes send players to (ws://host:port/ws); by default the listen address's, which
+    /// only works when that is an address players reach.
+    #[arg(long, value_name = "URL", requires = "redis")]
+    pub public_url: Option<String>,
+
+    /// The secret (at least 32 bytes) every process of the directory signs and checks seat tokens with; also read
+    /// from --cluster-secret-file or SKIRMISH_CLUSTER_SECRET. Required with --redis.
+    #[arg(long, conflicts_with = "cluster_secret_file")]
+    pub cluster_secret: Option<String>,
+
+    /// A file holding the cluster secret.
+    #[arg(long)]
+    pub cluster_secret_file: Option<PathBuf>,
+
+    /// Directory entries expire this long after this process's last heartbeat (sent three times as often): a
+    /// process that dies leaves the directory within it.
+    #[arg(long, default_value_t = 3.0, requires = "redis")]
+    pub directory_ttl_secs: f64,
+
+    /// How long a seat token (and the seat it reserves on another process) lives.
+    #[arg(long, default_value_t = 10.0, requires = "redis")]
+    pub seat_ttl_secs: f64,
+
+    /// With --redis, SIGTERM drains: the process takes no new players and leaves the directory's quick play, its
+    /// matches run until they empty or this many seconds pass, then it exits.
+    #[arg(long, default_value_t = 60.0)]
+    pub drain_secs: f64,
+
     /// Let the link conditioner (--link-*) run on an address beyond loopback. Without this it refuses to: it
     /// would slow real players down.
     #[arg(long)]
@@ -322,6 +360,8 @@ fn seconds(value: f64) -> Duration {
 pub enum ConfigError {
     #[error("{0}")]
     Link(String),
+    #[error("{0}")]
+    Directory(String),
     #[error("cannot create the directory {path}: {source}")]
     RecordingDir { path: String, source: std::io::Error },
     #[error("--log-frames needs a directory: --log-frames-dir or --record")]
@@ -391,6 +431,10 @@ pub struct ServerConfig {
     pub link: Option<crate::conditioner::LinkProfile>,
     /// The conditioner may run beyond loopback (`--link-allow-public`).
     pub link_allow_public: bool,
+    /// The shared room directory (`--redis`), `None` when the process runs alone.
+    pub directory: Option<crate::directory::DirectoryConfig>,
+    /// How long SIGTERM lets matches run before exiting, with a directory.
+    pub drain: Duration,
     /// What a room gets for every setting its creator leaves out; `max_players` is also the most it may ask for.
     pub room: RoomConfig,
 }
@@ -426,6 +470,7 @@ impl ServerConfig {
                 args.addr
             )));
         }
+        let directory = directory_config(args)?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(ServerConfig {
             addr: args.addr,
@@ -438,6 +483,8 @@ impl ServerConfig {
             metrics_token,
             link,
             link_allow_public: args.link_allow_public,
+            directory,
+            drain: Duration::from_secs_f64(args.drain_secs.clamp(0.0, 86_400.0)),
             room: RoomConfig {
                 id: String::new(),
                 name: String::new(),
@@ -497,6 +544,37 @@ impl RoomConfig {
         room.name = "test room".into();
         room
     }
+}
+
+/// The directory settings of `args`: `--redis` needs a cluster secret of at least 32 bytes.
+fn directory_config(args: &Args) -> Result<Option<crate::directory::DirectoryConfig>, ConfigError> {
+    let Some(redis_url) = &args.redis else { return Ok(None) };
+    let secret = match (&args.cluster_secret, &args.cluster_secret_file) {
+        (Some(secret), _) => secret.clone().into_bytes(),
+        (None, Some(path)) => std::fs::read(path)
+            .map(|bytes| String::from_utf8_lossy(&bytes).trim().as_bytes().to_vec())
+            .map_err(|error| ConfigError::Directory(format!("--cluster-secret-file {}: {error}", path.display())))?,
+        (None, None) => std::env::var("SKIRMISH_CLUSTER_SECRET").map(String::into_bytes).unwrap_or_default(),
+    };
+    if secret.len() < crate::directory::seat::MIN_SECRET_BYTES {
+        return Err(ConfigError::Directory(format!(
+            "--redis needs a cluster secret of at least {} bytes (--cluster-secret, --cluster-secret-file or \
+             SKIRMISH_CLUSTER_SECRET), the same on every process",
+            crate::directory::seat::MIN_SECRET_BYTES
+        )));
+    }
+    let positive = |secs: f64, flag: &str| match secs.is_finite() && (0.1..=3600.0).contains(&secs) {
+        true => Ok(Duration::from_secs_f64(secs)),
+        false => Err(ConfigError::Directory(format!("{flag} must be between 0.1 and 3600 seconds, got {secs}"))),
+    };
+    Ok(Some(crate::directory::DirectoryConfig {
+        redis_url: redis_url.clone(),
+        prefix: args.redis_prefix.clone(),
+        public_url: args.public_url.clone().unwrap_or_default(),
+        ttl: positive(args.directory_ttl_secs, "--directory-ttl-secs")?,
+        secret,
+        seat_ttl: positive(args.seat_ttl_secs, "--seat-ttl-secs")?,
+    }))
 }
 
 /// Reads and decodes the recording `--replay` names.

@@ -42,6 +42,7 @@ pub mod codec;
 pub mod conditioner;
 pub mod config;
 pub mod connection;
+pub mod directory;
 pub mod feel;
 pub mod interest;
 pub mod link;

@@ -68,11 +68,15 @@ pub enum DisconnectReason {
     AuthExpired,
     /// A valid join token whose claims do not allow this join (4013).
     AuthForbidden,
+    /// The room is on another server process: a redirect message went first (4014).
+    Redirected,
+    /// A seat token (join kind 6) that is forged, expired, for another process, or spent (4015).
+    SeatRefused,
 }
 
 impl DisconnectReason {
     /// Every reason, in the order of `index`.
-    pub const ALL: [DisconnectReason; 28] = [
+    pub const ALL: [DisconnectReason; 30] = [
         DisconnectReason::PeerClosed,
         DisconnectReason::TransportError,
         DisconnectReason::ServerShutdown,
@@ -101,6 +105,8 @@ impl DisconnectReason {
         DisconnectReason::AuthInvalid,
         DisconnectReason::AuthExpired,
         DisconnectReason::AuthForbidden,
+        DisconnectReason::Redirected,
+        DisconnectReason::SeatRefused,
     ];
 
     /// Position in `ALL`, for counters kept in an array.
@@ -137,6 +143,8 @@ impl DisconnectReason {
             DisconnectReason::AuthInvalid => close_code::AUTH_INVALID,
             DisconnectReason::AuthExpired => close_code::AUTH_EXPIRED,
             DisconnectReason::AuthForbidden => close_code::AUTH_FORBIDDEN,
+            DisconnectReason::Redirected => close_code::REDIRECTED,
+            DisconnectReason::SeatRefused => close_code::SEAT_REFUSED,
         }
     }
 
@@ -171,6 +179,8 @@ impl DisconnectReason {
             DisconnectReason::AuthInvalid => "auth_invalid",
             DisconnectReason::AuthExpired => "auth_expired",
             DisconnectReason::AuthForbidden => "auth_forbidden",
+            DisconnectReason::Redirected => "redirected",
+            DisconnectReason::SeatRefused => "seat_refused",
         }
     }
 
@@ -193,6 +203,8 @@ impl DisconnectReason {
                 | DisconnectReason::AuthRequired
                 | DisconnectReason::AuthExpired
                 | DisconnectReason::AuthForbidden
+                | DisconnectReason::Redirected
+                | DisconnectReason::SeatRefused
         )
     }
 }
@@ -206,11 +218,13 @@ pub struct CloseReason {
     pub reason: String,
     /// True when answering the peer's own close frame: then only the close frame is echoed, without a close message.
     pub echo: bool,
+    /// A message the writer sends just before the close message (a redirect's `[7, url, join]`).
+    pub preface: Option<Vec<u8>>,
 }
 
 impl CloseReason {
     pub fn new(kind: DisconnectReason, reason: impl Into<String>) -> CloseReason {
-        CloseReason { kind, code: kind.code(), reason: reason.into(), echo: false }
+        CloseReason { kind, code: kind.code(), reason: reason.into(), echo: false, preface: None }
     }
 
     /// The answer to a peer's close frame.

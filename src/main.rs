@@ -89,28 +89,35 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if config.auth.is_some() {
         tracing::info!("authentication on: hellos need a signed join token");
     }
+    let drain = config.drain;
     let server = skirmish::server::start(config).await?;
     println!("skirmish listening on http://{} (play in a browser; WebSocket at /ws)", server.local_addr);
-    shutdown_signal().await;
-    tracing::info!("shutting down");
+    let terminated = shutdown_signal().await;
     // A room that panicked took only its own clients down while the others played on; the shutdown re-raises that
     // panic, so the process still exits non-zero and the crash cannot pass unnoticed.
-    server.shutdown().await;
+    if terminated && server.directory.is_some() {
+        server.drain(drain).await;
+    } else {
+        tracing::info!("shutting down");
+        server.shutdown().await;
+    }
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Waits for Ctrl-C or SIGTERM; true for SIGTERM (an orchestrator retiring the process: with a directory, it drains).
+async fn shutdown_signal() -> bool {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
         let mut terminate = signal(SignalKind::terminate()).expect("install SIGTERM handler");
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate.recv() => {}
+            _ = tokio::signal::ctrl_c() => false,
+            _ = terminate.recv() => true,
         }
     }
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+        false
     }
 }

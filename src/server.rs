@@ -25,6 +25,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::conditioner::{Conditioner, LinkStream};
+use crate::directory::{run_heartbeat, Directory, ListedRoom};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -72,6 +73,9 @@ pub struct RunningServer {
     accept_task: tokio::task::JoinHandle<()>,
     /// The room pool; dropped (in the background) once every room has stopped.
     pool: tokio::runtime::Runtime,
+    /// The shared room directory (`--redis`).
+    pub directory: Option<Arc<Directory>>,
+    heartbeat: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Binds `config.addr` and starts the room pool, the lobby and the accept loop. No room exists until someone
@@ -106,8 +110,24 @@ pub async fn start(config: ServerConfig) -> std::io::Result<RunningServer> {
         // Room ids (private ones too) and the server's load would be readable by anyone who reaches it.
         warn!(%local_addr, "not on loopback and no --metrics-token: /metrics, /dashboard and /healthz are open");
     }
+    let directory = match config.directory.clone() {
+        Some(mut directory) => {
+            if directory.public_url.is_empty() {
+                directory.public_url = format!("ws://{local_addr}/ws");
+            }
+            let url = directory.public_url.clone();
+            let directory = Directory::connect(directory)
+                .await
+                .map_err(|error| std::io::Error::other(format!("the room directory: {error}")))?;
+            info!(proc = directory.proc_id(), %url, "joined the room directory");
+            Some(directory)
+        }
+        None => None,
+    };
+    let heartbeat =
+        directory.clone().map(|directory| tokio::spawn(run_heartbeat(directory, lobby.clone(), shutdown_rx.clone())));
     let site = Arc::new(Site {
-        context: ConnectionContext::new(&config, lobby.clone(), server_stats.clone()),
+        context: ConnectionContext::new(&config, lobby.clone(), server_stats.clone(), directory.clone()),
         metrics: Metrics::new(server_stats.clone(), lobby.clone()),
         metrics_token: config.metrics_token.clone(),
         server_stats: server_stats.clone(),
@@ -117,7 +137,7 @@ pub async fn start(config: ServerConfig) -> std::io::Result<RunningServer> {
     });
     info!(%local_addr, room_threads = config.room_threads, max_rooms = config.max_rooms, "listening");
     let accept_task = tokio::spawn(accept_loop(listener, site, shutdown_rx));
-    Ok(RunningServer { local_addr, lobby, server_stats, shutdown, accept_task, pool })
+    Ok(RunningServer { local_addr, lobby, server_stats, shutdown, accept_task, pool, directory, heartbeat })
 }
 
 impl RunningServer {
@@ -130,6 +150,10 @@ impl RunningServer {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.accept_task.await;
+        if let Some(heartbeat) = self.heartbeat {
+            // It leaves the directory on its way out.
+            let _ = heartbeat.await;
+        }
         let RunningServer { lobby, pool, .. } = self;
         // Re-raises a room's panic, after every room has stopped; the pool goes either way.
         let stopped = tokio::spawn(async move { lobby.join_all().await }).await;
@@ -138,6 +162,24 @@ impl RunningServer {
             Ok(()) => info!("server stopped"),
             Err(failure) => std::panic::resume_unwind(failure.into_panic()),
         }
+    }
+
+    /// Drains (SIGTERM with a room directory): takes no new players and leaves the directory's quick play, lets
+    /// the matches run until every room is empty or `deadline` has passed, then shuts down. Without a directory it
+    /// is `shutdown`.
+    pub async fn drain(self, deadline: std::time::Duration) {
+        if let Some(directory) = &self.directory {
+            let players = |lobby: &Lobby| lobby.all().iter().map(|room| room.players()).sum::<usize>();
+            info!(players = players(&self.lobby), ?deadline, "draining: no new players, matches run to their end");
+            if let Err(error) = directory.start_draining(&self.lobby).await {
+                warn!(%error, "could not tell the directory this process drains; its quick play still skips it");
+            }
+            let until = tokio::time::Instant::now() + deadline;
+            while players(&self.lobby) > 0 && tokio::time::Instant::now() < until {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+        }
+        self.shutdown().await;
     }
 
     /// Rooms whose task panicked so far (a panic fails `shutdown`).
@@ -400,7 +442,20 @@ async fn route(
         "/metrics" | "/dashboard" | "/dashboard.html" | "/dashboard/data" if !authorized => unauthorized(),
         "/metrics" => metrics(site),
         "/dashboard" => static_file("/dashboard.html"),
-        "/rooms" => json(StatusCode::OK, &lobby.list()),
+        "/rooms" => match &site.context.directory {
+            // Every process's rooms, most players first; this process's own if the directory is away.
+            Some(directory) => match directory.list().await {
+                Ok(mut rooms) => {
+                    rooms.sort_by_key(|room| (std::cmp::Reverse(room.players), room.created_ms));
+                    json(StatusCode::OK, &rooms.iter().map(ListedRoom::summary).collect::<Vec<_>>())
+                }
+                Err(error) => {
+                    warn!(%error, "GET /rooms from this process's rooms only: the directory is away");
+                    json(StatusCode::OK, &lobby.list())
+                }
+            },
+            None => json(StatusCode::OK, &lobby.list()),
+        },
         "/maps" => {
             let bundled: Vec<&str> = BUNDLED_MAPS.iter().map(|(name, _)| *name).collect();
             let generated = format!("WIDTHxHEIGHT, each side {} to {}", ROOM_MAP_SIDES.start(), ROOM_MAP_SIDES.end());

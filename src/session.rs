@@ -7,9 +7,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::auth::{AuthError, Authenticator};
+use crate::directory::{Directory, DirectoryError};
 use crate::link::{ClientLink, CloseReason, DisconnectReason};
 use crate::lobby::{Lobby, LobbyError, RoomEntry};
 use crate::protocol::{Join, Role};
@@ -37,16 +38,71 @@ impl Session {
     }
 }
 
-/// Seats `name`, a client at `from`, where `join` asks; the room sends the welcome through `link`.
+/// Why a hello got no seat here: a close, or (with a room directory) the process that has one.
+#[derive(Debug)]
+pub enum Refusal {
+    Close(CloseReason),
+    /// Send a `[7, url, join]` redirect, then close with 4014.
+    Redirect {
+        url: String,
+        join: Join,
+    },
+}
+
+impl From<CloseReason> for Refusal {
+    fn from(reason: CloseReason) -> Refusal {
+        Refusal::Close(reason)
+    }
+}
+
+/// Where quick play puts a player when processes share a directory.
+enum Placement {
+    Here(Arc<RoomEntry>),
+    There { url: String, token: String },
+}
+
+/// Seats `name`, a client at `from`, where `join` asks; the room sends the welcome through `link`. With a room
+/// directory, quick play picks the best room of every process, and a room, a spectated room or a resumed seat that
+/// lives on another process is answered with a redirect there.
 pub async fn admit(
     lobby: &Lobby,
+    directory: Option<&Directory>,
     name: &str,
     join: &Join,
     link: &ClientLink,
     from: IpAddr,
-) -> Result<Session, CloseReason> {
+) -> Result<Session, Refusal> {
+    let draining = directory.is_some_and(Directory::is_draining);
+    if draining && !matches!(join, Join::Resume { .. } | Join::Spectate { .. }) {
+        // A draining process lets its matches end: new players go to another process, or nowhere.
+        if let (Some(directory), Join::QuickPlay { map } | Join::Create(crate::protocol::RoomOptions { map, .. })) =
+            (directory, join)
+        {
+            if let Ok(Some(Placement::There { url, token })) = elsewhere(directory, lobby, name, map.as_deref()).await {
+                return Err(Refusal::Redirect { url, join: Join::Seat { token } });
+            }
+        }
+        return Err(
+            CloseReason::new(DisconnectReason::ServerShutdown, "server draining: it takes no new players").into()
+        );
+    }
     let (room, role) = match join {
         Join::QuickPlay { map } => {
+            if let Some(directory) = directory {
+                match place(directory, lobby, name, map.as_deref()).await {
+                    Ok(Some(Placement::There { url, token })) => {
+                        return Err(Refusal::Redirect { url, join: Join::Seat { token } });
+                    }
+                    Ok(Some(Placement::Here(room))) => {
+                        if let Ok(key) = seat(&room, name, Role::Player, link).await {
+                            return Ok(admitted(name, room, Role::Player, key));
+                        }
+                        // Filled up meanwhile: this process's own quick play takes over.
+                    }
+                    Ok(None) => {}
+                    Err(error) => warn!(%error, "quick play without the room directory: using this process's rooms"),
+                }
+            }
             let mut refused = Vec::new();
             loop {
                 let room = lobby.quick_play(map.as_deref(), &refused).map_err(lobby_refusal)?;
@@ -57,18 +113,153 @@ pub async fn admit(
                     {
                         refused.push(room.id.clone());
                     }
-                    Err(refusal) => return Err(join_refusal(refusal)),
+                    Err(refusal) => return Err(join_refusal(refusal).into()),
                 }
             }
         }
-        Join::Room { id } => (lobby.find(id).map_err(lobby_refusal)?, Role::Player),
+        Join::Room { id } => (find(lobby, directory, id, join).await?, Role::Player),
         Join::Create(options) => (lobby.create_for(options, from).map_err(lobby_refusal)?, Role::Player),
-        Join::Spectate { room: Some(id) } => (lobby.find(id).map_err(lobby_refusal)?, Role::Spectator),
+        Join::Spectate { room: Some(id) } => (find(lobby, directory, id, join).await?, Role::Spectator),
         Join::Spectate { room: None } => (lobby.busiest().map_err(lobby_refusal)?, Role::Spectator),
-        Join::Resume { token, last_tick } => return resume(lobby, token, *last_tick, link).await,
+        Join::Resume { token, last_tick } => {
+            return match resume(lobby, token, *last_tick, link).await {
+                Err(refusal) if directory.is_some() => {
+                    let room_id = ResumeSecret::parse(token).map(|(room, _)| room.to_string());
+                    match (directory, room_id) {
+                        (Some(directory), Some(room_id)) if lobby.find(&room_id).is_err() => {
+                            Err(redirect_to_room(directory, &room_id, join).await.unwrap_or(refusal.into()))
+                        }
+                        _ => Err(refusal.into()),
+                    }
+                }
+                other => other.map_err(Refusal::Close),
+            };
+        }
+        Join::Seat { token } => return take_seat(lobby, directory, name, token, link, from).await,
     };
     let key = seat(&room, name, role, link).await.map_err(join_refusal)?;
     Ok(admitted(name, room, role, key))
+}
+
+/// A room by id: this process's, or a redirect to the process that has it.
+async fn find(lobby: &Lobby, directory: Option<&Directory>, id: &str, join: &Join) -> Result<Arc<RoomEntry>, Refusal> {
+    match lobby.find(id) {
+        Ok(room) => Ok(room),
+        Err(error) => match directory {
+            Some(directory) => Err(redirect_to_room(directory, id, join).await.unwrap_or(lobby_refusal(error).into())),
+            None => Err(lobby_refusal(error).into()),
+        },
+    }
+}
+
+/// The redirect to the process holding `room_id`, repeating `join` there; `None` when no other process has it.
+async fn redirect_to_room(directory: &Directory, room_id: &str, join: &Join) -> Option<Refusal> {
+    match directory.room(room_id).await {
+        Ok(Some(room)) if room.proc != directory.proc_id() => {
+            Some(Refusal::Redirect { url: room.url, join: join.clone() })
+        }
+        Ok(_) => None,
+        Err(error) => {
+            warn!(%error, room = room_id, "could not look the room up in the directory");
+            None
+        }
+    }
+}
+
+/// Quick play across every process: the fullest public room with a free seat (a reserved seat when it is on
+/// another process), else a new room on the least-loaded process.
+async fn place(
+    directory: &Directory,
+    lobby: &Lobby,
+    name: &str,
+    map: Option<&str>,
+) -> Result<Option<Placement>, DirectoryError> {
+    let map = map.map(crate::lobby::options::canonical_map);
+    for room in directory.candidates(map.as_deref()).await? {
+        if room.proc == directory.proc_id() {
+            match lobby.find(&room.id) {
+                Ok(here) if here.players() + here.reserved() < here.max_players => {
+                    return Ok(Some(Placement::Here(here)));
+                }
+                _ => continue,
+            }
+        }
+        if let Some(token) = directory.reserve(&room, name).await? {
+            directory.stats.redirects.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Ok(Some(Placement::There { url: room.url, token }));
+        }
+    }
+    // No room with a seat anywhere: a new one, on another process if it is less loaded (else here, by the
+    // caller's own quick play).
+    elsewhere(directory, lobby, name, map.as_deref()).await
+}
+
+/// A new room on the least-loaded other process, when it is less loaded than this one (or this one drains).
+async fn elsewhere(
+    directory: &Directory,
+    lobby: &Lobby,
+    name: &str,
+    map: Option<&str>,
+) -> Result<Option<Placement>, DirectoryError> {
+    let here: usize = lobby.all().iter().map(|room| room.players()).sum();
+    match directory.least_loaded().await? {
+        Some(proc) if proc.id != directory.proc_id() && (proc.players < here || directory.is_draining()) => {
+            let token = directory.create_seat(&proc, name, map)?;
+            directory.stats.redirects.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(Some(Placement::There { url: proc.url, token }))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Takes the seat another process reserved here (join kind 6): the token must be this directory's, for this
+/// process, unexpired and unspent.
+async fn take_seat(
+    lobby: &Lobby,
+    directory: Option<&Directory>,
+    name: &str,
+    token: &str,
+    link: &ClientLink,
+    from: IpAddr,
+) -> Result<Session, Refusal> {
+    let refused = |reason: String| Refusal::Close(CloseReason::new(DisconnectReason::SeatRefused, reason));
+    let Some(directory) = directory else {
+        return Err(refused("seat tokens need a room directory (this server runs without --redis)".into()));
+    };
+    let count_refusal = |error: Refusal| {
+        directory.stats.seats_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        error
+    };
+    let now = crate::directory::now_ms();
+    let claims =
+        directory.seats().verify(token, directory.proc_id(), now).map_err(|e| count_refusal(refused(e.to_string())))?;
+    match directory.redeem(&claims).await {
+        Ok(true) => {}
+        Ok(false) => return Err(count_refusal(refused(crate::directory::SeatError::Spent.to_string()))),
+        Err(error) => return Err(count_refusal(refused(format!("seat token could not be checked: {error}")))),
+    }
+    directory.stats.seats_redeemed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // The name the first process admitted (a token's name when authentication is on) stands.
+    let name = if claims.name.is_empty() { name.to_string() } else { claims.name.clone() };
+    let room = match claims.room.as_str() {
+        "" => {
+            let options = crate::protocol::RoomOptions { map: claims.map.clone(), ..Default::default() };
+            lobby.create_for(&options, from).map_err(lobby_refusal)?
+        }
+        id => lobby.find(id).map_err(lobby_refusal)?,
+    };
+    match seat(&room, &name, Role::Player, link).await {
+        Ok(key) => Ok(admitted(&name, room, Role::Player, key)),
+        // The room filled up between the reservation and now (a local join the directory had not seen yet): the
+        // player came to play, so this process's own quick play seats it.
+        Err(JoinRefused::Full { .. } | JoinRefused::Closed(_)) => {
+            let room =
+                lobby.quick_play(claims.map.as_deref(), std::slice::from_ref(&room.id)).map_err(lobby_refusal)?;
+            let key = seat(&room, &name, Role::Player, link).await.map_err(join_refusal)?;
+            Ok(admitted(&name, room, Role::Player, key))
+        }
+        Err(refusal) => Err(join_refusal(refusal).into()),
+    }
 }
 
 /// Checks a hello's join token and whether its claims allow `join`; returns the player's name, which is the token's.

@@ -499,9 +499,7 @@ async fn connect(config: &SwarmConfig, name: &str, join: Join) -> Result<GameCli
         None => None,
     };
     let ws = client::open_through(&config.url, config.link.as_deref()).await?;
-    let mut client = GameClient::join_with_auth(ws, name, config.protocol_version, join, auth).await?;
-    client.set_conditioner(config.link.clone());
-    Ok(client)
+    GameClient::join_following(ws, name, config.protocol_version, join, auth, config.link.clone()).await
 }
 
 fn bot_name(config: &SwarmConfig, index: usize) -> String {

@@ -33,7 +33,7 @@ fn harness(config: ServerConfig) -> Harness {
     let (shutdown, stop) = watch::channel(false);
     let lobby = Lobby::new(&config, tokio::runtime::Handle::current(), stop);
     let stats = Arc::new(ServerStats::default());
-    let context = ConnectionContext::new(&config, lobby, stats.clone());
+    let context = ConnectionContext::new(&config, lobby, stats.clone(), None);
     let (server_end, client_end) = tokio::io::duplex(1 << 16);
     let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
     tokio::spawn(connection::serve(WebSocket::after_handshake(server_end, Role::Server), peer, context));

@@ -220,6 +220,22 @@ fn server_messages() -> Vec<(&'static str, ServerMessage)> {
         // A room with nobody playing in it (spectators only).
         ("roster_empty", ServerMessage::Roster { tick: 4_000_000_000, players: vec![] }),
         ("chat", ServerMessage::Chat { tick: 1240, from: 7, name: "ana".into(), text: "gg".into() }),
+        // A room on another process (protocol v5 with a room directory): follow it with the seat token.
+        (
+            "redirect_seat",
+            ServerMessage::Redirect {
+                url: "ws://127.0.0.1:9002/ws".into(),
+                join: Join::Seat { token: "eyJhbGciOiJIUzI1NiJ9.eyJwcm9jIjoiYSJ9.c2ln".into() },
+            },
+        ),
+        // A resume sent to the wrong process: the same resume, at the process holding the seat.
+        (
+            "redirect_resume",
+            ServerMessage::Redirect {
+                url: "ws://10.0.0.7:8080/ws".into(),
+                join: Join::Resume { token: "k3j9x2m4q8rt.abcdefghijklmnopqrstuvwxyz234567".into(), last_tick: 1234 },
+            },
+        ),
         (
             "chat_spectator",
             ServerMessage::Chat { tick: 70_000, from: 0, name: "Zoë".into(), text: "très bien, 東京 👍".into() },
@@ -341,6 +357,7 @@ fn client_messages() -> Vec<(&'static str, ClientMessage)> {
             ),
         ),
         ("hello_resume_nothing_held", hello("ana", Join::Resume { token: "r.t".into(), last_tick: 0 })),
+        ("hello_seat", hello("ana", Join::Seat { token: "eyJhbGciOiJIUzI1NiJ9.eyJwcm9jIjoiYSJ9.c2ln".into() })),
         ("chat", ClientMessage::Chat { text: "gg".into() }),
         ("chat_unicode", ClientMessage::Chat { text: "très bien, 東京 👍".into() }),
         ("input_first", input(1, 127, 0, 0, 0, 1235, 0)),
@@ -462,6 +479,7 @@ fn server_json(message: &ServerMessage) -> Value {
         ServerMessage::Chat { tick, from, name, text } => {
             json!({ "type": "chat", "tick": tick, "from": from, "name": name, "text": text })
         }
+        ServerMessage::Redirect { url, join } => json!({ "type": "redirect", "url": url, "join": join_json(join) }),
     }
 }
 
@@ -482,6 +500,7 @@ fn join_json(join: &Join) -> Value {
         }}),
         Join::Spectate { room } => json!({ "kind": "spectate", "room": room }),
         Join::Resume { token, last_tick } => json!({ "kind": "resume", "token": token, "lastTick": last_tick }),
+        Join::Seat { token } => json!({ "kind": "seat", "token": token }),
     }
 }
 

@@ -37,9 +37,12 @@ impl Fixture {
     /// Seats a client as `join` asks, as a connection would.
     async fn admit(&mut self, name: &str, join: Join) -> Result<Session, CloseReason> {
         let (link, outbox, _close) = ClientLink::new(256);
-        let seated = session::admit(&self.lobby, name, &join, &link, LOCAL).await;
+        let seated = session::admit(&self.lobby, None, name, &join, &link, LOCAL).await;
         self.links.push((link, outbox));
-        seated
+        seated.map_err(|refusal| match refusal {
+            session::Refusal::Close(reason) => reason,
+            session::Refusal::Redirect { url, .. } => panic!("a process alone redirected to {url}"),
+        })
     }
 
     async fn quick_play(&mut self, name: &str, map: Option<&str>) -> Session {

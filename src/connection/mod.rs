@@ -29,13 +29,14 @@ use tracing::{debug, warn};
 use crate::auth::Authenticator;
 use crate::codec::{self, close_code, DecodeError};
 use crate::config::{Limits, ServerConfig};
+use crate::directory::Directory;
 use crate::link::{ClientLink, CloseReason, DisconnectReason, Outgoing};
 use crate::lobby::Lobby;
 use crate::protocol::{ClientMessage, Join, Role, ServerMessage, PROTOCOL_VERSION};
 use crate::recording::format::Direction;
 use crate::recording::FrameLog;
 use crate::room::RoomCommand;
-use crate::session::{self, Session};
+use crate::session::{self, Refusal, Session};
 use crate::telemetry::ServerStats;
 
 mod writer;
@@ -54,11 +55,18 @@ pub struct ConnectionContext {
     pub auth: Option<Arc<Authenticator>>,
     pub limits: Limits,
     pub stats: Arc<ServerStats>,
+    /// The room directory shared with other processes (`--redis`).
+    pub directory: Option<Arc<Directory>>,
 }
 
 impl ConnectionContext {
-    pub fn new(config: &ServerConfig, lobby: Arc<Lobby>, stats: Arc<ServerStats>) -> ConnectionContext {
-        ConnectionContext { lobby, auth: config.auth.clone(), limits: config.limits.clone(), stats }
+    pub fn new(
+        config: &ServerConfig,
+        lobby: Arc<Lobby>,
+        stats: Arc<ServerStats>,
+        directory: Option<Arc<Directory>>,
+    ) -> ConnectionContext {
+        ConnectionContext { lobby, auth: config.auth.clone(), limits: config.limits.clone(), stats, directory }
     }
 }
 
@@ -154,6 +162,13 @@ enum ReadEnd {
     Violation(CloseReason),
     /// The transport failed (reset, broken frame stream).
     Transport(String),
+}
+
+/// The close of a hello sent to another process: the redirect message first, then 4014.
+fn redirect(url: String, join: Join) -> CloseReason {
+    let reason = format!("moved to {url}");
+    let preface = codec::encode_server(&ServerMessage::Redirect { url, join });
+    CloseReason { preface: Some(preface), ..CloseReason::new(DisconnectReason::Redirected, reason) }
 }
 
 /// Serves one upgraded WebSocket until it closes, inside a span naming the peer and, once it has a seat, the
@@ -450,9 +465,13 @@ impl<S: Transport> Reader<'_, S> {
                     }
                     _ => name,
                 };
-                let session = session::admit(&self.context.lobby, &name, &join, self.link, self.peer.ip())
+                let directory = self.context.directory.as_deref();
+                let session = session::admit(&self.context.lobby, directory, &name, &join, self.link, self.peer.ip())
                     .await
-                    .map_err(ReadEnd::Violation)?;
+                    .map_err(|refusal| match refusal {
+                        Refusal::Close(reason) => ReadEnd::Violation(reason),
+                        Refusal::Redirect { url, join } => ReadEnd::Violation(redirect(url, join)),
+                    })?;
                 // Sequence numbers keep increasing across a resume: the room has seen up to this one.
                 self.last_seq = session.input_seq;
                 let span = tracing::Span::current();

@@ -184,6 +184,10 @@ pub(super) async fn write_loop<S: Transport>(
     }
     let reason = close_rx.borrow().clone().unwrap_or_else(|| CloseReason::new(DisconnectReason::PeerClosed, ""));
     let flush = async {
+        if let Some(preface) = &reason.preface {
+            write_frame(&mut write, opcode::BINARY, &[preface]).await?;
+            log_out(frame_log.as_ref(), opcode::BINARY, &[preface]);
+        }
         if !reason.echo && reason.code != close_code::NORMAL {
             let message =
                 codec::encode_server(&ServerMessage::Close { code: reason.code, reason: reason.reason.clone() });

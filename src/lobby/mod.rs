@@ -66,6 +66,9 @@ pub struct RoomEntry {
     pub stats: Arc<RoomStats>,
     /// Present when `RoomConfig::record_snapshots` > 0 (tests).
     pub snapshots: Option<SnapshotTap>,
+    /// Seats other processes have reserved for players they are sending here (`--redis`; refreshed by the
+    /// directory's heartbeat): quick play counts them as taken.
+    reserved: std::sync::atomic::AtomicUsize,
 }
 
 impl RoomEntry {
@@ -75,6 +78,15 @@ impl RoomEntry {
 
     pub fn spectators(&self) -> usize {
         self.stats.spectators.load(Ordering::Relaxed) as usize
+    }
+
+    /// Seats reserved for players other processes are sending here.
+    pub fn reserved(&self) -> usize {
+        self.reserved.load(Ordering::Relaxed)
+    }
+
+    pub fn set_reserved(&self, seats: usize) {
+        self.reserved.store(seats, Ordering::Relaxed);
     }
 
     /// The room as `GET /rooms` lists it.
@@ -248,6 +260,7 @@ impl Lobby {
             commands,
             stats: stats.clone(),
             snapshots: snapshots.clone(),
+            reserved: Default::default(),
         });
         rooms.insert(entry.id.clone(), entry.clone());
         drop(rooms);
@@ -332,7 +345,9 @@ impl Lobby {
         let best = self
             .all()
             .into_iter()
-            .filter(|room| !room.private && room.players() < room.max_players && !skip.contains(&room.id))
+            .filter(|room| {
+                !room.private && room.players() + room.reserved() < room.max_players && !skip.contains(&room.id)
+            })
             .filter(|room| map.is_none_or(|map| room.map == map))
             .max_by_key(|room| (room.players(), std::cmp::Reverse(room.serial)));
         match best {
@@ -395,6 +410,11 @@ impl Lobby {
 /// A new room id: 12 characters of a-z and 2-7, 60 bits from the OS's random source, so that a private room's id
 /// cannot be guessed.
 fn room_id() -> String {
+    random_id()
+}
+
+/// 12 characters of a-z and 2-7 from the OS's random source (room ids, process ids, seat token ids).
+pub fn random_id() -> String {
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
     let mut bytes = [0u8; 8];
     // Without the OS's random source nothing here is safe to hand out; that is not a state to run in.

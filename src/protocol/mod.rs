@@ -32,6 +32,7 @@ pub mod join_tag {
     pub const CREATE: u8 = 3;
     pub const SPECTATE: u8 = 4;
     pub const RESUME: u8 = 5;
+    pub const SEAT: u8 = 6;
 }
 
 /// Type tags of server-to-client messages.
@@ -42,6 +43,7 @@ pub mod server_tag {
     pub const CLOSE: u8 = 4;
     pub const ROSTER: u8 = 5;
     pub const CHAT: u8 = 6;
+    pub const REDIRECT: u8 = 7;
 }
 
 /// Entity kinds as they appear in `created` entries.
@@ -220,6 +222,8 @@ pub enum Join {
     Spectate { room: Option<String> },
     /// Take back the seat `token` names (from the last welcome), holding snapshots up to `last_tick` (0: none).
     Resume { token: String, last_tick: u32 },
+    /// Take the seat another server process reserved on this one (only sent inside a redirect).
+    Seat { token: String },
 }
 
 /// The settings a room is created with; every one optional (the server's default when absent). On the wire an
@@ -404,5 +408,10 @@ pub enum ServerMessage {
         from: u32,
         name: String,
         text: String,
+    },
+    /// The room is on another server process: open `url` and say hello again with `join` (then a close 4014).
+    Redirect {
+        url: String,
+        join: Join,
     },
 }

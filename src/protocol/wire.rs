@@ -69,6 +69,7 @@ impl Serialize for Join {
             Join::Spectate { room: None } => (join_tag::SPECTATE,).serialize(serializer),
             Join::Spectate { room: Some(room) } => (join_tag::SPECTATE, room).serialize(serializer),
             Join::Resume { token, last_tick } => (join_tag::RESUME, token, last_tick).serialize(serializer),
+            Join::Seat { token } => (join_tag::SEAT, token).serialize(serializer),
         }
     }
 }
@@ -95,6 +96,7 @@ impl<'de> Deserialize<'de> for Join {
                         token: next(&mut seq, "resume token")?,
                         last_tick: next(&mut seq, "resume last tick")?,
                     },
+                    join_tag::SEAT => Join::Seat { token: next(&mut seq, "seat token")? },
                     other => return Err(de::Error::custom(format_args!("unknown join kind {other}"))),
                 };
                 end(&mut seq, "join")?;
@@ -399,6 +401,7 @@ impl Serialize for ServerMessage {
             ServerMessage::Chat { tick, from, name, text } => {
                 (server_tag::CHAT, tick, from, name, text).serialize(serializer)
             }
+            ServerMessage::Redirect { url, join } => (server_tag::REDIRECT, url, join).serialize(serializer),
         }
     }
 }
@@ -467,6 +470,10 @@ impl<'de> Deserialize<'de> for ServerMessage {
                         from: next(&mut seq, "from")?,
                         name: next(&mut seq, "name")?,
                         text: next(&mut seq, "text")?,
+                    },
+                    server_tag::REDIRECT => ServerMessage::Redirect {
+                        url: next(&mut seq, "redirect url")?,
+                        join: next(&mut seq, "redirect join")?,
                     },
                     other => return Err(de::Error::custom(format_args!("unknown message type {other}"))),
                 };

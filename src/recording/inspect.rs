@@ -166,19 +166,23 @@ fn redacted(secret: &str) -> String {
     format!("<redacted, {} bytes>", secret.len())
 }
 
+/// A hello's join (or a redirect's), secrets redacted.
+fn join_json(join: &Join) -> Value {
+    match join {
+        Join::QuickPlay { map } => json!({ "quick_play": { "map": map } }),
+        Join::Room { id } => json!({ "room": { "id": id } }),
+        Join::Create(options) => json!({ "create": options }),
+        Join::Spectate { room } => json!({ "spectate": { "room": room } }),
+        Join::Resume { token, last_tick } => json!({ "resume": { "token": redacted(token), "last_tick": last_tick } }),
+        Join::Seat { token } => json!({ "seat": { "token": redacted(token) } }),
+    }
+}
+
 /// A client message, its fields named as in PROTOCOL.md.
 pub fn client_json(message: &ClientMessage) -> Value {
     match message {
         ClientMessage::Hello { version, name, join, auth } => {
-            let join = join.as_ref().map(|join| match join {
-                Join::QuickPlay { map } => json!({ "quick_play": { "map": map } }),
-                Join::Room { id } => json!({ "room": { "id": id } }),
-                Join::Create(options) => json!({ "create": options }),
-                Join::Spectate { room } => json!({ "spectate": { "room": room } }),
-                Join::Resume { token, last_tick } => {
-                    json!({ "resume": { "token": redacted(token), "last_tick": last_tick } })
-                }
-            });
+            let join = join.as_ref().map(join_json);
             json!({
                 "type": "hello", "version": version, "name": name, "join": join,
                 "auth": auth.as_deref().map(redacted),
@@ -186,7 +190,7 @@ pub fn client_json(message: &ClientMessage) -> Value {
         }
         ClientMessage::Input(input) => json!({
             "type": "input", "seq": input.seq, "move_x": input.move_x, "move_y": input.move_y, "aim": input.aim,
-            "buttons": input.buttons, "ack_tick": input.ack_tick,
+            "buttons": input.buttons, "ack_tick": input.ack_tick, "view_delay_ms": input.view_delay_ms,
         }),
         ClientMessage::Ack { tick } => json!({ "type": "ack", "tick": tick }),
         ClientMessage::Ping { nonce } => json!({ "type": "ping", "nonce": nonce }),
@@ -261,6 +265,7 @@ pub fn server_json(message: &ServerMessage) -> Value {
             "changed": snapshot.changed.iter().map(change_json).collect::<Vec<_>>(),
             "removed": snapshot.removed,
             "events": snapshot.events.iter().map(event_json).collect::<Vec<_>>(),
+            "hits": snapshot.hits.iter().map(|hit| json!({ "tick": hit.tick, "victim": hit.victim })).collect::<Vec<_>>(),
         }),
         ServerMessage::Pong { nonce } => json!({ "type": "pong", "nonce": nonce }),
         ServerMessage::Close { code, reason } => json!({ "type": "close", "code": code, "reason": reason }),
@@ -275,5 +280,6 @@ pub fn server_json(message: &ServerMessage) -> Value {
         ServerMessage::Chat { tick, from, name, text } => {
             json!({ "type": "chat", "tick": tick, "from": from, "name": name, "text": text })
         }
+        ServerMessage::Redirect { url, join } => json!({ "type": "redirect", "url": url, "join": join_json(join) }),
     }
 }
