@@ -553,25 +553,34 @@ impl GameClient {
         let token = self.resume_token().ok_or(ClientError::NoSession)?.to_string();
         self.drop_connection(Abrupt::Fin);
         let held_tick = self.newest_tick();
-        // Back to the process that holds the seat (another front door would redirect there anyway).
-        let url = self.server_url.clone().unwrap_or_else(|| url.to_string());
-        let mut ws = open_through(&url, self.conditioner.as_deref()).await?;
-        let join = Some(Join::Resume { token, last_tick: held_tick });
-        // The name is ignored for a resume (the seat keeps its own) but must still be a valid name string.
-        let hello = codec::encode_client(&ClientMessage::Hello {
-            version: PROTOCOL_VERSION,
-            name: String::new(),
-            join,
-            auth: None,
-        });
-        let hello_len = hello.len() as u64;
-        ws.write_frame(Frame::binary(Payload::Owned(hello))).await?;
-        self.stats.bytes_out += hello_len;
-        let frame = next_binary_frame(&mut ws, &mut self.stats).await?;
-        let welcome = match codec::decode_server(&frame.payload)? {
-            ServerMessage::Welcome(welcome) => welcome,
-            ServerMessage::Close { code, reason } => return Err(ClientError::Closed { code, reason }),
-            other => return Err(ClientError::Unexpected(format!("expected welcome, got {other:?}"))),
+        // Back to the process that holds the seat; another front door redirects there, which is followed.
+        let mut url = self.server_url.clone().unwrap_or_else(|| url.to_string());
+        let mut hops = 0;
+        let (ws, welcome) = loop {
+            let mut ws = open_through(&url, self.conditioner.as_deref()).await?;
+            let join = Some(Join::Resume { token: token.clone(), last_tick: held_tick });
+            // The name is ignored for a resume (the seat keeps its own) but must still be a valid name string.
+            let hello = codec::encode_client(&ClientMessage::Hello {
+                version: PROTOCOL_VERSION,
+                name: String::new(),
+                join,
+                auth: None,
+            });
+            let hello_len = hello.len() as u64;
+            ws.write_frame(Frame::binary(Payload::Owned(hello))).await?;
+            self.stats.bytes_out += hello_len;
+            let frame = next_binary_frame(&mut ws, &mut self.stats).await?;
+            match codec::decode_server(&frame.payload)? {
+                ServerMessage::Welcome(welcome) => break (ws, welcome),
+                ServerMessage::Close { code, reason } => return Err(ClientError::Closed { code, reason }),
+                ServerMessage::Redirect { url: next, .. } if hops < MAX_REDIRECTS => {
+                    hops += 1;
+                    self.stats.redirects += 1;
+                    self.server_url = Some(next.clone());
+                    url = next;
+                }
+                other => return Err(ClientError::Unexpected(format!("expected welcome, got {other:?}"))),
+            }
         };
         let before = (&self.welcome.room.id, self.welcome.player_id);
         if (&welcome.room.id, welcome.player_id) != before || welcome.room.role != Role::Player {

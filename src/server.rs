@@ -120,6 +120,7 @@ pub async fn start(config: ServerConfig) -> std::io::Result<RunningServer> {
                 .await
                 .map_err(|error| std::io::Error::other(format!("the room directory: {error}")))?;
             info!(proc = directory.proc_id(), %url, "joined the room directory");
+            lobby.set_directory(directory.clone());
             Some(directory)
         }
         None => None,

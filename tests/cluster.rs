@@ -303,3 +303,29 @@ async fn matches_play_on_while_redis_is_away_and_the_directory_recovers() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_player_resumes_through_another_process_front_door() {
+    let redis = Redis::start();
+    let (a, b) = (start(member(&redis, "resume", 8)).await, start(member(&redis, "resume", 8)).await);
+    let mut ana = GameClient::connect(&url(&a), "ana").await.expect("ana plays on a");
+    let (room, player) = (ana.welcome.room.id.clone(), ana.player_id());
+    eventually("ana's room listed", TTL * 3, async || listed(&b).await.contains(&room)).await;
+    within("a snapshot", ana.next_event()).await.expect("reads");
+    ana.drop_connection(client::Abrupt::Fin);
+    // Back through b's door: b sends the resume on to a, which still holds the seat.
+    let resumed = within("the resume", ana.resume(&url(&b))).await.expect("resumes through b");
+    assert_eq!((ana.welcome.room.id.as_str(), ana.player_id()), (room.as_str(), player));
+    assert_eq!(ana.stats.redirects, 1);
+    assert!(!resumed.full(), "the seat came back on a delta");
+    // Each process reports its part in /healthz.
+    let (_, health) = http(b.local_addr, "GET", "/healthz", "").await;
+    let health: serde_json::Value = serde_json::from_str(&health).expect("JSON");
+    assert_eq!(health["directory"]["reachable"], true, "{health}");
+    assert!(health["directory"]["heartbeats"].as_u64().unwrap_or(0) >= 1, "{health}");
+    let (_, metrics) = http(a.local_addr, "GET", "/metrics", "").await;
+    assert!(metrics.contains("skirmish_directory_redis_commands_total"), "{metrics}");
+    ana.close().await;
+    a.shutdown().await;
+    b.shutdown().await;
+}

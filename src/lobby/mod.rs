@@ -144,6 +144,8 @@ pub struct Lobby {
     /// What the closed rooms counted, so that process totals never go down; changed only with `rooms` locked.
     retired: Mutex<Retired>,
     me: Weak<Lobby>,
+    /// The room directory shared with other processes (`--redis`), set once at start.
+    directory: std::sync::OnceLock<Arc<crate::directory::Directory>>,
 }
 
 impl Lobby {
@@ -163,6 +165,7 @@ impl Lobby {
             room_panics: AtomicU64::new(0),
             retired: Mutex::new(Retired::default()),
             me: me.clone(),
+            directory: std::sync::OnceLock::new(),
         });
         if let Some(recording) = &config.replay {
             if let Err(e) = lobby.open_playback(recording.clone()) {
@@ -363,6 +366,15 @@ impl Lobby {
             .filter(|room| !room.private && room.spectators() < room.max_spectators)
             .max_by_key(|room| (room.players(), std::cmp::Reverse(room.serial)))
             .ok_or(LobbyError::NothingToSpectate)
+    }
+
+    /// Joins the shared room directory (once, at start): the census then reports on it.
+    pub fn set_directory(&self, directory: Arc<crate::directory::Directory>) {
+        let _ = self.directory.set(directory);
+    }
+
+    pub fn directory(&self) -> Option<&Arc<crate::directory::Directory>> {
+        self.directory.get()
     }
 
     /// Rooms open now.

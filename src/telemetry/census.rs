@@ -245,6 +245,24 @@ pub struct Census {
     pub ticks: TickBuckets,
     /// The recorder's counters, when rooms are recorded (`--record`).
     pub recording: Option<RecordingReading>,
+    /// The shared room directory's, with `--redis`.
+    pub directory: Option<DirectoryReading>,
+}
+
+/// This process's use of the room directory (see `directory::DirectoryStats`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct DirectoryReading {
+    pub process: String,
+    pub url: String,
+    /// Whether the last call reached Redis.
+    pub reachable: bool,
+    pub draining: bool,
+    pub redis_commands: u64,
+    pub redis_errors: u64,
+    pub heartbeats: u64,
+    pub redirects: u64,
+    pub seats_redeemed: u64,
+    pub seats_refused: u64,
 }
 
 /// What the recorder wrote (see `recording::ArchiveStats`).
@@ -288,6 +306,22 @@ impl Census {
                     truncated_size: read(&stats.truncated_size),
                     truncated_behind: read(&stats.truncated_behind),
                     write_errors: read(&stats.write_errors),
+                }
+            }),
+            directory: lobby.directory().map(|directory| {
+                let stats = &directory.stats;
+                let read = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+                DirectoryReading {
+                    process: directory.proc_id().to_string(),
+                    url: directory.public_url().to_string(),
+                    reachable: stats.reachable.load(Ordering::Relaxed),
+                    draining: directory.is_draining(),
+                    redis_commands: read(&stats.commands),
+                    redis_errors: read(&stats.errors),
+                    heartbeats: read(&stats.heartbeats),
+                    redirects: read(&stats.redirects),
+                    seats_redeemed: read(&stats.seats_redeemed),
+                    seats_refused: read(&stats.seats_refused),
                 }
             }),
         }

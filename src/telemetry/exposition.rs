@@ -98,6 +98,47 @@ fn encode(census: &Census, out: &mut Families<'_, '_>) -> std::fmt::Result {
             recording.write_errors,
         )?;
     }
+    if let Some(directory) = &census.directory {
+        out.gauge(
+            "directory_reachable",
+            "1 when the last room directory call reached Redis (--redis).",
+            u64::from(directory.reachable),
+        )?;
+        out.gauge(
+            "directory_draining",
+            "1 while this process drains (SIGTERM with --redis).",
+            u64::from(directory.draining),
+        )?;
+        out.counter(
+            "directory_redis_commands",
+            "Redis commands sent for the room directory.",
+            None,
+            directory.redis_commands,
+        )?;
+        out.counter(
+            "directory_redis_errors",
+            "Room directory calls that failed or timed out.",
+            None,
+            directory.redis_errors,
+        )?;
+        out.counter(
+            "directory_heartbeats",
+            "Heartbeats that published this process and its rooms.",
+            None,
+            directory.heartbeats,
+        )?;
+        out.counter(
+            "directory_redirects",
+            "Hellos sent to another process (quick play, a new room there).",
+            None,
+            directory.redirects,
+        )?;
+        let seats = [
+            ([("outcome", "redeemed")], directory.seats_redeemed),
+            ([("outcome", "refused")], directory.seats_refused),
+        ];
+        out.counters("directory_seats", "Seat tokens presented here, by outcome.", None, seats)?;
+    }
     out.gauge("players", "Players in all rooms (held seats included).", census.sum(|r| r.players.into()))?;
     out.gauge("spectators", "Spectators in all rooms.", census.sum(|r| r.spectators.into()))?;
     out.gauge("held_seats", "Seats held for a resume, their socket gone.", census.sum(|r| r.held_seats.into()))?;

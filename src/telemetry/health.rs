@@ -55,6 +55,9 @@ pub struct Health<'a> {
     /// Present when rooms are recorded (`--record`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recording: Option<crate::telemetry::census::RecordingReading>,
+    /// With `--redis`: this process in the shared room directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory: Option<crate::telemetry::census::DirectoryReading>,
     pub rooms: Vec<RoomHealth<'a>>,
 }
 
@@ -163,6 +166,7 @@ impl<'a> Health<'a> {
                 counts: census.totals,
             },
             recording: census.recording,
+            directory: census.directory.clone(),
             rooms: census.rooms.iter().map(RoomHealth::of).collect(),
         }
     }
