@@ -57,8 +57,12 @@ impl From<CloseReason> for Refusal {
 
 /// Where quick play puts a player when processes share a directory.
 enum Placement {
-    Here(Arc<RoomEntry>),
-    There { url: String, token: String },
+    /// A room of this process, its seat reserved in the directory (spent once the player is seated).
+    Here(Arc<RoomEntry>, crate::directory::SeatClaims),
+    There {
+        url: String,
+        token: String,
+    },
 }
 
 /// Seats `name`, a client at `from`, where `join` asks; the room sends the welcome through `link`. With a room
@@ -93,8 +97,17 @@ pub async fn admit(
                     Ok(Some(Placement::There { url, token })) => {
                         return Err(Refusal::Redirect { url, join: Join::Seat { token } });
                     }
-                    Ok(Some(Placement::Here(room))) => {
-                        if let Ok(key) = seat(&room, name, Role::Player, link).await {
+                    Ok(Some(Placement::Here(room, claims))) => {
+                        let seated = seat(&room, name, Role::Player, link).await;
+                        // The reservation becomes the player (or, refused, is given back at once).
+                        let settled = match seated {
+                            Ok(_) => directory.redeem(&claims).await.map(|_| ()),
+                            Err(_) => directory.release(&claims).await,
+                        };
+                        if let Err(error) = settled {
+                            warn!(%error, "could not settle a seat reservation; it expires by itself");
+                        }
+                        if let Ok(key) = seated {
                             return Ok(admitted(name, room, Role::Player, key));
                         }
                         // Filled up meanwhile: this process's own quick play takes over.
@@ -167,7 +180,9 @@ async fn redirect_to_room(directory: &Directory, room_id: &str, join: &Join) -> 
 }
 
 /// Quick play across every process: the fullest public room with a free seat (a reserved seat when it is on
-/// another process), else a new room on the least-loaded process.
+/// another process), else a new room on the least-loaded process. Opening a room is single-flight across the
+/// directory: a join that finds every room full while another is opening one waits for it (up to about a second)
+/// and takes a seat there, rather than opening a room of its own.
 async fn place(
     directory: &Directory,
     lobby: &Lobby,
@@ -175,23 +190,74 @@ async fn place(
     map: Option<&str>,
 ) -> Result<Option<Placement>, DirectoryError> {
     let map = map.map(crate::lobby::options::canonical_map);
-    for room in directory.candidates(map.as_deref()).await? {
-        if room.proc == directory.proc_id() {
-            match lobby.find(&room.id) {
-                Ok(here) if here.players() + here.reserved() < here.max_players => {
-                    return Ok(Some(Placement::Here(here)));
-                }
-                _ => continue,
-            }
+    for attempt in 0..CREATION_WAITS {
+        if let Some(found) = seat_in_best(directory, lobby, name, map.as_deref()).await? {
+            return Ok(Some(found));
         }
-        if let Some(token) = directory.reserve(&room, name).await? {
+        if directory.claim_creation(CREATION_HOLD).await? {
+            // No room with a seat anywhere: a new one, on another process if it is less loaded, else here. Either
+            // way it is published before the claim is given back.
+            let there = elsewhere(directory, lobby, name, map.as_deref()).await?;
+            let placed = match there {
+                Some(there) => Some(there),
+                None => {
+                    let room = lobby
+                        .create(&crate::protocol::RoomOptions { map: map.clone(), ..Default::default() })
+                        .map_err(|error| DirectoryError::Creation(error.to_string()))?;
+                    directory.heartbeat(lobby).await?;
+                    let listed = directory.room(&room.id).await?;
+                    match listed {
+                        Some(listed) => {
+                            directory.reserve(&listed, name).await?.map(|(_, claims)| Placement::Here(room, claims))
+                        }
+                        None => None,
+                    }
+                }
+            };
+            // The room a redirect opens on another process is published by that process when the player arrives:
+            // the claim lapses by itself by then (CREATION_HOLD).
+            if matches!(placed, Some(Placement::Here(..))) {
+                directory.end_creation().await?;
+            }
+            return Ok(placed);
+        }
+        if attempt + 1 < CREATION_WAITS {
+            tokio::time::sleep(CREATION_POLL).await;
+        }
+    }
+    Ok(None)
+}
+
+/// How long the right to open a room is held at most, how often a join that waits for it looks again, and how many
+/// times.
+const CREATION_HOLD: std::time::Duration = std::time::Duration::from_millis(1500);
+const CREATION_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+const CREATION_WAITS: usize = 15;
+
+/// A seat in the fullest room with one, of any process: reserved in the directory either way.
+async fn seat_in_best(
+    directory: &Directory,
+    lobby: &Lobby,
+    name: &str,
+    map: Option<&str>,
+) -> Result<Option<Placement>, DirectoryError> {
+    for room in directory.candidates(map).await? {
+        if room.proc == directory.proc_id() {
+            let Ok(here) = lobby.find(&room.id) else { continue };
+            if here.players() + here.reserved() >= here.max_players {
+                continue;
+            }
+            if let Some((_, claims)) = directory.reserve(&room, name).await? {
+                return Ok(Some(Placement::Here(here, claims)));
+            }
+            continue;
+        }
+        if let Some((token, _)) = directory.reserve(&room, name).await? {
             directory.stats.redirects.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(Some(Placement::There { url: room.url, token }));
         }
     }
-    // No room with a seat anywhere: a new one, on another process if it is less loaded (else here, by the
-    // caller's own quick play).
-    elsewhere(directory, lobby, name, map.as_deref()).await
+    Ok(None)
 }
 
 /// A new room on the least-loaded other process, when it is less loaded than this one (or this one drains).
@@ -244,7 +310,17 @@ async fn take_seat(
     let room = match claims.room.as_str() {
         "" => {
             let options = crate::protocol::RoomOptions { map: claims.map.clone(), ..Default::default() };
-            lobby.create_for(&options, from).map_err(lobby_refusal)?
+            let room = lobby.create_for(&options, from).map_err(lobby_refusal)?;
+            // Published at once, and the creation right given back: the players who waited for a room take
+            // their seats in this one.
+            let published = match directory.heartbeat(lobby).await {
+                Ok(()) => directory.end_creation().await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = published {
+                warn!(%error, "a new room could not be published at once; the next heartbeat does");
+            }
+            room
         }
         id => lobby.find(id).map_err(lobby_refusal)?,
     };

@@ -64,6 +64,8 @@ pub enum DirectoryError {
     Timeout(Duration),
     #[error(transparent)]
     Seat(#[from] SeatError),
+    #[error("could not open a room: {0}")]
+    Creation(String),
 }
 
 /// A room as the directory lists it.
@@ -431,9 +433,10 @@ impl Directory {
         Ok(best)
     }
 
-    /// Reserves a seat in `room` for a player sent there; `Some(token)` when the room had one free (players and
-    /// live reservations below its size), `None` when it is full or gone.
-    pub async fn reserve(&self, room: &ListedRoom, name: &str) -> Result<Option<String>, DirectoryError> {
+    /// Reserves a seat in `room` for a player sent there (or seated here: every quick-play seat is taken through
+    /// the directory, so no two processes hand out the same one); `Some((token, claims))` when the room had one free
+    /// (players and live reservations below its size), `None` when it is full or gone.
+    pub async fn reserve(&self, room: &ListedRoom, name: &str) -> Result<Option<(String, SeatClaims)>, DirectoryError> {
         let claims = self.seats.claims_for(&room.proc, &room.id, name, None, self.config.seat_ttl);
         let now = now_ms();
         let expires = now + self.config.seat_ttl.as_millis() as u64;
@@ -454,7 +457,7 @@ impl Directory {
             Err(_) => return Err(DirectoryError::Timeout(CALL_DEADLINE)),
         };
         match reserved {
-            1 => Ok(Some(self.seats.sign(&claims)?)),
+            1 => Ok(Some((self.seats.sign(&claims)?, claims))),
             _ => Ok(None),
         }
     }
@@ -484,6 +487,35 @@ impl Directory {
         }
         let (set,): (Option<String>,) = self.run(&pipe, 3).await?;
         Ok(set.is_some())
+    }
+
+    /// Takes the directory-wide right to open a new room for quick play, for up to `hold`: while every room is full,
+    /// the players arriving together would otherwise each open one (a room per player instead of one for all).
+    /// False when another process (or another join here) holds it.
+    pub async fn claim_creation(&self, hold: Duration) -> Result<bool, DirectoryError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(self.key(&["creating"]))
+            .arg(&self.proc_id)
+            .arg("NX")
+            .arg("PX")
+            .arg(hold.as_millis() as u64);
+        let (set,): (Option<String>,) = self.run(&pipe, 1).await?;
+        Ok(set.is_some())
+    }
+
+    /// Gives the creation right back once the new room is published.
+    pub async fn end_creation(&self) -> Result<(), DirectoryError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("DEL").arg(self.key(&["creating"])).ignore();
+        self.run(&pipe, 1).await
+    }
+
+    /// Gives a reservation back unused (the room refused the player after all).
+    pub async fn release(&self, claims: &SeatClaims) -> Result<(), DirectoryError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZREM").arg(self.key(&["resv", &claims.room])).arg(&claims.jti).ignore();
+        self.run(&pipe, 1).await
     }
 
     /// Stops taking new players from the directory (SIGTERM): unlisted from the process index and from the rooms

@@ -18,6 +18,7 @@
 //! (`/healthz` and `/proc`), `row` (one row end to end), `report` (the markdown) and `chart` (the SVG).
 
 mod chart;
+mod cluster;
 mod plan;
 mod processes;
 mod report;
@@ -82,6 +83,18 @@ struct Args {
     /// Bots that move and aim but never fire (`bots --hold-fire`): the players-only load of the reference figures.
     #[arg(long)]
     players_only: bool,
+    /// Instead of the rows: N server processes sharing one redis-server's room directory (`--redis`), the bots
+    /// spread over their front doors; prints each process's CPU and players and Redis's commands per second and
+    /// CPU (needs redis-server).
+    #[arg(long, value_name = "N")]
+    cluster: Option<usize>,
+    /// Bots of the cluster run, in all.
+    #[arg(long, default_value_t = 1500, requires = "cluster")]
+    cluster_bots: usize,
+    /// Players per room in the cluster run (quick play fills a room, then opens the next on the least-loaded
+    /// process).
+    #[arg(long, default_value_t = 100, requires = "cluster")]
+    cluster_room_players: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -123,6 +136,20 @@ fn main() -> ExitCode {
         (None, false) => Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/BENCHMARKS.md")),
         (None, true) => None,
     };
+    if let Some(processes) = args.cluster {
+        eprintln!("loadbench: cluster of {processes} processes, {} bots ...", args.cluster_bots);
+        return match cluster::run(&plan, processes.max(1), args.cluster_bots, args.cluster_room_players) {
+            Ok(table) => {
+                println!("{}, commit {}\n{}\n\n{table}", report::utc_now(), report::commit(), report::machine());
+                ExitCode::SUCCESS
+            }
+            Err(Stop::Failed(message)) => {
+                eprintln!("loadbench: cluster run failed: {message}");
+                ExitCode::FAILURE
+            }
+            Err(Stop::Interrupted) => ExitCode::from(130),
+        };
+    }
     // Read before anything is written, so the commit describes the code that was measured.
     let machine = report::machine();
     let commit = report::commit();
