@@ -567,10 +567,24 @@ fn directory_config(args: &Args) -> Result<Option<crate::directory::DirectoryCon
         true => Ok(Duration::from_secs_f64(secs)),
         false => Err(ConfigError::Directory(format!("{flag} must be between 0.1 and 3600 seconds, got {secs}"))),
     };
+    let public_url = args.public_url.clone().unwrap_or_default();
+    if !(public_url.is_empty() || public_url.starts_with("ws://") || public_url.starts_with("wss://")) {
+        return Err(ConfigError::Directory(format!(
+            "--public-url must be a ws:// or wss:// URL (where players reach this process), got {public_url}"
+        )));
+    }
+    if public_url.is_empty() && args.addr.ip().is_unspecified() {
+        return Err(ConfigError::Directory(format!(
+            "listening on {} with --redis needs --public-url: other processes send players to it, and {} is no \
+             address to connect to",
+            args.addr,
+            args.addr.ip()
+        )));
+    }
     Ok(Some(crate::directory::DirectoryConfig {
         redis_url: redis_url.clone(),
         prefix: args.redis_prefix.clone(),
-        public_url: args.public_url.clone().unwrap_or_default(),
+        public_url,
         ttl: positive(args.directory_ttl_secs, "--directory-ttl-secs")?,
         secret,
         seat_ttl: positive(args.seat_ttl_secs, "--seat-ttl-secs")?,

@@ -79,11 +79,27 @@ pub async fn admit(
     let draining = directory.is_some_and(Directory::is_draining);
     if draining && !matches!(join, Join::Resume { .. } | Join::Spectate { .. }) {
         // A draining process lets its matches end: new players go to another process, or nowhere.
-        if let (Some(directory), Join::QuickPlay { map } | Join::Create(crate::protocol::RoomOptions { map, .. })) =
-            (directory, join)
-        {
-            if let Ok(Some(Placement::There { url, token })) = elsewhere(directory, lobby, name, map.as_deref()).await {
-                return Err(Refusal::Redirect { url, join: Join::Seat { token } });
+        if let Some(directory) = directory {
+            let elsewhere = match join {
+                Join::QuickPlay { map } => match elsewhere(directory, lobby, name, map.as_deref()).await {
+                    Ok(Some(Placement::There { url, token })) => {
+                        Some(Refusal::Redirect { url, join: Join::Seat { token } })
+                    }
+                    _ => None,
+                },
+                // The whole request goes on: that process creates the room with every option asked for.
+                Join::Create(_) => match directory.least_loaded().await {
+                    Ok(Some(proc)) if proc.id != directory.proc_id() => {
+                        Some(Refusal::Redirect { url: proc.url, join: join.clone() })
+                    }
+                    _ => None,
+                },
+                // A room another process holds is still there to join.
+                Join::Room { id } if lobby.find(id).is_err() => redirect_to_room(directory, id, join).await,
+                _ => None,
+            };
+            if let Some(redirect) = elsewhere {
+                return Err(redirect);
             }
         }
         return Err(
@@ -148,7 +164,7 @@ pub async fn admit(
                 other => other.map_err(Refusal::Close),
             };
         }
-        Join::Seat { token } => return take_seat(lobby, directory, name, token, link, from).await,
+        Join::Seat { token } => return take_seat(lobby, directory, name, token, link).await,
     };
     let key = seat(&room, name, role, link).await.map_err(join_refusal)?;
     Ok(admitted(name, room, role, key))
@@ -286,7 +302,6 @@ async fn take_seat(
     name: &str,
     token: &str,
     link: &ClientLink,
-    from: IpAddr,
 ) -> Result<Session, Refusal> {
     let refused = |reason: String| Refusal::Close(CloseReason::new(DisconnectReason::SeatRefused, reason));
     let Some(directory) = directory else {
@@ -310,7 +325,8 @@ async fn take_seat(
     let room = match claims.room.as_str() {
         "" => {
             let options = crate::protocol::RoomOptions { map: claims.map.clone(), ..Default::default() };
-            let room = lobby.create_for(&options, from).map_err(lobby_refusal)?;
+            // Quick play's own room: like a room quick play opens alone, it is not the player's creation (no quota).
+            let room = lobby.create(&options).map_err(lobby_refusal)?;
             // Published at once, and the creation right given back: the players who waited for a room take
             // their seats in this one.
             let published = match directory.heartbeat(lobby).await {

@@ -329,3 +329,21 @@ async fn a_dropped_player_resumes_through_another_process_front_door() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[test]
+fn redis_flags_are_checked_at_start() {
+    use clap::Parser;
+    let config = |args: &[&str]| {
+        let mut all = vec!["skirmish", "--redis", "redis://127.0.0.1:1/"];
+        all.extend_from_slice(args);
+        ServerConfig::from_args(&skirmish::config::Args::parse_from(all)).map(|_| ()).map_err(|e| e.to_string())
+    };
+    let short = config(&["--cluster-secret", "short"]).expect_err("a short secret");
+    assert!(short.contains("at least 32 bytes"), "{short}");
+    let nowhere = config(&["--cluster-secret", SECRET, "--addr", "0.0.0.0:8080"]).expect_err("no address to send to");
+    assert!(nowhere.contains("--public-url"), "{nowhere}");
+    let bad = config(&["--cluster-secret", SECRET, "--public-url", "http://x/ws"]).expect_err("not a WebSocket URL");
+    assert!(bad.contains("ws:// or wss://"), "{bad}");
+    config(&["--cluster-secret", SECRET, "--addr", "0.0.0.0:8080", "--public-url", "ws://10.0.0.5:8080/ws"])
+        .expect("a public URL given");
+}

@@ -12,21 +12,26 @@ use thiserror::Error;
 /// Shortest cluster secret accepted (as for join tokens: a guessable secret lets anyone forge seats).
 pub const MIN_SECRET_BYTES: usize = 32;
 
+/// One-letter keys on the wire: a seat token rides in a hello next to a join token, under the 512-byte message limit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeatClaims {
     /// The process that must take the seat.
+    #[serde(rename = "p")]
     pub proc: String,
     /// The room; empty for a room to create.
+    #[serde(rename = "r")]
     pub room: String,
     /// The map of a room to create.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
     pub map: Option<String>,
     /// The player's name as the first process admitted it.
+    #[serde(rename = "n")]
     pub name: String,
     /// Unique id, spent on use.
+    #[serde(rename = "j")]
     pub jti: String,
-    /// Expiry, seconds since the Unix epoch; checked to the millisecond through `exp_ms`.
-    pub exp: u64,
+    /// Expiry, milliseconds since the Unix epoch (seat tokens live for seconds).
+    #[serde(rename = "x")]
     pub exp_ms: u64,
 }
 
@@ -75,7 +80,6 @@ impl SeatSigner {
             map: map.map(str::to_string),
             name: name.to_string(),
             jti: crate::lobby::random_id() + &crate::lobby::random_id(),
-            exp: exp_ms.div_ceil(1000),
             exp_ms,
         }
     }
