@@ -9,75 +9,16 @@
 mod common;
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::redis::{member, Redis, SECRET, TTL};
 use common::*;
 use skirmish::client::{self, ClientError, GameClient, ServerEvent};
 use skirmish::codec;
 use skirmish::config::ServerConfig;
-use skirmish::directory::DirectoryConfig;
 use skirmish::protocol::{ClientMessage, Join, ServerMessage, PROTOCOL_VERSION};
 use skirmish::server::RunningServer;
-
-const SECRET: &str = "a cluster secret of 32 bytes at least";
-const TTL: Duration = Duration::from_millis(900);
-
-/// A redis-server on a free loopback port, stopped (SIGKILL) when dropped.
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-        Redis::on(port)
-    }
-
-    fn on(port: u16) -> Redis {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start redis-server ({e}): install it (Debian: apt-get install redis-server)")
-            });
-        let redis = Redis { child, port };
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "redis-server did not listen on {port} within 5 s");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        redis
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A server in the directory `prefix` of `redis`, rooms of `max_players`.
-fn member(redis: &Redis, prefix: &str, max_players: usize) -> ServerConfig {
-    let mut config = ServerConfig::for_tests();
-    config.room.max_players = max_players;
-    config.directory = Some(DirectoryConfig {
-        redis_url: redis.url(),
-        prefix: prefix.into(),
-        public_url: String::new(),
-        ttl: TTL,
-        secret: SECRET.as_bytes().to_vec(),
-        seat_ttl: Duration::from_secs(5),
-    });
-    config
-}
 
 /// The room ids `GET /rooms` lists on `server`.
 async fn listed(server: &RunningServer) -> Vec<String> {

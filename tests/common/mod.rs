@@ -4,6 +4,7 @@
 pub mod golden_files;
 pub mod proxy;
 pub mod raw;
+pub mod redis;
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
