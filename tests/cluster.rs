@@ -75,16 +75,26 @@ async fn quick_play_fills_rooms_across_processes_and_every_process_lists_them_al
     let cy = GameClient::connect(&url(&servers[2]), "cy").await.expect("cy plays");
     assert_ne!(cy.welcome.room.id, ana_room);
     let cy_room = cy.welcome.room.id.clone();
-    eventually("both rooms listed by the second process", TTL * 3, async || {
-        let rooms = listed(&servers[1]).await;
-        rooms.contains(&ana_room) && rooms.contains(&cy_room)
+    // A room created on the second process itself: now every process holds one, and each lists all three.
+    let eve = GameClient::connect_as(&url(&servers[1]), "eve", Join::Create(Default::default())).await;
+    let eve = eve.expect("eve creates a room on the second process");
+    let eve_room = eve.welcome.room.id.clone();
+    assert_eq!(eve.stats.redirects, 0, "a create is served where it arrives");
+    eventually("the three processes' rooms listed by every process", TTL * 3, async || {
+        for server in &servers {
+            let rooms = listed(server).await;
+            if ![&ana_room, &cy_room, &eve_room].iter().all(|room| rooms.contains(room)) {
+                return false;
+            }
+        }
+        true
     })
     .await;
     // Joining a room by id through a process that does not hold it is a redirect too.
     let dee = GameClient::connect_as(&url(&servers[1]), "dee", Join::Room { id: cy_room.clone() }).await;
     let dee = dee.expect("dee follows the redirect to cy's room");
     assert_eq!((dee.welcome.room.id.as_str(), dee.stats.redirects), (cy_room.as_str(), 1));
-    for client in [ana, bo, cy, dee] {
+    for client in [ana, bo, cy, dee, eve] {
         client.close().await;
     }
     for server in servers {
