@@ -81,12 +81,25 @@ pub async fn admit(
         // A draining process lets its matches end: new players go to another process, or nowhere.
         if let Some(directory) = directory {
             let elsewhere = match join {
-                Join::QuickPlay { map } => match elsewhere(directory, lobby, name, map.as_deref()).await {
-                    Ok(Some(Placement::There { url, token })) => {
-                        Some(Refusal::Redirect { url, join: Join::Seat { token } })
+                // A seat in another process's room (the indexes no longer hold this one's), else a new room on
+                // the least-loaded other process.
+                Join::QuickPlay { map } => {
+                    let there = match seat_in_best(directory, lobby, name, map.as_deref()).await {
+                        Ok(Some(there @ Placement::There { .. })) => Some(there),
+                        Ok(Some(Placement::Here(_, claims))) => {
+                            // Not here, it drains: the seat goes back.
+                            let _ = directory.release(&claims).await;
+                            elsewhere(directory, lobby, name, map.as_deref()).await.ok().flatten()
+                        }
+                        _ => elsewhere(directory, lobby, name, map.as_deref()).await.ok().flatten(),
+                    };
+                    match there {
+                        Some(Placement::There { url, token }) => {
+                            Some(Refusal::Redirect { url, join: Join::Seat { token } })
+                        }
+                        _ => None,
                     }
-                    _ => None,
-                },
+                }
                 // The whole request goes on: that process creates the room with every option asked for.
                 Join::Create(_) => match directory.least_loaded().await {
                     Ok(Some(proc)) if proc.id != directory.proc_id() => {
