@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use crate::metrics::Histogram;
 use crate::protocol::{player_field, MapInfo, RulesInfo};
-use crate::sim::{Map, Mover, PlayerInput, Rules, Wall, POS_SCALE};
+use crate::sim::{Map, Mover, PlayerInput, Rules, POS_SCALE};
 use crate::snapshot::Entity;
 
 /// Frames per second of the render clock walked between snapshots.
@@ -190,13 +190,7 @@ pub struct Feel {
 
 impl Feel {
     pub fn new(map: &MapInfo, rules: &RulesInfo, tick_rate: u16, delay: DelayRule) -> Feel {
-        let map = Map {
-            name: map.name.clone(),
-            width: map.width,
-            height: map.height,
-            walls: map.walls.iter().map(|&[x, y, w, h]| Wall { x, y, w, h }).collect(),
-            spawns: Vec::new(),
-        };
+        let map = Map::from(map);
         let rate = u32::from(tick_rate.max(1));
         let sim_rules = Rules {
             player_radius: rules.player_radius,

@@ -225,10 +225,19 @@ impl Directory {
         pipe: &redis::Pipeline,
         commands: usize,
     ) -> Result<T, DirectoryError> {
-        self.stats.commands.fetch_add(commands as u64, Ordering::Relaxed);
         let mut con = self.con.clone();
-        let result = tokio::time::timeout(CALL_DEADLINE, pipe.query_async::<T>(&mut con)).await;
-        let result = match result {
+        self.call(commands, pipe.query_async::<T>(&mut con)).await
+    }
+
+    /// Awaits one Redis call of `commands` commands within the call deadline, counting it, its failure, and
+    /// whether Redis answered.
+    async fn call<T>(
+        &self,
+        commands: usize,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, DirectoryError> {
+        self.stats.commands.fetch_add(commands as u64, Ordering::Relaxed);
+        let result = match tokio::time::timeout(CALL_DEADLINE, call).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(DirectoryError::Redis(error)),
             Err(_) => Err(DirectoryError::Timeout(CALL_DEADLINE)),
@@ -449,13 +458,8 @@ impl Directory {
             .arg(expires)
             .arg(&claims.jti)
             .arg(self.config.seat_ttl.as_millis() as u64 * 2);
-        self.stats.commands.fetch_add(1, Ordering::Relaxed);
         let mut con = self.con.clone();
-        let reserved: i64 = match tokio::time::timeout(CALL_DEADLINE, invocation.invoke_async(&mut con)).await {
-            Ok(Ok(value)) => value,
-            Ok(Err(error)) => return Err(error.into()),
-            Err(_) => return Err(DirectoryError::Timeout(CALL_DEADLINE)),
-        };
+        let reserved: i64 = self.call(1, invocation.invoke_async(&mut con)).await?;
         match reserved {
             1 => Ok(Some((self.seats.sign(&claims)?, claims))),
             _ => Ok(None),

@@ -324,6 +324,19 @@ impl std::fmt::Debug for SessionInfo {
     }
 }
 
+/// The welcome's (or a recording's) map as the simulation takes it; not validated.
+impl From<&MapInfo> for crate::sim::Map {
+    fn from(info: &MapInfo) -> crate::sim::Map {
+        crate::sim::Map {
+            name: info.name.clone(),
+            width: info.width,
+            height: info.height,
+            walls: info.walls.iter().map(|&[x, y, w, h]| crate::sim::Wall { x, y, w, h }).collect(),
+            spawns: info.spawns.iter().map(|&[x, y]| glam::IVec2::new(x, y)).collect(),
+        }
+    }
+}
+
 impl From<&crate::sim::Map> for MapInfo {
     fn from(map: &crate::sim::Map) -> MapInfo {
         MapInfo {

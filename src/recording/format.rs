@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::protocol::{EntityKind, Input, MapInfo, BUTTON_FIRE};
-use crate::sim::{Map, PlayerInput, Rules, Wall, REWIND_STEPS};
+use crate::sim::{Map, PlayerInput, Rules, REWIND_STEPS};
 use crate::snapshot::WorldSnapshot;
 
 /// The header's `format` of a match recording.
@@ -142,14 +142,7 @@ impl From<&RulesRecord> for Rules {
 impl Header {
     /// The recorded map as the simulation takes it, checked as a map file would be.
     pub fn map(&self) -> Result<Map, FormatError> {
-        let info = &self.map;
-        let map = Map {
-            name: info.name.clone(),
-            width: info.width,
-            height: info.height,
-            walls: info.walls.iter().map(|&[x, y, w, h]| Wall { x, y, w, h }).collect(),
-            spawns: info.spawns.iter().map(|&[x, y]| glam::IVec2::new(x, y)).collect(),
-        };
+        let map = Map::from(&self.map);
         map.validate().map_err(|problem| FormatError::Header(format!("the recorded map is invalid: {problem}")))?;
         Ok(map)
     }

@@ -420,10 +420,7 @@ async fn play(
                 match sent {
                     Ok(seq) => {
                         acked_sent = client.ack_tick();
-                        if pending.len() == pending.capacity() {
-                            pending.pop_front();
-                        }
-                        pending.push_back((seq, now));
+                        in_flight(&mut pending, seq, now);
                     }
                     Err(error) => {
                         outcome.failure = Some(reason_of(&error));
@@ -526,10 +523,7 @@ async fn play(
                     match play_input(&mut client, &mut brain, feel.as_mut(), config.hold_fire, now).await {
                         Ok(seq) => {
                             acked_sent = tick;
-                            if pending.len() == pending.capacity() {
-                                pending.pop_front();
-                            }
-                            pending.push_back((seq, now));
+                            in_flight(&mut pending, seq, now);
                         }
                         Err(error) => {
                             outcome.failure = Some(reason_of(&error));
@@ -578,6 +572,15 @@ async fn play(
         client.close().await;
     }
     outcome
+}
+
+/// Remembers input `seq`, sent at `now`, until a snapshot acknowledges it (the oldest goes when the bounded queue
+/// is full: an input that old is never acknowledged).
+fn in_flight(pending: &mut VecDeque<(u32, Instant)>, seq: u32, now: Instant) {
+    if pending.len() == pending.capacity() {
+        pending.pop_front();
+    }
+    pending.push_back((seq, now));
 }
 
 /// What woke a bot up.
