@@ -209,7 +209,9 @@ impl Brain {
         let heading = self.steer(&arena, pos, threat.unwrap_or(want));
         // Without a target the bot looks where it goes (and keeps its aim when it stands still).
         let aim_angle = aim_at.or_else(|| heading.try_normalize().map(|h| h.y.atan2(h.x)));
-        let aim = aim_angle.map_or(view.me.fields[player_field::AIM] as u16, |a| radians_to_aim(a + aim_error));
+        // The snapshot's aim has 256 steps per turn, the input's 65536.
+        let kept = (view.me.fields[player_field::AIM] << 8) as u16;
+        let aim = aim_angle.map_or(kept, |a| radians_to_aim(a + aim_error));
         let fire = aim_at.is_some()
             && self.last_fire_tick.is_none_or(|last| tick.wrapping_sub(last) >= view.rules.fire_interval_ticks.max(1));
         if fire {

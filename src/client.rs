@@ -24,7 +24,8 @@ use tokio::net::TcpStream;
 use crate::codec::{self, close_code, DecodeError};
 use crate::conditioner::Conditioner;
 use crate::protocol::{
-    ClientMessage, Event, Hit, Input, Join, Role, RosterEntry, ServerMessage, Snapshot, Welcome, PROTOCOL_VERSION,
+    player_field, ClientMessage, Event, Hit, Input, Join, Role, RosterEntry, ServerMessage, Snapshot, Welcome,
+    PROTOCOL_VERSION,
 };
 use crate::snapshot::{Entity, Replica, ReplicaError};
 
@@ -158,6 +159,8 @@ pub struct GameClient {
     last_header: (u32, u32),
     /// What the next inputs report as their view delay (lag compensation; `set_view_delay`).
     view_delay_ms: u16,
+    /// The newest applied snapshot's `own`: what rounding took off the player's velocity.
+    velocity_rest: [i32; 2],
     /// The link conditioner a resume's new socket goes through too (`set_conditioner`).
     conditioner: Option<Arc<Conditioner>>,
     /// The server this client was last redirected to: resumes go there.
@@ -289,13 +292,15 @@ impl GameClient {
             ws: Some(ws),
             // Filled in from the server's welcome below, before the client is handed out.
             welcome: Welcome::default(),
-            replica: Replica::new(),
+            // Made again from the welcome's tick rate below.
+            replica: Replica::new(0),
             stats: ClientStats::default(),
             next_seq: 1,
             ack_tick: 0,
             scratch: Snapshot::default(),
             last_header: (0, 0),
             view_delay_ms: 0,
+            velocity_rest: [0, 0],
             conditioner,
             server_url: None,
         };
@@ -306,6 +311,7 @@ impl GameClient {
             client.send(&hello).await?;
             match client.next_message().await? {
                 ServerMessage::Welcome(welcome) => {
+                    client.replica = Replica::new(u32::from(welcome.tick_rate));
                     client.welcome = welcome;
                     return Ok(client);
                 }
@@ -366,6 +372,15 @@ impl GameClient {
     pub fn me(&self) -> Option<&Entity> {
         let (_, entities) = self.world()?;
         entities.binary_search_by_key(&self.welcome.player_id, |e| e.id).ok().map(|i| &entities[i])
+    }
+
+    /// The own player with its true velocity: the state's (a multiple of the tick rate) plus the newest snapshot's
+    /// `own` correction. What a client predicting its player starts from.
+    pub fn me_exact(&self) -> Option<Entity> {
+        let mut me = *self.me()?;
+        me.fields[player_field::VX] += self.velocity_rest[0];
+        me.fields[player_field::VY] += self.velocity_rest[1];
+        Some(me)
     }
 
     /// The name of player `id`.
@@ -452,6 +467,7 @@ impl GameClient {
                     self.stats.deltas += 1;
                 }
                 self.ack_tick = applied.tick;
+                self.velocity_rest = snapshot.own.unwrap_or_default();
                 ServerEvent::Snapshot {
                     tick: applied.tick,
                     baseline: snapshot.baseline,

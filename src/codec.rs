@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::msgpack::{ReadError, Reader};
 use crate::protocol::{
-    mask_fields, server_tag, ClientMessage, EntityKind, EntityState, Event, FieldDelta, Hit, ServerMessage, Snapshot,
+    server_tag, ClientMessage, EntityKind, EntityState, Event, Hit, ServerMessage, Snapshot,
     BUTTON_FIRE, EVENT_JOIN, EVENT_KILL, EVENT_LEAVE, MAX_FIELDS,
 };
 
@@ -187,9 +187,9 @@ pub fn decode_server_general(bytes: &[u8]) -> Result<ServerMessage, DecodeError>
     decode_exact(bytes)
 }
 
-/// Whether `bytes` opens like a snapshot message: an 8-element array whose tag is `SNAPSHOT`.
+/// Whether `bytes` opens like a snapshot message: a 10-element array whose tag is `SNAPSHOT`.
 pub fn is_snapshot(bytes: &[u8]) -> bool {
-    bytes.starts_with(&[0x99, server_tag::SNAPSHOT])
+    bytes.starts_with(&[0x9a, server_tag::SNAPSHOT])
 }
 
 /// Decodes a snapshot message into `snapshot`, reusing its vectors' capacity, so a client decoding 30 snapshots a
@@ -205,7 +205,7 @@ pub fn decode_snapshot_into(bytes: &[u8], snapshot: &mut Snapshot) -> Result<(),
 }
 
 fn read_snapshot(reader: &mut Reader, snapshot: &mut Snapshot) -> Result<(), ReadError> {
-    reader.array_of(9, "a snapshot has 9 elements")?;
+    reader.array_of(10, "a snapshot has 10 elements")?;
     if reader.int::<u8>()? != server_tag::SNAPSHOT {
         return Err(ReadError::Shape("not a snapshot"));
     }
@@ -218,22 +218,7 @@ fn read_snapshot(reader: &mut Reader, snapshot: &mut Snapshot) -> Result<(), Rea
         snapshot.created.push(read_entity(reader)?);
     }
     snapshot.changed.clear();
-    for _ in 0..reader.array_len()? {
-        let len = reader.array_len()?;
-        let id = reader.int()?;
-        let mask: u16 = reader.int()?;
-        if mask >> MAX_FIELDS != 0 {
-            return Err(ReadError::Shape("a field delta's mask names a field no entity has"));
-        }
-        if len != 2 + mask.count_ones() as usize {
-            return Err(ReadError::Shape("a field delta's length does not match its mask"));
-        }
-        let mut fields = [0; MAX_FIELDS];
-        for field in mask_fields(mask.into()) {
-            fields[field] = reader.int()?;
-        }
-        snapshot.changed.push(FieldDelta { id, mask, fields });
-    }
+    snapshot.changed.extend_from_slice(reader.bin()?);
     snapshot.removed.clear();
     for _ in 0..reader.array_len()? {
         snapshot.removed.push(reader.int()?);
@@ -249,6 +234,11 @@ fn read_snapshot(reader: &mut Reader, snapshot: &mut Snapshot) -> Result<(), Rea
         }
         snapshot.hits.push(Hit { tick: reader.int()?, victim: reader.int()? });
     }
+    snapshot.own = match reader.array_len()? {
+        0 => None,
+        2 => Some([reader.int()?, reader.int()?]),
+        _ => return Err(ReadError::Shape("own is [] or [dvx, dvy]")),
+    };
     Ok(())
 }
 
@@ -311,7 +301,7 @@ pub fn append<T: serde::Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) {
 pub fn encode_snapshot_header(buf: &mut Vec<u8>, tick: u32, baseline: u32, last_input_seq: u32) {
     use rmp::encode::{write_array_len, write_uint};
     // Writing to a Vec cannot fail.
-    let _ = write_array_len(buf, 9);
+    let _ = write_array_len(buf, 10);
     for value in [crate::protocol::server_tag::SNAPSHOT as u32, tick, baseline, last_input_seq] {
         let _ = write_uint(buf, u64::from(value));
     }
@@ -420,9 +410,9 @@ mod tests {
             decode_client(&[0x93, 0x01, 0x02, 0xa0], 128).unwrap(),
             ClientMessage::Hello { version: 2, name: String::new(), join: None, auth: None }
         );
-        assert!(decode_client(&[0x94, 0x01, 0x05, 0xa0, 0x91, 0x01], 128).is_err());
+        assert!(decode_client(&[0x94, 0x01, 0x06, 0xa0, 0x91, 0x01], 128).is_err());
         let hello = encode_client(&ClientMessage::hello("ab"));
-        assert_eq!(hello, [0x94, 0x01, 0x05, 0xa2, b'a', b'b', 0x91, 0x01]);
+        assert_eq!(hello, [0x94, 0x01, 0x06, 0xa2, b'a', b'b', 0x91, 0x01]);
         // Room options leave out what follows the last one given.
         let create = Join::Create(RoomOptions { max_players: Some(8), ..RoomOptions::default() });
         let hello =
@@ -461,9 +451,10 @@ mod tests {
                 player(3, 160),
                 EntityState { id: 65536, kind: EntityKind::Bullet, fields: [1, 2, 3, 4, 3, 499, 0, 0, 0], name: None },
             ],
-            changed: vec![FieldDelta { id: 4, mask: 0b1000_0101, fields: [10, 0, 30, 0, 0, 0, 0, 80, 0] }],
+            changed: vec![0b0000_0101, 0xff, 0],
             removed: vec![5, 65537],
             hits: vec![Hit { tick: 499, victim: 4 }, Hit { tick: 500, victim: 9 }],
+            own: Some([-3, 14]),
             events: vec![
                 Event::Kill { tick: 499, killer: 3, victim: 4 },
                 Event::Join { tick: 500, player: 6, name: Arc::from("bo") },
@@ -510,33 +501,26 @@ mod tests {
     }
 
     #[test]
-    fn field_delta_carries_only_masked_fields() {
-        let delta = FieldDelta { id: 7, mask: 0b101, fields: [19213, 999, 427, 999, 999, 999, 999, 999, 0] };
-        let mut bytes = Vec::new();
-        append(&mut bytes, &delta);
-        // [7, 5, 19213, 427]: fixarray(4), 7, 5, uint16 19213, uint16 427.
-        assert_eq!(bytes, [0x94, 7, 5, 0xcd, 0x4b, 0x0d, 0xcd, 0x01, 0xab]);
-    }
-
-    #[test]
     fn snapshot_header_plus_body_equals_the_whole_message() {
         let snapshot = Snapshot {
             tick: 70000,
             baseline: 69998,
             last_input_seq: 300,
             created: vec![player(1, 5)],
-            changed: vec![],
+            changed: vec![1, 2],
             removed: vec![2],
             events: vec![],
             hits: vec![Hit { tick: 69999, victim: 2 }],
+            own: None,
         };
         let mut pieces = Vec::new();
         encode_snapshot_header(&mut pieces, snapshot.tick, snapshot.baseline, snapshot.last_input_seq);
         append(&mut pieces, &snapshot.created);
-        append(&mut pieces, &snapshot.changed);
+        pieces.extend([0xc4, 2, 1, 2]);
         append(&mut pieces, &snapshot.removed);
         append(&mut pieces, &snapshot.events);
         append(&mut pieces, &snapshot.hits);
+        pieces.push(0x90);
         assert_eq!(pieces, encode_server(&ServerMessage::Snapshot(snapshot)));
     }
 

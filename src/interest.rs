@@ -1,8 +1,10 @@
-//! Interest management: which entities each client is sent. With a view radius, a client sees the entities within
-//! that distance of its own player (and always itself); everything else costs it nothing.
+//! Interest management: which entities each client is sent. With a view radius, a client sees every entity within
+//! that distance of its centre (its own player, or what a spectator watches); everything else costs it nothing.
 //!
-//! A uniform grid with cells as wide as the radius is rebuilt once per tick from the snapshot, so a client's query
-//! looks at 3 x 3 cells: a tick costs O(entities + clients x entities in view), not O(clients x entities).
+//! The view is made of grid cells, not of a circle per client: a client sees the entities in the cells around its
+//! own cell, every cell that comes within the radius of some point of it (so nothing within the radius is missed,
+//! and a little beyond it is sent too). Every client in a cell then sees exactly the same entities, so the room
+//! encodes one body per cell, not one per client, and a client's past views are a cell per tick, not a list.
 
 use glam::Vec2;
 
@@ -10,40 +12,64 @@ use crate::protocol::{bullet_field, player_field, EntityKind};
 use crate::sim::POS_SCALE;
 use crate::snapshot::WorldSnapshot;
 
-/// The grid of one tick's entity positions.
+/// A grid cell, `row * columns + column`.
+pub type Cell = u32;
+
+/// Cells per view radius: smaller cells send fewer entities beyond the radius but share each body among fewer
+/// clients. At a third of the radius the view holds about 1.5 times the circle's area.
+const CELLS_PER_RADIUS: f32 = 3.0;
+
+/// The grid of one room.
 #[derive(Debug)]
 pub struct InterestGrid {
-    radius: f32,
     cell: f32,
     columns: usize,
     rows: usize,
-    /// Entity indices (into the snapshot's `entities`) per cell, row-major.
-    cells: Vec<Vec<u32>>,
+    /// For each column distance `dx` between two cells, the greatest row distance still in view (`reach.len()` is
+    /// the greatest column distance + 1).
+    reach: Vec<usize>,
+    /// This tick: each entity's position and cell (by index in the snapshot).
     positions: Vec<Vec2>,
+    cells: Vec<Cell>,
 }
 
 impl InterestGrid {
     /// A grid for a world of `width` x `height` units and a view radius (> 0).
     pub fn new(width: i32, height: i32, radius: f32) -> InterestGrid {
-        let cell = radius.max(16.0);
+        let cell = (radius / CELLS_PER_RADIUS).max(16.0);
         let columns = ((width.max(1) as f32 / cell).ceil() as usize).max(1);
         let rows = ((height.max(1) as f32 / cell).ceil() as usize).max(1);
-        InterestGrid { radius, cell, columns, rows, cells: vec![Vec::new(); columns * rows], positions: Vec::new() }
+        // A cell `dx` columns and `dy` rows away has a gap of (dx - 1, dy - 1) cells to the viewer's cell; it is in
+        // view when some point of it is within the radius of some point of the viewer's cell.
+        let gap = |d: usize| d.saturating_sub(1) as f32 * cell;
+        let mut reach = Vec::new();
+        for dx in 0.. {
+            if gap(dx) > radius {
+                break;
+            }
+            let dy = (0..).take_while(|&dy| gap(dx).hypot(gap(dy)) <= radius).last().unwrap_or(0);
+            reach.push(dy);
+        }
+        InterestGrid { cell, columns, rows, reach, positions: Vec::new(), cells: Vec::new() }
     }
 
-    fn cell_of(&self, at: Vec2) -> (usize, usize) {
+    /// The cell holding `at` (positions off the map go to the nearest edge cell).
+    pub fn cell_of(&self, at: Vec2) -> Cell {
         let column = ((at.x / self.cell).floor().max(0.0) as usize).min(self.columns - 1);
         let row = ((at.y / self.cell).floor().max(0.0) as usize).min(self.rows - 1);
-        (column, row)
+        (row * self.columns + column) as Cell
+    }
+
+    /// How many cells the grid has.
+    pub fn cell_count(&self) -> usize {
+        self.columns * self.rows
     }
 
     /// Places every entity of `snapshot` at its position at that tick (`dt`: seconds per tick, for bullets).
     pub fn rebuild(&mut self, snapshot: &WorldSnapshot, dt: f32) {
-        for cell in &mut self.cells {
-            cell.clear();
-        }
         self.positions.clear();
-        for (index, entity) in snapshot.entities.iter().enumerate() {
+        self.cells.clear();
+        for entity in &snapshot.entities {
             let at = match entity.kind {
                 EntityKind::Player => {
                     Vec2::new(entity.fields[player_field::X] as f32, entity.fields[player_field::Y] as f32) / POS_SCALE
@@ -58,8 +84,7 @@ impl InterestGrid {
                 }
             };
             self.positions.push(at);
-            let (column, row) = self.cell_of(at);
-            self.cells[row * self.columns + column].push(index as u32);
+            self.cells.push(self.cell_of(at));
         }
     }
 
@@ -68,24 +93,25 @@ impl InterestGrid {
         self.positions[index]
     }
 
-    /// Writes into `out` the ascending indices of the entities within the radius of `center`, plus `own` (an index,
-    /// or `usize::MAX` for a viewer with no entity of its own).
-    pub fn visible(&self, center: Vec2, own: usize, out: &mut Vec<u32>) {
+    /// The cells of the entities as placed by the last `rebuild` (by index in the snapshot).
+    pub fn cells(&self) -> &[Cell] {
+        &self.cells
+    }
+
+    /// Whether an entity in cell `entity` is in the view of a client in cell `viewer`.
+    #[inline]
+    pub fn sees(&self, viewer: Cell, entity: Cell) -> bool {
+        let (viewer, entity) = (viewer as usize, entity as usize);
+        let dx = (viewer % self.columns).abs_diff(entity % self.columns);
+        let dy = (viewer / self.columns).abs_diff(entity / self.columns);
+        self.reach.get(dx).is_some_and(|&reach| dy <= reach)
+    }
+
+    /// Writes into `out` the ascending indices of the entities (placed in `cells`, one per entity of a snapshot) in
+    /// the view of a client in cell `viewer`.
+    pub fn view(&self, cells: &[Cell], viewer: Cell, out: &mut Vec<u32>) {
         out.clear();
-        let (column, row) = self.cell_of(center);
-        let radius_squared = self.radius * self.radius;
-        for r in row.saturating_sub(1)..=(row + 1).min(self.rows - 1) {
-            for c in column.saturating_sub(1)..=(column + 1).min(self.columns - 1) {
-                for &index in &self.cells[r * self.columns + c] {
-                    if index as usize == own
-                        || self.positions[index as usize].distance_squared(center) <= radius_squared
-                    {
-                        out.push(index);
-                    }
-                }
-            }
-        }
-        out.sort_unstable();
+        out.extend((0..cells.len() as u32).filter(|&index| self.sees(viewer, cells[index as usize])));
     }
 }
 
@@ -104,7 +130,7 @@ mod tests {
     }
 
     #[test]
-    fn sees_exactly_the_entities_within_the_radius_and_itself() {
+    fn sees_every_entity_within_the_radius_and_little_beyond() {
         let mut entities = Vec::new();
         // A lattice of players every 50 units over a 2000 x 1000 world.
         let mut id = 1;
@@ -117,15 +143,28 @@ mod tests {
         let snapshot = WorldSnapshot::from_entities(7, entities);
         let mut grid = InterestGrid::new(2000, 1000, 300.0);
         grid.rebuild(&snapshot, 1.0 / 30.0);
-        for (own, center) in [(0usize, Vec2::ZERO), (500, grid.position(500)), (799, grid.position(799))] {
+        let cell_diagonal = 100.0 * std::f32::consts::SQRT_2;
+        for own in 0..snapshot.entities.len() {
+            let center = grid.position(own);
             let mut visible = Vec::new();
-            grid.visible(center, own, &mut visible);
-            let expected: Vec<u32> = (0..snapshot.entities.len() as u32)
-                .filter(|&i| i as usize == own || grid.position(i as usize).distance(center) <= 300.0)
-                .collect();
-            assert_eq!(visible, expected, "around entity {own}");
-            assert!(visible.contains(&(own as u32)));
+            grid.view(grid.cells(), grid.cell_of(center), &mut visible);
+            assert!(visible.windows(2).all(|w| w[0] < w[1]), "ascending");
+            assert!(visible.contains(&(own as u32)), "itself");
+            for index in 0..snapshot.entities.len() {
+                let distance = grid.position(index).distance(center);
+                if distance <= 300.0 {
+                    assert!(visible.contains(&(index as u32)), "{index} at {distance} from {own}");
+                }
+                if visible.contains(&(index as u32)) {
+                    assert!(distance <= 300.0 + 2.0 * cell_diagonal, "{index} at {distance} from {own}");
+                }
+            }
         }
+        // Everyone in one cell sees the same entities.
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        grid.view(grid.cells(), grid.cell_of(Vec2::new(410.0, 410.0)), &mut a);
+        grid.view(grid.cells(), grid.cell_of(Vec2::new(490.0, 490.0)), &mut b);
+        assert_eq!(a, b);
     }
 
     #[test]

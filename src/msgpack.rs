@@ -120,6 +120,17 @@ impl<'a> Reader<'a> {
         };
         std::str::from_utf8(self.take(len)?).map_err(|_| ReadError::NotUtf8)
     }
+
+    /// Reads a bin (raw bytes), borrowed from the message.
+    pub fn bin(&mut self) -> Result<&'a [u8], ReadError> {
+        let len = match self.byte()? {
+            0xc4 => usize::from(self.byte()?),
+            0xc5 => usize::from(u16::from_be_bytes(self.be()?)),
+            0xc6 => u32::from_be_bytes(self.be()?) as usize,
+            found => return Err(ReadError::Marker { expected: "a bin", found }),
+        };
+        self.take(len)
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ mod wire;
 pub use wire::{EVENT_JOIN, EVENT_KILL, EVENT_LEAVE};
 
 /// Version carried by `hello` and `welcome`; a client speaking another version is refused with close code 4000.
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// Type tags of client-to-server messages.
 pub mod client_tag {
@@ -119,15 +119,6 @@ pub struct EntityState {
     pub fields: [i32; MAX_FIELDS],
     /// Players only; never changes for the life of the entity.
     pub name: Option<Arc<str>>,
-}
-
-/// The fields of one entity that differ from the baseline: bit `i` of `mask` set means `fields[i]` is present, as
-/// the difference from the baseline's value (wrapping `i32` arithmetic).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FieldDelta {
-    pub id: u32,
-    pub mask: u16,
-    pub fields: [i32; MAX_FIELDS],
 }
 
 /// Something that happened in a tick, carried by snapshots until acknowledged.
@@ -374,11 +365,15 @@ pub struct Snapshot {
     pub baseline: u32,
     pub last_input_seq: u32,
     pub created: Vec<EntityState>,
-    pub changed: Vec<FieldDelta>,
+    /// The `changed` bit stream (a MessagePack bin): residuals against the prediction, read against the baseline
+    /// state (`snapshot::delta`).
+    pub changed: Vec<u8>,
     pub removed: Vec<u32>,
     pub events: Vec<Event>,
     /// The receiving player's bullets that hit someone after the baseline (every kept one in a full snapshot).
     pub hits: Vec<Hit>,
+    /// What rounding took off the receiving player's velocity (`[dvx, dvy]`); `None` for a spectator.
+    pub own: Option<[i32; 2]>,
 }
 
 /// One of the receiving player's bullets hit `victim` in `tick` (a hit confirmation, for the shooter's hit marker).

@@ -275,44 +275,34 @@ impl<'de> Deserialize<'de> for EntityState {
     }
 }
 
-/// Serializes a field delta as the flat array `[id, mask, present fields...]`.
-impl Serialize for FieldDelta {
+/// A snapshot's `changed` stream, written as a MessagePack bin.
+struct ChangeBytes<'a>(&'a [u8]);
+
+impl Serialize for ChangeBytes<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut t = serializer.serialize_tuple(2 + self.mask.count_ones() as usize)?;
-        t.serialize_element(&self.id)?;
-        t.serialize_element(&self.mask)?;
-        for field in mask_fields(self.mask.into()) {
-            t.serialize_element(&self.fields[field])?;
-        }
-        t.end()
+        serializer.serialize_bytes(self.0)
     }
 }
 
-impl<'de> Deserialize<'de> for FieldDelta {
+/// A snapshot's `changed` stream, read from a MessagePack bin.
+struct ChangeBuf(Vec<u8>);
+
+impl<'de> Deserialize<'de> for ChangeBuf {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = FieldDelta;
+            type Value = ChangeBuf;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a field delta array [id, mask, values...]")
+                f.write_str("the changed bit stream, a bin")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FieldDelta, A::Error> {
-                let id: u32 = next(&mut seq, "delta id")?;
-                let mask: u16 = next(&mut seq, "delta mask")?;
-                if mask >> MAX_FIELDS != 0 {
-                    return Err(de::Error::custom(format_args!(
-                        "delta mask {mask:#x} names a field past {MAX_FIELDS}"
-                    )));
-                }
-                let mut fields = [0; MAX_FIELDS];
-                for field in mask_fields(mask.into()) {
-                    fields[field] = next(&mut seq, "delta field")?;
-                }
-                end(&mut seq, "field delta")?;
-                Ok(FieldDelta { id, mask, fields })
+            fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<ChangeBuf, E> {
+                Ok(ChangeBuf(bytes.to_vec()))
+            }
+            fn visit_byte_buf<E: de::Error>(self, bytes: Vec<u8>) -> Result<ChangeBuf, E> {
+                Ok(ChangeBuf(bytes))
             }
         }
-        deserializer.deserialize_seq(V)
+        deserializer.deserialize_bytes(V)
     }
 }
 
@@ -379,16 +369,17 @@ impl Serialize for ServerMessage {
                 t.end()
             }
             ServerMessage::Snapshot(s) => {
-                let mut t = serializer.serialize_tuple(9)?;
+                let mut t = serializer.serialize_tuple(10)?;
                 t.serialize_element(&server_tag::SNAPSHOT)?;
                 t.serialize_element(&s.tick)?;
                 t.serialize_element(&s.baseline)?;
                 t.serialize_element(&s.last_input_seq)?;
                 t.serialize_element(&s.created)?;
-                t.serialize_element(&s.changed)?;
+                t.serialize_element(&ChangeBytes(&s.changed))?;
                 t.serialize_element(&s.removed)?;
                 t.serialize_element(&s.events)?;
                 t.serialize_element(&s.hits)?;
+                t.serialize_element(s.own.as_ref().map_or(&[][..], |own| &own[..]))?;
                 t.end()
             }
             ServerMessage::Pong { nonce } => (server_tag::PONG, nonce).serialize(serializer),
@@ -447,10 +438,15 @@ impl<'de> Deserialize<'de> for ServerMessage {
                         baseline: next(&mut seq, "baseline")?,
                         last_input_seq: next(&mut seq, "last input seq")?,
                         created: next(&mut seq, "created")?,
-                        changed: next(&mut seq, "changed")?,
+                        changed: next::<ChangeBuf, _>(&mut seq, "changed")?.0,
                         removed: next(&mut seq, "removed")?,
                         events: next(&mut seq, "events")?,
                         hits: next(&mut seq, "hits")?,
+                        own: match next::<Vec<i32>, _>(&mut seq, "own")?[..] {
+                            [] => None,
+                            [dvx, dvy] => Some([dvx, dvy]),
+                            _ => return Err(de::Error::custom("own is [] or [dvx, dvy]")),
+                        },
                     }),
                     server_tag::PONG => ServerMessage::Pong { nonce: next(&mut seq, "nonce")? },
                     server_tag::CLOSE => {

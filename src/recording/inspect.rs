@@ -12,7 +12,7 @@ use serde_json::{json, Map as JsonMap, Value};
 
 use crate::codec;
 use crate::protocol::{
-    mask_fields, ClientMessage, EntityKind, EntityState, Event, FieldDelta, Join, Role, ServerMessage,
+    ClientMessage, EntityKind, EntityState, Event, Join, Role, ServerMessage,
 };
 
 use super::format::{self, Direction, FileHeader, FormatError, Frame, Op, TickFrame, WireFrame};
@@ -212,18 +212,6 @@ fn entity_json(entity: &EntityState) -> Value {
     Value::Object(object)
 }
 
-fn change_json(change: &FieldDelta) -> Value {
-    // The kind is not on the wire for a change; player and bullet ids do not overlap.
-    let kind = if change.id < crate::sim::BULLET_ID_BASE { EntityKind::Player } else { EntityKind::Bullet };
-    let mut deltas = JsonMap::new();
-    for index in mask_fields(u32::from(change.mask)) {
-        if index < change.fields.len() {
-            deltas.insert(field_name(kind, index).into(), change.fields[index].into());
-        }
-    }
-    json!({ "id": change.id, "delta": deltas })
-}
-
 fn event_json(event: &Event) -> Value {
     match event {
         Event::Kill { tick, killer, victim } => json!({ "kill": { "tick": tick, "killer": killer, "victim": victim } }),
@@ -262,10 +250,12 @@ pub fn server_json(message: &ServerMessage) -> Value {
             "baseline": snapshot.baseline,
             "last_input_seq": snapshot.last_input_seq,
             "created": snapshot.created.iter().map(entity_json).collect::<Vec<_>>(),
-            "changed": snapshot.changed.iter().map(change_json).collect::<Vec<_>>(),
+            // Residuals against a prediction from the baseline: only a replica holding it can read them.
+            "changed": snapshot.changed.iter().map(|byte| format!("{byte:02x}")).collect::<String>(),
             "removed": snapshot.removed,
             "events": snapshot.events.iter().map(event_json).collect::<Vec<_>>(),
             "hits": snapshot.hits.iter().map(|hit| json!({ "tick": hit.tick, "victim": hit.victim })).collect::<Vec<_>>(),
+            "own": snapshot.own,
         }),
         ServerMessage::Pong { nonce } => json!({ "type": "pong", "nonce": nonce }),
         ServerMessage::Close { code, reason } => json!({ "type": "close", "code": code, "reason": reason }),

@@ -24,7 +24,7 @@ use crate::metrics::Histogram;
 use crate::protocol::{Hit, Input, MapInfo, Role, RoomInfo, RulesInfo, ServerMessage, Welcome, PROTOCOL_VERSION};
 use crate::recording::{Journal, WireInput};
 use crate::sim::{PlayerId, Rules, World};
-use crate::snapshot::{EventLog, SnapshotHistory, WorldSnapshot};
+use crate::snapshot::{DeltaWriter, EventLog, SnapshotHistory, WorldSnapshot};
 
 mod driver;
 mod playback;
@@ -256,6 +256,8 @@ pub struct Room {
     bodies: Vec<(u32, Bytes)>,
     /// Bytes to reserve for a body: the largest so far, so encoding never regrows it.
     body_capacity: usize,
+    /// Encodes the bodies of this tick (its `created` entries once each).
+    delta_writer: DeltaWriter,
     /// Set when each client sees only a radius around its player.
     interest: Option<Interest>,
     /// Held seats by their resume secret.
@@ -306,6 +308,7 @@ impl Room {
             interest: (config.view_radius > 0.0)
                 .then(|| Interest::new(config.map.width, config.map.height, config.view_radius)),
             body_capacity: 256,
+            delta_writer: DeltaWriter::default(),
             seats: HashMap::new(),
             shooters: Vec::new(),
             detached: 0,

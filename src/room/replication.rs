@@ -1,9 +1,11 @@
-//! Replication, the send stage of a tick: for each client, the snapshot against its acknowledged baseline (a body
-//! shared by every client with the same baseline, or with interest management the client's own view against what
-//! it saw then), handed to its outbox without waiting.
+//! Replication, the send stage of a tick: for each client, the snapshot against its acknowledged baseline, handed
+//! to its outbox without waiting. The body (`created, changed, removed, events`) is shared: by every client with
+//! the same baseline, or with interest management by every client of the same cell with the same baseline cell and
+//! tick. Only the head and the tail (hits, own velocity) are the client's own.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -12,18 +14,18 @@ use tracing::debug;
 use super::{Client, Part, Room, SNAPSHOT_HEAD_BYTES};
 use crate::codec;
 use crate::config::HISTORY_TICKS;
-use crate::interest::InterestGrid;
+use crate::interest::{Cell, InterestGrid};
 use crate::link::{CloseReason, DisconnectReason, Outgoing};
 use crate::protocol::{player_field, EntityKind, Hit, RosterEntry, ServerMessage};
-use crate::snapshot::{self, EventLog, SharedRecords, View, WorldSnapshot};
+use crate::snapshot::{DeltaWriter, EventLog, View, WorldSnapshot};
 
 impl Room {
     pub(super) fn send_snapshots(&mut self, current: &WorldSnapshot) {
         let tick = current.tick;
+        let tick_rate = self.tick_rate;
+        self.delta_writer.begin_tick(current);
         if let Some(interest) = &mut self.interest {
-            interest.grid.rebuild(current, self.world.rules().dt);
-            interest.records.begin_tick(current);
-            interest.events.clear();
+            interest.begin_tick(current, self.world.rules().dt);
         }
         // Writers may still hold last tick's bodies; each tick encodes fresh ones.
         self.bodies.clear();
@@ -43,36 +45,34 @@ impl Room {
                 Some(_) => client.acked_tick,
                 None => 0,
             };
-            let outgoing = match &mut self.interest {
+            let own_id = match client.part {
+                Part::Player(player) => Some(player.wire_id()),
+                Part::Spectator { .. } => None,
+            };
+            let body = match &mut self.interest {
                 // Everyone sees everyone: clients sharing a baseline share one encoded body, sent without a copy.
-                None => {
-                    let body = match self.bodies.iter().find(|(b, _)| *b == baseline) {
-                        Some((_, body)) => body.clone(),
-                        None => {
-                            let mut body = Vec::with_capacity(self.body_capacity);
-                            let base = self.history.get(baseline).map(|b| View::all(b));
-                            write_body(&mut body, base, View::all(current), &self.events);
-                            self.body_capacity = self.body_capacity.max(body.len());
-                            let body = Bytes::from(body);
-                            self.bodies.push((baseline, body.clone()));
-                            body
-                        }
-                    };
-                    let mut own = Vec::with_capacity(SNAPSHOT_HEAD_BYTES);
-                    codec::encode_snapshot_header(&mut own, tick, baseline, client.last_applied_seq);
-                    let body_at = own.len();
-                    write_hits(&mut own, &client.hits, baseline);
-                    Outgoing::Split { own, body_at, body }
-                }
-                // Each client sees its own neighbourhood, diffed against what it saw at its baseline.
+                None => match self.bodies.iter().find(|(b, _)| *b == baseline) {
+                    Some((_, body)) => body.clone(),
+                    None => {
+                        let mut body = Vec::with_capacity(self.body_capacity);
+                        let base = self.history.get(baseline).map(|b| View::all(b));
+                        self.delta_writer.write(&mut body, base, View::all(current), tick_rate);
+                        write_events(&mut body, &self.events, base.map_or(0, |base| base.tick()), tick);
+                        self.body_capacity = self.body_capacity.max(body.len());
+                        let body = Bytes::from(body);
+                        self.bodies.push((baseline, body.clone()));
+                        body
+                    }
+                },
+                // Each client sees the cells around its own, diffed against the cells it saw at its baseline; every
+                // client in the same cell with the same baseline cell and tick shares the body.
                 Some(interest) => {
                     let index_of = |id: u32| current.entities.binary_search_by_key(&id, |e| e.id).ok();
-                    // A player's view centres on itself (always in view); a spectator's on whom it follows, or its
-                    // camera.
-                    let (center, own) = match client.part {
+                    // A player's view centres on itself; a spectator's on whom it follows, or its camera.
+                    let viewer = match client.part {
                         Part::Player(player) => {
                             let Some(own) = index_of(player.wire_id()) else { continue };
-                            (interest.grid.position(own), own)
+                            interest.grid.cells()[own]
                         }
                         Part::Spectator { follow, camera } => {
                             // Only a player can be followed; any other id leaves the camera in charge.
@@ -80,49 +80,35 @@ impl Room {
                                 .then(|| index_of(follow))
                                 .flatten()
                                 .filter(|&index| current.entities[index].kind == EntityKind::Player);
-                            (followed.map_or(camera, |index| interest.grid.position(index)), usize::MAX)
+                            match followed {
+                                Some(index) => interest.grid.cells()[index],
+                                None => interest.grid.cell_of(camera),
+                            }
                         }
                     };
-                    let mut visible = client.views.recycle();
-                    interest.grid.visible(center, own, &mut visible);
-                    let base = match (self.history.get(baseline), client.views.at(baseline)) {
-                        (Some(snapshot), Some(seen)) => Some(View::subset(snapshot, seen)),
-                        _ => None,
-                    };
-                    if base.is_none() {
+                    let seen = client.views.at(baseline).filter(|_| baseline != 0);
+                    if seen.is_none() {
                         baseline = 0;
                     }
-                    // The frame is written in place: head, this client's records, events.
-                    let mut frame = Vec::with_capacity(interest.frame_capacity);
-                    codec::encode_snapshot_header(&mut frame, tick, baseline, client.last_applied_seq);
-                    let view = View::subset(current, &visible);
-                    interest.records.write_delta(&mut frame, base, view);
-                    let events_after = base.map_or(0, |base| base.tick());
-                    // Events are not filtered by interest: clients with the same baseline share their encoding.
-                    let events = match interest.events.iter().find(|(after, _)| *after == events_after) {
-                        Some((_, bytes)) => bytes,
-                        None => {
-                            let mut bytes = Vec::new();
-                            write_events(&mut bytes, &self.events, events_after, tick);
-                            interest.events.push((events_after, bytes));
-                            &interest.events[interest.events.len() - 1].1
-                        }
-                    };
-                    frame.extend_from_slice(events);
-                    write_hits(&mut frame, &client.hits, events_after);
-                    interest.frame_capacity = frame.len() + frame.len() / 4 + 32;
-                    client.views.pending = Some(visible);
-                    Outgoing::Message(frame)
+                    client.views.pending = Some(viewer);
+                    let base = seen.and_then(|cell| Some((self.history.get(baseline)?, cell)));
+                    interest.body(base, (current, viewer), &mut self.delta_writer, &self.events, tick_rate)
                 }
             };
+            let mut own = Vec::with_capacity(SNAPSHOT_HEAD_BYTES);
+            codec::encode_snapshot_header(&mut own, tick, baseline, client.last_applied_seq);
+            let body_at = own.len();
+            write_hits(&mut own, &client.hits, self.history.get(baseline).map_or(0, |base| base.tick));
+            write_own(&mut own, own_id.and_then(|id| current.velocity_rest(id)));
+            let outgoing = Outgoing::Split { own, body_at, body };
             if deliver(client, outgoing, tick, self.slow_client_ticks, self.tick_rate, &mut totals) {
                 // Counted here, where the baseline is final (interest management may have fallen back to full).
                 match baseline {
                     0 => totals.full += 1,
                     _ => totals.delta += 1,
                 }
-                if let Some(visible) = client.views.pending.take() {
-                    client.views.record(tick, visible, client.acked_tick);
+                if let Some(viewer) = client.views.pending.take() {
+                    client.views.record(tick, viewer, client.acked_tick);
                 }
             }
         }
@@ -171,21 +157,6 @@ fn roster_message(current: &WorldSnapshot) -> ServerMessage {
     ServerMessage::Roster { tick: current.tick, players }
 }
 
-/// Writes `created, changed, removed, events`: `current` against `base`, or in full without one. Events since the
-/// baseline ride along; a full snapshot carries every event still in the log, because acknowledgements sent
-/// before it may still move the client's baseline back behind it, and events must then not be skipped.
-fn write_body(body: &mut Vec<u8>, base: Option<View<'_>>, current: View<'_>, events: &EventLog) {
-    let tick = current.tick();
-    let (delta, events_after) = match base {
-        Some(base) => (snapshot::diff_views(base, current), base.tick()),
-        None => (snapshot::full_view(current), 0),
-    };
-    codec::append(body, &delta.created);
-    codec::append(body, &delta.changed);
-    codec::append(body, &delta.removed);
-    write_events(body, events, events_after, tick);
-}
-
 /// Appends the client's hit confirmations after tick `after` (the snapshot's last element; all kept ones for a
 /// full snapshot, whose `after` is 0).
 fn write_hits(out: &mut Vec<u8>, hits: &VecDeque<Hit>, after: u32) {
@@ -195,6 +166,15 @@ fn write_hits(out: &mut Vec<u8>, hits: &VecDeque<Hit>, after: u32) {
         let _ = rmp::encode::write_array_len(out, 2);
         let _ = rmp::encode::write_uint(out, u64::from(hit.tick));
         let _ = rmp::encode::write_uint(out, u64::from(hit.victim));
+    }
+}
+
+/// Appends the `own` element: what rounding took off the player's velocity, `[]` for a spectator.
+fn write_own(out: &mut Vec<u8>, rest: Option<[i32; 2]>) {
+    let rest = rest.as_ref().map_or(&[][..], |rest| &rest[..]);
+    let _ = rmp::encode::write_array_len(out, rest.len() as u32);
+    for &value in rest {
+        let _ = rmp::encode::write_sint(out, i64::from(value));
     }
 }
 
@@ -262,56 +242,150 @@ fn deliver(
     }
 }
 
-/// What a client was shown at each recent tick it was sent, when interest management is on: the baseline of
-/// a delta is the client's own past view, not the whole world.
+/// The cell a client's view was made of at each recent tick it was sent, when interest management is on: the
+/// baseline of a delta is the view of that cell at that tick.
 #[derive(Debug, Default)]
 pub(super) struct SeenHistory {
-    ticks: VecDeque<(u32, Vec<u32>)>,
-    /// The view of the frame being sent this tick, recorded once it is queued.
-    pending: Option<Vec<u32>>,
+    ticks: VecDeque<(u32, Cell)>,
+    /// The view cell of the frame being sent this tick, recorded once it is queued.
+    pending: Option<Cell>,
 }
 
 impl SeenHistory {
-    pub(super) fn at(&self, tick: u32) -> Option<&[u32]> {
-        self.ticks.iter().find(|(t, _)| *t == tick).map(|(_, seen)| seen.as_slice())
-    }
-
-    /// A buffer for the next view, reusing an old one's allocation.
-    fn recycle(&mut self) -> Vec<u32> {
-        if self.ticks.len() >= HISTORY_TICKS {
-            return self.ticks.pop_front().map(|(_, seen)| seen).unwrap_or_default();
-        }
-        Vec::new()
+    pub(super) fn at(&self, tick: u32) -> Option<Cell> {
+        self.ticks.iter().find(|(t, _)| *t == tick).map(|(_, cell)| *cell)
     }
 
     /// Records the view sent at `tick`; views older than the acknowledged tick can never be a baseline again.
-    fn record(&mut self, tick: u32, seen: Vec<u32>, acked: u32) {
-        while self.ticks.front().is_some_and(|(t, _)| *t < acked) {
+    fn record(&mut self, tick: u32, cell: Cell, acked: u32) {
+        while self.ticks.front().is_some_and(|(t, _)| *t < acked) || self.ticks.len() >= HISTORY_TICKS {
             self.ticks.pop_front();
         }
-        self.ticks.push_back((tick, seen));
+        self.ticks.push_back((tick, cell));
     }
+}
+
+/// Ticks whose cell views are kept once computed: the baselines of nearly every delta are this recent.
+const CACHED_VIEW_TICKS: usize = 4;
+
+/// The views of one tick, by cell, computed on first use.
+#[derive(Debug, Default)]
+struct TickViews {
+    tick: u32,
+    /// By cell: the index in `lists` + 1, 0 while not computed.
+    slot_of: Vec<u32>,
+    lists: Vec<Vec<u32>>,
+    used: usize,
 }
 
 /// Interest management state of the room (present when a view radius is set).
 #[derive(Debug)]
 pub(super) struct Interest {
     grid: InterestGrid,
-    /// Each entity's records, encoded once per tick and shared by every client that sees it.
-    records: SharedRecords,
-    /// Bytes to reserve for the next client's frame: a little over the last one, so most frames never regrow.
-    frame_capacity: usize,
-    /// This tick's encoded event lists, by the tick they start after.
-    events: Vec<(u32, Vec<u8>)>,
+    /// Each entity's cell at each recent tick (by index in that tick's snapshot), newest last.
+    cells: VecDeque<(u32, Vec<Cell>)>,
+    views: VecDeque<TickViews>,
+    /// This tick's bodies by (baseline cell, cell, baseline tick); baseline cell `u32::MAX` for full snapshots.
+    bodies: HashMap<(Cell, Cell, u32), Bytes>,
+    body_capacity: usize,
+    scratch: (Vec<u32>, Vec<u32>),
 }
 
 impl Interest {
     pub(super) fn new(width: i32, height: i32, radius: f32) -> Interest {
         Interest {
             grid: InterestGrid::new(width, height, radius),
-            records: SharedRecords::default(),
-            frame_capacity: 256,
-            events: Vec::new(),
+            cells: VecDeque::with_capacity(HISTORY_TICKS),
+            views: VecDeque::with_capacity(CACHED_VIEW_TICKS),
+            bodies: HashMap::new(),
+            body_capacity: 256,
+            scratch: (Vec::new(), Vec::new()),
         }
+    }
+
+    fn begin_tick(&mut self, current: &WorldSnapshot, dt: f32) {
+        self.grid.rebuild(current, dt);
+        let mut cells = match self.cells.len() >= HISTORY_TICKS {
+            true => self.cells.pop_front().map(|(_, cells)| cells).unwrap_or_default(),
+            false => Vec::new(),
+        };
+        cells.clear();
+        cells.extend_from_slice(self.grid.cells());
+        self.cells.push_back((current.tick, cells));
+        let mut views = match self.views.len() >= CACHED_VIEW_TICKS {
+            true => self.views.pop_front().unwrap_or_default(),
+            false => TickViews::default(),
+        };
+        views.tick = current.tick;
+        views.slot_of.clear();
+        views.slot_of.resize(self.grid.cell_count(), 0);
+        views.used = 0;
+        self.views.push_back(views);
+        self.bodies.clear();
+    }
+
+    /// The body (`created, changed, removed, events`) of a client in cell `viewer` of `current` whose baseline is
+    /// the view of cell `base.1` in snapshot `base.0` (a full snapshot without one).
+    fn body(
+        &mut self,
+        base: Option<(&Arc<WorldSnapshot>, Cell)>,
+        (current, viewer): (&WorldSnapshot, Cell),
+        writer: &mut DeltaWriter,
+        events: &EventLog,
+        tick_rate: u32,
+    ) -> Bytes {
+        let key = match base {
+            Some((snapshot, cell)) => (cell, viewer, snapshot.tick),
+            None => (u32::MAX, viewer, 0),
+        };
+        if let Some(body) = self.bodies.get(&key) {
+            return body.clone();
+        }
+        let (mut seen_before, mut seen_now) = std::mem::take(&mut self.scratch);
+        self.view(current.tick, viewer, &mut seen_now);
+        let base_view = match base {
+            Some((snapshot, cell)) => {
+                self.view(snapshot.tick, cell, &mut seen_before);
+                Some(View::subset(snapshot, &seen_before))
+            }
+            None => None,
+        };
+        let mut body = Vec::with_capacity(self.body_capacity);
+        writer.write(&mut body, base_view, View::subset(current, &seen_now), tick_rate);
+        write_events(&mut body, events, base_view.map_or(0, |base| base.tick()), current.tick);
+        self.body_capacity = self.body_capacity.max(body.len() + body.len() / 4);
+        self.scratch = (seen_before, seen_now);
+        let body = Bytes::from(body);
+        self.bodies.insert(key, body.clone());
+        body
+    }
+
+    /// The entities in the view of `cell` at `tick` (a tick still in the cells' history), ascending.
+    fn view(&mut self, tick: u32, cell: Cell, out: &mut Vec<u32>) {
+        let Some(views) = self.views.iter_mut().find(|views| views.tick == tick) else {
+            // An old baseline: computed, not kept.
+            if let Some((_, cells)) = self.cells.iter().find(|(t, _)| *t == tick) {
+                self.grid.view(cells, cell, out);
+            } else {
+                out.clear();
+            }
+            return;
+        };
+        let slot = views.slot_of[cell as usize];
+        if slot == 0 {
+            if views.used == views.lists.len() {
+                views.lists.push(Vec::new());
+            }
+            let Some((_, cells)) = self.cells.iter().find(|(t, _)| *t == tick) else {
+                out.clear();
+                return;
+            };
+            self.grid.view(cells, cell, &mut views.lists[views.used]);
+            views.used += 1;
+            views.slot_of[cell as usize] = views.used as u32;
+        }
+        let list = &views.lists[views.slot_of[cell as usize] as usize - 1];
+        out.clear();
+        out.extend_from_slice(list);
     }
 }

@@ -41,7 +41,7 @@ fn join(room: &mut Room, name: &str, outbox_frames: usize) -> Result<TestClient,
         reply,
     });
     let key = answer.try_recv().expect("the room answers a join at once")?;
-    Ok(TestClient { key, outbox, close, replica: Replica::new(), seq: 0 })
+    Ok(TestClient { key, outbox, close, replica: Replica::new(room.tick_rate), seq: 0 })
 }
 
 #[test]
@@ -263,27 +263,36 @@ fn late_acknowledgements_still_leave_full_snapshots_behind() {
     assert!(deltas_after_silence >= 60 - 2 * LAG, "{deltas_after_silence} deltas in the 60 rounds after the silence");
 }
 
-/// The entities a client should see at `tick` with a view radius, computed independently of the room's grid.
-fn expected_view(room: &Room, tick: u32, own_id: u32, radius: f32) -> Vec<EntityState> {
+/// The entities a client should see at `tick` with a view radius, computed independently of the room's grid: those
+/// in the cells (a third of the radius wide) that come within the radius of the client's own cell. Also returns how
+/// many are within the radius itself, all of which must be among them.
+fn expected_view(room: &Room, tick: u32, own_id: u32, radius: f32) -> (Vec<EntityState>, usize) {
     let snapshot = room.history.get(tick).expect("tick in history");
     let dt = room.world.rules().dt;
-    let position = |e: &EntityState| {
-        let (x, y, t) = match e.kind {
-            EntityKind::Player => (e.fields[0] as f32, e.fields[1] as f32, 0.0),
-            EntityKind::Bullet => {
-                let age = (tick - e.fields[5] as u32) as f32;
-                (
-                    e.fields[0] as f32 + e.fields[2] as f32 * age * dt,
-                    e.fields[1] as f32 + e.fields[3] as f32 * age * dt,
-                    0.0,
-                )
-            }
-        };
-        Vec2::new(x, y) / 16.0 + Vec2::splat(t)
+    let position = |e: &EntityState| match e.kind {
+        EntityKind::Player => Vec2::new(e.fields[0] as f32, e.fields[1] as f32) / 16.0,
+        EntityKind::Bullet => {
+            let age = (tick - e.fields[5] as u32) as f32;
+            Vec2::new(
+                e.fields[0] as f32 + e.fields[2] as f32 * age * dt,
+                e.fields[1] as f32 + e.fields[3] as f32 * age * dt,
+            ) / 16.0
+        }
     };
-    let own = snapshot.entity(own_id).expect("own player");
-    let center = position(own);
-    snapshot.entities.iter().filter(|e| e.id == own_id || position(e).distance(center) <= radius).cloned().collect()
+    let cell = radius / 3.0;
+    let (columns, rows) = ((room.world.map().width as f32 / cell).ceil(), (room.world.map().height as f32 / cell).ceil());
+    let cell_of = |at: Vec2| {
+        ((at.x / cell).floor().clamp(0.0, columns - 1.0) as i32, (at.y / cell).floor().clamp(0.0, rows - 1.0) as i32)
+    };
+    let center = position(snapshot.entity(own_id).expect("own player"));
+    let viewer = cell_of(center);
+    let in_view = |e: &EntityState| {
+        let (column, row) = cell_of(position(e));
+        let gap = |d: i32| (d.abs() - 1).max(0) as f32 * cell;
+        gap(column - viewer.0).hypot(gap(row - viewer.1)) <= radius
+    };
+    let within_radius = snapshot.entities.iter().filter(|e| position(e).distance(center) <= radius).count();
+    (snapshot.entities.iter().filter(|e| in_view(e)).cloned().collect(), within_radius)
 }
 
 #[test]
@@ -310,15 +319,16 @@ fn with_a_view_radius_each_client_rebuilds_exactly_its_own_view() {
                 let world = room.history.get(snapshot.tick).expect("tick in history");
                 entered_and_left += snapshot.removed.iter().filter(|&&id| world.entity(id).is_some()).count();
                 let own_id = player_id(&room, player.key);
-                let expected = expected_view(&room, snapshot.tick, own_id, RADIUS);
+                let (expected, within_radius) = expected_view(&room, snapshot.tick, own_id, RADIUS);
                 partial_views += usize::from(expected.len() < room.history.get(tick).unwrap().entities.len());
+                assert!(expected.len() >= within_radius);
                 assert_eq!(player.replica.latest_states().unwrap().1, expected, "player {i} at tick {tick}");
                 compared += 1;
             }
         }
         if round % 10 == 9 {
             if let Some(snapshot) = drain(&mut slow) {
-                let expected = expected_view(&room, snapshot.tick, slow_id, RADIUS);
+                let (expected, _) = expected_view(&room, snapshot.tick, slow_id, RADIUS);
                 assert_eq!(slow.replica.latest_states().unwrap().1, expected, "slow client at {}", snapshot.tick);
             }
             send_input(&mut room, &mut slow, 0, false);

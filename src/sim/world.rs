@@ -120,6 +120,11 @@ pub struct Rules {
 }
 
 impl Rules {
+    /// Ticks per second (`1 / dt`, whole).
+    pub fn tick_rate(&self) -> u32 {
+        (1.0 / self.dt).round() as u32
+    }
+
     /// The default rules at `tick_rate` ticks per second: player radius 16, acceleration 2400 u/s², friction 8/s,
     /// speed cap 260 u/s, bullet radius 4, bullet speed 900 u/s, bullet lifetime 1.2 s, one shot per 0.15 s,
     /// 100 hp, 20 damage per hit (five hits kill), respawn after 3 s, shots rewound by at most 200 ms. Durations

@@ -493,7 +493,7 @@ async fn play(
                     }
                 }
                 if let Some(feel) = feel.as_mut() {
-                    feel.snapshot(now, tick, last_input_seq, client.me());
+                    feel.snapshot(now, tick, last_input_seq, client.me_exact().as_ref());
                 }
                 if player {
                     let me = client.player_id();

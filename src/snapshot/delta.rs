@@ -1,0 +1,288 @@
+//! The delta coding of protocol version 6 (PROTOCOL.md 6.2): every entity of the baseline is first *predicted* to the
+//! new tick (a player moved on by its velocity, its respawn countdown run down), and only what differs from the
+//! prediction is sent, as residuals laid out field by field: one change bit per baseline entity, then per field a
+//! width and the marked entities' zigzag residuals in that many bits. Steady motion costs one bit; a turning player a
+//! few bits per axis.
+
+use super::bits::{unzigzag, width, zigzag, BitReader, BitWriter, Truncated};
+use crate::protocol::{player_field, EntityKind, MAX_FIELDS};
+
+/// A player's fields, the columns of `changed` in this order.
+pub const COLUMNS: usize = 9;
+/// Aim on the wire: 256 steps per turn.
+pub const AIM_STEPS: i32 = 256;
+/// The width field of a column.
+const WIDTH_BITS: u32 = 6;
+
+/// One entity's zigzag residuals, by column.
+pub type Residuals = [u32; COLUMNS];
+
+/// `fields` of an entity of `kind` advanced `ticks` ticks by the prediction both sides run.
+#[inline]
+pub fn predict(kind: EntityKind, fields: &mut [i32; MAX_FIELDS], ticks: u32, tick_rate: u32) {
+    if kind != EntityKind::Player {
+        return;
+    }
+    let (ticks, rate) = (ticks as i32, tick_rate.max(1) as i32);
+    let step = |position: i32, velocity: i32| position.wrapping_add((velocity / rate).wrapping_mul(ticks));
+    fields[player_field::X] = step(fields[player_field::X], fields[player_field::VX]);
+    fields[player_field::Y] = step(fields[player_field::Y], fields[player_field::VY]);
+    fields[player_field::RESPAWN] = fields[player_field::RESPAWN].saturating_sub(ticks).max(0);
+}
+
+/// The residuals of player `new` against `base` predicted `ticks` ticks; `None` when the prediction is exact.
+#[inline]
+pub fn residuals(base: &[i32; MAX_FIELDS], new: &[i32; MAX_FIELDS], ticks: u32, tick_rate: u32) -> Option<Residuals> {
+    let mut predicted = *base;
+    predict(EntityKind::Player, &mut predicted, ticks, tick_rate);
+    let rate = tick_rate.max(1) as i32;
+    let mut out = [0u32; COLUMNS];
+    let mut any = 0;
+    for (column, value) in out.iter_mut().enumerate() {
+        let residual = match column {
+            player_field::VX | player_field::VY => {
+                debug_assert_eq!(new[column] % rate, 0, "snapshot velocities are multiples of the tick rate");
+                new[column].wrapping_sub(predicted[column]) / rate
+            }
+            player_field::AIM => ((new[column] - predicted[column] + AIM_STEPS / 2) & (AIM_STEPS - 1)) - AIM_STEPS / 2,
+            _ => new[column].wrapping_sub(predicted[column]),
+        };
+        *value = zigzag(residual);
+        any |= *value;
+    }
+    (any != 0).then_some(out)
+}
+
+/// Adds decoded residuals to a predicted player.
+#[inline]
+pub fn apply_residuals(fields: &mut [i32; MAX_FIELDS], residuals: &[i32; COLUMNS], tick_rate: u32) {
+    for (column, &residual) in residuals.iter().enumerate() {
+        let field = &mut fields[column];
+        *field = match column {
+            player_field::VX | player_field::VY => field.wrapping_add(residual.wrapping_mul(tick_rate as i32)),
+            player_field::AIM => field.wrapping_add(residual) & (AIM_STEPS - 1),
+            _ => field.wrapping_add(residual),
+        };
+    }
+}
+
+/// Builds a `changed` bit stream: [`ChangeEncoder::entity`] once per baseline entity in id order, then `finish`.
+#[derive(Debug, Default)]
+pub struct ChangeEncoder {
+    bits: BitWriter,
+    rows: Vec<Residuals>,
+    marked: usize,
+}
+
+impl ChangeEncoder {
+    pub fn begin(&mut self) {
+        self.bits.clear();
+        self.rows.clear();
+        self.marked = 0;
+    }
+
+    /// The next baseline entity: its residuals, or `None` when it equals its prediction (or is removed, replaced,
+    /// or a bullet).
+    #[inline]
+    pub fn entity(&mut self, residuals: Option<Residuals>) {
+        self.bits.bit(residuals.is_some());
+        if let Some(row) = residuals {
+            self.rows.push(row);
+        }
+        self.marked += 1;
+    }
+
+    /// The stream: empty when no entity was marked.
+    pub fn finish(&mut self) -> &[u8] {
+        if self.rows.is_empty() {
+            self.bits.clear();
+            return self.bits.finish();
+        }
+        for column in 0..COLUMNS {
+            let (mut all, mut nonzero) = (0u32, 0u32);
+            for row in &self.rows {
+                all |= row[column];
+                nonzero += u32::from(row[column] != 0);
+            }
+            let w = width(all);
+            self.bits.write(w, WIDTH_BITS);
+            if w == 0 {
+                continue;
+            }
+            let count = self.rows.len() as u32;
+            let sparse = count + nonzero * w < count * w;
+            self.bits.bit(sparse);
+            for row in &self.rows {
+                let value = row[column];
+                if sparse {
+                    self.bits.bit(value != 0);
+                    if value == 0 {
+                        continue;
+                    }
+                }
+                self.bits.write(value, w);
+            }
+        }
+        self.bits.finish()
+    }
+}
+
+/// Why a `changed` stream could not be read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ChangeError {
+    Truncated,
+    /// A column width above 32.
+    Width(u32),
+    /// A byte or a set bit after the last column, or a non-empty stream marking nothing.
+    Malformed,
+}
+
+impl From<Truncated> for ChangeError {
+    fn from(_: Truncated) -> ChangeError {
+        ChangeError::Truncated
+    }
+}
+
+/// Reads a `changed` stream over `count` baseline entities: pushes `(baseline index, residuals)` per marked entity.
+pub fn decode_changes(
+    bytes: &[u8],
+    count: usize,
+    out: &mut Vec<(u32, [i32; COLUMNS])>,
+) -> Result<(), ChangeError> {
+    out.clear();
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let mut reader = BitReader::new(bytes);
+    for index in 0..count {
+        if reader.bit()? {
+            out.push((index as u32, [0; COLUMNS]));
+        }
+    }
+    if out.is_empty() {
+        return Err(ChangeError::Malformed);
+    }
+    for column in 0..COLUMNS {
+        let w = reader.read(WIDTH_BITS)?;
+        if w > 32 {
+            return Err(ChangeError::Width(w));
+        }
+        if w == 0 {
+            continue;
+        }
+        let sparse = reader.bit()?;
+        for (_, row) in out.iter_mut() {
+            if sparse && !reader.bit()? {
+                continue;
+            }
+            row[column] = unzigzag(reader.read(w)?);
+        }
+    }
+    match reader.at_end() {
+        true => Ok(()),
+        false => Err(ChangeError::Malformed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn player(x: i32, y: i32, vx: i32, vy: i32, aim: i32) -> [i32; MAX_FIELDS] {
+        [x, y, vx, vy, aim, 100, 0, 0, 0]
+    }
+
+    #[test]
+    fn steady_motion_is_predicted_exactly() {
+        let base = player(1600, 1600, 960, -480, 3);
+        let mut now = base;
+        predict(EntityKind::Player, &mut now, 3, 30);
+        assert_eq!((now[0], now[1]), (1600 + 32 * 3, 1600 - 16 * 3));
+        assert_eq!(residuals(&base, &now, 3, 30), None);
+    }
+
+    #[test]
+    fn respawn_counts_down_to_zero() {
+        let mut dead = player(0, 0, 0, 0, 0);
+        dead[player_field::RESPAWN] = 2;
+        predict(EntityKind::Player, &mut dead, 5, 30);
+        assert_eq!(dead[player_field::RESPAWN], 0);
+    }
+
+    #[test]
+    fn residuals_round_trip_through_the_stream() {
+        let rate = 30;
+        let bases = [player(100, 200, 30, 0, 250), player(-5, 7, 0, 60, 0), player(0, 0, 0, 0, 0)];
+        let mut news = bases;
+        news[0][player_field::AIM] = 2; // wraps forward past 255
+        news[0][player_field::VX] = -90;
+        news[1][player_field::X] = i32::MIN;
+        news[1][player_field::SCORE] = 3;
+        let mut encoder = ChangeEncoder::default();
+        encoder.begin();
+        for (base, new) in bases.iter().zip(&news) {
+            encoder.entity(residuals(base, new, 2, rate));
+        }
+        let bytes = encoder.finish().to_vec();
+        let mut decoded = Vec::new();
+        decode_changes(&bytes, bases.len(), &mut decoded).unwrap();
+        assert_eq!(decoded.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0, 1]);
+        for (index, row) in &decoded {
+            let mut fields = bases[*index as usize];
+            predict(EntityKind::Player, &mut fields, 2, rate);
+            apply_residuals(&mut fields, row, rate);
+            assert_eq!(fields, news[*index as usize]);
+        }
+    }
+
+    #[test]
+    fn nothing_changed_is_an_empty_stream() {
+        let mut encoder = ChangeEncoder::default();
+        encoder.begin();
+        encoder.entity(None);
+        encoder.entity(None);
+        assert!(encoder.finish().is_empty());
+        let mut out = Vec::new();
+        assert_eq!(decode_changes(&[], 2, &mut out), Ok(()));
+        assert!(out.is_empty());
+        assert_eq!(decode_changes(&[0], 2, &mut out), Err(ChangeError::Malformed), "a stream that marks nothing");
+    }
+
+    #[test]
+    fn corrupt_streams_are_refused() {
+        let mut out = Vec::new();
+        // One entity marked, then a first column width of 33.
+        let mut bits = BitWriter::default();
+        bits.bit(true);
+        bits.write(33, WIDTH_BITS);
+        assert_eq!(decode_changes(bits.finish(), 1, &mut out), Err(ChangeError::Width(33)));
+        // Marked, then the stream ends inside the columns.
+        assert_eq!(decode_changes(&[1], 1, &mut out), Err(ChangeError::Truncated));
+        // A valid stream with a spare byte.
+        let mut encoder = ChangeEncoder::default();
+        encoder.begin();
+        encoder.entity(residuals(&player(0, 0, 0, 0, 0), &player(1, 0, 0, 0, 0), 1, 30));
+        let mut bytes = encoder.finish().to_vec();
+        decode_changes(&bytes, 1, &mut out).unwrap();
+        bytes.push(0);
+        assert_eq!(decode_changes(&bytes, 1, &mut out), Err(ChangeError::Malformed));
+    }
+
+    #[test]
+    fn a_sparse_column_is_chosen_when_few_values_are_set() {
+        let base = player(0, 0, 0, 0, 0);
+        let mut encoder = ChangeEncoder::default();
+        encoder.begin();
+        for i in 0..64 {
+            let mut new = base;
+            new[player_field::X] = 1;
+            if i == 0 {
+                new[player_field::HP] = -100_000;
+            }
+            encoder.entity(residuals(&base, &new, 1, 30));
+        }
+        // 64 change bits, x dense at 2 bits, hp sparse: 64 presence bits and one 18-bit value, not 64 x 18.
+        let expected_bits = 64 + (6 + 1 + 64 * 2) + (6 + 1 + 64 + 18) + 7 * 6;
+        assert_eq!(encoder.finish().len(), (expected_bits as usize).div_ceil(8));
+    }
+}
