@@ -24,7 +24,7 @@ import {
   P_VY,
   P_X,
   P_Y,
-  aimToRadians,
+  snapshotAimToRadians,
   toWorld,
 } from './protocol.js';
 import { isDisconnected, setIdentity } from './scene.js';
@@ -142,12 +142,15 @@ export class InputPacer {
   }
 }
 
-/** Shortest-way interpolation of two angles in radians. */
-export function lerpAngle(a, b, t) {
-  let d = b - a;
-  if (d > Math.PI) d -= 2 * Math.PI;
-  else if (d < -Math.PI) d += 2 * Math.PI;
-  return a + d * t;
+/**
+ * Shortest-way interpolation of two snapshot aims (version 6: 0..255, 256 steps per turn), wrapping at 256: from 250
+ * to 4 goes up through 0. Returns a step count in [0, 256) (fractional), for snapshotAimToRadians. Exactly half a turn
+ * apart goes the way of increasing steps.
+ */
+export function lerpAim(a, b, t) {
+  const d = ((((b - a) % 256) + 384) % 256) - 128; // in [-128, 128)
+  const v = a + (d === -128 ? 128 : d) * t;
+  return v < 0 ? v + 256 : v >= 256 ? v - 256 : v;
 }
 
 export class Interpolator {
@@ -227,7 +230,7 @@ export class Interpolator {
         p.own = false;
         let x = toWorld(fa[P_X]);
         let y = toWorld(fa[P_Y]);
-        let aim = aimToRadians(fa[P_AIM]);
+        let aim = fa[P_AIM];
         p.hp = fa[P_HP];
         p.score = fa[P_SCORE];
         p.respawn = fa[P_RESPAWN];
@@ -243,7 +246,7 @@ export class Interpolator {
             if (fb[P_HP] > 0 && Math.abs(bx - x) + Math.abs(by - y) < jump) {
               x += (bx - x) * frac;
               y += (by - y) * frac;
-              aim = lerpAngle(aim, aimToRadians(fb[P_AIM]), frac);
+              aim = lerpAim(aim, fb[P_AIM], frac);
             }
           }
         } else if (ahead > 0 && fa[P_HP] > 0) {
@@ -252,7 +255,7 @@ export class Interpolator {
         }
         p.x = x;
         p.y = y;
-        p.aim = aim;
+        p.aim = snapshotAimToRadians(aim);
       } else if (e.kind === KIND_BULLET) {
         const age = t - fa[B_SPAWN_TICK];
         if (age < 0 || age > this.bulletLifetimeTicks) continue;

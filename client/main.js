@@ -23,6 +23,9 @@
 // delay.js), for the server's lag compensation; each snapshot's new own hits (feedback.js) start the hit marker
 // (effects.js), and own shots, hits, kills and hp lost start synthesized sounds (sound.js), which M or the HUD's
 // `#mute` button mutes.
+// Protocol v6: deltas are predicted by the store with the room's tick rate (so the session's store is made at the
+// welcome), snapshot aims are 0..255 (inputs still send 0..65535), and the own player is reconciled with its true
+// velocity: its entity's vx, vy (rounded to the tick rate) plus the snapshot's `own` correction.
 // Several server processes may share the rooms: a hello answered by a redirect is said again on the process the
 // redirect names (net.js follows it, up to 3 in a row, with only "Joining…" shown), and from its welcome on that
 // process is the session's server: resumes go there (reconnect.js's connectTarget), not to the page's origin.
@@ -61,6 +64,7 @@ import {
   quickPlay,
   radiansToAim,
   resume,
+  snapshotAimToRadians,
   spectate,
   toMoveAxis,
   toWorld,
@@ -241,7 +245,8 @@ function newSession(name, join) {
     /** Bytes of the connections before the current one (a resume opens a new one), for the totals. */
     bytesInBefore: 0,
     bytesOutBefore: 0,
-    store: new SnapshotStore(),
+    /** Replaced at the welcome by one that knows the room's tick rate (deltas are predicted with it). */
+    store: new SnapshotStore(null),
     feed: new KillFeed(),
     effects: new Effects(),
     /** What snapshots say about the own player: new shots, confirmed hits and kills, hp lost (feedback.js). */
@@ -436,6 +441,8 @@ function onWelcome(s, msg) {
 /** The world a welcome describes: prediction, clock, interpolation (a first join, or a resume after a reload). */
 function setUpWorld(s, msg) {
   s.welcome = msg;
+  // Version 6 deltas are predicted with the room's tick rate: the store starts here, with the world it describes.
+  s.store = new SnapshotStore(msg.tickRate);
   s.spectator = msg.room.role === ROLE_SPECTATOR;
   s.world = { map: msg.map, rules: msg.rules, tickRate: msg.tickRate };
   s.dt = 1 / msg.tickRate;
@@ -502,7 +509,8 @@ function onSnapshot(s, msg) {
       s.acks.acked(msg.lastInputSeq, now);
       const own = s.store.current.entities.get(s.welcome.playerId);
       const fields = own !== undefined && own.kind === KIND_PLAYER ? own.fields : null;
-      s.predictor.reconcile(fields, msg.lastInputSeq, now);
+      // Version 6: the state's vx, vy are rounded to the tick rate; `own` carries the rest of the true velocity.
+      s.predictor.reconcile(fields, msg.lastInputSeq, now, msg.own);
     }
     // A spectator has no inputs to carry its acknowledgement: a bare ack per newly applied tick.
     if (s.spectator && s.store.ackTick !== 0 && s.store.ackTick !== s.lastAck) {
@@ -930,7 +938,7 @@ function fillScene(s, now) {
     ownDrawn.x = toWorld(own.fields[P_X]);
     ownDrawn.y = toWorld(own.fields[P_Y]);
   }
-  placeOwn(scene, own, ownDrawn.x, ownDrawn.y, alive ? localAim(s) : aimToRadians(own.fields[P_AIM]));
+  placeOwn(scene, own, ownDrawn.x, ownDrawn.y, alive ? localAim(s) : snapshotAimToRadians(own.fields[P_AIM]));
 }
 
 /** The (fractional) server tick remote players are drawn at, at `now`: the server clock less the delay. */

@@ -391,8 +391,11 @@ export class Predictor {
    * Resets to the server's state of the own player (`fields` in wire units, or null when it is not in the state)
    * as of a snapshot with `lastInputSeq`, replays the inputs after it, and turns the difference with the previous
    * prediction into a fading render offset. Returns the size of the correction (world units).
+   * `own` is the snapshot's own-velocity correction (protocol v6, `{dvx, dvy}` in wire units, or null): the state's
+   * vx, vy are rounded to a multiple of the tick rate, and the server's true velocity, which the replay starts from,
+   * is `vx + dvx`, `vy + dvy`. Null takes `fields`' velocity as it is.
    */
-  reconcile(fields, lastInputSeq, now) {
+  reconcile(fields, lastInputSeq, now, own = null) {
     this.reconciles++;
     this.ackedSeq = lastInputSeq;
     while (this.pendingCount > 0 && this.pendingSeq[this.pendingStart] <= lastInputSeq) {
@@ -416,8 +419,8 @@ export class Predictor {
     const body = this.body;
     body.x = toWorld(fields[P_X]);
     body.y = toWorld(fields[P_Y]);
-    body.vx = toWorld(fields[P_VX]);
-    body.vy = toWorld(fields[P_VY]);
+    body.vx = toWorld(own === null ? fields[P_VX] : fields[P_VX] + own.dvx);
+    body.vy = toWorld(own === null ? fields[P_VY] : fields[P_VY] + own.dvy);
     this.active = true;
     this.alive = fields[P_HP] > 0;
     this.prevX = body.x;

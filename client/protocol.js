@@ -1,4 +1,4 @@
-// protocol.js: the wire contract of docs/PROTOCOL.md (version 5) in one place.
+// protocol.js: the wire contract of docs/PROTOCOL.md (version 6) in one place.
 //
 // Type tags, field indexes, the 1/16 position scale and the aim conversion live here; builders turn client messages
 // into bytes and parseServerMessage turns server bytes into plain objects, checking their shape. Entity fields stay
@@ -15,10 +15,16 @@
 // Version 5's redirects (several server processes sharing one room directory): a hello may be answered, instead of a
 // welcome, by `[7, url, join]` (then a close 4014): say hello again on `url` with that join, often the new join kind
 // 6, seat (`[6, seat_token]`, a single-use token only servers issue). net.js follows them.
+// Version 6 (compact deltas): a snapshot has 10 elements. `changed` is a MessagePack bin, a bit stream of residuals
+// over the baseline's entities as the server *predicts* them (players moved by their velocity, respawn counted
+// down), which state.js decodes; the new 10th element `own` is `[dvx, dvy]`, the own player's velocity correction
+// (its true velocity is its entity's vx + dvx, vy + dvy), or `[]` for a spectator. Players' aim in snapshots is now
+// 0..255 (snapshotAimToRadians); inputs still send 0..65535 (aimToRadians, radiansToAim). Players' vx, vy in
+// snapshots are multiples of the tick rate.
 
 import { decode, encode, float32 } from './msgpack.js';
 
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 /** Client-to-server type tags. */
 export const C2S = Object.freeze({ HELLO: 1, INPUT: 2, ACK: 3, PING: 4, VIEW: 5, CHAT: 6 });
@@ -33,8 +39,13 @@ export const S2C = Object.freeze({ WELCOME: 1, SNAPSHOT: 2, PONG: 3, CLOSE: 4, R
 
 /** Wire units per world unit, for positions and velocities. */
 export const POS_SCALE = 16;
-/** Aim steps per full turn. */
+/** Aim steps per full turn of an input's aim (what the client sends: 0..65535). */
 export const AIM_STEPS = 65536;
+/**
+ * Aim steps per full turn of a snapshot's player aim (version 6: 0..255, the input's aim rounded to 256 steps,
+ * `((aim + 128) >> 8) & 255`). Convert with snapshotAimToRadians, never aimToRadians.
+ */
+export const SNAPSHOT_AIM_STEPS = 256;
 /** Largest movement value per axis (the value for a fully pressed direction). */
 export const MOVE_MAX = 127;
 /** `buttons` bit for fire. */
@@ -43,7 +54,7 @@ export const BUTTON_FIRE = 1;
 export const KIND_PLAYER = 0;
 export const KIND_BULLET = 1;
 
-/** Player field indexes (also the bit numbers of a `changed` mask). */
+/** Player field indexes (also the column order of a snapshot's `changed` bit stream). */
 export const P_X = 0;
 export const P_Y = 1;
 export const P_VX = 2;
@@ -58,9 +69,6 @@ export const PLAYER_FIELD_COUNT = 9;
 
 /** `flags` bit: the player's socket is gone and its seat is held for the resume grace. */
 export const FLAG_DISCONNECTED = 1;
-
-/** A `changed` mask has one bit per field; with nine player fields it travels as a uint16. */
-export const MAX_CHANGED_MASK = 0xffff;
 
 /** Bullet field indexes. */
 export const B_X = 0;
@@ -100,6 +108,9 @@ export const RULE_MAX_REWIND_TICKS = 'maxRewindTicks';
 export const MAX_VIEW_DELAY_MS = 1000;
 /** Largest uint32, the wire type of ticks and ids. */
 const UINT32_MAX = 0xffffffff;
+/** The int32 range (own velocity corrections). */
+const INT32_MIN = -0x80000000;
+const INT32_MAX = 0x7fffffff;
 
 /** Longest player name, in characters (Unicode scalar values) after trimming. */
 export const NAME_MAX_CHARS = 16;
@@ -126,9 +137,17 @@ export function toWorld(wire) {
   return wire / POS_SCALE;
 }
 
-/** Wire aim (0..65535) to radians, clockwise on screen from +x. */
+/** An input's wire aim (0..65535, what the client sends) to radians, clockwise on screen from +x. */
 export function aimToRadians(aim) {
   return (aim * 2 * Math.PI) / AIM_STEPS;
+}
+
+/**
+ * A snapshot's player aim (version 6: 0..255, 256 steps per turn; fractional values from interpolation too) to
+ * radians, clockwise on screen from +x: `aim / 256 * 2π`.
+ */
+export function snapshotAimToRadians(aim) {
+  return (aim * 2 * Math.PI) / SNAPSHOT_AIM_STEPS;
 }
 
 /** Radians (any range) to the nearest wire aim in 0..65535. */
@@ -347,7 +366,8 @@ export function chatMessage(text) {
  * `{type: 'welcome', version, playerId, tickRate, tick, map, rules, room: {id, name, role}, session}` (role
  * ROLE_PLAYER or ROLE_SPECTATOR; a spectator's playerId is 0; session `{resumeToken, graceMs, inputSeq}` for a
  * player whose seat can be resumed, else null),
- * `{type: 'snapshot', tick, baseline, lastInputSeq, created, changed, removed, events, hits}`,
+ * `{type: 'snapshot', tick, baseline, lastInputSeq, created, changed, removed, events, hits, own}` (see
+ * parseSnapshot: `changed` a Uint8Array, `own` null or `{dvx, dvy}`),
  * `{type: 'pong', nonce}`, `{type: 'close', code, reason}`,
  * `{type: 'roster', tick, players: [{id, name, score, hp}]}` (spectators only; players in the order sent, by id),
  * `{type: 'chat', tick, from, name, text}` (`from` the sender's player id, 0 for a spectator),
@@ -452,23 +472,28 @@ function parseSession(v) {
   };
 }
 
-/** Elements of a version 4 snapshot (no `hits`): still read, as one with no hits. */
-const V4_SNAPSHOT_LENGTH = 8;
+/** Elements of a version 6 snapshot. */
+const SNAPSHOT_LENGTH = 10;
 
 /**
  * Snapshot as plain data: `created` entries are `{id, kind, fields, name}` (fields in wire units, name null for
- * bullets), `changed` entries `{id, mask, values}` with one difference per set mask bit, `removed` a list of ids,
- * events `{tick, kind, killer, victim}` / `{tick, kind, playerId, name}` / `{tick, kind, playerId}` (unknown kinds
- * keep `{tick, kind}` only, so a newer server's extra events are skipped rather than fatal), hits `{tick, victim}`
- * (version 5's 9th element: the receiving player's bullets that hit a player; an 8-element snapshot has none).
+ * bullets), `changed` the raw bytes of the version 6 bit stream (a Uint8Array, possibly empty; state.js decodes it
+ * against the baseline, as only the baseline says how many entities it covers), `removed` a list of ids, events
+ * `{tick, kind, killer, victim}` / `{tick, kind, playerId, name}` / `{tick, kind, playerId}` (unknown kinds keep
+ * `{tick, kind}` only, so a newer server's extra events are skipped rather than fatal), hits `{tick, victim}` (the
+ * receiving player's bullets that hit a player), and `own` the own player's velocity correction: null for the wire's
+ * `[]` (a spectator), else `{dvx, dvy}` (integers, 1/16 units per second: the own player's true velocity is its
+ * entity's `vx + dvx`, `vy + dvy`). Only the 10-element (version 6) form is read: a `changed` that is not a bin, or
+ * an `own` that is not an array of 0 or 2 integers, makes the snapshot unreadable.
  */
 function parseSnapshot(msg) {
-  if (msg.length !== V4_SNAPSHOT_LENGTH) expectLength(msg, 9, 'snapshot');
+  expectLength(msg, SNAPSHOT_LENGTH, 'snapshot');
   const created = arr(msg[4], 'created').map(parseCreated);
-  const changed = arr(msg[5], 'changed').map(parseChanged);
+  if (!(msg[5] instanceof Uint8Array)) throw new ProtocolError('changed is not a bin');
+  const changed = msg[5];
   const removed = arr(msg[6], 'removed').map((id) => uint(id, 'removed id'));
   const events = arr(msg[7], 'events').map(parseEvent);
-  const hits = msg.length === V4_SNAPSHOT_LENGTH ? [] : arr(msg[8], 'hits').map(parseHit);
+  const hits = arr(msg[8], 'hits').map(parseHit);
   return {
     type: 'snapshot',
     tick: uint(msg[1], 'tick'),
@@ -479,7 +504,16 @@ function parseSnapshot(msg) {
     removed,
     events,
     hits,
+    own: parseOwn(msg[9]),
   };
+}
+
+/** `own`: `[]` (a spectator) as null, `[dvx, dvy]` (int32 each) as `{dvx, dvy}`. */
+function parseOwn(v) {
+  const a = arr(v, 'own');
+  if (a.length === 0) return null;
+  if (a.length !== 2) throw new ProtocolError(`own has ${a.length} elements, expected 0 or 2`);
+  return { dvx: int32(a[0], 'own dvx'), dvy: int32(a[1], 'own dvy') };
 }
 
 /**
@@ -519,20 +553,6 @@ function parseCreated(e) {
     return { id, kind, fields, name: null };
   }
   throw new ProtocolError(`unknown entity kind ${kind}`);
-}
-
-function parseChanged(e) {
-  arr(e, 'changed entry');
-  if (e.length < 2) throw new ProtocolError('changed entry too short');
-  const id = uint(e[0], 'entity id');
-  const mask = uint(e[1], 'changed mask');
-  if (mask > MAX_CHANGED_MASK) throw new ProtocolError(`changed mask ${mask} too wide`);
-  let bits = 0;
-  for (let m = mask; m !== 0; m >>>= 1) bits += m & 1;
-  expectLength(e, 2 + bits, 'changed entry');
-  const values = new Array(bits);
-  for (let i = 0; i < bits; i++) values[i] = int(e[2 + i], 'changed value');
-  return { id, mask, values };
 }
 
 function parseEvent(e) {
@@ -632,6 +652,11 @@ function int(v, what) {
 
 function uint(v, what) {
   if (!Number.isInteger(v) || v < 0) throw new ProtocolError(`${what} is not an unsigned integer`);
+  return v;
+}
+
+function int32(v, what) {
+  if (!Number.isInteger(v) || v < INT32_MIN || v > INT32_MAX) throw new ProtocolError(`${what} is not an int32`);
   return v;
 }
 

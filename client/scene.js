@@ -22,7 +22,7 @@ import {
   P_SCORE,
   P_X,
   P_Y,
-  aimToRadians,
+  snapshotAimToRadians,
   toWorld,
 } from './protocol.js';
 
@@ -100,7 +100,7 @@ export function buildScene(scene, state, ownId, dt) {
       setIdentity(p, e);
       p.x = toWorld(f[P_X]);
       p.y = toWorld(f[P_Y]);
-      p.aim = aimToRadians(f[P_AIM]);
+      p.aim = snapshotAimToRadians(f[P_AIM]);
       p.hp = f[P_HP];
       p.score = f[P_SCORE];
       p.respawn = f[P_RESPAWN];

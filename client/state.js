@@ -5,16 +5,34 @@
 // rebuilt.
 // Entities are immutable once stored (copy on write): a new tick state shares every entity object its baseline did
 // not change, so keeping 64 states costs little.
+//
+// Version 6 deltas: every entity of the baseline that survives (neither removed nor replaced by a created entry of
+// its id) is first predicted to the snapshot's tick, `k = tick - baseline` ticks on: a player's x, y advance by
+// `(vx / tick_rate) * k`, `(vy / tick_rate) * k` and its respawn counts down to `max(respawn - k, 0)`; a bullet stays
+// as it is. Then `changed`, a bit stream (bit i is `(bytes[i >> 3] >> (i & 7)) & 1`, values least significant bit
+// first), adds residuals: one change bit per baseline entity in increasing id order, then nine columns (the player
+// fields in order), each a 6-bit width w (0..32), and when w > 0 a sparse bit and, for each marked player, a
+// presence bit when sparse and a w-bit zigzag value. x, y and respawn get `predicted + r`, vx and vy
+// `baseline + r * tick_rate`, aim `(baseline + r) & 255`, hp, score and flags `baseline + r` (32-bit wrap-around
+// throughout). Anything else in the stream (a change bit on a bullet or on a removed or replaced entity, a width over
+// 32, a bit read past the end, a byte or a padding bit left over, a non-empty stream with no change bit) is a
+// corrupt snapshot, a desync like a missing baseline: nothing is stored, nothing new acknowledged.
+// Every stored state's `entities` Map iterates in increasing id order (it is built that way), which is the order
+// the next delta's change bits follow: no sorting per snapshot.
 
-import { FIELD_COUNT } from './protocol.js';
+import { KIND_PLAYER, P_AIM, P_RESPAWN, P_VX, P_VY, P_X, P_Y, PLAYER_FIELD_COUNT } from './protocol.js';
 
 /** How many applied tick states are kept (the server keeps 32, so every baseline it can name is here). */
 export const HISTORY = 64;
 
+/** Bits of a `changed` column's width, and the widest value a column may hold. */
+export const CHANGED_WIDTH_BITS = 6;
+export const CHANGED_MAX_WIDTH = 32;
+
 /**
- * One entity in wire units: `fields` as in PROTOCOL.md (players: x, y, vx, vy, aim, hp, score, respawn, flags;
- * bullets: x, y, vx, vy, owner, spawn_tick); `name` is the player name or null. Never mutated once stored. A
- * `changed` mask may name any field of its entity's kind (nine for a player, so masks go up to 16 bits).
+ * One entity in wire units: `fields` as in PROTOCOL.md (players: x, y, vx, vy, aim, hp, score, respawn, flags, with
+ * aim 0..255 and vx, vy multiples of the tick rate; bullets: x, y, vx, vy, owner, spawn_tick); `name` is the player
+ * name or null. Never mutated once stored.
  * @typedef {{id: number, kind: number, fields: number[], name: string|null}} Entity
  */
 
@@ -25,13 +43,77 @@ export class TickState {
     this.tick = tick;
     /** `last_input_seq` of the snapshot that produced it (newest input of ours the server had applied). */
     this.lastInputSeq = lastInputSeq;
-    /** @type {Map<number, Entity>} id -> entity. */
+    /** @type {Map<number, Entity>} id -> entity, in increasing id order when the store built it. */
     this.entities = entities;
   }
 }
 
 /** A snapshot without hits (one built by hand, without the element). */
 const NO_HITS = Object.freeze([]);
+/** A snapshot without `changed` (one built by hand): no residuals. */
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * Reads a `changed` bit stream: bit i is `(bytes[i >> 3] >> (i & 7)) & 1`, a w-bit value w consecutive bits, least
+ * significant first. Reading past the end gives 0 and sets `overrun`. Values of up to 32 bits are put together a
+ * byte's worth at a time with unsigned 32-bit operations, so the widest ones come out as 0..2^32-1, never negative.
+ */
+class BitReader {
+  constructor() {
+    this.bytes = NO_BYTES;
+    this.pos = 0;
+    this.end = 0;
+    this.overrun = false;
+  }
+
+  reset(bytes) {
+    this.bytes = bytes;
+    this.pos = 0;
+    this.end = bytes.length * 8;
+    this.overrun = false;
+  }
+
+  /** The next `w` bits (0..32) as an unsigned integer. */
+  read(w) {
+    let pos = this.pos;
+    if (pos + w > this.end) {
+      this.overrun = true;
+      this.pos = this.end;
+      return 0;
+    }
+    const bytes = this.bytes;
+    let value = 0;
+    let shift = 0;
+    while (w > 0) {
+      const off = pos & 7;
+      const take = 8 - off < w ? 8 - off : w;
+      const chunk = (bytes[pos >>> 3] >>> off) & ((1 << take) - 1);
+      // shift + take <= 32: the chunk lands inside the 32 bits; >>> 0 keeps bit 31 a value, not a sign.
+      value = (value | (chunk << shift)) >>> 0;
+      shift += take;
+      pos += take;
+      w -= take;
+    }
+    this.pos = pos;
+    return value;
+  }
+}
+
+/** `list` (created entries) in increasing id order, stable: `list` itself when it already is (the usual case). */
+function byId(list) {
+  for (let i = 1; i < list.length; i++) {
+    if (list[i].id < list[i - 1].id) return list.slice().sort((a, b) => a.id - b.id);
+  }
+  return list;
+}
+
+/** `ids` in increasing order: `ids` itself when it already is. */
+function ascending(ids) {
+  for (let i = 1; i < ids.length; i++) {
+    if (ids[i] < ids[i - 1]) return ids.slice().sort((a, b) => a - b);
+  }
+  return ids;
+}
 
 /** Result of SnapshotStore.apply: what happened and the events not handled before (oldest first). */
 export const APPLIED = 'applied';
@@ -39,7 +121,16 @@ export const STALE = 'stale';
 export const DESYNC = 'desync';
 
 export class SnapshotStore {
-  constructor(history = HISTORY) {
+  /**
+   * `tickRate`: the room's ticks per second (the welcome's tick_rate), which version 6 deltas are predicted with; null
+   * for a store made before the welcome (it applies full snapshots only and refuses every delta as a desync).
+   */
+  constructor(tickRate, history = HISTORY) {
+    if (tickRate !== null && !(Number.isInteger(tickRate) && tickRate > 0)) {
+      throw new TypeError(`tickRate must be a positive integer (or null before the welcome), not ${tickRate}`);
+    }
+    /** Ticks per second of the room, or null. */
+    this.tickRate = tickRate;
     this.history = history;
     /** Ring of applied states, oldest overwritten first. */
     this.ring = new Array(history).fill(null);
@@ -70,6 +161,12 @@ export class SnapshotStore {
     this.desyncs = 0;
     /** Deltas dropped for lack of a usable baseline (one desync may drop several). */
     this.dropped = 0;
+    /** Deltas refused because their `changed` bit stream was corrupt (each also counts as dropped). */
+    this.corrupt = 0;
+
+    /** Scratch of apply(): the bit reader, and the new entities the change bits marked (reused, grown as needed). */
+    this.reader = new BitReader();
+    this.marked = [];
   }
 
   /** Newest applied tick, 0 if none. */
@@ -137,39 +234,17 @@ export class SnapshotStore {
     const events = this.takeEvents(snap.events);
     const hits = this.takeHits(snap.hits ?? NO_HITS);
 
-    let entities;
-    if (snap.baseline === 0) {
-      entities = new Map();
-    } else {
-      const base = this.stateAt(snap.baseline);
+    let base = null;
+    if (snap.baseline !== 0) {
+      base = this.stateAt(snap.baseline);
       if (base === null) return this.fail(`baseline ${snap.baseline} not in history`, events, hits);
-      entities = new Map(base.entities);
+      if (this.tickRate === null) return this.fail('a delta before the tick rate is known', events, hits);
     }
-
-    for (let i = 0; i < snap.removed.length; i++) {
-      const id = snap.removed[i];
-      if (!entities.delete(id)) return this.fail(`removed id ${id} not in baseline ${snap.baseline}`, events, hits);
-    }
-    for (let i = 0; i < snap.created.length; i++) {
-      const c = snap.created[i];
-      // An existing id is replaced entirely: the server reused the slot for a new entity.
-      entities.set(c.id, { id: c.id, kind: c.kind, fields: c.fields.slice(), name: c.name });
-    }
-    for (let i = 0; i < snap.changed.length; i++) {
-      const ch = snap.changed[i];
-      const old = entities.get(ch.id);
-      if (old === undefined) return this.fail(`changed id ${ch.id} not in baseline ${snap.baseline}`, events, hits);
-      const count = FIELD_COUNT[old.kind];
-      if (ch.mask >>> count !== 0) {
-        return this.fail(`changed mask ${ch.mask} too wide for entity ${ch.id}`, events, hits);
-      }
-      const fields = old.fields.slice();
-      let k = 0;
-      for (let bit = 0; bit < count; bit++) {
-        // Values are differences from the baseline, added with 32-bit wrap-around as the server subtracts them.
-        if (ch.mask & (1 << bit)) fields[bit] = (fields[bit] + ch.values[k++]) | 0;
-      }
-      entities.set(ch.id, { id: old.id, kind: old.kind, fields, name: old.name });
+    const entities = new Map();
+    const problem = this.build(snap, base, entities);
+    if (problem !== null) {
+      if (problem.corrupt) this.corrupt++;
+      return this.fail(problem.reason, events, hits);
     }
 
     const state = new TickState(snap.tick, snap.lastInputSeq, entities);
@@ -185,6 +260,119 @@ export class SnapshotStore {
       this.deltasApplied++;
     }
     return { status: APPLIED, events, hits };
+  }
+
+  /**
+   * Fills `out` (empty) with the state `snap` describes on `base` (null for a full snapshot), in increasing id order:
+   * the surviving baseline entities predicted, the created ones, then the residuals of `changed`. Returns null, or
+   * `{reason, corrupt}` when the snapshot does not fit its baseline (corrupt: its bit stream is malformed).
+   */
+  build(snap, base, out) {
+    const created = byId(snap.created);
+    const removed = ascending(snap.removed);
+    const bytes = snap.changed ?? NO_BYTES;
+    const withResiduals = bytes.length > 0;
+    const reader = this.reader;
+    reader.reset(bytes);
+    const marked = this.marked;
+    let count = 0;
+    let ci = 0;
+    let ri = 0;
+    if (base !== null) {
+      const tickRate = this.tickRate;
+      const k = snap.tick - base.tick;
+      let lastId = -1;
+      for (const e of base.entities.values()) {
+        const id = e.id;
+        if (id <= lastId) return { reason: `baseline ${base.tick} is not in id order`, corrupt: false };
+        lastId = id;
+        const bit = withResiduals ? reader.read(1) : 0;
+        if (ri < removed.length && removed[ri] < id) {
+          return { reason: `removed id ${removed[ri]} not in baseline ${base.tick}`, corrupt: false };
+        }
+        const gone = ri < removed.length && removed[ri] === id;
+        if (gone) ri++;
+        // Created entities with smaller ids come first; one with this id takes the entity's place.
+        while (ci < created.length && created[ci].id < id) this.insertCreated(out, created[ci++]);
+        const replaced = ci < created.length && created[ci].id === id;
+        while (ci < created.length && created[ci].id === id) this.insertCreated(out, created[ci++]);
+        if (gone || replaced) {
+          if (bit !== 0) {
+            const what = gone ? 'removed' : 'replaced';
+            return { reason: `changed marks ${what} entity ${id}`, corrupt: true };
+          }
+          continue;
+        }
+        let entity = e;
+        if (e.kind === KIND_PLAYER) {
+          const f = e.fields;
+          // vx, vy are multiples of the tick rate: whole 1/16 units per tick (truncated, as integer division does).
+          const dx = Math.imul(Math.trunc(f[P_VX] / tickRate), k);
+          const dy = Math.imul(Math.trunc(f[P_VY] / tickRate), k);
+          const respawn = f[P_RESPAWN] - k > 0 ? f[P_RESPAWN] - k : 0;
+          if (dx !== 0 || dy !== 0 || respawn !== f[P_RESPAWN] || bit !== 0) {
+            const fields = f.slice();
+            fields[P_X] = (f[P_X] + dx) | 0;
+            fields[P_Y] = (f[P_Y] + dy) | 0;
+            fields[P_RESPAWN] = respawn;
+            entity = { id, kind: e.kind, fields, name: e.name };
+          }
+          if (bit !== 0) marked[count++] = entity;
+        } else if (bit !== 0) {
+          return { reason: `changed marks entity ${id}, which is not a player`, corrupt: true };
+        }
+        out.set(id, entity);
+      }
+    }
+    while (ci < created.length) this.insertCreated(out, created[ci++]);
+    if (ri < removed.length) {
+      return { reason: `removed id ${removed[ri]} not in baseline ${snap.baseline}`, corrupt: false };
+    }
+    if (!withResiduals) return null;
+    if (reader.overrun) return { reason: 'changed ends inside its change bits', corrupt: true };
+    if (count === 0) return { reason: 'changed is not empty but marks no entity', corrupt: true };
+    return this.residuals(reader, marked, count, bytes.length);
+  }
+
+  /** Adds a copy of the created entry `c` to `out` (a later entry with the same id wins). */
+  insertCreated(out, c) {
+    out.set(c.id, { id: c.id, kind: c.kind, fields: c.fields.slice(), name: c.name });
+  }
+
+  /**
+   * Reads the nine columns of `changed` after its change bits and adds their residuals to the `count` marked
+   * players (new entities, their fields the prediction), then checks the stream ends exactly. Null or a problem.
+   */
+  residuals(reader, marked, count, byteLength) {
+    const tickRate = this.tickRate;
+    for (let col = 0; col < PLAYER_FIELD_COUNT; col++) {
+      const w = reader.read(CHANGED_WIDTH_BITS);
+      if (reader.overrun) return { reason: `changed ends before column ${col}`, corrupt: true };
+      if (w > CHANGED_MAX_WIDTH) return { reason: `changed column ${col} is ${w} bits wide`, corrupt: true };
+      if (w === 0) continue;
+      const sparse = reader.read(1) !== 0;
+      for (let j = 0; j < count; j++) {
+        if (sparse && reader.read(1) === 0) continue;
+        const u = reader.read(w);
+        // Zigzag: 0, 1, 2, 3... are 0, -1, 1, -2...
+        const r = (u >>> 1) ^ -(u & 1);
+        const fields = marked[j].fields;
+        if (col === P_VX || col === P_VY) fields[col] = (fields[col] + Math.imul(r, tickRate)) | 0;
+        else fields[col] = (fields[col] + r) | 0;
+      }
+      if (reader.overrun) return { reason: `changed ends inside column ${col}`, corrupt: true };
+    }
+    for (let j = 0; j < count; j++) {
+      const fields = marked[j].fields;
+      fields[P_AIM] &= 255;
+    }
+    const used = (reader.pos + 7) >>> 3;
+    if (used < byteLength) return { reason: `changed has ${byteLength - used} bytes left over`, corrupt: true };
+    const padding = reader.pos & 7;
+    if (padding !== 0 && reader.bytes[used - 1] >>> padding !== 0) {
+      return { reason: 'changed has padding bits that are not 0', corrupt: true };
+    }
+    return null;
   }
 
   /** Keeps the events newer than the newest handled event tick; several events may share one tick. */

@@ -3,20 +3,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OwnFeedback, isKillHit } from '../feedback.js';
-import { encode } from '../msgpack.js';
-import { parseServerMessage } from '../protocol.js';
 import { APPLIED, SnapshotStore } from '../state.js';
+import { changedFor, snapshot } from './delta.mjs';
 
 const ME = 7;
 const player = (id, hp, name = `p${id}`) => [id, 0, 1600, 1600, 0, 0, 0, hp, 0, 0, 0, name];
 const bullet = (id, owner, spawnTick) => [id, 1, 1600, 1600, 14400, 0, owner, spawnTick];
 
-/** Feeds snapshots to a store and a feedback as main.js does; `step` returns observe()'s result (a copy). */
+/**
+ * Feeds snapshots to a store and a feedback as main.js does; `step` returns observe()'s result (a copy). `changes`
+ * takes players to new values (`{id: {hp: 80}}`) when the baseline is held.
+ */
 function harness(ownId = ME) {
-  const store = new SnapshotStore();
+  const store = new SnapshotStore(30);
   const fb = new OwnFeedback();
-  function step(tick, baseline, { created = [], changed = [], removed = [], events = [], hits = [] } = {}) {
-    const snap = parseServerMessage(encode([2, tick, baseline, 0, created, changed, removed, events, hits]));
+  function step(tick, baseline, { created = [], changes = {}, removed = [], events = [], hits = [] } = {}) {
+    const base = baseline === 0 ? null : store.stateAt(baseline);
+    const changed = base === null ? new Uint8Array(0) : changedFor(base, tick, 30, changes);
+    const snap = snapshot({ tick, baseline, created, changed, removed, events, hits });
     const prev = store.current;
     const r = store.apply(snap);
     return { ...fb.observe(ownId, snap, r.status === APPLIED, r.hits, r.events, prev, store.current) };
@@ -83,12 +87,12 @@ test('isKillHit matches tick, killer and victim of kill events only', () => {
 test('hurt: the own hp fell between the newest applied states; a respawn or another player\'s loss is not', () => {
   const { step } = harness();
   assert.equal(step(10, 0, { created: [player(ME, 100), player(8, 100)] }).hurt, false, 'first sight');
-  assert.equal(step(11, 10, { changed: [[ME, 1 << 5, -20]] }).hurt, true, '100 -> 80');
-  assert.equal(step(12, 11, { changed: [[8, 1 << 5, -20]] }).hurt, false, "the other player's hp");
-  assert.equal(step(13, 11, { changed: [[ME, 1 << 5, -80]] }).hurt, true, '80 -> 0: a death hurts too');
-  assert.equal(step(14, 13, { changed: [[ME, 1 << 5, 100]] }).hurt, false, 'respawned: 0 -> 100');
-  assert.equal(step(14, 13, { changed: [[ME, 1 << 5, -100]] }).hurt, false, 'a stale snapshot');
-  assert.equal(step(16, 15, { changed: [[ME, 1 << 5, -20]] }).hurt, false, 'a desync: not applied');
+  assert.equal(step(11, 10, { changes: { [ME]: { hp: 80 } } }).hurt, true, '100 -> 80');
+  assert.equal(step(12, 11, { changes: { 8: { hp: 80 } } }).hurt, false, "the other player's hp");
+  assert.equal(step(13, 11, { changes: { [ME]: { hp: 0 } } }).hurt, true, '80 -> 0: a death hurts too');
+  assert.equal(step(14, 13, { changes: { [ME]: { hp: 100 } } }).hurt, false, 'respawned: 0 -> 100');
+  assert.equal(step(14, 13, { changes: { [ME]: { hp: 0 } } }).hurt, false, 'a stale snapshot');
+  assert.equal(step(16, 15, { changes: { [ME]: { hp: 80 } } }).hurt, false, 'a desync: not applied');
 });
 
 test('a spectator (player id 0) gets no feedback', () => {

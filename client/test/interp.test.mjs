@@ -2,31 +2,39 @@
 // and the server clock.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encode } from '../msgpack.js';
-import { parseServerMessage } from '../protocol.js';
-import { InputPacer, Interpolator, ServerClock, interpDelayFrom, lerpAngle } from '../interp.js';
+import { snapshotAimToRadians } from '../protocol.js';
+import { InputPacer, Interpolator, ServerClock, interpDelayFrom, lerpAim } from '../interp.js';
 import { Scene } from '../scene.js';
 import { SnapshotStore } from '../state.js';
+import { changedFor, snapshot } from './delta.mjs';
 
-const DT = 1 / 30;
+const TICK_RATE = 30;
+const DT = 1 / TICK_RATE;
 
-function snap(tick, baseline, created = [], changed = [], removed = []) {
-  return parseServerMessage(encode([2, tick, baseline, 0, created, changed, removed, []]));
+/** A full snapshot (baseline 0) of `created`. */
+function snap(tick, created = []) {
+  return snapshot({ tick, created });
 }
 
-/** A created player in wire units from world units. */
-const player = (id, x, y, vx = 0, vy = 0, hp = 100, name = `p${id}`) => [
-  id, 0, x * 16, y * 16, vx * 16, vy * 16, 0, hp, 0, 0, 0, name,
+/** A delta against `baseline` taking players to `targets` (`{id: {field: wire value}}`), the rest predicted. */
+function delta(store, tick, baseline, targets = {}) {
+  const changed = changedFor(store.stateAt(baseline), tick, TICK_RATE, targets);
+  return snapshot({ tick, baseline, changed });
+}
+
+/** A created player in wire units from world units (velocities multiples of the tick rate once in 1/16). */
+const player = (id, x, y, vx = 0, vy = 0, hp = 100, name = `p${id}`, aim = 0) => [
+  id, 0, x * 16, y * 16, vx * 16, vy * 16, aim, hp, 0, 0, 0, name,
 ];
 const bullet = (id, x, y, vx, vy, owner, spawnTick) => [id, 1, x * 16, y * 16, vx * 16, vy * 16, owner, spawnTick];
 
 const find = (scene, id) => scene.players.slice(0, scene.playerCount).find((p) => p.id === id);
 
 test('a remote player is drawn between the two states around the render time, also across a dropped frame', () => {
-  const store = new SnapshotStore();
-  store.apply(snap(10, 0, [player(1, 100, 200), player(2, 500, 500)]));
+  const store = new SnapshotStore(TICK_RATE);
+  store.apply(snap(10, [player(1, 100, 200), player(2, 500, 500)]));
   // Tick 11 never arrived; 12 is a delta against 10.
-  store.apply(snap(12, 10, [], [[1, 1, 20 * 16]])); // x 100 -> 120
+  store.apply(delta(store, 12, 10, { 1: { x: 120 * 16 } })); // x 100 -> 120
   const interp = new Interpolator(DT);
   const scene = new Scene();
   interp.fill(scene, store, 2, 11);
@@ -42,8 +50,8 @@ test('a remote player is drawn between the two states around the render time, al
 });
 
 test('a late state: extrapolation along the velocity, capped at 3 ticks, then held', () => {
-  const store = new SnapshotStore();
-  store.apply(snap(10, 0, [player(1, 100, 200, 300, -60)]));
+  const store = new SnapshotStore(TICK_RATE);
+  store.apply(snap(10, [player(1, 100, 200, 300, -60)]));
   const interp = new Interpolator(DT);
   const scene = new Scene();
   interp.fill(scene, store, 0, 11);
@@ -63,21 +71,22 @@ test('a late state: extrapolation along the velocity, capped at 3 ticks, then he
 });
 
 test('before the oldest state the oldest is shown as it is', () => {
-  const store = new SnapshotStore();
-  store.apply(snap(10, 0, [player(1, 100, 200, 300, 0)]));
+  const store = new SnapshotStore(TICK_RATE);
+  store.apply(snap(10, [player(1, 100, 200, 300, 0)]));
   const interp = new Interpolator(DT);
   const scene = new Scene();
   interp.fill(scene, store, 0, 8);
   assert.equal(interp.mode, 'hold');
   assert.equal(find(scene, 1).x, 100);
-  interp.fill(scene, new SnapshotStore(), 0, 8);
+  interp.fill(scene, new SnapshotStore(TICK_RATE), 0, 8);
   assert.equal(scene.playerCount, 0);
 });
 
 test('a respawn (a jump, or dead to alive) is not interpolated', () => {
-  const store = new SnapshotStore();
-  store.apply(snap(10, 0, [player(1, 100, 200, 0, 0, 0), player(3, 100, 100)]));
-  store.apply(snap(11, 10, [], [[1, 0b100011, 800 * 16, 700 * 16, 100], [3, 1, 900 * 16]])); // to (900, 900) and 1000
+  const store = new SnapshotStore(TICK_RATE);
+  store.apply(snap(10, [player(1, 100, 200, 0, 0, 0), player(3, 100, 100)]));
+  // 1 to (900, 900) and back to life, 3 to x 1000
+  store.apply(delta(store, 11, 10, { 1: { x: 900 * 16, y: 900 * 16, hp: 100 }, 3: { x: 1000 * 16 } }));
   const interp = new Interpolator(DT);
   const scene = new Scene();
   interp.fill(scene, store, 0, 10.5);
@@ -90,9 +99,9 @@ test('a respawn (a jump, or dead to alive) is not interpolated', () => {
 });
 
 test('bullets are placed analytically at the render time, and not drawn before they exist or after their life', () => {
-  const store = new SnapshotStore();
-  store.apply(snap(10, 0, [player(1, 0, 0), bullet(65536, 100, 100, 900, -300, 1, 9)]));
-  store.apply(snap(11, 10));
+  const store = new SnapshotStore(TICK_RATE);
+  store.apply(snap(10, [player(1, 0, 0), bullet(65536, 100, 100, 900, -300, 1, 9)]));
+  store.apply(delta(store, 11, 10));
   const interp = new Interpolator(DT, { bulletLifetimeTicks: 36 });
   const scene = new Scene();
   interp.fill(scene, store, 0, 10.5);
@@ -110,9 +119,28 @@ test('bullets are placed analytically at the render time, and not drawn before t
   assert.equal(scene.bulletCount, 0);
 });
 
-test('aims interpolate the short way round', () => {
-  assert.ok(Math.abs(lerpAngle(0.1, 2 * Math.PI - 0.1, 0.5)) < 1e-9);
-  assert.ok(Math.abs(lerpAngle(1, 2, 0.25) - 1.25) < 1e-9);
+test('aims (0..255 in snapshots) interpolate the short way round, wrapping at 256', () => {
+  assert.equal(lerpAim(250, 4, 0.5), 255);
+  assert.equal(lerpAim(250, 4, 0.75), 1.5);
+  assert.equal(lerpAim(4, 250, 0.5), 255);
+  assert.equal(lerpAim(4, 250, 0.25), 1.5);
+  assert.equal(lerpAim(4, 250, 1), 250);
+  assert.equal(lerpAim(10, 20, 0.25), 12.5);
+  assert.equal(lerpAim(200, 100, 0.5), 150);
+  assert.equal(lerpAim(0, 128, 0.5), 64, 'half a turn apart: the way of increasing steps');
+  assert.equal(lerpAim(7, 7, 0.3), 7);
+  // Through the interpolator: a remote player turning from 250 to 4 faces 255 halfway, in radians.
+  const store = new SnapshotStore(TICK_RATE);
+  store.apply(snap(10, [player(1, 0, 0, 0, 0, 100, 'p1', 250), player(2, 50, 50, 0, 0, 100, 'p2', 64)]));
+  store.apply(delta(store, 11, 10, { 1: { aim: 4 } }));
+  const interp = new Interpolator(DT);
+  const scene = new Scene();
+  interp.fill(scene, store, 0, 10.5);
+  assert.ok(Math.abs(find(scene, 1).aim - snapshotAimToRadians(255)) < 1e-12, `${find(scene, 1).aim}`);
+  assert.equal(find(scene, 2).aim, Math.PI / 2, 'aim 64 is a quarter turn');
+  interp.fill(scene, store, 0, 11);
+  assert.equal(find(scene, 1).aim, snapshotAimToRadians(4));
+  assert.equal(store.current.entities.get(1).fields[4], 4);
 });
 
 test('the server clock follows the early edge of arrivals and jumps after a long gap', () => {
@@ -144,8 +172,8 @@ test('the interpolation delay comes from ?interp=N, 2 by default', () => {
 });
 
 test('a frame reuses the pooled views', () => {
-  const store = new SnapshotStore();
-  store.apply(snap(10, 0, [player(1, 0, 0), player(2, 5, 5), bullet(65536, 1, 1, 1, 1, 1, 10)]));
+  const store = new SnapshotStore(TICK_RATE);
+  store.apply(snap(10, [player(1, 0, 0), player(2, 5, 5), bullet(65536, 1, 1, 1, 1, 1, 10)]));
   const interp = new Interpolator(DT);
   const scene = new Scene();
   interp.fill(scene, store, 0, 10);
@@ -197,10 +225,10 @@ test('the input pacer adds back the median lateness of states, so a jittery link
 });
 
 test('remote players carry their disconnected flag (bit 0 of field 8) into the drawn views', () => {
-  const store = new SnapshotStore();
+  const store = new SnapshotStore(TICK_RATE);
   const away = [2, 0, 80, 80, 0, 0, 0, 100, 0, 0, 1, 'bob'];
-  store.apply(snap(10, 0, [player(1, 5, 5), away]));
-  store.apply(snap(11, 10, [], [[2, 1 << 8, -1]]));
+  store.apply(snap(10, [player(1, 5, 5), away]));
+  store.apply(delta(store, 11, 10, { 2: { flags: 0 } }));
   const interp = new Interpolator(DT);
   const scene = new Scene();
   interp.fill(scene, store, 1, 10);
@@ -208,7 +236,7 @@ test('remote players carry their disconnected flag (bit 0 of field 8) into the d
   interp.fill(scene, store, 1, 10.5);
   assert.equal(find(scene, 2).disconnected, true, 'between two states the older one says');
   interp.fill(scene, store, 1, 11);
-  assert.equal(find(scene, 2).disconnected, false, 'back: the flag cleared by a 16-bit mask delta');
+  assert.equal(find(scene, 2).disconnected, false, 'back: the flag cleared by a delta');
   interp.fill(scene, store, 0, 11);
   assert.equal(find(scene, 1).disconnected, false);
 });

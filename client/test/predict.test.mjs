@@ -197,6 +197,40 @@ test('reconciliation: the server acks 12 of 20 inputs; replaying 13..20 ends on 
   assert.equal(p.ackedSeq, 12);
 });
 
+test("reconciliation with a v6 snapshot: the state's vx, vy (multiples of the tick rate) plus own's correction", () => {
+  const map = open(800, 600);
+  const start = { x: 100, y: 300, vx: 0, vy: 0 };
+  const pure = new MovementModel(map, RULES_30, 30);
+  const after20 = { ...start };
+  const after12 = { ...start };
+  for (let i = 0; i < 20; i++) pure.step(after20, 127, 64);
+  for (let i = 0; i < 12; i++) pure.step(after12, 127, 64);
+  // The snapshot's player: velocity rounded to the nearest multiple of 30 (halves away from zero), and `own`.
+  const round30 = (v) => (v < 0 ? -Math.round(-v / 30) : Math.round(v / 30)) * 30;
+  const wire = fieldsOf(after12);
+  const sent = wire.slice();
+  sent[2] = round30(wire[2]);
+  sent[3] = round30(wire[3]);
+  const own = { dvx: wire[2] - sent[2], dvy: wire[3] - sent[3] };
+  assert.ok(own.dvx !== 0 && own.dvy !== 0, `a correction to make: ${JSON.stringify(own)}`);
+  assert.ok(Math.abs(own.dvx) <= 15 && Math.abs(own.dvy) <= 15);
+
+  const p = new Predictor(new MovementModel(map, RULES_30, 30), { tickMs: TICK_MS });
+  p.reconcile(fieldsOf(start), 0, 0);
+  hold(p, 1, 20, 127, 64);
+  const error = p.reconcile(sent, 12, 20 * TICK_MS, own);
+  assert.equal(error, 0, 'the true velocity: the replay lands on the pure prediction');
+  assert.deepEqual({ x: p.x, y: p.y }, { x: after20.x, y: after20.y });
+  assert.deepEqual([p.body.vx * 16, p.body.vy * 16], [after20.vx * 16, after20.vy * 16]);
+
+  // Without the correction the replay would start from the rounded velocity, and land elsewhere.
+  const q = new Predictor(new MovementModel(map, RULES_30, 30), { tickMs: TICK_MS });
+  q.reconcile(fieldsOf(start), 0, 0);
+  hold(q, 1, 20, 127, 64);
+  q.reconcile(sent, 12, 20 * TICK_MS);
+  assert.notDeepEqual([q.body.vx, q.body.vy], [after20.vx, after20.vy]);
+});
+
 test('reconciliation: the server skipping inputs (a backlog) drops them from the pending list', () => {
   const p = new Predictor(new MovementModel(open(), RULES_30, 30), { tickMs: TICK_MS });
   p.reconcile(fieldsOf({ x: 500, y: 500, vx: 0, vy: 0 }), 0, 0);

@@ -10,6 +10,7 @@ import {
   PLAYER_FIELD_COUNT,
   PROTOCOL_VERSION,
   ProtocolError,
+  SNAPSHOT_AIM_STEPS,
   ROLE_PLAYER,
   ROLE_SPECTATOR,
   ackMessage,
@@ -31,6 +32,7 @@ import {
   resume,
   roomOptionsArray,
   seat,
+  snapshotAimToRadians,
   spectate,
   toMoveAxis,
   toWorld,
@@ -39,12 +41,15 @@ import {
 } from '../protocol.js';
 
 const hex = (bytes) => Buffer.from(bytes).toString('hex');
+/** An empty `changed` (a bin of no bytes) and a bin of the given bytes. */
+const NO_CHANGES = new Uint8Array(0);
+const bin = (...bytes) => new Uint8Array(bytes);
 
 test('builds client messages', () => {
-  assert.equal(PROTOCOL_VERSION, 5);
-  // [1, 5, "ana", [1]]: quick play when no join is given, and no auth element when there is no token.
-  assert.equal(hex(helloMessage('ana')), '940105a3616e619101');
-  assert.equal(hex(helloMessage('ab', createRoom({ maxPlayers: 8 }))), '940105a26162920393c0c008');
+  assert.equal(PROTOCOL_VERSION, 6);
+  // [1, 6, "ana", [1]]: quick play when no join is given, and no auth element when there is no token.
+  assert.equal(hex(helloMessage('ana')), '940106a3616e619101');
+  assert.equal(hex(helloMessage('ab', createRoom({ maxPlayers: 8 }))), '940106a26162920393c0c008');
   assert.equal(hex(viewMessage(7, 1200, 800)), '940507cd04b0cd0320');
   // Version 5: always 8 elements, view_delay_ms last (0 when not given).
   assert.equal(hex(inputMessage(1, 127, 0, 0, 0, 1235)), '980201' + '7f000000' + 'cd04d3' + '00');
@@ -63,6 +68,20 @@ test('converts units', () => {
   assert.equal(radiansToAim(-Math.PI), 32768);
   assert.equal(radiansToAim(2 * Math.PI - 1e-9), 0);
   for (let aim = 0; aim < 65536; aim += 1111) assert.equal(radiansToAim(aimToRadians(aim)), aim);
+  // Version 6: a snapshot's aim has 256 steps per turn (inputs keep 65536).
+  assert.equal(SNAPSHOT_AIM_STEPS, 256);
+  assert.equal(snapshotAimToRadians(0), 0);
+  assert.equal(snapshotAimToRadians(64), Math.PI / 2);
+  assert.equal(snapshotAimToRadians(128), Math.PI);
+  assert.equal(snapshotAimToRadians(192), (3 * Math.PI) / 2);
+  assert.equal(snapshotAimToRadians(66), (66 / 256) * 2 * Math.PI);
+  // The server rounds an input aim to the snapshot's: ((aim + 128) >> 8) & 255, the same direction.
+  for (let aim = 0; aim < 65536; aim += 777) {
+    const steps = ((aim + 128) >> 8) & 255;
+    let d = Math.abs(snapshotAimToRadians(steps) - aimToRadians(aim));
+    if (d > Math.PI) d = 2 * Math.PI - d;
+    assert.ok(d <= Math.PI / 256 + 1e-12, `input aim ${aim} and snapshot aim ${steps}`);
+  }
   assert.equal(toMoveAxis(1), 127);
   assert.equal(toMoveAxis(-1), -127);
   assert.equal(toMoveAxis(0), 0);
@@ -146,7 +165,18 @@ test('parses welcome', () => {
 
 test('parses snapshots of the PROTOCOL.md session', () => {
   const full = parseServerMessage(
-    encode([2, 1235, 0, 0, [[7, 0, 19200, 12800, 0, 0, 0, 100, 0, 0, 0, 'ana']], [], [], [[1235, 2, 7, 'ana']]]),
+    encode([
+      2,
+      1235,
+      0,
+      0,
+      [[7, 0, 19200, 12800, 0, 0, 0, 100, 0, 0, 0, 'ana']],
+      NO_CHANGES,
+      [],
+      [[1235, 2, 7, 'ana']],
+      [],
+      [-3, 5],
+    ]),
   );
   assert.deepEqual(full, {
     type: 'snapshot',
@@ -154,13 +184,17 @@ test('parses snapshots of the PROTOCOL.md session', () => {
     baseline: 0,
     lastInputSeq: 0,
     created: [{ id: 7, kind: 0, fields: [19200, 12800, 0, 0, 0, 100, 0, 0, 0], name: 'ana' }],
-    changed: [],
+    changed: new Uint8Array(0),
     removed: [],
     events: [{ tick: 1235, kind: 2, playerId: 7, name: 'ana' }],
     hits: [],
+    own: { dvx: -3, dvy: 5 },
   });
-  const delta = parseServerMessage(encode([2, 1237, 1235, 1, [], [[7, 5, 19213, 427]], [], []]));
-  assert.deepEqual(delta.changed, [{ id: 7, mask: 5, values: [19213, 427] }]);
+  // `changed` is kept as its raw bytes, for the store to decode against the baseline.
+  const delta = parseServerMessage(encode([2, 1237, 1235, 1, [], bin(0x12, 0x08, 0, 0xc0, 0x80, 0, 0, 0), [], [], [], []]));
+  assert.ok(delta.changed instanceof Uint8Array);
+  assert.deepEqual([...delta.changed], [0x12, 0x08, 0, 0xc0, 0x80, 0, 0, 0]);
+  assert.equal(delta.own, null, "a spectator's own is []");
   const bullets = parseServerMessage(
     encode([
       2,
@@ -168,13 +202,15 @@ test('parses snapshots of the PROTOCOL.md session', () => {
       8,
       3,
       [[65536, 1, 160, 320, -14400, 0, 7, 9]],
-      [],
+      NO_CHANGES,
       [65537],
       [
         [9, 1, 7, 8],
         [9, 3, 8],
         [9, 99, 1],
       ],
+      [],
+      [0, 0],
     ]),
   );
   assert.deepEqual(bullets.created[0], { id: 65536, kind: 1, fields: [160, 320, -14400, 0, 7, 9], name: null });
@@ -184,6 +220,7 @@ test('parses snapshots of the PROTOCOL.md session', () => {
     { tick: 9, kind: 3, playerId: 8 },
     { tick: 9, kind: 99 },
   ]);
+  assert.deepEqual(bullets.own, { dvx: 0, dvy: 0 });
 });
 
 test('parses pong and close', () => {
@@ -240,11 +277,10 @@ test('rejects malformed server messages', () => {
     [9, 1],
     [3],
     [4, 1000],
-    [2, 1, 0, 0, [[7, 0, 1, 2]], [], [], []], // short player
-    [2, 1, 0, 0, [[7, 2, 1, 2]], [], [], []], // unknown kind
-    [2, 2, 1, 0, [], [[7, 3, 1]], [], []], // mask says two values, one given
-    [2, 2, 1, 0, [], [], [-1], []],
-    [2, 2, 1, 0, [], [], [], [[2, 1, 7]]], // short kill event
+    [2, 1, 0, 0, [[7, 0, 1, 2]], NO_CHANGES, [], [], [], []], // short player
+    [2, 1, 0, 0, [[7, 2, 1, 2]], NO_CHANGES, [], [], [], []], // unknown kind
+    [2, 2, 1, 0, [], NO_CHANGES, [-1], [], [], []],
+    [2, 2, 1, 0, [], NO_CHANGES, [], [[2, 1, 7]], [], []], // short kill event
     [1, 4, 7, 0, 1, ['m', 10, 10, [], []], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], ['r', 'r', 0], null], // tick_rate 0
     [1, 3, 7, 30, 1, ['m', 10, 10, [], []], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]], // a v2 welcome: no room
     [1, 4, 7, 30, 1, ['m', 10, 10, [], []], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], ['r', 'r', 2], null], // unknown role
@@ -263,14 +299,14 @@ const ROOM = ['k3j9x2m4q8rt', 'arena 1', 0];
 
 test('hello carries the join token as a 5th element, and leaves it out when there is none', () => {
   const token = 'eyJhbGciOiJIUzI1NiJ9.eyJuYW1lIjoiYW5hIn0.c2ln';
-  assert.deepEqual(decode(helloMessage('ana', quickPlay(), token)), [1, 5, 'ana', [1], token]);
+  assert.deepEqual(decode(helloMessage('ana', quickPlay(), token)), [1, 6, 'ana', [1], token]);
   const room = decode(helloMessage('ana', joinRoom('k3j9x2m4q8rt'), 'jwt'));
-  assert.deepEqual(room, [1, 5, 'ana', [2, 'k3j9x2m4q8rt'], 'jwt']);
-  // [1, 5, "ana", [1], "jwt"]: 95 = array of 5, a3 "jwt" last.
-  assert.equal(hex(helloMessage('ana', quickPlay(), 'jwt')), '950105a3616e619101a36a7774');
+  assert.deepEqual(room, [1, 6, 'ana', [2, 'k3j9x2m4q8rt'], 'jwt']);
+  // [1, 6, "ana", [1], "jwt"]: 95 = array of 5, a3 "jwt" last.
+  assert.equal(hex(helloMessage('ana', quickPlay(), 'jwt')), '950106a3616e619101a36a7774');
   // null and undefined both mean "no token": a 4-element hello, not a nil 5th element.
-  assert.equal(hex(helloMessage('ana', quickPlay(), null)), '940105a3616e619101');
-  assert.equal(hex(helloMessage('ana', quickPlay(), undefined)), '940105a3616e619101');
+  assert.equal(hex(helloMessage('ana', quickPlay(), null)), '940106a3616e619101');
+  assert.equal(hex(helloMessage('ana', quickPlay(), undefined)), '940106a3616e619101');
   assert.throws(() => helloMessage('ana', quickPlay(), 42), TypeError);
 });
 
@@ -280,10 +316,10 @@ test('a resume join: [5, token, last_tick], last_tick 0 when nothing is held', (
   assert.deepEqual(joinArray(resume(token)), [5, token, 0]);
   assert.deepEqual(joinArray(resume(token, 4294967295)), [5, token, 4294967295]);
   // The whole hello: the name is ignored by the server for a resume but must still be a string (may be empty).
-  assert.deepEqual(decode(helloMessage('', resume(token, 77))), [1, 5, '', [5, token, 77]]);
+  assert.deepEqual(decode(helloMessage('', resume(token, 77))), [1, 6, '', [5, token, 77]]);
   const bytes = hex(helloMessage('ana', resume('t', 300)));
   // 94 01 05 a3"ana" 93 05 a1"t" cd012c: the tick as a uint16.
-  assert.equal(bytes, '940105a3616e61' + '9305a174cd012c');
+  assert.equal(bytes, '940106a3616e61' + '9305a174cd012c');
   assert.throws(() => joinArray(resume(undefined, 1)), TypeError);
   assert.throws(() => joinArray(resume('t', -1)), TypeError);
   assert.throws(() => joinArray(resume('t', 1.5)), TypeError);
@@ -390,7 +426,7 @@ test('players have nine fields: flags at index 8, FLAG_DISCONNECTED its bit 0', 
   assert.equal(P_FLAGS, 8);
   assert.equal(FLAG_DISCONNECTED, 1);
   const snap = parseServerMessage(
-    encode([2, 20, 0, 0, [[2, 0, 9600, 11200, 0, 0, 0, 100, 3, 0, 1, 'ana']], [], [], []]),
+    encode([2, 20, 0, 0, [[2, 0, 9600, 11200, 0, 0, 0, 100, 3, 0, 1, 'ana']], NO_CHANGES, [], [], [], []]),
   );
   assert.deepEqual(snap.created[0], {
     id: 2,
@@ -399,24 +435,55 @@ test('players have nine fields: flags at index 8, FLAG_DISCONNECTED its bit 0', 
     name: 'ana',
   });
   // The v3 shape (8 fields and the name) is short by one now; 9 fields without a name too.
-  assert.throws(() => parseServerMessage(encode([2, 1, 0, 0, [[2, 0, 1, 2, 3, 4, 5, 6, 7, 8, 'ana']], [], [], []])));
-  assert.throws(() => parseServerMessage(encode([2, 1, 0, 0, [[2, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]], [], [], []])));
+  const v3 = [2, 0, 1, 2, 3, 4, 5, 6, 7, 8, 'ana'];
+  assert.throws(() => parseServerMessage(encode([2, 1, 0, 0, [v3], NO_CHANGES, [], [], [], []])));
+  const nameless = [2, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  assert.throws(() => parseServerMessage(encode([2, 1, 0, 0, [nameless], NO_CHANGES, [], [], [], []])));
   // Bullets keep six fields.
-  const b = parseServerMessage(encode([2, 1, 0, 0, [[65536, 1, 1, 2, 3, 4, 5, 6]], [], [], []]));
+  const b = parseServerMessage(encode([2, 1, 0, 0, [[65536, 1, 1, 2, 3, 4, 5, 6]], NO_CHANGES, [], [], [], []]));
   assert.equal(b.created[0].fields.length, 6);
 });
 
-test('changed masks are up to 16 bits: the flags bit (256) travels as a uint16', () => {
-  // [2, 21, 20, 7, [], [[2, 256, 1]], [], []]: the flags of player 2 went from 0 to 1.
-  const bytes = encode([2, 21, 20, 7, [], [[2, 256, 1]], [], []]);
-  assert.equal(hex(bytes), '98021514079091' + '9302cd010001' + '9090');
-  const flags = parseServerMessage(bytes);
-  assert.deepEqual(flags.changed, [{ id: 2, mask: 256, values: [1] }]);
-  const all = parseServerMessage(encode([2, 2, 1, 0, [], [[2, 0x1ff, 1, 2, 3, 4, 5, 6, 7, 8, 9]], [], []]));
-  assert.deepEqual(all.changed[0], { id: 2, mask: 511, values: [1, 2, 3, 4, 5, 6, 7, 8, 9] });
-  const widest = parseServerMessage(encode([2, 2, 1, 0, [], [[2, 0xffff, ...new Array(16).fill(1)]], [], []]));
-  assert.equal(widest.changed[0].values.length, 16);
-  assert.throws(() => parseServerMessage(encode([2, 2, 1, 0, [], [[2, 0x10000, 1]], [], []])), ProtocolError);
+// ---------------------------------------------------------------------------------------------------------------
+// Version 6: `changed` a bin, `own` the 10th element
+
+test('a v6 snapshot: 10 elements, changed a bin (bin8 or bin16) kept as bytes, own [] or [dvx, dvy]', () => {
+  // [2, 21, 20, 7, [], bin(0x12, 0x08), [], [], [], [16, -15]]: c4 02 is a bin8 of 2 bytes.
+  const bytes = encode([2, 21, 20, 7, [], bin(0x12, 0x08), [], [], [], [16, -15]]);
+  assert.equal(hex(bytes), '9a02151407' + '90' + 'c4021208' + '909090' + '9210f1');
+  const msg = parseServerMessage(bytes);
+  assert.deepEqual(msg.changed, bin(0x12, 0x08));
+  assert.deepEqual(msg.own, { dvx: 16, dvy: -15 });
+  // A bin of 300 bytes (bin16, c5) as well.
+  const long = new Uint8Array(300).fill(7);
+  const wide = parseServerMessage(encode([2, 2, 1, 0, [], long, [], [], [], []]));
+  assert.equal(wide.changed.length, 300);
+  assert.equal(wide.changed[299], 7);
+  assert.equal(wide.own, null);
+  // Wide corrections are integers too.
+  const big = parseServerMessage(encode([2, 2, 1, 0, [], NO_CHANGES, [], [], [], [-2147483648, 2147483647]]));
+  assert.deepEqual(big.own, { dvx: -2147483648, dvy: 2147483647 });
+});
+
+test('a snapshot whose changed is not a bin, or whose own is not 0 or 2 integers, is unreadable', () => {
+  const bad = [
+    [2, 2, 1, 0, [], [], [], [], [], []], // changed an array (the v5 form)
+    [2, 2, 1, 0, [], [[7, 1, 16]], [], [], [], []], // a v5 changed entry
+    [2, 2, 1, 0, [], null, [], [], [], []], // nil
+    [2, 2, 1, 0, [], '\x12', [], [], [], []], // a string is no bin
+    [2, 2, 1, 0, [], 0, [], [], [], []],
+    [2, 2, 1, 0, [], NO_CHANGES, [], [], [], null], // own nil
+    [2, 2, 1, 0, [], NO_CHANGES, [], [], [], [1]], // one correction
+    [2, 2, 1, 0, [], NO_CHANGES, [], [], [], [1, 2, 3]], // three
+    [2, 2, 1, 0, [], NO_CHANGES, [], [], [], [1.5, 2]], // fractional
+    [2, 2, 1, 0, [], NO_CHANGES, [], [], [], ['1', 2]], // a string
+    [2, 2, 1, 0, [], NO_CHANGES, [], [], [], [2 ** 31, 0]], // beyond int32
+    [2, 2, 1, 0, [], NO_CHANGES, [], [], [], {}], // not an array
+    [2, 2, 1, 0, [], NO_CHANGES, [], [], [], [], []], // 11 elements
+    [2, 2, 1, 0, [], NO_CHANGES, [], [], []], // 9 elements (a v5 snapshot)
+    [2, 2, 1, 0, [], [], [], []], // 8 elements (a v4 snapshot)
+  ];
+  for (const m of bad) assert.throws(() => parseServerMessage(encode(m)), ProtocolError, String(m));
 });
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -455,7 +522,7 @@ test('welcome rules: an 11th number is max_rewind_ticks; 10 rules leave it out',
 
 test('snapshots carry hits as a 9th element: [tick, victim] uint32 pairs', () => {
   const msg = parseServerMessage(
-    encode([2, 40, 38, 12, [], [], [], [[40, 1, 7, 9]], [[39, 8], [40, 9], [40, 4294967295]]]),
+    encode([2, 40, 38, 12, [], NO_CHANGES, [], [[40, 1, 7, 9]], [[39, 8], [40, 9], [40, 4294967295]], []]),
   );
   assert.deepEqual(msg.hits, [
     { tick: 39, victim: 8 },
@@ -463,30 +530,27 @@ test('snapshots carry hits as a 9th element: [tick, victim] uint32 pairs', () =>
     { tick: 40, victim: 4294967295 },
   ]);
   assert.deepEqual(msg.events, [{ tick: 40, kind: 1, killer: 7, victim: 9 }]);
-  // Nobody hit (and every spectator's snapshot): an empty array, 0x90, last.
-  const none = encode([2, 41, 40, 12, [], [], [], [], []]);
-  assert.equal(hex(none), '9902' + '29280c' + '90909090' + '90');
+  // Nobody hit (and every spectator's snapshot): an empty array, 0x90, before own; nothing changed: an empty bin.
+  const none = encode([2, 41, 40, 12, [], NO_CHANGES, [], [], [], []]);
+  assert.equal(hex(none), '9a02' + '29280c' + '90' + 'c400' + '909090' + '90');
   assert.deepEqual(parseServerMessage(none).hits, []);
-  // A version 4 snapshot (8 elements) reads as one with no hits.
-  assert.deepEqual(parseServerMessage(encode([2, 41, 40, 12, [], [], [], []])).hits, []);
 });
 
 test('a malformed hits element makes the snapshot unreadable, like a malformed event', () => {
   const bad = [
-    [2, 2, 1, 0, [], [], [], [], {}], // hits not an array
-    [2, 2, 1, 0, [], [], [], [], null], // nil
-    [2, 2, 1, 0, [], [], [], [], [[2]]], // short hit
-    [2, 2, 1, 0, [], [], [], [], [[2, 7, 1]]], // long hit
-    [2, 2, 1, 0, [], [], [], [], [2, 7]], // a hit that is not an array
-    [2, 2, 1, 0, [], [], [], [], [[-2, 7]]], // negative tick
-    [2, 2, 1, 0, [], [], [], [], [[2, -7]]], // negative victim
-    [2, 2, 1, 0, [], [], [], [], [[2.5, 7]]], // fractional tick
-    [2, 2, 1, 0, [], [], [], [], [[2, 2 ** 32]]], // victim beyond uint32
-    [2, 2, 1, 0, [], [], [], [], [[2, '7']]], // a string
-    [2, 2, 1, 0, [], [], [], [], [], []], // 10 elements
-    [2, 2, 1, 0, [], [], []], // 7 elements
+    [2, 2, 1, 0, [], NO_CHANGES, [], [], {}, []], // hits not an array
+    [2, 2, 1, 0, [], NO_CHANGES, [], [], null, []], // nil
+    [2, 2, 1, 0, [], NO_CHANGES, [], [], [[2]], []], // short hit
+    [2, 2, 1, 0, [], NO_CHANGES, [], [], [[2, 7, 1]], []], // long hit
+    [2, 2, 1, 0, [], NO_CHANGES, [], [], [2, 7], []], // a hit that is not an array
+    [2, 2, 1, 0, [], NO_CHANGES, [], [], [[-2, 7]], []], // negative tick
+    [2, 2, 1, 0, [], NO_CHANGES, [], [], [[2, -7]], []], // negative victim
+    [2, 2, 1, 0, [], NO_CHANGES, [], [], [[2.5, 7]], []], // fractional tick
+    [2, 2, 1, 0, [], NO_CHANGES, [], [], [[2, 2 ** 32]], []], // victim beyond uint32
+    [2, 2, 1, 0, [], NO_CHANGES, [], [], [[2, '7']], []], // a string
+    [2, 2, 1, 0, [], NO_CHANGES, []], // 7 elements
   ];
-  for (const m of bad) assert.throws(() => parseServerMessage(encode(m)), ProtocolError, JSON.stringify(m));
+  for (const m of bad) assert.throws(() => parseServerMessage(encode(m)), ProtocolError, String(m));
 });
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -499,9 +563,9 @@ const NO_OPTIONS = { name: null, map: null, maxPlayers: null, tickRate: null, vi
 test('a seat join: [6, seat_token], a string and nothing else', () => {
   assert.deepEqual(seat(SEAT_TOKEN), { kind: 'seat', token: SEAT_TOKEN });
   assert.deepEqual(joinArray(seat(SEAT_TOKEN)), [6, SEAT_TOKEN]);
-  // [1, 5, "ana", [6, "t"], "jwt"]: the hello after a redirect keeps the name and the join token.
-  assert.equal(hex(helloMessage('ana', seat('t'), 'jwt')), '950105a3616e61' + '9206a174' + 'a36a7774');
-  assert.deepEqual(decode(helloMessage('', seat(SEAT_TOKEN))), [1, 5, '', [6, SEAT_TOKEN]]);
+  // [1, 6, "ana", [6, "t"], "jwt"]: the hello after a redirect keeps the name and the join token.
+  assert.equal(hex(helloMessage('ana', seat('t'), 'jwt')), '950106a3616e61' + '9206a174' + 'a36a7774');
+  assert.deepEqual(decode(helloMessage('', seat(SEAT_TOKEN))), [1, 6, '', [6, SEAT_TOKEN]]);
   assert.throws(() => joinArray(seat(undefined)), TypeError);
   assert.throws(() => joinArray(seat(42)), TypeError);
 });

@@ -9,7 +9,7 @@ const state = (tick, list) => new TickState(tick, 0, new Map(list.map((e) => [e.
 const player = (id, x, y, name, hp = 100, respawn = 0) => ({
   id,
   kind: 0,
-  fields: [x, y, 0, 0, 16384, hp, 2, respawn],
+  fields: [x, y, 0, 0, 64, hp, 2, respawn],
   name,
 });
 

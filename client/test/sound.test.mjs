@@ -6,10 +6,9 @@ import assert from 'node:assert/strict';
 import { createDebugView } from '../debug.js';
 import { OwnFeedback } from '../feedback.js';
 import { InputManager } from '../input.js';
-import { encode } from '../msgpack.js';
-import { parseServerMessage } from '../protocol.js';
 import { MUTE_KEY, MuteButton, SOUND_KINDS, Sounds, defaultAudioContext, loadMuted, saveMuted } from '../sound.js';
 import { APPLIED, SnapshotStore } from '../state.js';
+import { changedFor, snapshot } from './delta.mjs';
 
 class FakeParam {
   constructor(value = 1) {
@@ -355,10 +354,11 @@ const player = (id, hp) => [id, 0, 1600, 1600, 0, 0, 0, hp, 0, 0, 0, `p${id}`];
 
 test('sound triggers: own shot, hit, kill and hurt from snapshots, each once, only once audio is unlocked', () => {
   const { sounds } = soundsWith();
-  const store = new SnapshotStore();
+  const store = new SnapshotStore(30);
   const fb = new OwnFeedback();
-  const feed = (tick, baseline, { created = [], changed = [], events = [], hits = [] } = {}) => {
-    const snap = parseServerMessage(encode([2, tick, baseline, 0, created, changed, [], events, hits]));
+  const feed = (tick, baseline, { created = [], changes = {}, events = [], hits = [] } = {}) => {
+    const changed = baseline === 0 ? new Uint8Array(0) : changedFor(store.stateAt(baseline), tick, 30, changes);
+    const snap = snapshot({ tick, baseline, created, changed, events, hits });
     const prev = store.current;
     const r = store.apply(snap);
     sounds.playFeedback(fb.observe(ME, snap, r.status === APPLIED, r.hits, r.events, prev, store.current));
@@ -376,11 +376,11 @@ test('sound triggers: own shot, hit, kill and hurt from snapshots, each once, on
   // A hit that kills sounds as a kill, not also as a hit.
   const kill = feed(16, 15, { hits: [[16, 9]], events: [[16, 1, ME, 9]] });
   assert.deepEqual(kill, { shot: 1, hit: 1, kill: 1, hurt: 0 });
-  assert.deepEqual(feed(17, 16, { changed: [[ME, 1 << 5, -20]] }), { shot: 1, hit: 1, kill: 1, hurt: 1 });
-  assert.deepEqual(feed(18, 17, { changed: [[8, 1 << 5, -20]] }), { shot: 1, hit: 1, kill: 1, hurt: 1 });
+  assert.deepEqual(feed(17, 16, { changes: { [ME]: { hp: 80 } } }), { shot: 1, hit: 1, kill: 1, hurt: 1 });
+  assert.deepEqual(feed(18, 17, { changes: { 8: { hp: 80 } } }), { shot: 1, hit: 1, kill: 1, hurt: 1 });
   // Muted: the same events start nothing and count nothing.
   sounds.setMuted(true);
-  const muted = feed(19, 18, { changed: [[ME, 1 << 5, -20]], hits: [[19, 8]] });
+  const muted = feed(19, 18, { changes: { [ME]: { hp: 60 } }, hits: [[19, 8]] });
   assert.deepEqual(muted, { shot: 1, hit: 1, kill: 1, hurt: 1 });
   assert.equal(fb.hits, 3, 'the hits are still counted (and marked) while muted');
 });
