@@ -13,11 +13,14 @@ mod common;
 use common::golden_files::{check_committed, hex};
 use std::sync::Arc;
 
+use glam::Vec2;
 use serde::Serialize;
 use serde_json::{json, Value};
 use skirmish::codec::{decode_client, decode_server, encode_client, encode_server};
+use skirmish::sim::{Map, PlayerInput, Rules, World};
+use skirmish::snapshot::{encode_delta, Replica, View, WorldSnapshot};
 use skirmish::protocol::{
-    mask_fields, ClientMessage, EntityKind, EntityState, Event, FieldDelta, Hit, Input, Join, MapInfo, Role, RoomInfo,
+    ClientMessage, EntityKind, EntityState, Event, Hit, Input, Join, MapInfo, Role, RoomInfo,
     RoomOptions, RosterEntry, RulesInfo, ServerMessage, SessionInfo, Snapshot, Welcome, EVENT_JOIN, EVENT_KILL,
     EVENT_LEAVE, MAX_FIELDS, PROTOCOL_VERSION,
 };
@@ -49,18 +52,6 @@ fn bullet(id: u32, fields: [i32; 6]) -> EntityState {
     EntityState { id, kind: EntityKind::Bullet, fields: all, name: None }
 }
 
-/// A delta carrying `values` for the bits of `mask`, in increasing bit order.
-fn delta(id: u32, mask: u16, values: &[i32]) -> FieldDelta {
-    assert_eq!(mask.count_ones() as usize, values.len(), "one value per mask bit");
-    let mut fields = [0; MAX_FIELDS];
-    let mut values = values.iter();
-    for (bit, field) in fields.iter_mut().enumerate() {
-        if mask & (1 << bit) != 0 {
-            *field = *values.next().unwrap();
-        }
-    }
-    FieldDelta { id, mask, fields }
-}
 
 fn entry(id: u32, name: &str, score: i32, hp: i32) -> RosterEntry {
     RosterEntry { id, name: name.into(), score, hp }
@@ -121,8 +112,8 @@ fn server_messages() -> Vec<(&'static str, ServerMessage)> {
         last_input_seq: 0,
         created: vec![
             player(7, [19200, 12800, 0, 0, 0, 100, 0, 0, 0], "ana"),
-            player(8, [3200, 25600, -1600, 4160, 49152, 35, 12, 0, 0], "Zoë"),
-            player(300, [100, 200, 0, 0, 65535, 0, 3, 90, 1], "日本語の名前"),
+            player(8, [3200, 25600, -1620, 4170, 192, 35, 12, 0, 0], "Zoë"),
+            player(300, [100, 200, 0, 0, 255, 0, 3, 90, 1], "日本語の名前"),
             bullet(65536, [19456, 12800, 14400, 0, 7, 1234]),
             bullet(70000, [3000, 25000, -10182, -10182, 8, 1235]),
         ],
@@ -134,6 +125,7 @@ fn server_messages() -> Vec<(&'static str, ServerMessage)> {
             Event::Leave { tick: 1235, player: 9 },
         ],
         hits: vec![Hit { tick: 1234, victim: 8 }, Hit { tick: 1235, victim: 8 }],
+        own: Some([-14, 15]),
     };
     // More than 15 entities: the created array needs an array16 header.
     let crowded = Snapshot {
@@ -148,25 +140,16 @@ fn server_messages() -> Vec<(&'static str, ServerMessage)> {
         removed: vec![],
         events: vec![Event::Join { tick: 70000, player: 20, name: Arc::from("bot20") }],
         hits: vec![],
+        own: None,
     };
     let delta_snapshot = Snapshot {
         tick: 1237,
         baseline: 1235,
         last_input_seq: 1,
         created: vec![player(10, [16000, 16000, 0, 0, 0, 100, 0, 0, 0], "late")],
-        changed: vec![
-            // The example from PROTOCOL.md: x and vx of player 7.
-            delta(7, 0b0000_0101, &[19213, 427]),
-            // Every field: negative fixint, int8, int16, int32, positive fixint, uint8, uint16, uint32.
-            delta(8, 0xff, &[-5, -100, -1000, -100_000, 127, 200, 65535, 100_000]),
-            // The extremes of an i32 field; mask with the top bit set needs a uint8.
-            delta(9, 0b1000_0001, &[i32::MIN, i32::MAX]),
-            // Zero and boundary values of each width.
-            delta(11, 0b0111_1111, &[0, -32, -33, -128, -129, -32768, -32769]),
-            delta(12, 0b0000_1111, &[128, 255, 256, 65536]),
-            // A player losing its socket: the flags field (bit 8) makes the mask a uint16.
-            delta(13, 0b1_0000_0000, &[1]),
-        ],
+        // The parser keeps the stream as bytes (client/test/deltas.json holds streams applied to baselines); 300
+        // bytes need a bin16 header.
+        changed: (0..300).map(|i| (i * 7 % 256) as u8).collect(),
         removed: vec![5, 255, 65535, 65536, 70000, 4_000_000_000],
         events: vec![
             Event::Kill { tick: 1236, killer: 8, victim: 7 },
@@ -175,6 +158,7 @@ fn server_messages() -> Vec<(&'static str, ServerMessage)> {
         ],
         // A hit on a player with a large id (uint16) in the delta's range.
         hits: vec![Hit { tick: 1236, victim: 300 }],
+        own: Some([0, -1]),
     };
     let empty_delta = Snapshot {
         tick: 4_000_000_000,
@@ -185,6 +169,7 @@ fn server_messages() -> Vec<(&'static str, ServerMessage)> {
         removed: vec![],
         events: vec![],
         hits: vec![],
+        own: Some([0, 0]),
     };
     vec![
         ("welcome", ServerMessage::Welcome(welcome())),
@@ -455,14 +440,11 @@ fn server_json(message: &ServerMessage) -> Value {
             "baseline": s.baseline,
             "lastInputSeq": s.last_input_seq,
             "created": s.created.iter().map(entity_json).collect::<Vec<_>>(),
-            "changed": s.changed.iter().map(|c| json!({
-                "id": c.id,
-                "mask": c.mask,
-                "values": mask_fields(u32::from(c.mask)).map(|i| c.fields[i]).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
+            "changed": s.changed,
             "removed": s.removed,
             "events": s.events.iter().map(event_json).collect::<Vec<_>>(),
             "hits": s.hits.iter().map(|h| json!({ "tick": h.tick, "victim": h.victim })).collect::<Vec<_>>(),
+            "own": s.own.map_or(vec![], |own| own.to_vec()),
         }),
         ServerMessage::Pong { nonce } => json!({ "type": "pong", "nonce": nonce }),
         ServerMessage::Close { code, reason } => json!({ "type": "close", "code": code, "reason": reason }),
@@ -528,8 +510,69 @@ fn client_json(message: &ClientMessage) -> Value {
     }
 }
 
+/// A MessagePack value as JSON, a bin as an array of its bytes (serde_json's own `Value` refuses bytes).
+struct MsgpackJson(Value);
+
+impl<'de> serde::Deserialize<'de> for MsgpackJson {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{MapAccess, SeqAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = MsgpackJson;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any MessagePack value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<MsgpackJson, E> {
+                Ok(MsgpackJson(v.into()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<MsgpackJson, E> {
+                Ok(MsgpackJson(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<MsgpackJson, E> {
+                Ok(MsgpackJson(v.into()))
+            }
+            fn visit_f32<E>(self, v: f32) -> Result<MsgpackJson, E> {
+                Ok(MsgpackJson(json!(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<MsgpackJson, E> {
+                Ok(MsgpackJson(json!(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<MsgpackJson, E> {
+                Ok(MsgpackJson(v.into()))
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<MsgpackJson, E> {
+                Ok(MsgpackJson(json!(v)))
+            }
+            fn visit_unit<E>(self) -> Result<MsgpackJson, E> {
+                Ok(MsgpackJson(Value::Null))
+            }
+            fn visit_none<E>(self) -> Result<MsgpackJson, E> {
+                Ok(MsgpackJson(Value::Null))
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<MsgpackJson, D::Error> {
+                <MsgpackJson as serde::Deserialize>::deserialize(d)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<MsgpackJson, A::Error> {
+                let mut items = Vec::new();
+                while let Some(MsgpackJson(item)) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(MsgpackJson(Value::Array(items)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MsgpackJson, A::Error> {
+                let mut object = serde_json::Map::new();
+                while let Some((key, MsgpackJson(value))) = map.next_entry::<String, MsgpackJson>()? {
+                    object.insert(key, value);
+                }
+                Ok(MsgpackJson(Value::Object(object)))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
 fn vector(name: &str, direction: &'static str, bytes: &[u8], message: Value) -> Vector {
-    let value: Value = rmp_serde::from_slice(bytes)
+    let MsgpackJson(value) = rmp_serde::from_slice(bytes)
         .unwrap_or_else(|e| panic!("{name}: the encoded bytes do not decode as a MessagePack value: {e}"));
     Vector { name: name.to_string(), direction, hex: hex(bytes), value, message }
 }
@@ -562,4 +605,135 @@ fn golden_vectors_match_the_committed_file() {
     let mut expected = serde_json::to_string_pretty(&vectors).expect("vectors serialize");
     expected.push('\n');
     check_committed(GOLDEN_PATH, &expected, "what the codec now writes for the vectors in tests/golden.rs");
+}
+
+/// Where the delta vectors live: baselines, deltas against them and the states they must give.
+const DELTAS_PATH: &str = "client/test/deltas.json";
+
+/// One entry of deltas.json: a full snapshot (the baseline), a delta against it, and the state the delta gives.
+#[derive(Serialize)]
+struct DeltaVector {
+    name: String,
+    tick_rate: u32,
+    /// The baseline as a full snapshot message.
+    full_hex: String,
+    /// The delta snapshot message against the full one's tick.
+    delta_hex: String,
+    /// The entities after applying the delta, sorted by id, in the client parser's form.
+    expected: Vec<Value>,
+}
+
+fn delta_vector(name: &str, tick_rate: u32, base: &WorldSnapshot, current: &WorldSnapshot) -> DeltaVector {
+    let message = |base: Option<&WorldSnapshot>, current: &WorldSnapshot| {
+        let mut bytes = Vec::new();
+        skirmish::codec::encode_snapshot_header(&mut bytes, current.tick, base.map_or(0, |b| b.tick), 0);
+        bytes.extend(encode_delta(base.map(View::all), View::all(current), tick_rate));
+        bytes.extend([0x90, 0x90, 0x90]);
+        bytes
+    };
+    let (full, delta) = (message(None, base), message(Some(base), current));
+    // The vector holds only what the crate's own replica reproduces.
+    let mut replica = Replica::new(tick_rate);
+    for bytes in [&full, &delta] {
+        let ServerMessage::Snapshot(snapshot) = decode_server(bytes).expect("decodes") else { panic!("a snapshot") };
+        replica.apply(&snapshot).expect("applies");
+    }
+    assert_eq!(replica.latest_states().expect("a state").1, current.entities, "{name}");
+    DeltaVector {
+        name: name.into(),
+        tick_rate,
+        full_hex: hex(&full),
+        delta_hex: hex(&delta),
+        expected: current.entities.iter().map(entity_json).collect(),
+    }
+}
+
+/// Hand-made states for the corners of the coding, then a real world of wandering players at several baseline ages.
+fn delta_vectors() -> Vec<DeltaVector> {
+    let mut vectors = Vec::new();
+    let rate = 30;
+    let base = WorldSnapshot::from_entities(
+        10,
+        vec![
+            (player(1, [1600, 1600, 960, 0, 0, 100, 0, 0, 0], "steady"), 1),
+            (player(2, [3200, 800, 0, -480, 64, 100, 0, 0, 0], "turning"), 2),
+            (player(3, [0, 0, 0, 0, 250, 0, 7, 5, 0], "dead"), 3),
+            (player(4, [-50, 90, 30, -30, 3, 100, 2, 0, 1], "held"), 4),
+            (bullet(65536, [100, 100, 14400, 0, 1, 9]), 5),
+            (bullet(65537, [200, 100, 14400, 0, 1, 9]), 6),
+        ],
+    );
+    let later = |tick: u32, f: &dyn Fn(&mut Vec<(EntityState, u32)>)| {
+        let mut entities: Vec<(EntityState, u32)> = base
+            .entities
+            .iter()
+            .zip([1, 2, 3, 4, 5, 6])
+            .map(|(e, generation)| {
+                let mut e = e.clone();
+                skirmish::snapshot::delta::predict(e.kind, &mut e.fields, tick - base.tick, rate);
+                (e, generation)
+            })
+            .collect();
+        f(&mut entities);
+        entities.sort_by_key(|(e, _)| e.id);
+        WorldSnapshot::from_entities(tick, entities)
+    };
+    let predicted = later(12, &|_| {});
+    let spec_example = later(12, &|entities| {
+        entities[1].0.fields[0] += 1;
+        entities[1].0.fields[4] = 66;
+    });
+    let corners = later(13, &|entities| {
+        let (turning, dead, held) = (1, 2, 3);
+        entities[turning].0.fields[2] = 300; // vx 0 -> 300: a residual of 10 steps of the tick rate
+        entities[turning].0.fields[4] = 250; // aim 64 -> 250: wraps backwards, -70
+        entities[dead].0.fields[0] = i32::MIN; // a 32-bit residual
+        entities[dead].0.fields[5] = 100; // respawned
+        entities[dead].0.fields[7] = 0;
+        entities[held].0.fields[8] = 0; // the socket is back
+        entities[held].0.fields[6] = i32::MAX;
+    });
+    let churn = later(14, &|entities| {
+        entities.remove(0); // player 1 gone
+        entities[3].1 = 99; // bullet 65536 replaced by a new one under its id
+        entities[3].0.fields[5] = 14;
+        entities.push((player(5, [10, 10, 0, 0, 0, 100, 0, 0, 0], "new"), 7));
+    });
+    for (name, current) in
+        [("predicted_only", &predicted), ("spec_example", &spec_example), ("corners", &corners), ("churn", &churn)]
+    {
+        vectors.push(delta_vector(name, rate, &base, current));
+    }
+
+    // A real world: players steering on seeded walks (turning and stopping), at 30 and 60 Hz, deltas 1, 2 and 7
+    // ticks old.
+    for tick_rate in [30u32, 60] {
+        let map = Map::bundled_arena();
+        let mut world = World::new(map, Rules::for_tick_rate(tick_rate), 3);
+        let ids: Vec<_> = (0..12).map(|i| world.add_player(&format!("walker{i}"))).collect();
+        let mut history = Vec::new();
+        for tick in 0..90u32 {
+            for (i, id) in ids.iter().enumerate() {
+                let angle = (tick as f32 + i as f32 * 7.0) / 10.0;
+                let movement = if (tick / 20 + i as u32) % 3 == 0 { Vec2::ZERO } else { Vec2::from_angle(angle) };
+                let aim = (tick * 900 + i as u32 * 5000) as u16;
+                world.set_input(*id, PlayerInput { movement, aim, fire: false, rewind: 0.0 });
+            }
+            world.step();
+            history.push(WorldSnapshot::capture(&world));
+        }
+        for age in [1, 2, 7] {
+            let current = &history[history.len() - 1];
+            let base = &history[history.len() - 1 - age];
+            vectors.push(delta_vector(&format!("walkers_{tick_rate}hz_{age}_ticks"), tick_rate, base, current));
+        }
+    }
+    vectors
+}
+
+#[test]
+fn delta_vectors_match_the_committed_file() {
+    let mut expected = serde_json::to_string_pretty(&delta_vectors()).expect("vectors serialize");
+    expected.push('\n');
+    check_committed(DELTAS_PATH, &expected, "what the delta coder now writes for the vectors in tests/golden.rs");
 }
