@@ -16,6 +16,12 @@
 // hello's names, a create join's `options` naming all six options, null when absent) and a hello's join `{kind:
 // 'seat', token}` (kind 6). A golden.json written before them has neither; once it has a redirect it must have
 // one whose join is a seat, one whose join is a resume, and a hello with a seat join.
+//
+// Version 6 (compact deltas): a snapshot's `changed` is a MessagePack bin, written in `message` (and in `value`, the
+// JSON mirror of the decoded wire) as an array of byte numbers (0..255); its `own` is `[]` or `[dvx, dvy]` in
+// `message`. The parser returns `changed` as a Uint8Array and `own` as null or `{dvx, dvy}`, so both are turned
+// into those JSON forms before the comparison. Players' `fields` carry aim 0..255 and vx, vy in multiples of the tick
+// rate, which the comparison does not need to know.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -50,6 +56,12 @@ const bytes = (h) => new Uint8Array(Buffer.from(h, 'hex'));
  * that spelling rounds to in f32.
  */
 function sameValue(actual, expected, path) {
+  if (actual instanceof Uint8Array) {
+    // A bin (version 6's `changed`): its JSON mirror is the array of its bytes.
+    assert.ok(Array.isArray(expected), `${path}: a bin, expected an array of bytes in the vector`);
+    assert.deepEqual([...actual], expected, `${path}: bin bytes`);
+    return;
+  }
   if (typeof expected === 'number') {
     assert.equal(typeof actual, 'number', `${path}: expected a number, got ${typeof actual}`);
     if (actual === expected) return;
@@ -74,6 +86,19 @@ function withFloat32(json, typed) {
   if (typed instanceof Float32) return float32(json);
   if (Array.isArray(json)) return json.map((v, i) => withFloat32(v, typed[i]));
   return json;
+}
+
+/**
+ * A parsed server message in the JSON form of golden.json's `message`: a snapshot's `changed` (a Uint8Array) as the
+ * array of its bytes, its `own` (null or `{dvx, dvy}`) as `[]` or `[dvx, dvy]`. Other messages as they are.
+ */
+function asVectorMessage(parsed) {
+  if (parsed.type !== 'snapshot') return parsed;
+  return {
+    ...parsed,
+    changed: [...parsed.changed],
+    own: parsed.own === null ? [] : [parsed.own.dvx, parsed.own.dvy],
+  };
 }
 
 /** The join as the client's join builders make it, from the vector's join with its every optional part. */
@@ -177,8 +202,16 @@ if (!existsSync(GOLDEN)) {
     const inputs = vectors.filter((v) => v.message.type === 'input').map((v) => v.message);
     assert.ok(inputs.some((m) => m.viewDelayMs > 0), 'an input with a view delay');
     assert.ok(welcomes.some((w) => Number.isInteger(w.rules.maxRewindTicks)), 'a welcome with max_rewind_ticks');
-    const masks = snapshots.flatMap((m) => m.changed.map((c) => c.mask));
-    assert.ok(masks.some((m) => m > 0xff), 'a changed mask beyond 8 bits (uint16)');
+    // Version 6: `changed` bytes (empty in a full snapshot; a bit stream in some delta), `own` for both roles.
+    const isBytes = (a) => Array.isArray(a) && a.every((b) => Number.isInteger(b) && b >= 0 && b <= 255);
+    assert.ok(snapshots.every((m) => isBytes(m.changed)), 'every snapshot has changed as an array of bytes');
+    assert.ok(snapshots.every((m) => m.baseline !== 0 || m.changed.length === 0), 'a full snapshot changes nothing');
+    assert.ok(snapshots.some((m) => m.baseline !== 0 && m.changed.length > 0), 'a delta with residuals');
+    assert.ok(snapshots.some((m) => m.baseline !== 0 && m.changed.length === 0), 'a delta of prediction alone');
+    const owns = snapshots.map((m) => m.own);
+    assert.ok(owns.every((o) => Array.isArray(o) && (o.length === 0 || o.length === 2)), 'own is [] or [dvx, dvy]');
+    assert.ok(owns.some((o) => o.length === 2), "a player's own velocity correction");
+    assert.ok(owns.some((o) => o.length === 0), "a spectator's []");
     const chats = vectors.filter((v) => v.message.type === 'chat' && v.direction === 'server').map((v) => v.message);
     assert.ok(chats.some((c) => c.from === 0), "a spectator's chat line");
     assert.ok(chats.some((c) => [...c.text].some((ch) => ch.codePointAt(0) > 0xffff)), 'a chat line beyond the BMP');
@@ -214,8 +247,8 @@ if (!existsSync(GOLDEN)) {
         const sevenElementInput = v.message.type === 'input' && (v.message.viewDelayMs ?? null) === null;
         if (!sevenElementInput) assert.equal(hex(build(v.message)), v.hex, `${v.name}: builder`);
       } else {
-        // Every field: masks, values, names, map, rules, entities, events.
-        assert.deepEqual(parseServerMessage(wire), v.message, `${v.name}: parsed message`);
+        // Every field: changed bytes, own, names, map, rules, entities, events.
+        assert.deepEqual(asVectorMessage(parseServerMessage(wire)), v.message, `${v.name}: parsed message`);
       }
     });
   }
