@@ -100,6 +100,16 @@ class BitReader {
 }
 
 /** `list` (created entries) in increasing id order, stable: `list` itself when it already is (the usual case). */
+/**
+ * How far (1/16 units) a player moves in `k` ticks whose velocity went from `from` to `to` (1/16 units/s, multiples
+ * of `tickRate`): the change taken as even over the ticks, each tick moving by the velocity after it, so one tick
+ * moves by exactly `to` and a steady velocity by `k * to`. `floor((2k*from + (to - from)*(k + 1) + rate) / (2*rate))`,
+ * as PROTOCOL.md 6.2 gives it.
+ */
+export function displacement(from, to, k, tickRate) {
+  return Math.floor((2 * k * from + (to - from) * (k + 1) + tickRate) / (2 * tickRate)) | 0;
+}
+
 function byId(list) {
   for (let i = 1; i < list.length; i++) {
     if (list[i].id < list[i - 1].id) return list.slice().sort((a, b) => a.id - b.id);
@@ -167,6 +177,8 @@ export class SnapshotStore {
     /** Scratch of apply(): the bit reader, and the new entities the change bits marked (reused, grown as needed). */
     this.reader = new BitReader();
     this.marked = [];
+    /** The baseline fields of each marked player (their old velocity moves the prediction). */
+    this.markedBase = [];
   }
 
   /** Newest applied tick, 0 if none. */
@@ -306,9 +318,9 @@ export class SnapshotStore {
         let entity = e;
         if (e.kind === KIND_PLAYER) {
           const f = e.fields;
-          // vx, vy are multiples of the tick rate: whole 1/16 units per tick (truncated, as integer division does).
-          const dx = Math.imul(Math.trunc(f[P_VX] / tickRate), k);
-          const dy = Math.imul(Math.trunc(f[P_VY] / tickRate), k);
+          // vx, vy are multiples of the tick rate: whole 1/16 units per tick.
+          const dx = displacement(f[P_VX], f[P_VX], k, tickRate);
+          const dy = displacement(f[P_VY], f[P_VY], k, tickRate);
           const respawn = f[P_RESPAWN] - k > 0 ? f[P_RESPAWN] - k : 0;
           if (dx !== 0 || dy !== 0 || respawn !== f[P_RESPAWN] || bit !== 0) {
             const fields = f.slice();
@@ -317,7 +329,10 @@ export class SnapshotStore {
             fields[P_RESPAWN] = respawn;
             entity = { id, kind: e.kind, fields, name: e.name };
           }
-          if (bit !== 0) marked[count++] = entity;
+          if (bit !== 0) {
+            this.markedBase[count] = f;
+            marked[count++] = entity;
+          }
         } else if (bit !== 0) {
           return { reason: `changed marks entity ${id}, which is not a player`, corrupt: true };
         }
@@ -331,7 +346,7 @@ export class SnapshotStore {
     if (!withResiduals) return null;
     if (reader.overrun) return { reason: 'changed ends inside its change bits', corrupt: true };
     if (count === 0) return { reason: 'changed is not empty but marks no entity', corrupt: true };
-    return this.residuals(reader, marked, count, bytes.length);
+    return this.residuals(reader, marked, count, bytes.length, snap.tick - base.tick);
   }
 
   /** Adds a copy of the created entry `c` to `out` (a later entry with the same id wins). */
@@ -343,7 +358,7 @@ export class SnapshotStore {
    * Reads the nine columns of `changed` after its change bits and adds their residuals to the `count` marked
    * players (new entities, their fields the prediction), then checks the stream ends exactly. Null or a problem.
    */
-  residuals(reader, marked, count, byteLength) {
+  residuals(reader, marked, count, byteLength, k) {
     const tickRate = this.tickRate;
     for (let col = 0; col < PLAYER_FIELD_COUNT; col++) {
       const w = reader.read(CHANGED_WIDTH_BITS);
@@ -365,6 +380,17 @@ export class SnapshotStore {
     for (let j = 0; j < count; j++) {
       const fields = marked[j].fields;
       fields[P_AIM] &= 255;
+      // The prediction moved the player at its old velocity; with a new one it moves from the old to the new
+      // (PROTOCOL.md 6.2): swap the one displacement for the other.
+      const base = this.markedBase[j];
+      if (fields[P_VX] !== base[P_VX]) {
+        const moved = displacement(base[P_VX], fields[P_VX], k, tickRate) - displacement(base[P_VX], base[P_VX], k, tickRate);
+        fields[P_X] = (fields[P_X] + moved) | 0;
+      }
+      if (fields[P_VY] !== base[P_VY]) {
+        const moved = displacement(base[P_VY], fields[P_VY], k, tickRate) - displacement(base[P_VY], base[P_VY], k, tickRate);
+        fields[P_Y] = (fields[P_Y] + moved) | 0;
+      }
     }
     const used = (reader.pos + 7) >>> 3;
     if (used < byteLength) return { reason: `changed has ${byteLength - used} bytes left over`, corrupt: true };

@@ -79,10 +79,12 @@ export function encodeResiduals(marks, residuals, options = {}) {
 }
 
 /** A player's fields predicted `k` ticks on at `tickRate` (PROTOCOL v6 "Prediction"). */
-export function predict(fields, k, tickRate) {
+export function predict(fields, k, tickRate, vx = fields[2], vy = fields[3]) {
   const f = fields.slice();
-  f[0] = (f[0] + Math.trunc(fields[2] / tickRate) * k) | 0;
-  f[1] = (f[1] + Math.trunc(fields[3] / tickRate) * k) | 0;
+  // Written out again here (not imported from state.js) so the tests check the store against the spec's formula.
+  const moved = (from, to) => Math.floor((2 * k * from + (to - from) * (k + 1) + tickRate) / (2 * tickRate));
+  f[0] = (f[0] + moved(fields[2], vx)) | 0;
+  f[1] = (f[1] + moved(fields[3], vy)) | 0;
   f[7] = Math.max(fields[7] - k, 0);
   return f;
 }
@@ -105,7 +107,8 @@ export function changedFor(base, tick, tickRate, targets, options = {}) {
       continue;
     }
     if (e.kind !== KIND_PLAYER) throw new Error(`entity ${e.id} is not a player`);
-    const p = predict(e.fields, k, tickRate);
+    // The position is predicted along the way from the old velocity to the new one.
+    const p = predict(e.fields, k, tickRate, target.vx ?? e.fields[2], target.vy ?? e.fields[3]);
     const r = FIELDS.map((name, col) => {
       if (!(name in target)) return 0;
       const v = target[name];

@@ -459,11 +459,13 @@ test('a hand-built stream: dense and sparse columns, negative residuals, a 32-bi
   const changed = w.bytes();
   assert.equal(store.apply(snapshot({ tick: 12, baseline: 10, changed })).status, APPLIED, store.desyncReason);
   assert.deepEqual(dump(store.current), [
-    // predicted x 1000 + 2 * 2 = 1004, + 3; vx 60 - 60; aim 258 & 255; score 5 - 2^31 wraps
-    [1, 0, 1007, 2000, 0, 0, 2, 100, -2147483643, 0, 0, 'a'],
-    // predicted y 0 - 2 = -2, - 2^31 wraps to 2^31 - 2; vy -30 + 30; aim 3 - 5 wraps to 254
-    [2, 0, -2, 2 ** 31 - 2, 0, 0, 254, 40, 0, 0, 0, 'b'],
-    [3, 0, 500, 2 ** 31 - 1 + 500 - 2 ** 32, 0, -30, 0, 100, 0, 7, 0, 'c'],
+    // vx 60 - 60 = 0, so x moves floor((2*2*60 + (0 - 60)*3 + 30) / 60) = 1 from 1000, + 3; aim 258 & 255;
+    // score 5 - 2^31 wraps
+    [1, 0, 1004, 2000, 0, 0, 2, 100, -2147483643, 0, 0, 'a'],
+    // vy -30 + 30 = 0: y moves floor((-120 + 90 + 30) / 60) = 0, then - 2^31; aim 3 - 5 wraps to 254
+    [2, 0, -2, -(2 ** 31), 0, 0, 254, 40, 0, 0, 0, 'b'],
+    // vy 0 - 30: y moves floor((0 - 90 + 30) / 60) = -1 from 500, then + 2^31 - 1 wraps
+    [3, 0, 500, 2 ** 31 - 1 + 499 - 2 ** 32, 0, -30, 0, 100, 0, 7, 0, 'c'],
     [4, 1, 0, 0, 0, 0, 1, 9],
   ]);
 });
@@ -476,7 +478,8 @@ test("the server's encoder choices decode too: sparse where it pays, widths from
   const e = (id) => store.current.entities.get(id).fields;
   assert.deepEqual(e(1), [101004, 2000, 60, 0, 1, 100, 5, 0, 0]);
   assert.deepEqual(e(2), [0, -2, 0, -30, 3, 40, 0, 0, 0], 'unmarked: the prediction');
-  assert.deepEqual(e(3), [499, 500, 0, 90, 0, 100, 0, 0, 1]);
+  // y was not given: predicted along the way from vy 0 to 90, floor((90 * 3 + 30) / 60) = 5 on.
+  assert.deepEqual(e(3), [499, 505, 0, 90, 0, 100, 0, 0, 1]);
   // Forced widths: a 32-bit column of small values, sparse or not, says the same.
   for (const sparse of [true, false]) {
     const again = threePlayers();

@@ -17,53 +17,64 @@ const WIDTH_BITS: u32 = 6;
 /// One entity's zigzag residuals, by column.
 pub type Residuals = [u32; COLUMNS];
 
-/// `fields` of an entity of `kind` advanced `ticks` ticks by the prediction both sides run.
+/// `fields` of an entity of `kind` advanced `ticks` ticks by the prediction both sides run when nothing else is
+/// known: a player moved on at its velocity, its respawn countdown run down; a bullet as it was.
 #[inline]
 pub fn predict(kind: EntityKind, fields: &mut [i32; MAX_FIELDS], ticks: u32, tick_rate: u32) {
-    if kind != EntityKind::Player {
-        return;
+    if kind == EntityKind::Player {
+        *fields = advance(fields, &[0; COLUMNS], ticks, tick_rate);
     }
-    let (ticks, rate) = (ticks as i32, tick_rate.max(1) as i32);
-    let step = |position: i32, velocity: i32| position.wrapping_add((velocity / rate).wrapping_mul(ticks));
-    fields[player_field::X] = step(fields[player_field::X], fields[player_field::VX]);
-    fields[player_field::Y] = step(fields[player_field::Y], fields[player_field::VY]);
-    fields[player_field::RESPAWN] = fields[player_field::RESPAWN].saturating_sub(ticks).max(0);
 }
 
-/// The residuals of player `new` against `base` predicted `ticks` ticks; `None` when the prediction is exact.
+/// How far (1/16 units) a player moves in `ticks` ticks whose velocity went from `from` to `to` (1/16 units/s,
+/// multiples of `tick_rate`), taking the change as even over the ticks: each tick moves the player by the velocity
+/// after it, so one tick moves it by exactly `to`, and a steady velocity by exactly `ticks * to`.
+#[inline]
+pub fn displacement(from: i32, to: i32, ticks: u32, tick_rate: u32) -> i32 {
+    // In i128: a corrupt stream may carry any velocity and tick gap; the result then only has to be deterministic.
+    let (from, to, ticks, rate) = (i128::from(from), i128::from(to), i128::from(ticks), i128::from(tick_rate.max(1)));
+    (2 * ticks * from + (to - from) * (ticks + 1) + rate).div_euclid(2 * rate) as i32
+}
+
+/// Player `base` `ticks` ticks later with `residuals` added: the velocity first (the residual counts steps of the
+/// tick rate), then the position moved by [`displacement`] from the old velocity to the new one plus its residual,
+/// the aim wrapped in its 256 steps, the respawn counted down, the rest plain.
+#[inline]
+pub fn advance(base: &[i32; MAX_FIELDS], residuals: &[i32; COLUMNS], ticks: u32, tick_rate: u32) -> [i32; MAX_FIELDS] {
+    use player_field::*;
+    let mut out = *base;
+    let rate = tick_rate.max(1) as i32;
+    out[VX] = base[VX].wrapping_add(residuals[VX].wrapping_mul(rate));
+    out[VY] = base[VY].wrapping_add(residuals[VY].wrapping_mul(rate));
+    out[X] = base[X].wrapping_add(displacement(base[VX], out[VX], ticks, tick_rate)).wrapping_add(residuals[X]);
+    out[Y] = base[Y].wrapping_add(displacement(base[VY], out[VY], ticks, tick_rate)).wrapping_add(residuals[Y]);
+    out[AIM] = base[AIM].wrapping_add(residuals[AIM]) & (AIM_STEPS - 1);
+    out[RESPAWN] = base[RESPAWN].saturating_sub(ticks as i32).max(0).wrapping_add(residuals[RESPAWN]);
+    for field in [HP, SCORE, FLAGS] {
+        out[field] = base[field].wrapping_add(residuals[field]);
+    }
+    out
+}
+
+/// The zigzag residuals that take player `base` to `new` in `ticks` ticks under [`advance`]; `None` when there are
+/// none (the prediction holds).
 #[inline]
 pub fn residuals(base: &[i32; MAX_FIELDS], new: &[i32; MAX_FIELDS], ticks: u32, tick_rate: u32) -> Option<Residuals> {
-    let mut predicted = *base;
-    predict(EntityKind::Player, &mut predicted, ticks, tick_rate);
+    use player_field::*;
     let rate = tick_rate.max(1) as i32;
-    let mut out = [0u32; COLUMNS];
-    let mut any = 0;
-    for (column, value) in out.iter_mut().enumerate() {
-        let residual = match column {
-            player_field::VX | player_field::VY => {
-                debug_assert_eq!(new[column] % rate, 0, "snapshot velocities are multiples of the tick rate");
-                new[column].wrapping_sub(predicted[column]) / rate
-            }
-            player_field::AIM => ((new[column] - predicted[column] + AIM_STEPS / 2) & (AIM_STEPS - 1)) - AIM_STEPS / 2,
-            _ => new[column].wrapping_sub(predicted[column]),
-        };
-        *value = zigzag(residual);
-        any |= *value;
+    debug_assert!(new[VX] % rate == 0 && new[VY] % rate == 0, "snapshot velocities are multiples of the tick rate");
+    let mut signed = [0i32; COLUMNS];
+    signed[VX] = new[VX].wrapping_sub(base[VX]) / rate;
+    signed[VY] = new[VY].wrapping_sub(base[VY]) / rate;
+    signed[X] = new[X].wrapping_sub(base[X]).wrapping_sub(displacement(base[VX], new[VX], ticks, tick_rate));
+    signed[Y] = new[Y].wrapping_sub(base[Y]).wrapping_sub(displacement(base[VY], new[VY], ticks, tick_rate));
+    signed[AIM] = ((new[AIM] - base[AIM] + AIM_STEPS / 2) & (AIM_STEPS - 1)) - AIM_STEPS / 2;
+    signed[RESPAWN] = new[RESPAWN].wrapping_sub(base[RESPAWN].saturating_sub(ticks as i32).max(0));
+    for field in [HP, SCORE, FLAGS] {
+        signed[field] = new[field].wrapping_sub(base[field]);
     }
-    (any != 0).then_some(out)
-}
-
-/// Adds decoded residuals to a predicted player.
-#[inline]
-pub fn apply_residuals(fields: &mut [i32; MAX_FIELDS], residuals: &[i32; COLUMNS], tick_rate: u32) {
-    for (column, &residual) in residuals.iter().enumerate() {
-        let field = &mut fields[column];
-        *field = match column {
-            player_field::VX | player_field::VY => field.wrapping_add(residual.wrapping_mul(tick_rate as i32)),
-            player_field::AIM => field.wrapping_add(residual) & (AIM_STEPS - 1),
-            _ => field.wrapping_add(residual),
-        };
-    }
+    let out = signed.map(zigzag);
+    (out.iter().any(|&value| value != 0)).then_some(out)
 }
 
 /// Builds a `changed` bit stream: [`ChangeEncoder::entity`] once per baseline entity in id order, then `finish`.
@@ -202,6 +213,20 @@ mod tests {
     }
 
     #[test]
+    fn a_velocity_change_moves_the_prediction_along() {
+        // One tick moves by the new velocity; several by the mean of the two, rounded.
+        assert_eq!(displacement(960, 300, 1, 30), 10);
+        assert_eq!(displacement(960, 300, 3, 30), (2 * 3 * 960 + (300 - 960) * 4 + 30_i32).div_euclid(60));
+        assert_eq!(displacement(-960, -960, 5, 30), -160);
+        let base = player(0, 0, 960, 0, 0);
+        let mut turned = base;
+        turned[player_field::VX] = 300;
+        turned[player_field::X] = 10;
+        let r = residuals(&base, &turned, 1, 30).expect("the velocity changed");
+        assert_eq!((r[player_field::X], r[player_field::VX]), (0, zigzag(-22)), "the position follows the velocity");
+    }
+
+    #[test]
     fn respawn_counts_down_to_zero() {
         let mut dead = player(0, 0, 0, 0, 0);
         dead[player_field::RESPAWN] = 2;
@@ -228,10 +253,7 @@ mod tests {
         decode_changes(&bytes, bases.len(), &mut decoded).unwrap();
         assert_eq!(decoded.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0, 1]);
         for (index, row) in &decoded {
-            let mut fields = bases[*index as usize];
-            predict(EntityKind::Player, &mut fields, 2, rate);
-            apply_residuals(&mut fields, row, rate);
-            assert_eq!(fields, news[*index as usize]);
+            assert_eq!(advance(&bases[*index as usize], row, 2, rate), news[*index as usize]);
         }
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use super::delta::{apply_residuals, decode_changes, predict, ChangeError, COLUMNS};
+use super::delta::{advance, decode_changes, predict, ChangeError, COLUMNS};
 use super::Entity;
 use crate::protocol::{EntityKind, EntityState, Event, Hit, Snapshot};
 
@@ -205,12 +205,12 @@ fn merge(
             continue;
         }
         let mut entity = *old;
-        predict(entity.kind, &mut entity.fields, ticks, tick_rate);
-        if let Some((_, residuals)) = mark {
-            if entity.kind != EntityKind::Player {
-                return Err(cannot_change);
+        match mark {
+            Some((_, residuals)) if entity.kind == EntityKind::Player => {
+                entity.fields = advance(&old.fields, residuals, ticks, tick_rate);
             }
-            apply_residuals(&mut entity.fields, residuals, tick_rate);
+            Some(_) => return Err(cannot_change),
+            None => predict(entity.kind, &mut entity.fields, ticks, tick_rate),
         }
         out.push(entity);
     }
