@@ -2,14 +2,30 @@
 //! consumes what they decode:
 //!
 //! - the server's `codec::decode_client`, on arbitrary bytes and on mutated valid client messages;
-//! - the client's `codec::decode_server`, on arbitrary bytes and on mutated valid server messages;
-//! - the client's `snapshot::Replica`, on inconsistent snapshot streams (checked against PROTOCOL.md's rules for
-//!   applying snapshots) and on consistent ones built by the server's own history, `diff`/`full` and encoder, which
-//!   it must rebuild exactly;
+//! - the client's `codec::decode_server`, on arbitrary bytes, on mutated valid server messages and on snapshot
+//!   frames whose `changed` element (a bin since protocol v6) and `own` element take any shape, its lean snapshot
+//!   decoder held to the general one;
+//! - the client's `snapshot::Replica` (protocol v6: prediction, then the bit-packed residuals of `changed`), on
+//!   inconsistent snapshot streams, checked against a plain model of the v6 rules for applying snapshots (PROTOCOL.md
+//!   6.2 and 7), with `changed` streams built by the test's own bit writer, well-formed or corrupt in every way the
+//!   rules name; and on consistent streams built by the server's own `SnapshotHistory`, `DeltaWriter` /
+//!   `encode_delta`, event log and message layout, which it must rebuild exactly;
 //! - the client's `client::parse_close`, on arbitrary close-frame payloads.
 //!
 //! A decoder that panics, aborts (a stack overflow) or answers outside its contract fails the property; proptest
-//! then shrinks the input to a minimal one and prints it.
+//! then shrinks the input to a minimal one and prints it. The v6 spec's worked example of a `changed` stream is
+//! checked first as a fixed case (`changed_stream_worked_example`), through the test's own bit writer and reader
+//! and the crate's replica.
+//!
+//! # Known deviations
+//!
+//! Deviations of the crate from the v6 spec, each only for input no honest server sends, were found by this suite
+//! and reported rather than fixed here: the general server decoder (which `decode_server` falls back to) takes a
+//! str of non-UTF-8 bytes as the `changed` bin and a bin of 0 or 2 bytes as `own`; the replica's prediction wraps
+//! an out-of-range aim to 0..255 and counts a respawn up over a delta of more than `i32::MAX` ticks. The properties
+//! accept each in exactly its form, count it ("KNOWN SRC BUG" in the tallies) and check everything else as
+//! strictly; they pass unchanged once the crate follows the spec (see the `taken_leniently` methods and
+//! `KNOWN_DEVIATIONS`).
 //!
 //! # Running
 //!
@@ -26,7 +42,7 @@
 //! next run replays it first.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Instant;
@@ -38,21 +54,19 @@ use proptest::test_runner::{FileFailurePersistence, TestCaseResult, TestRunner};
 use skirmish::client::parse_close;
 use skirmish::codec::{self, close_code, DecodeError, MAX_CHAT_CHARS, MAX_NAME_CHARS};
 use skirmish::protocol::{
-    player_field, ClientMessage, EntityKind, EntityState, Event, FieldDelta, Hit, Input, Join, MapInfo, Role, RoomInfo,
+    player_field, ClientMessage, EntityKind, EntityState, Event, Hit, Input, Join, MapInfo, Role, RoomInfo,
     RoomOptions, RosterEntry, RulesInfo, ServerMessage, SessionInfo, Snapshot, Welcome, BUTTON_FIRE, MAX_FIELDS,
     PROTOCOL_VERSION,
 };
 use skirmish::sim::{GameEvent, PlayerId, TimedEvent};
 use skirmish::snapshot::{
-    self, Entity, EventLog, Replica, ReplicaError, SharedRecords, SnapshotHistory, View, WorldSnapshot,
+    encode_delta, wire_velocity, DeltaWriter, Entity, EventLog, Replica, ReplicaError, SnapshotHistory, View,
+    WorldSnapshot,
 };
 
 /// The server's default limit on a client message (`--max-message-bytes`): 512 since v4, so that a chat line of
 /// 120 four-byte characters (484 bytes framed) fits.
 const LIMIT: usize = 512;
-
-/// The mask bit of the widest field (a player's `flags`, new in v4): the first bit past a `u8` mask.
-const FLAGS_BIT: u16 = 1 << player_field::FLAGS;
 
 /// Cases per property when `PROPTEST_CASES` is not set: enough to catch a regression in CI within seconds.
 const CI_CASES: u32 = 256;
@@ -370,11 +384,13 @@ fn msgpack_value() -> impl Strategy<Value = Vec<u8>> {
 /// that message type has (in the client's or the server's numbering), and the array's declared length is usually
 /// right and sometimes off by one.
 fn msgpack_message() -> impl Strategy<Value = Vec<u8>> {
-    // By tag: v4's view (3) and chat (1); roster (2) and chat event (4).
-    const CLIENT_ARITY: [usize; 7] = [0, 2, 6, 1, 1, 3, 1];
-    const SERVER_ARITY: [usize; 7] = [0, 6, 7, 1, 2, 2, 4];
-    let tag = prop_oneof![9 => 1u8..=6, 1 => Just(0u8), 1 => 7u8..=255];
-    let arity = prop_oneof![3 => Just(Some(&CLIENT_ARITY)), 2 => Just(Some(&SERVER_ARITY)), 1 => Just(None)];
+    // Values after the tag, by tag. Client: hello (version, name, join, auth), input (7), ack, ping, view (3),
+    // chat (1). Server: welcome (8), snapshot (9 since v6: `own` is new), pong, close (2), roster (2), chat event
+    // (4), redirect (2).
+    const CLIENT_ARITY: &[usize] = &[0, 4, 7, 1, 1, 3, 1];
+    const SERVER_ARITY: &[usize] = &[0, 8, 9, 1, 2, 2, 4, 2];
+    let tag = prop_oneof![9 => 1u8..=7, 1 => Just(0u8), 1 => 8u8..=255];
+    let arity = prop_oneof![3 => Just(Some(CLIENT_ARITY)), 2 => Just(Some(SERVER_ARITY)), 1 => Just(None)];
     let skew = prop_oneof![4 => Just(0i64), 1 => Just(-1i64), 1 => Just(1i64)];
     (tag, vec(msgpack_value(), 0..9), arity, skew).prop_map(|(tag, mut values, arity, skew)| {
         if let Some(arity) = arity {
@@ -698,9 +714,9 @@ const CLIENT_PREFIXES: [&[u8]; 8] = [
     &[0x93, 0x01, 0x01],                               // hello, then the name
     &[0x99, 0x02, 1, 0, 0, 0, 0, 0, 0],                // input, then an extra element to skip
     &[0x92, 0x06],                                     // chat, then the text
-    &[0x95, 0x01, 0x05, 0xa0, 0x91, 0x01],             // a v5 hello with a join, then the auth token
-    &[0x94, 0x01, 0x05, 0xa0, 0x93, 0x05],             // a resume, then the resume token
-    &[0x96, 0x01, 0x05, 0xa0, 0x91, 0x01, 0xa1, b'x'], // a hello with auth, then an extra element to skip
+    &[0x95, 0x01, 0x06, 0xa0, 0x91, 0x01],             // a v6 hello with a join, then the auth token
+    &[0x94, 0x01, 0x06, 0xa0, 0x93, 0x05],             // a v6 resume, then the resume token
+    &[0x96, 0x01, 0x06, 0xa0, 0x91, 0x01, 0xa1, b'x'], // a v6 hello with auth, then an extra element to skip
 ];
 
 /// `decode_client` on nesting bombs (up to 3000 nested arrays or maps where the decoder reads or skips a value)
@@ -716,6 +732,7 @@ fn client_decoder_on_nesting_bombs() {
         prop_oneof![Just(LIMIT), 128usize..=65536],
     )
         .prop_map(|(prefix, opener, depth, tail, limit)| ([prefix, &opener.repeat(depth), &tail].concat(), limit));
+    assert_eq!(PROTOCOL_VERSION, 6, "CLIENT_PREFIXES hold hellos of this version");
     // Bombs are all refused: by size (1009) when over the limit, by depth or shape (1007) otherwise.
     let refusals = [Seen::Refused1007, Seen::Refused1009];
     check("client_decoder_on_nesting_bombs", frames, &refusals, |(bytes, limit), tally| {
@@ -727,38 +744,22 @@ fn client_decoder_on_nesting_bombs() {
 // Server messages: the client's decoder.
 
 /// Every field of an entity of any kind (a player's 9, its v4 `flags` included), each over the range of `i32`.
-fn fields() -> impl Strategy<Value = [i32; MAX_FIELDS]> {
-    prop::array::uniform::<_, MAX_FIELDS>(edge_i32())
+/// (Boxed, and drawn as a vector: the value tree of an array of nine unions, kept on the stack in a debug build,
+/// overflows a test thread's stack once nested in the stream plans below.)
+fn fields() -> BoxedStrategy<[i32; MAX_FIELDS]> {
+    vec(edge_i32(), MAX_FIELDS).prop_map(|fields| fields.try_into().expect("MAX_FIELDS values")).boxed()
 }
 
 /// A created entity exactly as the decoder would return it: fields beyond the kind's count are 0, only players
 /// have a name.
-fn entity_state(id: impl Strategy<Value = u32>) -> impl Strategy<Value = EntityState> {
-    (id, any::<bool>(), fields(), text(0..20)).prop_map(|(id, player, mut fields, name)| {
-        let kind = if player { EntityKind::Player } else { EntityKind::Bullet };
-        fields[kind.field_count()..].fill(0);
-        EntityState { id, kind, fields, name: player.then(|| Arc::from(name)) }
-    })
-}
-
-/// Masks of the `MAX_FIELDS` bits a `FieldDelta` can carry, bit 8 (a player's `flags`, past a `u8`) and the
-/// edges around it more often than chance would pick them.
-fn delta_mask() -> impl Strategy<Value = u16> + Clone {
-    let edges = [0u16, 1, 0x7f, 0x80, 0xff, FLAGS_BIT, FLAGS_BIT | 1, FLAGS_BIT | 0x80, (FLAGS_BIT << 1) - 1];
-    prop_oneof![3 => 0u16..FLAGS_BIT << 1, 1 => select(edges.to_vec())]
-}
-
-/// A field delta with any mask (bits past an entity's field count included); fields outside the mask are 0, as
-/// decoded.
-fn field_delta(id: impl Strategy<Value = u32>) -> impl Strategy<Value = FieldDelta> {
-    (id, delta_mask(), fields()).prop_map(|(id, mask, mut fields)| {
-        for (index, field) in fields.iter_mut().enumerate() {
-            if mask & (1 << index) == 0 {
-                *field = 0;
-            }
-        }
-        FieldDelta { id, mask, fields }
-    })
+fn entity_state(id: impl Strategy<Value = u32> + 'static) -> BoxedStrategy<EntityState> {
+    (id, any::<bool>(), fields(), text(0..20))
+        .prop_map(|(id, player, mut fields, name)| {
+            let kind = if player { EntityKind::Player } else { EntityKind::Bullet };
+            fields[kind.field_count()..].fill(0);
+            EntityState { id, kind, fields, name: player.then(|| Arc::from(name)) }
+        })
+        .boxed()
 }
 
 fn event(id: impl Strategy<Value = u32> + Clone) -> impl Strategy<Value = Event> {
@@ -773,16 +774,28 @@ fn event(id: impl Strategy<Value = u32> + Clone) -> impl Strategy<Value = Event>
     ]
 }
 
+/// A snapshot's `changed` bin as the decoder carries it: empty (nothing changed, always so in a full snapshot) or
+/// any bytes (the decoder does not read the bit stream; the replica does).
+fn changed_bytes() -> impl Strategy<Value = Vec<u8>> + Clone {
+    prop_oneof![2 => Just(Vec::new()), 3 => vec(any::<u8>(), 1..24), 1 => vec(any::<u8>(), 250..300)]
+}
+
+/// A snapshot's `own` element: a spectator's `[]` or a player's velocity correction, any two `i32`.
+fn own() -> impl Strategy<Value = Option<[i32; 2]>> + Clone {
+    prop::option::of(prop::array::uniform2(edge_i32()))
+}
+
 fn snapshot_message() -> impl Strategy<Value = Snapshot> {
     (
         (edge_u32(), edge_u32(), edge_u32()),
         vec(entity_state(edge_u32()), 0..6),
-        vec(field_delta(edge_u32()), 0..6),
+        changed_bytes(),
         vec(edge_u32(), 0..6),
         vec(event(edge_u32()), 0..4),
         vec((edge_u32(), edge_u32()).prop_map(|(tick, victim)| Hit { tick, victim }), 0..4),
+        own(),
     )
-        .prop_map(|((tick, baseline, last_input_seq), created, changed, removed, events, hits)| Snapshot {
+        .prop_map(|((tick, baseline, last_input_seq), created, changed, removed, events, hits, own)| Snapshot {
             tick,
             baseline,
             last_input_seq,
@@ -791,6 +804,7 @@ fn snapshot_message() -> impl Strategy<Value = Snapshot> {
             removed,
             events,
             hits,
+            own,
         })
 }
 
@@ -853,21 +867,27 @@ fn welcome() -> impl Strategy<Value = Welcome> {
 }
 
 /// A full snapshot a fresh replica accepts: baseline 0, entities in ascending id order, nothing changed or removed.
+
+/// A full snapshot a fresh replica accepts: baseline 0, entities in ascending id order, an empty `changed` (a
+/// full snapshot's is always empty), nothing removed, `own` or not.
 fn full_snapshot() -> impl Strategy<Value = Snapshot> {
-    (1u32..u32::MAX, edge_u32(), vec(entity_state(edge_u32()), 0..6)).prop_map(|(tick, last_input_seq, mut created)| {
-        created.sort_by_key(|entity| entity.id);
-        created.dedup_by_key(|entity| entity.id);
-        Snapshot {
-            tick,
-            baseline: 0,
-            last_input_seq,
-            created,
-            changed: vec![],
-            removed: vec![],
-            events: vec![],
-            hits: vec![],
-        }
-    })
+    (1u32..u32::MAX, edge_u32(), vec(entity_state(edge_u32()), 0..6), own()).prop_map(
+        |(tick, last_input_seq, mut created, own)| {
+            created.sort_by_key(|entity| entity.id);
+            created.dedup_by_key(|entity| entity.id);
+            Snapshot {
+                tick,
+                baseline: 0,
+                last_input_seq,
+                created,
+                changed: vec![],
+                removed: vec![],
+                events: vec![],
+                hits: vec![],
+                own,
+            }
+        },
+    )
 }
 
 fn server_message() -> impl Strategy<Value = ServerMessage> {
@@ -888,37 +908,8 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
     ]
 }
 
-/// A snapshot frame written by hand whose field delta has any 16-bit mask and as many values as the mask has
-/// bits, on an entity the same frame creates: masks naming fields past `MAX_FIELDS` (bits 9 to 15), which no
-/// `FieldDelta` can hold and the encoder cannot write, as well as the 9 bits it can.
-fn wide_mask_snapshot() -> impl Strategy<Value = (Vec<u8>, u16)> {
-    let mask = prop_oneof![
-        2 => any::<u16>(),
-        1 => (player_field::FLAGS as u32 + 1..16).prop_map(|bit| 1u16 << bit),
-        1 => delta_mask(),
-    ];
-    (entity_state(edge_u32()), mask, fields(), vec(edge_i32(), 7)).prop_map(|(entity, mask, values, extra)| {
-        use rmp::encode::{write_array_len, write_sint, write_uint};
-        let mut buf = Vec::new();
-        codec::encode_snapshot_header(&mut buf, 1, 0, 0);
-        // Writing to a Vec cannot fail.
-        let _ = write_array_len(&mut buf, 1);
-        codec::append(&mut buf, &entity);
-        let _ = write_array_len(&mut buf, 1);
-        let _ = write_array_len(&mut buf, 2 + mask.count_ones());
-        let _ = write_uint(&mut buf, u64::from(entity.id));
-        let _ = write_uint(&mut buf, u64::from(mask));
-        for value in values.iter().chain(&extra).take(mask.count_ones() as usize) {
-            let _ = write_sint(&mut buf, i64::from(*value));
-        }
-        let _ = write_array_len(&mut buf, 0);
-        let _ = write_array_len(&mut buf, 0);
-        let _ = write_array_len(&mut buf, 0);
-        (buf, mask)
-    })
-}
-
-/// Which of the cases new in v4 an accepted server message holds, for the `Seen` requirements.
+/// Which of the cases an accepted server message holds, for the `Seen` requirements: v4's sessions, chat and
+/// player flags, v6's `own` element and bit-stream `changed`.
 fn note_server_cases(message: &ServerMessage, tally: &Tally) {
     match message {
         ServerMessage::Welcome(welcome) if welcome.session.is_some() => tally.note("welcome with session"),
@@ -929,13 +920,20 @@ fn note_server_cases(message: &ServerMessage, tally: &Tally) {
             if snapshot.created.iter().any(|e| e.kind == EntityKind::Player && e.fields[player_field::FLAGS] != 0) {
                 tally.note("player with flags");
             }
-            if snapshot.changed.iter().any(|change| change.mask & FLAGS_BIT != 0) {
-                tally.note("delta with mask bit 8");
+            if snapshot.own.is_some() {
+                tally.note("snapshot with own");
+            }
+            if !snapshot.changed.is_empty() {
+                tally.note("non-empty changed");
             }
         }
         _ => {}
     }
 }
+
+/// The tick rate of the fresh replicas decoded snapshots are handed to (a fresh replica only takes full
+/// snapshots, for which it does not matter).
+const FRESH_RATE: u32 = 30;
 
 /// `decode_server`'s contract on any frame: it returns (no panic, no stack overflow, no huge allocation), refuses
 /// with 1007, and what it accepts has one canonical encoding that decodes back to the same message. A decoded
@@ -974,27 +972,30 @@ fn check_server_frame(bytes: &[u8], tally: &Tally) -> TestCaseResult {
             prop_assert!(again.is_ok(), "the re-encoded {:?} does not decode: {:?}", message, again);
             prop_assert_eq!(codec::encode_server(&again.unwrap()), canonical);
             if let ServerMessage::Snapshot(snapshot) = message {
-                tally.apply(&Replica::new().apply(&snapshot));
+                tally.apply(&Replica::new(FRESH_RATE).apply(&snapshot));
             }
         }
     }
     Ok(())
 }
 
-/// Starts of server messages that put the next value where the decoder reads a string, a list, an entity, or an
-/// element it skips, for the nesting and length bombs below.
+/// Starts of server messages that put the next value where the decoder reads a string, a list, a bin, an entity,
+/// or an element it skips, for the nesting and length bombs below. A v6 snapshot is a 10-element array (`0x9a`):
+/// tag, tick, baseline, last input seq, `created`, `changed` (a bin), `removed`, `events`, `hits`, `own`.
 fn server_prefixes() -> Vec<&'static [u8]> {
-    const FIXED: [&[u8]; 14] = [
+    const FIXED: [&[u8]; 16] = [
         &[],
         &[0x93, 0x03, 0x00],                               // pong, then an extra element to skip
         &[0x93, 0x04, 0xcd, 0x03, 0xe8],                   // close 1000, then the reason
-        &[0x99, 0x02, 0x01, 0x00, 0x00],                   // snapshot, then `created`
-        &[0x99, 0x02, 0x01, 0x00, 0x00, 0x90],             // ... then `changed`
-        &[0x99, 0x02, 0x01, 0x00, 0x00, 0x90, 0x90],       // ... then `removed`
-        &[0x99, 0x02, 0x01, 0x00, 0x00, 0x90, 0x90, 0x90], // ... then `events`
-        &[0x99, 0x02, 0x01, 0x00, 0x00, 0x90, 0x90, 0x90, 0x90], // ... then `hits`
-        &[0x99, 0x02, 0x01, 0x00, 0x00, 0x91, 0x9c, 0x01, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0], // a player, then its name
-        &[0x99, 0x02, 0x01, 0x00, 0x00, 0x90, 0x91, 0x93, 0x01, 0xcd, 0x01, 0x00], // a delta of bit 8, then its value
+        &[0x9a, 0x02, 0x01, 0x00, 0x00],                   // snapshot, then `created`
+        &[0x9a, 0x02, 0x01, 0x00, 0x00, 0x90],             // ... then `changed`
+        &[0x9a, 0x02, 0x01, 0x00, 0x00, 0x90, 0xc4, 0x00], // ... then `removed`
+        &[0x9a, 0x02, 0x01, 0x00, 0x00, 0x90, 0xc4, 0x00, 0x90], // ... then `events`
+        &[0x9a, 0x02, 0x01, 0x00, 0x00, 0x90, 0xc4, 0x00, 0x90, 0x90], // ... then `hits`
+        &[0x9a, 0x02, 0x01, 0x00, 0x00, 0x90, 0xc4, 0x00, 0x90, 0x90, 0x90], // ... then `own`
+        &[0x9a, 0x02, 0x01, 0x00, 0x00, 0x90, 0xc4, 0x00, 0x90, 0x90, 0x90, 0x92], // `own` opened, then its dvx
+        &[0x9a, 0x02, 0x01, 0x00, 0x00, 0x90, 0xc5, 0x01, 0x00], // a 256-byte `changed`, then its bytes
+        &[0x9a, 0x02, 0x01, 0x00, 0x00, 0x91, 0x9c, 0x01, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0], // a player, then its name
         &[0x99, 0x01, 0x01, 0x01, 0x1e, 0x01, 0x95],       // welcome, then the map's name
         &[0x99, 0x01, 0x01, 0x01, 0x1e, 0x01, 0x95, 0xa0, 0x01, 0x01], // ... then its walls
         &[0x95, 0x06, 0x00, 0x00],                         // chat event, then the sender's name
@@ -1007,6 +1008,9 @@ fn server_prefixes() -> Vec<&'static [u8]> {
     let welcome: &'static [u8] = welcome.leak();
     let end = welcome.len();
     assert_eq!(&welcome[end - 4..], [0x93, 0xa0, 0x00, 0x00]);
+    // The snapshot prefixes are those of a real (empty, spectator's) snapshot.
+    let empty = codec::encode_server(&ServerMessage::Snapshot(Snapshot { tick: 1, ..Snapshot::default() }));
+    assert_eq!(empty, [FIXED[8], &[0x90]].concat());
     FIXED.into_iter().chain([&welcome[..end - 4], &welcome[..end - 3]]).collect()
 }
 
@@ -1023,10 +1027,10 @@ const HUGE_HEADERS: [&[u8]; 5] = [
 const NESTED_OPENERS: [&[u8]; 3] = [&[0x91], &[0x81], &[0xdc, 0x00, 0x01]];
 
 /// `decode_server` on arbitrary bytes: plain random frames, frames opening like a message, arrays of well-formed
-/// MessagePack values of any type, nesting bombs (up to
-/// 3000 levels where the decoder reads or skips a value, past rmp-serde's depth limit of 1024) and length bombs
-/// (4 GiB declared in a small frame): it never panics, overflows its stack or allocates what was declared, and
-/// keeps the contract of `check_server_frame`.
+/// MessagePack values of any type, nesting bombs (up to 3000 levels where the decoder reads or skips a value, past
+/// rmp-serde's depth limit of 1024), length bombs (4 GiB declared in a small frame, a `changed` bin32 among them)
+/// and hand-written snapshot frames whose `changed` and `own` take any shape: it never panics, overflows its stack
+/// or allocates what was declared, and keeps the contract of `check_server_frame`.
 #[test]
 fn server_decoder_on_arbitrary_bytes() {
     let frames = prop_oneof![
@@ -1041,7 +1045,7 @@ fn server_decoder_on_arbitrary_bytes() {
             .prop_map(|(prefix, opener, depth, tail)| [prefix, &opener.repeat(depth), &tail].concat()),
         1 => (select(server_prefixes()), select(&HUGE_HEADERS[..]), vec(wire_byte(), 0..64))
             .prop_map(|(prefix, header, tail)| [prefix, header, &tail].concat()),
-        1 => wide_mask_snapshot().prop_map(|(bytes, _)| bytes),
+        1 => element_case().prop_map(|case| case.bytes),
     ];
     let required = [
         Seen::Decoded,
@@ -1049,32 +1053,354 @@ fn server_decoder_on_arbitrary_bytes() {
         Seen::Applied,
         Seen::ReplicaRefused,
         Seen::Note("player with flags"),
-        Seen::Note("delta with mask bit 8"),
+        Seen::Note("snapshot with own"),
+        Seen::Note("non-empty changed"),
     ];
     check("server_decoder_on_arbitrary_bytes", frames, &required, |bytes, tally| check_server_frame(&bytes, tally));
 }
 
-/// `decode_server` (both its snapshot decoders) on field deltas with any 16-bit mask, the width v4 gives it: a
-/// mask of the 9 fields a player has decodes and applies, and one naming a field past them (bits 9 to 15, which no
-/// entity has and no `FieldDelta` can hold) is refused with 1007, without a panic; both keep the contract of
-/// `check_server_frame`.
+/// A snapshot frame's `changed` element, written by hand.
+#[derive(Clone, Debug)]
+enum ChangedElement {
+    /// A bin of these bytes, under marker 0xc4, 0xc5 or 0xc6 (any of its encodings that can hold them, not only
+    /// the shortest).
+    Bin(u8, Vec<u8>),
+    /// A str of these bytes, valid UTF-8 or not.
+    Str(Vec<u8>),
+    /// Any other MessagePack value, never a bin: nil, integers, strings, arrays (v5's field deltas had that shape),
+    /// maps, extension values.
+    Other(Vec<u8>),
+}
+
+impl ChangedElement {
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            ChangedElement::Bin(marker, bytes) => {
+                let len = bytes.len();
+                match marker {
+                    0xc4 if len <= 0xff => out.extend([0xc4, len as u8]),
+                    0xc4 | 0xc5 if len <= 0xffff => out.extend([&[0xc5][..], &(len as u16).to_be_bytes()].concat()),
+                    _ => out.extend([&[0xc6][..], &(len as u32).to_be_bytes()].concat()),
+                }
+                out.extend_from_slice(bytes);
+            }
+            ChangedElement::Str(bytes) => {
+                match bytes.len() {
+                    len @ 0..=31 => out.push(0xa0 | len as u8),
+                    len => out.extend([0xd9, len as u8]),
+                }
+                out.extend_from_slice(bytes);
+            }
+            ChangedElement::Other(value) => out.extend_from_slice(value),
+        }
+    }
+
+    /// KNOWN SRC BUG (reported, not fixed here): what `decode_server` makes of a `changed` v6 refuses. The general
+    /// serde decoder it falls back to (rmp-serde) hands a str whose bytes are not UTF-8 to `visit_bytes`, so it
+    /// takes that str as the bin of its bytes (the lean decoder refuses it).
+    fn taken_leniently(&self) -> Option<Vec<u8>> {
+        match self {
+            ChangedElement::Str(bytes) if std::str::from_utf8(bytes).is_err() => Some(bytes.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// The payload of one MessagePack bin, whatever its encoding; `None` for any other value.
+fn bin_payload(value: &[u8]) -> Option<&[u8]> {
+    let (len, payload) = match value {
+        [0xc4, len, payload @ ..] => (usize::from(*len), payload),
+        [0xc5, a, b, payload @ ..] => (usize::from(u16::from_be_bytes([*a, *b])), payload),
+        [0xc6, a, b, c, d, payload @ ..] => (u32::from_be_bytes([*a, *b, *c, *d]) as usize, payload),
+        _ => return None,
+    };
+    (payload.len() == len).then_some(payload)
+}
+
+/// An integer in any MessagePack encoding that can hold it (the shortest or a wider one), in the range of `i32` or
+/// past it.
+fn msgpack_int() -> impl Strategy<Value = Vec<u8>> + Clone {
+    fn shortest(value: i64) -> Vec<u8> {
+        let mut buf = Vec::new();
+        rmp::encode::write_sint(&mut buf, value).expect("writing to a Vec");
+        buf
+    }
+    prop_oneof![
+        4 => edge_i32().prop_map(|v| shortest(v.into())),
+        1 => edge_i32().prop_map(|v| [&[0xd3][..], &i64::from(v).to_be_bytes()].concat()),
+        1 => any::<u32>().prop_map(|v| [&[0xce][..], &v.to_be_bytes()].concat()),
+        1 => any::<i64>().prop_map(shortest),
+        1 => any::<u64>().prop_map(|v| [&[0xcf][..], &v.to_be_bytes()].concat()),
+    ]
+}
+
+/// The value of one MessagePack integer, whatever its encoding; `None` for any other value.
+fn int_value(bytes: &[u8]) -> Option<i128> {
+    let be =
+        |rest: &[u8], len: usize| (rest.len() == len).then(|| rest.iter().fold(0u128, |v, &b| v << 8 | u128::from(b)));
+    let (&marker, rest) = bytes.split_first()?;
+    Some(match marker {
+        0x00..=0x7f if rest.is_empty() => i128::from(marker),
+        0xe0..=0xff if rest.is_empty() => i128::from(marker as i8),
+        0xcc => be(rest, 1)? as i128,
+        0xcd => be(rest, 2)? as i128,
+        0xce => be(rest, 4)? as i128,
+        0xcf => be(rest, 8)? as i128,
+        0xd0 => i128::from(be(rest, 1)? as u8 as i8),
+        0xd1 => i128::from(be(rest, 2)? as u16 as i16),
+        0xd2 => i128::from(be(rest, 4)? as u32 as i32),
+        0xd3 => i128::from(be(rest, 8)? as u64 as i64),
+        _ => return None,
+    })
+}
+
+/// A snapshot frame's `own` element, written by hand: an array of any values (mostly integers of any encoding and
+/// range, mostly 0 or 2 of them), or sometimes not an array at all.
+#[derive(Clone, Debug)]
+enum OwnElement {
+    Array(Vec<Vec<u8>>),
+    NotArray(Vec<u8>),
+}
+
+impl OwnElement {
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            OwnElement::Array(items) => {
+                rmp::encode::write_array_len(out, items.len() as u32).expect("writing to a Vec");
+                items.iter().for_each(|item| out.extend_from_slice(item));
+            }
+            OwnElement::NotArray(value) => out.extend_from_slice(value),
+        }
+    }
+
+    /// What a decoder must make of it (v6: `own` is `[]` or `[dvx, dvy]`, both `i32`): `Err` when it must refuse.
+    fn meaning(&self) -> Result<Option<[i32; 2]>, ()> {
+        let as_i32 = |item: &Vec<u8>| int_value(item).and_then(|v| i32::try_from(v).ok());
+        match self {
+            OwnElement::Array(items) if items.is_empty() => Ok(None),
+            OwnElement::Array(items) if items.len() == 2 => match (as_i32(&items[0]), as_i32(&items[1])) {
+                (Some(dvx), Some(dvy)) => Ok(Some([dvx, dvy])),
+                _ => Err(()),
+            },
+            _ => Err(()),
+        }
+    }
+
+    /// KNOWN SRC BUG (reported, not fixed here), as for `changed`: rmp-serde reads a bin where a sequence is
+    /// wanted as the sequence of its bytes, so the general decoder takes a bin of 0 or 2 bytes as `own` (`[]`, or
+    /// the two bytes as `[dvx, dvy]`; the lean decoder refuses it).
+    fn taken_leniently(&self) -> Option<Option<[i32; 2]>> {
+        match self {
+            OwnElement::NotArray(value) => match bin_payload(value)? {
+                [] => Some(None),
+                [dvx, dvy] => Some(Some([i32::from(*dvx), i32::from(*dvy)])),
+                _ => None,
+            },
+            OwnElement::Array(_) => None,
+        }
+    }
+}
+
+/// How an `ElementCase` picks its `changed` element.
+#[derive(Clone, Debug)]
+enum ChangedPick {
+    /// A bin under this marker holding a stream written by `write_changes` against the frame's baseline.
+    Stream(u8, StreamPlan),
+    Element(ChangedElement),
+}
+
+/// A hand-written snapshot frame with a `changed` element and an `own` element of any shape, the rest valid: the
+/// baseline state a client may hold (`base`, the full snapshot of tick `baseline`), and what the frame must decode
+/// to when both elements are valid.
+#[derive(Clone, Debug)]
+struct ElementCase {
+    tick_rate: u32,
+    base: Snapshot,
+    changed: ChangedElement,
+    own: OwnElement,
+    /// The frame's snapshot with an empty `changed` and no `own`: the decoder must return it with those two set.
+    rest: Snapshot,
+    bytes: Vec<u8>,
+}
+
+fn element_case() -> impl Strategy<Value = ElementCase> {
+    let sorted_entities = |len| {
+        vec(entity_state(loose_id()), len).prop_map(|mut entities| {
+            entities.sort_by_key(|e| e.id);
+            entities.dedup_by_key(|e| e.id);
+            entities
+        })
+    };
+    let markers = || select(&[0xc4u8, 0xc5, 0xc6][..]);
+    let changed = prop_oneof![
+        // A stream written against the baseline, well-formed or with a corruption of its own, as a bin.
+        4 => (markers(), stream_plan()).prop_map(|(marker, plan)| ChangedPick::Stream(marker, plan)),
+        2 => (markers(), vec(any::<u8>(), 0..40))
+            .prop_map(|(marker, bytes)| ChangedPick::Element(ChangedElement::Bin(marker, bytes))),
+        1 => vec(any::<u8>(), 0..24).prop_map(|bytes| ChangedPick::Element(ChangedElement::Str(bytes))),
+        2 => msgpack_value()
+            .prop_filter("not a bin", |value| !matches!(value[0], 0xc4..=0xc6))
+            .prop_map(|value| ChangedPick::Element(ChangedElement::Other(value))),
+        // v5's `changed` (nothing changed; one field delta), nil, a fixext.
+        1 => select(vec![vec![0x90u8], vec![0x91, 0x93, 0x01, 0x01, 0x05], vec![0xc0], vec![0xd4, 0x01, 0x00]])
+            .prop_map(|value| ChangedPick::Element(ChangedElement::Other(value))),
+    ];
+    let own = prop_oneof![
+        2 => Just(OwnElement::Array(vec![])),
+        4 => vec(msgpack_int(), 2).prop_map(OwnElement::Array),
+        1 => vec(msgpack_int(), 0..5).prop_map(OwnElement::Array),
+        1 => vec(msgpack_value(), 0..4).prop_map(OwnElement::Array),
+        1 => msgpack_scalar().prop_map(OwnElement::NotArray),
+    ];
+    (
+        select(&LOOSE_RATES[..]),
+        prop_oneof![1 => Just(0u32), 4 => 1u32..1000],
+        prop_oneof![4 => 1u32..5, 1 => 1u32..100_000],
+        sorted_entities(0..7),
+        sorted_entities(0..3),
+        vec(loose_id(), 0..3),
+        changed,
+        own,
+    )
+        .prop_map(|(tick_rate, baseline, k, base, mut created, mut removed, changed, own)| {
+            removed.sort_unstable();
+            removed.dedup();
+            let tick = baseline + k;
+            let changed = match changed {
+                ChangedPick::Stream(marker, plan) => {
+                    // A full snapshot has no baseline entities to write change bits for.
+                    let kinds: Vec<(u32, EntityKind)> = match baseline {
+                        0 => vec![],
+                        _ => base.iter().map(|e| (e.id, e.kind)).collect(),
+                    };
+                    ChangedElement::Bin(marker, write_changes(&plan, &kinds, &mut created, &mut removed))
+                }
+                ChangedPick::Element(element) => element,
+            };
+            let rest = Snapshot { tick, baseline, created, removed, ..Snapshot::default() };
+            let mut bytes = Vec::new();
+            codec::encode_snapshot_header(&mut bytes, tick, baseline, 0);
+            codec::append(&mut bytes, &rest.created);
+            changed.write(&mut bytes);
+            codec::append(&mut bytes, &rest.removed);
+            bytes.extend([0x90, 0x90]);
+            own.write(&mut bytes);
+            let base = Snapshot { tick: baseline, created: base, ..Snapshot::default() };
+            ElementCase { tick_rate, base, changed, own, rest, bytes }
+        })
+}
+
+/// Both snapshot decoders on the elements v6 changed, in hand-written frames: `changed` (element 5) any bin, in
+/// any of its three encodings (random bytes, or a stream written against the frame's baseline, well-formed or
+/// corrupt), or any value that is not a bin (a str, v5's array, nil, a map ...); `own` (element 10) any array
+/// (integers of any encoding in the range of `i32` or past it, other values, any length) or not an array. Both
+/// decoders agree (`check_server_frame`); the frame decodes, to exactly its elements, when `changed` is a bin and
+/// `own` is `[]` or `[int, int]` (each an `i32`), and is refused with 1007 otherwise (but for the general decoder's
+/// known leniency, see `taken_leniently`, accepted in exactly its form and counted). A decoded snapshot goes to a
+/// fresh replica and to one holding the frame's baseline, which apply it or refuse it exactly as the model of the
+/// v6 rules does.
 #[test]
-fn server_decoder_on_wide_masks() {
+fn server_decoder_on_changed_element() {
     let required = [
         Seen::Decoded,
         Seen::Refused1007,
         Seen::Applied,
-        Seen::Note("delta with mask bit 8"),
-        Seen::Note("mask past the fields"),
+        Seen::ReplicaRefused,
+        Seen::Note("snapshot with own"),
+        Seen::Note("non-empty changed"),
+        Seen::Note("changed in a bin16 or bin32"),
+        Seen::Note("non-bin changed refused"),
+        Seen::Note("own not [] or [int, int] refused"),
+        Seen::Note("own past i32 refused"),
+        Seen::Note("changed applied against the baseline with residuals"),
+        Seen::Note("changed refused against the baseline as corrupt"),
     ];
-    check("server_decoder_on_wide_masks", wide_mask_snapshot(), &required, |(bytes, mask), tally| {
-        check_server_frame(&bytes, tally)?;
-        let decoded = codec::decode_server(&bytes);
-        if mask >> MAX_FIELDS != 0 {
-            tally.note("mask past the fields");
-            prop_assert!(decoded.is_err(), "mask {:#06x} names no field, yet decodes to {:?}", mask, decoded);
-        } else {
-            prop_assert!(decoded.is_ok(), "mask {:#06x}: {:?}", mask, decoded);
+    check("server_decoder_on_changed_element", element_case(), &required, |case, tally| {
+        check_server_frame(&case.bytes, tally)?;
+        let decoded = codec::decode_server(&case.bytes);
+        let changed = match &case.changed {
+            ChangedElement::Bin(_, bytes) => Some(bytes.clone()),
+            _ => None,
+        };
+        match (changed, case.own.meaning()) {
+            (Some(changed), Ok(own)) => {
+                if matches!(case.changed, ChangedElement::Bin(marker, _) if marker != 0xc4) {
+                    tally.note("changed in a bin16 or bin32");
+                }
+                let expected = Snapshot { changed, own, ..case.rest.clone() };
+                prop_assert_eq!(&decoded, &Ok(ServerMessage::Snapshot(expected)));
+            }
+            (changed, own) => {
+                if changed.is_none() {
+                    tally.note("non-bin changed refused");
+                }
+                if own.is_err() {
+                    tally.note("own not [] or [int, int] refused");
+                    if let OwnElement::Array(items) = &case.own {
+                        if items.len() == 2 && items.iter().all(|item| int_value(item).is_some()) {
+                            tally.note("own past i32 refused");
+                        }
+                    }
+                }
+                // The known leniency of the general decoder (see `taken_leniently`): accepted only in exactly the
+                // form it takes, with every other element as v6 reads it, and counted.
+                let changed = match (changed, case.changed.taken_leniently()) {
+                    (Some(changed), _) => Some((changed, false)),
+                    (None, lenient) => lenient.map(|changed| (changed, true)),
+                };
+                let own = match (own, case.own.taken_leniently()) {
+                    (Ok(own), _) => Some((own, false)),
+                    (Err(()), lenient) => lenient.map(|own| (own, true)),
+                };
+                if let (
+                    Ok(ServerMessage::Snapshot(snapshot)),
+                    Some((changed, lenient_changed)),
+                    Some((own, lenient_own)),
+                ) = (&decoded, changed, own)
+                {
+                    if lenient_changed {
+                        tally.note("KNOWN SRC BUG: a non-UTF-8 str taken as the changed bin");
+                    }
+                    if lenient_own {
+                        tally.note("KNOWN SRC BUG: a bin of 0 or 2 bytes taken as own");
+                    }
+                    prop_assert_eq!(snapshot, &Snapshot { changed, own, ..case.rest.clone() });
+                    return Ok(());
+                }
+                prop_assert!(decoded.is_err(), "{:?} / {:?} decodes to {:?}", case.changed, case.own, decoded);
+                prop_assert_eq!(decoded.unwrap_err().close_code(), close_code::INVALID_PAYLOAD);
+                return Ok(());
+            }
+        }
+        // The decoded snapshot against the baseline it names, as a client holding it would apply it.
+        let Ok(ServerMessage::Snapshot(snapshot)) = decoded else { unreachable!("checked above") };
+        if case.base.tick == 0 {
+            return Ok(());
+        }
+        let mut replica = Replica::new(case.tick_rate);
+        let mut model = ReplicaModel::new(case.tick_rate);
+        prop_assert!(replica.apply(&case.base).is_ok() && model.apply(&case.base).is_ok(), "the baseline applies");
+        let result = replica.apply(&snapshot);
+        tally.apply(&result);
+        let expected = model_apply(&mut model, &snapshot, &replica, result.is_ok(), tally);
+        match (result, expected) {
+            (Ok(applied), Ok(expected)) => {
+                if expected.residual_rows > 0 {
+                    tally.note("changed applied against the baseline with residuals");
+                }
+                prop_assert_eq!(applied.tick, snapshot.tick);
+                prop_assert_eq!(replica.latest_states(), Some((snapshot.tick, expected.states)));
+            }
+            (Err(error), Err((expected, _))) => {
+                if matches!(error, ReplicaError::CorruptChanges { .. }) {
+                    tally.note("changed refused against the baseline as corrupt");
+                }
+                prop_assert_eq!(error, expected);
+            }
+            (got, expected) => {
+                let expected = expected.map(|applied| applied.states);
+                prop_assert!(false, "{:?}: got {:?}, the rules give {:?}", snapshot, got, expected)
+            }
         }
         Ok(())
     });
@@ -1090,7 +1416,7 @@ fn check_intact_server(message: &ServerMessage, tally: &Tally) -> Result<Vec<u8>
     note_server_cases(&decoded, tally);
     prop_assert_eq!(codec::encode_server(&decoded), bytes.clone());
     if let ServerMessage::Snapshot(snapshot) = &decoded {
-        tally.apply(&Replica::new().apply(snapshot));
+        tally.apply(&Replica::new(FRESH_RATE).apply(snapshot));
     }
     if !matches!(message, ServerMessage::Welcome(_)) {
         prop_assert_eq!(&decoded, message);
@@ -1098,8 +1424,8 @@ fn check_intact_server(message: &ServerMessage, tally: &Tally) -> Result<Vec<u8>
     Ok(bytes)
 }
 
-/// Structure-aware: server messages of every type (snapshots with random created, changed, removed and events,
-/// 9-field players and 16-bit masks; welcomes with random maps and rules, NaN and infinities included, with and
+/// Structure-aware: server messages of every type (snapshots with random created, `changed` bins, removed, events,
+/// hits and `own`, 9-field players; welcomes with random maps and rules, NaN and infinities included, with and
 /// without a session; pongs; closes; rosters; chat events with any line), encoded, then mutated as the client
 /// messages are. Intact (both messages of a case), each decodes to itself; mutated, the decoder never panics and
 /// keeps the contract of `check_server_frame`.
@@ -1116,7 +1442,8 @@ fn server_decoder_on_mutated_messages() {
         Seen::Note("chat event"),
         Seen::Note("chat event with a line the server refuses"),
         Seen::Note("player with flags"),
-        Seen::Note("delta with mask bit 8"),
+        Seen::Note("snapshot with own"),
+        Seen::Note("non-empty changed"),
     ];
     check("server_decoder_on_mutated_messages", cases, &required, |(message, other, mutations), tally| {
         let bytes = check_intact_server(&message, tally)?;
@@ -1131,19 +1458,255 @@ fn server_decoder_on_mutated_messages() {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// The client's replica.
+// The v6 `changed` stream, written and read by the test itself.
 
-/// PROTOCOL.md's "Applying snapshots", written plainly with ordered maps, as the reference `Replica` must match.
+/// A player's fields, the columns of `changed` in this order (x, y, vx, vy, aim, hp, score, respawn, flags).
+const COLUMNS: usize = 9;
+
+/// Tick rates the loose streams run at: the usual ones, and odd ones (a tick rate is any `u16` in a welcome).
+const LOOSE_RATES: [u32; 8] = [1, 2, 7, 20, 30, 60, 128, 65535];
+
+/// Writes a `changed` stream plainly, one bit at a time: bit `i` of the stream is bit `i & 7` of byte `i >> 3`,
+/// and a `w`-bit value is `w` consecutive bits, least significant first; the last byte is padded with zeros.
 #[derive(Default)]
-struct ReplicaModel {
-    /// Every state applied so far, by tick.
-    states: BTreeMap<u32, BTreeMap<u32, Entity>>,
-    newest: Option<u32>,
-    /// States older than this may be forgotten: the baseline of the newest delta applied. (A full snapshot does
-    /// not raise it: acknowledgements sent before it may still make the server encode against older ticks.)
-    floor: u32,
-    names: HashMap<u32, Arc<str>>,
-    newest_event_tick: u32,
+struct BitSink {
+    bytes: Vec<u8>,
+    len: usize,
+}
+
+impl BitSink {
+    fn put(&mut self, value: u32, width: u32) {
+        for k in 0..width {
+            if self.len % 8 == 0 {
+                self.bytes.push(0);
+            }
+            if (value >> k) & 1 == 1 {
+                *self.bytes.last_mut().expect("pushed above") |= 1 << (self.len % 8);
+            }
+            self.len += 1;
+        }
+    }
+}
+
+/// Reads a `changed` stream plainly, one bit at a time, in the same order; reading past the end is an error.
+struct BitSource<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl BitSource<'_> {
+    fn take(&mut self, width: u32) -> Result<u32, Corrupt> {
+        let mut value = 0;
+        for k in 0..width {
+            let byte = *self.bytes.get(self.at >> 3).ok_or(Corrupt::EndsEarly)?;
+            value |= u32::from((byte >> (self.at & 7)) & 1) << k;
+            self.at += 1;
+        }
+        Ok(value)
+    }
+}
+
+/// The spec's zigzag: 0, -1, 1, -2, 2 ... -> 0, 1, 2, 3, 4 ...
+fn zigzag(r: i32) -> u32 {
+    (r.wrapping_shl(1) ^ (r >> 31)) as u32
+}
+
+/// The spec's inverse: `r = (u >>> 1) ^ -(u & 1)`.
+fn unzigzag(u: u32) -> i32 {
+    ((u >> 1) as i32) ^ -((u & 1) as i32)
+}
+
+fn bit_length(value: u32) -> u32 {
+    32 - value.leading_zeros()
+}
+
+/// Why a `changed` stream is corrupt, in the spec's terms (each a case the suite must have seen refused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Corrupt {
+    /// Reading past the end.
+    EndsEarly,
+    /// A column width of 33..63.
+    TooWide,
+    /// A whole byte left over after the last column.
+    ByteAfterEnd,
+    /// A set bit in the last byte's padding.
+    NonZeroPadding,
+    /// A non-empty stream whose change bits are all 0.
+    MarksNothing,
+}
+
+impl Corrupt {
+    /// The reason the crate's `ReplicaError::CorruptChanges` gives for the case: its own wording (one reason for
+    /// the last three, which it tells apart no further), mirrored so that errors compare equal.
+    fn reason(self) -> &'static str {
+        match self {
+            Corrupt::EndsEarly => "it ends early",
+            Corrupt::TooWide => "a column is wider than 32 bits",
+            Corrupt::ByteAfterEnd | Corrupt::NonZeroPadding | Corrupt::MarksNothing => {
+                "bytes or bits after its end, or no entity marked"
+            }
+        }
+    }
+
+    fn note(self) -> &'static str {
+        match self {
+            Corrupt::EndsEarly => "refused: changed ends early",
+            Corrupt::TooWide => "refused: a column wider than 32 bits",
+            Corrupt::ByteAfterEnd => "refused: a byte after the last column",
+            Corrupt::NonZeroPadding => "refused: non-zero padding",
+            Corrupt::MarksNothing => "refused: changed marks nothing",
+        }
+    }
+}
+
+/// A `changed` stream as read: the residuals of each marked baseline entity (by id, ascending), and what its
+/// columns held (for the tallies).
+struct Changes {
+    rows: Vec<(u32, [i32; COLUMNS])>,
+    sparse: bool,
+    widest: u32,
+}
+
+/// Reads `bytes` as the v6 spec says, against the baseline state's ids in increasing order: an empty bin marks
+/// nothing; otherwise one change bit per id (at least one set), then 9 columns of a 6-bit width (33..63 corrupt),
+/// a sparse bit when the width is not 0, and per marked entity (a presence bit first when sparse) a zigzag value
+/// of that width; then only zero padding, less than a byte of it. The checks come in the order the bits are read.
+fn read_changes(bytes: &[u8], ids: &[u32]) -> Result<Changes, Corrupt> {
+    let mut changes = Changes { rows: Vec::new(), sparse: false, widest: 0 };
+    if bytes.is_empty() {
+        return Ok(changes);
+    }
+    let mut source = BitSource { bytes, at: 0 };
+    for &id in ids {
+        if source.take(1)? == 1 {
+            changes.rows.push((id, [0; COLUMNS]));
+        }
+    }
+    if changes.rows.is_empty() {
+        return Err(Corrupt::MarksNothing);
+    }
+    for column in 0..COLUMNS {
+        let width = source.take(6)?;
+        if width > 32 {
+            return Err(Corrupt::TooWide);
+        }
+        if width == 0 {
+            continue;
+        }
+        changes.widest = changes.widest.max(width);
+        let sparse = source.take(1)? == 1;
+        changes.sparse |= sparse;
+        for (_, row) in changes.rows.iter_mut() {
+            if sparse && source.take(1)? == 0 {
+                continue;
+            }
+            row[column] = unzigzag(source.take(width)?);
+        }
+    }
+    let left = bytes.len() * 8 - source.at;
+    if left >= 8 {
+        return Err(Corrupt::ByteAfterEnd);
+    }
+    match source.take(left as u32)? {
+        0 => Ok(changes),
+        _ => Err(Corrupt::NonZeroPadding),
+    }
+}
+
+/// How a generated snapshot's `changed` is made, against the entities of the baseline its stream resolves to.
+#[derive(Clone, Debug)]
+enum StreamPlan {
+    /// An empty bin: every entity as predicted.
+    Empty,
+    Residuals(ResidualPlan),
+    /// A non-empty stream whose change bits mark nothing.
+    Unmarked,
+    /// Any bytes.
+    Random(Vec<u8>),
+}
+
+#[derive(Clone, Debug)]
+struct ResidualPlan {
+    /// Bit `j % 64` marks the `j`th player of the baseline that survives into the snapshot.
+    marks: u64,
+    /// Residuals, given to the marked entities in turn.
+    rows: Vec<[i32; COLUMNS]>,
+    /// Bits added to each column's least width (32 at most in all): a wider column than needed is still valid.
+    extra_width: [u32; COLUMNS],
+    /// Each column's sparse bit: the encoder's choice (`None`), or either (both valid).
+    sparse: [Option<bool>; COLUMNS],
+    bad_mark: Option<BadMark>,
+    corruption: Option<Corruption>,
+}
+
+/// An entity marked though the rules forbid it.
+#[derive(Clone, Debug)]
+enum BadMark {
+    /// A bullet of the baseline.
+    Bullet(Index),
+    /// A baseline entity the snapshot also removes.
+    Removed(Index),
+    /// A baseline entity the snapshot replaces: this entity under its id joins `created`.
+    Replaced(Index, EntityState),
+}
+
+/// A corruption of a stream otherwise well-formed.
+#[derive(Clone, Debug)]
+enum Corruption {
+    /// Cut short by at least a byte.
+    Truncated(Index),
+    /// A byte after the last column.
+    ExtraByte(u8),
+    /// Column `.0` declares width `.1` (33..63), and the stream ends there.
+    Wide(usize, u32),
+    /// These bits set in the last byte's padding, where it has some.
+    Padding(u8),
+}
+
+fn residual() -> impl Strategy<Value = i32> + Clone {
+    prop_oneof![6 => Just(0), 3 => -3i32..=3, 1 => edge_i32()]
+}
+
+fn stream_plan() -> BoxedStrategy<StreamPlan> {
+    let bad_mark = prop_oneof![
+        any::<Index>().prop_map(BadMark::Bullet),
+        any::<Index>().prop_map(BadMark::Removed),
+        (any::<Index>(), entity_state(Just(0))).prop_map(|(at, entity)| BadMark::Replaced(at, entity)),
+    ];
+    let corruption = prop_oneof![
+        any::<Index>().prop_map(Corruption::Truncated),
+        any::<u8>().prop_map(Corruption::ExtraByte),
+        (0..COLUMNS, 33u32..64).prop_map(|(column, width)| Corruption::Wide(column, width)),
+        any::<u8>().prop_map(Corruption::Padding),
+    ];
+    // Columns drawn as vectors, not arrays: the value trees of nine-element arrays of unions make stack frames
+    // too large for a test thread in a debug build.
+    fn columns<T: Debug + Clone + 'static>(values: BoxedStrategy<T>) -> impl Strategy<Value = [T; COLUMNS]> {
+        vec(values, COLUMNS).prop_map(|values| <[T; COLUMNS]>::try_from(values).expect("9 columns"))
+    }
+    let plan = (
+        prop_oneof![4 => any::<u64>(), 1 => Just(u64::MAX), 1 => Just(1u64)],
+        vec(columns(residual().boxed()), 1..6),
+        columns(prop_oneof![8 => Just(0u32), 1 => 1u32..=32].boxed()),
+        columns(prop::option::weighted(0.3, any::<bool>()).boxed()),
+        prop::option::weighted(0.15, bad_mark),
+        prop::option::weighted(0.3, corruption),
+    )
+        .prop_map(|(marks, rows, extra_width, sparse, bad_mark, corruption)| ResidualPlan {
+            marks,
+            rows,
+            extra_width,
+            sparse,
+            bad_mark,
+            corruption,
+        });
+    prop_oneof![
+        3 => Just(StreamPlan::Empty),
+        10 => plan.prop_map(StreamPlan::Residuals),
+        1 => Just(StreamPlan::Unmarked),
+        1 => vec(any::<u8>(), 1..12).prop_map(StreamPlan::Random),
+    ]
+    .boxed()
 }
 
 fn strictly_ascending(ids: impl IntoIterator<Item = u32>) -> bool {
@@ -1151,50 +1714,372 @@ fn strictly_ascending(ids: impl IntoIterator<Item = u32>) -> bool {
     ids.windows(2).all(|pair| pair[0] < pair[1])
 }
 
-impl ReplicaModel {
-    /// The state `snapshot` leads to (and the events that are new), or the error a client must report.
-    fn apply(&mut self, snapshot: &Snapshot) -> Result<(Vec<EntityState>, Vec<Event>), ReplicaError> {
-        let tick = snapshot.tick;
-        if let Some(newest) = self.newest.filter(|newest| tick <= *newest) {
-            return Err(ReplicaError::Stale { tick, newest });
+/// Writes the `changed` stream of `plan` over the baseline entities `base` (ids ascending, with their kinds) of a
+/// snapshot with these `created` and `removed` lists; a bad mark adds the id it needs to one of them (in order
+/// when the list is sorted). The encoder's rules are the spec's informative ones: each column as wide as its widest
+/// zigzag value (plus the plan's extra bits), sparse when `c + nonzero * w < c * w` (unless the plan says).
+fn write_changes(
+    plan: &StreamPlan,
+    base: &[(u32, EntityKind)],
+    created: &mut Vec<EntityState>,
+    removed: &mut Vec<u32>,
+) -> Vec<u8> {
+    let plan = match plan {
+        StreamPlan::Empty => return Vec::new(),
+        StreamPlan::Random(bytes) => return bytes.clone(),
+        StreamPlan::Unmarked => {
+            let mut sink = BitSink::default();
+            base.iter().for_each(|_| sink.put(0, 1));
+            return if sink.bytes.is_empty() { vec![0] } else { sink.bytes };
         }
-        if !strictly_ascending(snapshot.created.iter().map(|e| e.id))
-            || !strictly_ascending(snapshot.changed.iter().map(|c| c.id))
-            || !strictly_ascending(snapshot.removed.iter().copied())
-        {
-            return Err(ReplicaError::Unsorted { tick });
+        StreamPlan::Residuals(plan) => plan,
+    };
+    let mut bad = None;
+    match &plan.bad_mark {
+        Some(BadMark::Bullet(at)) => {
+            let bullets: Vec<u32> = base.iter().filter(|(_, kind)| *kind == EntityKind::Bullet).map(|e| e.0).collect();
+            bad = (!bullets.is_empty()).then(|| *at.get(&bullets));
         }
-        // A refused snapshot changes nothing: the state is built aside and kept only once it is complete.
-        let (mut state, floor) = if snapshot.baseline == 0 {
-            (BTreeMap::new(), self.floor)
-        } else {
-            match self.states.get(&snapshot.baseline) {
-                Some(state) if snapshot.baseline >= self.floor => (state.clone(), snapshot.baseline),
-                _ => return Err(ReplicaError::MissingBaseline { tick, baseline: snapshot.baseline }),
+        Some(BadMark::Removed(at)) if !base.is_empty() => {
+            let id = base[at.index(base.len())].0;
+            match (strictly_ascending(removed.iter().copied()), removed.binary_search(&id)) {
+                (true, Err(position)) => removed.insert(position, id),
+                (true, Ok(_)) => {}
+                (false, _) => removed.push(id),
             }
-        };
-        // "Delete the removed ids, insert or replace the created entries, then update the changed fields."
-        for id in &snapshot.removed {
-            state.remove(id);
+            bad = Some(id);
         }
-        for created in &snapshot.created {
-            state.insert(created.id, Entity::from(created));
-        }
-        for change in &snapshot.changed {
-            let entity = state.get_mut(&change.id).ok_or(ReplicaError::UnknownEntity { tick, id: change.id })?;
-            // PROTOCOL.md: a mask naming a field the entity's kind does not have is refused.
-            if change.mask >> entity.kind.field_count() != 0 {
-                return Err(ReplicaError::NoSuchField { tick, id: change.id, mask: change.mask });
+        Some(BadMark::Replaced(at, entity)) if !base.is_empty() => {
+            let id = base[at.index(base.len())].0;
+            let entity = EntityState { id, ..entity.clone() };
+            match (strictly_ascending(created.iter().map(|e| e.id)), created.binary_search_by_key(&id, |e| e.id)) {
+                (true, Err(position)) => created.insert(position, entity),
+                (true, Ok(_)) => {}
+                (false, _) => created.push(entity),
             }
-            for field in 0..entity.kind.field_count() {
-                if change.mask & (1 << field) != 0 {
-                    entity.fields[field] = entity.fields[field].wrapping_add(change.fields[field]);
+            bad = Some(id);
+        }
+        _ => {}
+    }
+    let mut marked = Vec::new();
+    let mut survivors = 0;
+    for &(id, kind) in base {
+        let survives = kind == EntityKind::Player && !removed.contains(&id) && !created.iter().any(|e| e.id == id);
+        let mut mark = bad == Some(id);
+        if survives {
+            mark |= plan.marks >> (survivors % 64) & 1 == 1;
+            survivors += 1;
+        }
+        marked.push(mark);
+    }
+    let count = marked.iter().filter(|&&mark| mark).count();
+    if count == 0 {
+        return Vec::new();
+    }
+    let mut sink = BitSink::default();
+    marked.iter().for_each(|&mark| sink.put(u32::from(mark), 1));
+    for column in 0..COLUMNS {
+        let values: Vec<u32> = (0..count).map(|j| zigzag(plan.rows[j % plan.rows.len()][column])).collect();
+        let least = values.iter().map(|&value| bit_length(value)).max().unwrap_or(0);
+        let width = (least + plan.extra_width[column]).min(32);
+        if let Some(Corruption::Wide(at, wide)) = plan.corruption {
+            if at == column {
+                sink.put(wide, 6);
+                return sink.bytes;
+            }
+        }
+        sink.put(width, 6);
+        if width == 0 {
+            continue;
+        }
+        let nonzero = values.iter().filter(|&&value| value != 0).count();
+        let (c, nonzero, w) = (count as u32, nonzero as u32, width);
+        let sparse = plan.sparse[column].unwrap_or(c + nonzero * w < c * w);
+        sink.put(u32::from(sparse), 1);
+        for &value in &values {
+            if sparse {
+                sink.put(u32::from(value != 0), 1);
+                if value == 0 {
+                    continue;
                 }
             }
+            sink.put(value, width);
         }
-        for created in &snapshot.created {
-            if let Some(name) = &created.name {
-                self.names.insert(created.id, name.clone());
+    }
+    let mut bytes = sink.bytes;
+    match plan.corruption {
+        Some(Corruption::Truncated(at)) => bytes.truncate(at.index(bytes.len())),
+        Some(Corruption::ExtraByte(byte)) => bytes.push(byte),
+        Some(Corruption::Padding(bits)) if sink.len % 8 != 0 => {
+            let padding = 0xffu8 << (sink.len % 8);
+            let set = if bits & padding != 0 { bits & padding } else { 0x80 };
+            *bytes.last_mut().expect("a stream that marks something") |= set;
+        }
+        _ => {}
+    }
+    bytes
+}
+
+/// The spec's worked example, written with the test's own bit writer and read back by its reader and by the
+/// crate's replica (a fixed case before the random ones: bytes `12 08 00 c0 80 00 00 00`).
+#[test]
+fn changed_stream_worked_example() {
+    let player = |id, fields: [i32; MAX_FIELDS]| EntityState { id, kind: EntityKind::Player, fields, name: None };
+    let base = vec![
+        player(1, [1600, 1600, 960, 0, 0, 100, 0, 0, 0]),
+        player(2, [3200, 800, 0, -480, 64, 100, 0, 0, 0]),
+        EntityState { id: 65536, kind: EntityKind::Bullet, fields: [0; MAX_FIELDS], name: None },
+    ];
+    let kinds: Vec<(u32, EntityKind)> = base.iter().map(|e| (e.id, e.kind)).collect();
+    let mut row = [0; COLUMNS];
+    row[player_field::X] = 1;
+    row[player_field::AIM] = 2;
+    let plan = ResidualPlan {
+        marks: 0b10,
+        rows: vec![row],
+        extra_width: [0; COLUMNS],
+        sparse: [None; COLUMNS],
+        bad_mark: None,
+        corruption: None,
+    };
+    let bytes = write_changes(&StreamPlan::Residuals(plan), &kinds, &mut vec![], &mut vec![]);
+    assert_eq!(bytes, [0x12, 0x08, 0x00, 0xc0, 0x80, 0x00, 0x00, 0x00]);
+    let read = read_changes(&bytes, &[1, 2, 65536]).unwrap();
+    assert_eq!(read.rows, vec![(2, row)]);
+    let full = Snapshot { tick: 10, created: base, ..Snapshot::default() };
+    let delta = Snapshot { tick: 12, baseline: 10, changed: bytes, ..Snapshot::default() };
+    let (mut replica, mut model) = (Replica::new(30), ReplicaModel::new(30));
+    replica.apply(&full).unwrap();
+    model.apply(&full).unwrap();
+    replica.apply(&delta).unwrap();
+    let expected = model.apply(&delta).unwrap().states;
+    assert_eq!(replica.latest_states(), Some((12, expected.clone())));
+    assert_eq!(expected[0].fields[..2], [1664, 1600], "player 1 as predicted");
+    assert_eq!(expected[1].fields[..5], [3201, 768, 0, -480, 66], "player 2: x and aim residuals, y predicted");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The client's replica.
+
+/// The v6 rules for applying a snapshot (PROTOCOL.md 7, "Applying snapshots", and 6.2, the prediction and
+/// `changed` of the v6 spec), read plainly with ordered maps: the reference the crate's `Replica` must match.
+#[derive(Clone)]
+struct ReplicaModel {
+    tick_rate: u32,
+    /// Every state applied so far, by tick.
+    states: BTreeMap<u32, BTreeMap<u32, Entity>>,
+    newest: Option<u32>,
+    /// States older than this may be forgotten: the baseline of the newest delta applied. (A full snapshot does
+    /// not raise it: acknowledgements sent before it may still make the server encode against older ticks.) The
+    /// crate also caps its states at 128; the streams here are shorter than that.
+    floor: u32,
+    names: BTreeMap<u32, Arc<str>>,
+    newest_event_tick: u32,
+    newest_hit_tick: u32,
+    /// Reads the rules as the crate does where it is known to deviate from them (`KNOWN_DEVIATIONS`), instead of
+    /// as the spec says: see `model_apply`.
+    crate_reading: bool,
+}
+
+/// KNOWN SRC BUGS (reported, not fixed here): where `snapshot::delta::predict` / `advance` deviate from the v6
+/// spec (and from the browser's store, client/state.js), for values no honest server sends:
+///
+/// - the respawn countdown is `respawn.saturating_sub(k as i32).max(0)`, so over `k > i32::MAX` ticks (`k as i32`
+///   negative) it counts *up*: 5 over 2^31 ticks gives `i32::MAX`, where `max(respawn - k, 0)` is 0;
+/// - the prediction of a player `changed` does not mark wraps its aim to 0..255 (`predict` is `advance` with no
+///   residual), where the spec keeps every field but x, y and respawn: a created aim of -1 becomes 255.
+///
+/// The model reads the spec; where the replica differs from it, `model_apply` tries the crate's reading and takes
+/// it only when the snapshot holds one of these cases and that reading is exactly what the replica gave (counted in
+/// the tallies), so that the suite passes both before and after the fix.
+const KNOWN_DEVIATIONS: [&str; 2] = [
+    "KNOWN SRC BUG: respawn counted down over more than i32::MAX ticks",
+    "KNOWN SRC BUG: the aim of a predicted player wrapped to 0..255",
+];
+
+/// What a snapshot the model applies leads to, and what it held (for the tallies).
+struct ModelApplied {
+    states: Vec<EntityState>,
+    new_events: Vec<Event>,
+    new_hits: Vec<Hit>,
+    /// Entities `changed` marked.
+    residual_rows: usize,
+    sparse: bool,
+    widest: u32,
+    /// Whether an unmarked player of the baseline was predicted to move.
+    predicted_motion: bool,
+    /// The `KNOWN_DEVIATIONS` the crate's reading changed something for (always empty in the spec's reading).
+    deviations: Vec<&'static str>,
+}
+
+/// The error a refused snapshot must give, and the case it was (for the tallies).
+type ModelRefusal = (ReplicaError, &'static str);
+
+/// The spec's countdown, in exact arithmetic: `max(respawn - k, 0)`.
+fn respawn_countdown(respawn: i32, k: u32) -> i32 {
+    (i64::from(respawn) - i64::from(k)).max(0) as i32
+}
+
+/// The crate's countdown (the first of `KNOWN_DEVIATIONS`).
+fn respawn_as_the_crate(respawn: i32, k: u32) -> i32 {
+    respawn.saturating_sub(k as i32).max(0)
+}
+
+/// `value` wrapped to 32 bits, as the spec's `(a + b) | 0`.
+fn wrap32(value: i128) -> i32 {
+    value.rem_euclid(1 << 32) as u32 as i32
+}
+
+/// The spec's `displacement(from, to, k) = floor((2*k*from + (to - from)*(k + 1) + tick_rate) / (2*tick_rate))`,
+/// exact (in `i128`, floor division).
+fn displacement(from: i32, to: i32, k: u32, tick_rate: u32) -> i128 {
+    let (from, to, k, rate) = (i128::from(from), i128::from(to), i128::from(k), i128::from(tick_rate));
+    (2 * k * from + (to - from) * (k + 1) + rate).div_euclid(2 * rate)
+}
+
+impl ReplicaModel {
+    fn new(tick_rate: u32) -> ReplicaModel {
+        ReplicaModel {
+            tick_rate,
+            states: BTreeMap::new(),
+            newest: None,
+            floor: 0,
+            names: BTreeMap::new(),
+            newest_event_tick: 0,
+            newest_hit_tick: 0,
+            crate_reading: false,
+        }
+    }
+
+    /// The respawn countdown over `k` ticks, in this model's reading.
+    fn countdown(&self, respawn: i32, k: u32, deviations: &mut Vec<&'static str>) -> i32 {
+        let spec = respawn_countdown(respawn, k);
+        match self.crate_reading {
+            true if respawn_as_the_crate(respawn, k) != spec => {
+                deviations.push(KNOWN_DEVIATIONS[0]);
+                respawn_as_the_crate(respawn, k)
+            }
+            _ => spec,
+        }
+    }
+
+    /// The state of tick `baseline`, if the rules still keep it.
+    fn usable(&self, baseline: u32) -> Option<&BTreeMap<u32, Entity>> {
+        self.states.get(&baseline).filter(|_| baseline >= self.floor)
+    }
+
+    /// A player of the baseline not marked in `changed`, predicted `k` ticks on: `x += (vx / tick_rate) * k`, the
+    /// same for y, `respawn = max(respawn - k, 0)`, the rest kept. The spec states it for the velocities a server
+    /// sends (multiples of the tick rate); for any other (a hostile server's) it is only defined as step 4 with no
+    /// residual, `displacement(vx, vx, k)`, which is `k * vx / tick_rate` rounded half up.
+    fn predict(&self, base: &[i32; MAX_FIELDS], k: u32, deviations: &mut Vec<&'static str>) -> [i32; MAX_FIELDS] {
+        use player_field::*;
+        let rate = i128::from(self.tick_rate);
+        let moved = |v: i32| match i128::from(v) % rate {
+            0 => i128::from(v) / rate * i128::from(k),
+            _ => displacement(v, v, k, self.tick_rate),
+        };
+        let mut out = *base;
+        out[X] = wrap32(i128::from(base[X]) + moved(base[VX]));
+        out[Y] = wrap32(i128::from(base[Y]) + moved(base[VY]));
+        out[RESPAWN] = self.countdown(base[RESPAWN], k, deviations);
+        if self.crate_reading && !(0..256).contains(&base[AIM]) {
+            deviations.push(KNOWN_DEVIATIONS[1]);
+            out[AIM] = base[AIM] & 255;
+        }
+        out
+    }
+
+    /// Step 4 of the spec: a marked player's residuals `r` applied to its baseline fields, in 32-bit wrapping
+    /// arithmetic: the velocity first (`r` in steps of the tick rate), the position moved by the displacement from
+    /// the old velocity to the new one plus its residual, the aim in its 256 steps, the respawn counted down.
+    fn add_residuals(
+        &self,
+        base: &[i32; MAX_FIELDS],
+        r: &[i32; COLUMNS],
+        k: u32,
+        deviations: &mut Vec<&'static str>,
+    ) -> [i32; MAX_FIELDS] {
+        use player_field::*;
+        let rate = i128::from(self.tick_rate);
+        let mut out = *base;
+        for (v, p) in [(VX, X), (VY, Y)] {
+            out[v] = wrap32(i128::from(base[v]) + i128::from(r[v]) * rate);
+            out[p] = wrap32(i128::from(base[p]) + displacement(base[v], out[v], k, self.tick_rate) + i128::from(r[p]));
+        }
+        out[AIM] = wrap32(i128::from(base[AIM]) + i128::from(r[AIM])) & 255;
+        for field in [HP, SCORE, FLAGS] {
+            out[field] = wrap32(i128::from(base[field]) + i128::from(r[field]));
+        }
+        out[RESPAWN] = wrap32(i128::from(self.countdown(base[RESPAWN], k, deviations)) + i128::from(r[RESPAWN]));
+        out
+    }
+
+    /// The state `snapshot` leads to (and the events and hits that are new), or the error a client must report.
+    /// The checks come in the crate's order, so that errors compare equal: stale, then unsorted lists, then the
+    /// baseline, then the whole `changed` stream (read before any mark is judged), then the marks in id order.
+    fn apply(&mut self, snapshot: &Snapshot) -> Result<ModelApplied, ModelRefusal> {
+        let tick = snapshot.tick;
+        if let Some(newest) = self.newest.filter(|newest| tick <= *newest) {
+            return Err((ReplicaError::Stale { tick, newest }, "refused: stale tick"));
+        }
+        if !strictly_ascending(snapshot.created.iter().map(|e| e.id)) || !strictly_ascending(snapshot.removed.clone()) {
+            return Err((ReplicaError::Unsorted { tick }, "refused: ids out of order"));
+        }
+        // A refused snapshot changes nothing: the state is built aside and kept only once it is complete.
+        let (base, floor) = match snapshot.baseline {
+            0 => (BTreeMap::new(), self.floor),
+            baseline => match self.usable(baseline) {
+                Some(state) => (state.clone(), baseline),
+                None => return Err((ReplicaError::MissingBaseline { tick, baseline }, "refused: missing baseline")),
+            },
+        };
+        let ids: Vec<u32> = base.keys().copied().collect();
+        let changes = read_changes(&snapshot.changed, &ids)
+            .map_err(|corrupt| (ReplicaError::CorruptChanges { tick, reason: corrupt.reason() }, corrupt.note()))?;
+        let removed: BTreeSet<u32> = snapshot.removed.iter().copied().collect();
+        let created: BTreeSet<u32> = snapshot.created.iter().map(|e| e.id).collect();
+        // "A 1 for a bullet, or for an entity that is removed or replaced, is a corrupt snapshot." (The first such
+        // entity in id order is the one the crate names; `rows` are in id order.)
+        for (id, _) in &changes.rows {
+            let case = if removed.contains(id) {
+                "refused: marks a removed entity"
+            } else if created.contains(id) {
+                "refused: marks a replaced entity"
+            } else if base[id].kind != EntityKind::Player {
+                "refused: marks a bullet"
+            } else {
+                continue;
+            };
+            return Err((ReplicaError::CannotChange { tick, id: *id }, case));
+        }
+        // Every surviving baseline entity predicted, or its residuals added; then the created ones, inserted or
+        // replacing. (`baseline <= newest < tick`, so `k` is at least 1.)
+        let k = tick - snapshot.baseline;
+        let residuals: BTreeMap<u32, [i32; COLUMNS]> = changes.rows.iter().copied().collect();
+        let mut state = BTreeMap::new();
+        let mut predicted_motion = false;
+        let mut deviations = Vec::new();
+        for (id, old) in &base {
+            if removed.contains(id) || created.contains(id) {
+                continue;
+            }
+            let mut entity = *old;
+            if old.kind == EntityKind::Player {
+                entity.fields = match residuals.get(id) {
+                    Some(r) => self.add_residuals(&old.fields, r, k, &mut deviations),
+                    None => {
+                        predicted_motion |= old.fields[player_field::VX] != 0 || old.fields[player_field::VY] != 0;
+                        self.predict(&old.fields, k, &mut deviations)
+                    }
+                };
+            }
+            state.insert(*id, entity);
+        }
+        for entity in &snapshot.created {
+            state.insert(entity.id, Entity::from(entity));
+            if let Some(name) = &entity.name {
+                self.names.insert(entity.id, name.clone());
             }
         }
         let states = state
@@ -1209,12 +2094,56 @@ impl ReplicaModel {
         self.states.insert(tick, state);
         self.newest = Some(tick);
         self.floor = floor;
-        // "Skip events whose tick is not newer than the newest event tick already handled."
+        // "Skip events whose tick is not newer than the newest event tick already handled" (and hits alike).
         let new_events: Vec<Event> =
             snapshot.events.iter().filter(|e| e.tick() > self.newest_event_tick).cloned().collect();
         self.newest_event_tick = new_events.iter().map(Event::tick).fold(self.newest_event_tick, u32::max);
-        Ok((states, new_events))
+        let new_hits: Vec<Hit> = snapshot.hits.iter().filter(|h| h.tick > self.newest_hit_tick).copied().collect();
+        self.newest_hit_tick = new_hits.iter().map(|h| h.tick).fold(self.newest_hit_tick, u32::max);
+        Ok(ModelApplied {
+            states,
+            new_events,
+            new_hits,
+            residual_rows: changes.rows.len(),
+            sparse: changes.sparse,
+            widest: changes.widest,
+            predicted_motion,
+            deviations,
+        })
     }
+}
+
+/// Applies `snapshot` to `model` as the spec reads it, given what the crate's `replica` made of it (`applied`:
+/// whether it applied). Where the replica's state differs from the spec's, the crate's reading of the
+/// `KNOWN_DEVIATIONS` is tried, and taken (and counted) only when the snapshot holds one of their cases and it gives
+/// exactly the replica's state; otherwise the spec's outcome stands, for the caller to compare.
+fn model_apply(
+    model: &mut ReplicaModel,
+    snapshot: &Snapshot,
+    replica: &Replica,
+    applied: bool,
+    tally: &Tally,
+) -> Result<ModelApplied, ModelRefusal> {
+    let mut next = model.clone();
+    let outcome = next.apply(snapshot);
+    let replica_state = replica.latest_states();
+    if let (true, Ok(spec)) = (applied, &outcome) {
+        if replica_state != Some((snapshot.tick, spec.states.clone())) {
+            let mut crate_reading = model.clone();
+            crate_reading.crate_reading = true;
+            if let Ok(deviating) = crate_reading.apply(snapshot) {
+                if !deviating.deviations.is_empty() && replica_state == Some((snapshot.tick, deviating.states.clone()))
+                {
+                    deviating.deviations.iter().for_each(|deviation| tally.note(deviation));
+                    crate_reading.crate_reading = false;
+                    *model = crate_reading;
+                    return Ok(deviating);
+                }
+            }
+        }
+    }
+    *model = next;
+    outcome
 }
 
 /// How a generated snapshot picks its tick: a step past the newest tick a client following the rules has applied
@@ -1259,15 +2188,15 @@ fn maybe_sorted<T: Debug + Clone>(
 struct LooseSnapshot {
     tick: TickPick,
     baseline: BaselinePick,
-    /// Per `changed` entry: replace its id by one the baseline holds or the snapshot creates (so that the delta
-    /// usually applies), or keep the random id.
-    known_ids: Vec<Option<Index>>,
-    sort_changed: bool,
+    changes: StreamPlan,
+    /// Gives the created players wire-valid fields (velocities multiples of the tick rate, aim 0..255), as a
+    /// server sends; otherwise any.
+    wire_valid: bool,
     snapshot: Snapshot,
 }
 
 /// A snapshot with anything the decoder can return, and then some (players without names, bullets with one,
-/// fields past the kind's count, masks with bits past it).
+/// fields past the kind's count, velocities that are no multiple of the tick rate).
 fn loose_snapshot() -> impl Strategy<Value = LooseSnapshot> {
     let tick = prop_oneof![
         32 => (1u32..4).prop_map(TickPick::After),
@@ -1290,36 +2219,32 @@ fn loose_snapshot() -> impl Strategy<Value = LooseSnapshot> {
                 name: name.map(Arc::from),
             }
         });
-    // Masks of any 16 bits: past the kind's field count the replica must refuse them, even past `MAX_FIELDS`.
-    let mask = prop_oneof![3 => delta_mask(), 1 => any::<u16>()];
-    let change = (loose_id(), mask, fields(), prop::option::weighted(0.8, any::<Index>()))
-        .prop_map(|(id, mask, fields, known)| (FieldDelta { id, mask, fields }, known));
-    let events = vec(event(loose_id()), 0..4);
+    let hit = (prop_oneof![3 => 0u32..40, 1 => edge_u32()], loose_id()).prop_map(|(tick, victim)| Hit { tick, victim });
     (
-        (tick, baseline),
+        (tick, baseline, any::<bool>()),
         maybe_sorted(vec(entity, 0..6), |e: &EntityState| e.id),
-        vec(change, 0..4),
-        prop::bool::weighted(0.95),
+        stream_plan(),
         maybe_sorted(vec(loose_id(), 0..6), |id: &u32| *id),
-        events,
+        vec(event(loose_id()), 0..4),
+        vec(hit, 0..3),
+        own(),
     )
-        .prop_map(|((tick, baseline), created, changed, sort_changed, removed, events)| {
-            let (changed, known_ids) = changed.into_iter().unzip();
-            let snapshot =
-                Snapshot { tick: 0, baseline: 0, last_input_seq: 0, created, changed, removed, events, hits: vec![] };
-            LooseSnapshot { tick, baseline, known_ids, sort_changed, snapshot }
+        .prop_map(|((tick, baseline, wire_valid), created, changes, removed, events, hits, own)| {
+            let snapshot = Snapshot { created, removed, events, hits, own, ..Snapshot::default() };
+            LooseSnapshot { tick, baseline, changes, wire_valid, snapshot }
         })
 }
 
-/// A stream of loose snapshots with their picks resolved: ticks after the newest applied one, baselines among the
-/// earlier ticks (often the one a client would acknowledge) and changed ids mostly among those of the baseline.
-fn loose_stream() -> impl Strategy<Value = Vec<Snapshot>> {
-    vec(loose_snapshot(), 1..24).prop_map(|picks| {
+/// A stream of loose snapshots at a tick rate, with their picks resolved: ticks after the newest applied one,
+/// baselines among the earlier ticks (often the one a client would acknowledge), and a `changed` written by
+/// `write_changes` against the state the baseline resolves to (as far as the rules go; none when it is missing).
+fn loose_stream() -> impl Strategy<Value = (u32, Vec<Snapshot>)> {
+    (select(&LOOSE_RATES[..]), vec(loose_snapshot(), 1..24)).prop_map(|(tick_rate, picks)| {
         let mut ticks: Vec<u32> = Vec::new();
-        let mut client = ReplicaModel::default();
-        picks
+        let mut client = ReplicaModel::new(tick_rate);
+        let stream = picks
             .into_iter()
-            .map(|LooseSnapshot { tick, baseline, known_ids, sort_changed, mut snapshot }| {
+            .map(|LooseSnapshot { tick, baseline, changes, wire_valid, mut snapshot }| {
                 let previous = client.newest.unwrap_or(0);
                 snapshot.tick = match tick {
                     TickPick::After(step) => previous.saturating_add(step),
@@ -1332,62 +2257,101 @@ fn loose_stream() -> impl Strategy<Value = Vec<Snapshot>> {
                     BaselinePick::Earlier(index) => *index.get(&ticks),
                     BaselinePick::Exactly(tick) => tick,
                 };
-                // Ids the baseline holds (as far as the rules go) or this snapshot creates.
-                let mut known: Vec<u32> =
-                    client.states.get(&snapshot.baseline).into_iter().flat_map(|s| s.keys().copied()).collect();
-                known.extend(snapshot.created.iter().map(|e| e.id));
-                for (change, pick) in snapshot.changed.iter_mut().zip(known_ids) {
-                    if let Some(index) = pick.filter(|_| !known.is_empty()) {
-                        change.id = *index.get(&known);
+                for entity in snapshot.created.iter_mut().filter(|e| wire_valid && e.kind == EntityKind::Player) {
+                    for field in [player_field::VX, player_field::VY] {
+                        entity.fields[field] = wire_velocity(entity.fields[field] >> 2, tick_rate).0;
                     }
+                    entity.fields[player_field::AIM] &= 255;
                 }
-                if sort_changed {
-                    snapshot.changed.sort_by_key(|c| c.id);
-                    snapshot.changed.dedup_by_key(|c| c.id);
-                }
+                let base: Vec<(u32, EntityKind)> = match snapshot.baseline {
+                    0 => vec![],
+                    baseline => client.usable(baseline).into_iter().flatten().map(|(id, e)| (*id, e.kind)).collect(),
+                };
+                snapshot.changed = write_changes(&changes, &base, &mut snapshot.created, &mut snapshot.removed);
                 ticks.push(snapshot.tick);
                 let _ = client.apply(&snapshot);
                 snapshot
             })
-            .collect()
+            .collect();
+        (tick_rate, stream)
     })
 }
 
-/// The client's `Replica` on inconsistent snapshot streams: stale and repeated ticks, baselines it never had or
-/// already dropped, ids out of order and duplicated, changed ids missing from the baseline, one id in created and
-/// removed, masks past the entity's field count (refused), ids at the edges of `u32`. It never panics, and each snapshot
-/// gives exactly the state (or the `ReplicaError`) and the new events that PROTOCOL.md's rules give; a refused
-/// snapshot changes nothing.
+/// The client's `Replica` on inconsistent snapshot streams, at tick rates from 1 to 65535: stale and repeated
+/// ticks, baselines it never had or already dropped, ids out of order and duplicated, one id in created and
+/// removed, ids at the edges of `u32`, players whose velocity is no multiple of the tick rate, deltas spanning up
+/// to `u32::MAX` ticks; and `changed` streams written against the baseline: empty, residuals of any size for the
+/// players that survive (columns dense or sparse, wider than needed, up to 32 bits), marks on a bullet, a removed
+/// or a replaced entity, and streams cut short, with a byte after the end, a column width of 33..63, set padding
+/// bits, marking nothing, or random. It never panics, and each snapshot gives exactly the state (or the
+/// `ReplicaError`), the new events and the new hits that the model of the v6 rules gives; a refused snapshot
+/// changes nothing.
 #[test]
 fn replica_on_inconsistent_streams() {
     let required = [
         Seen::Applied,
         Seen::ReplicaRefused,
-        Seen::Note("applied a delta with mask bit 8"),
-        Seen::Note("refused a delta with mask bits past the kind's fields"),
+        Seen::Note("applied a full snapshot"),
+        Seen::Note("applied a delta with residuals"),
+        Seen::Note("applied a delta with a sparse column"),
+        Seen::Note("applied a delta with a 32-bit column"),
+        Seen::Note("applied a delta predicting a moving player"),
+        Seen::Note("refused: stale tick"),
+        Seen::Note("refused: ids out of order"),
+        Seen::Note("refused: missing baseline"),
+        Seen::Note("refused: changed ends early"),
+        Seen::Note("refused: a column wider than 32 bits"),
+        Seen::Note("refused: a byte after the last column"),
+        Seen::Note("refused: non-zero padding"),
+        Seen::Note("refused: changed marks nothing"),
+        Seen::Note("refused: marks a bullet"),
+        Seen::Note("refused: marks a removed entity"),
+        Seen::Note("refused: marks a replaced entity"),
     ];
-    check("replica_on_inconsistent_streams", loose_stream(), &required, |stream, tally| {
-        let mut replica = Replica::new();
-        let mut model = ReplicaModel::default();
+    check("replica_on_inconsistent_streams", loose_stream(), &required, |(tick_rate, stream), tally| {
+        let mut replica = Replica::new(tick_rate);
+        let mut model = ReplicaModel::new(tick_rate);
         for snapshot in &stream {
+            let before = replica.latest_states();
             let result = replica.apply(snapshot);
             tally.apply(&result);
-            match (result, model.apply(snapshot)) {
-                (Ok(applied), Ok((states, new_events))) => {
-                    if snapshot.changed.iter().any(|change| change.mask & FLAGS_BIT != 0) {
-                        tally.note("applied a delta with mask bit 8");
+            let expected = model_apply(&mut model, snapshot, &replica, result.is_ok(), tally);
+            match (result, expected) {
+                (Ok(applied), Ok(expected)) => {
+                    if snapshot.baseline == 0 {
+                        tally.note("applied a full snapshot");
+                    }
+                    if expected.residual_rows > 0 {
+                        tally.note("applied a delta with residuals");
+                    }
+                    if expected.sparse {
+                        tally.note("applied a delta with a sparse column");
+                    }
+                    if expected.widest == 32 {
+                        tally.note("applied a delta with a 32-bit column");
+                    }
+                    if expected.predicted_motion {
+                        tally.note("applied a delta predicting a moving player");
                     }
                     prop_assert_eq!(applied.tick, snapshot.tick);
-                    prop_assert_eq!(replica.latest_states(), Some((snapshot.tick, states)), "after {:?}", snapshot);
-                    prop_assert_eq!(applied.new_events, new_events, "after {:?}", snapshot);
+                    prop_assert_eq!(
+                        replica.latest_states(),
+                        Some((snapshot.tick, expected.states)),
+                        "after {:?}",
+                        snapshot
+                    );
+                    prop_assert_eq!(applied.new_events, expected.new_events, "after {:?}", snapshot);
+                    prop_assert_eq!(applied.new_hits, expected.new_hits, "after {:?}", snapshot);
                 }
-                (Err(error), Err(expected)) => {
-                    if matches!(error, ReplicaError::NoSuchField { .. }) {
-                        tally.note("refused a delta with mask bits past the kind's fields");
-                    }
-                    prop_assert_eq!(error, expected, "after {:?}", snapshot)
+                (Err(error), Err((expected, case))) => {
+                    tally.note(case);
+                    prop_assert_eq!(error, expected, "after {:?}", snapshot);
+                    prop_assert_eq!(replica.latest_states(), before, "a refused snapshot changed the replica");
                 }
-                (got, expected) => prop_assert!(false, "{:?}: got {:?}, the rules give {:?}", snapshot, got, expected),
+                (got, expected) => {
+                    let expected = expected.map(|applied| applied.states);
+                    prop_assert!(false, "{:?}: got {:?}, the rules give {:?}", snapshot, got, expected)
+                }
             }
         }
         Ok(())
@@ -1397,7 +2361,8 @@ fn replica_on_inconsistent_streams() {
 /// One change to the generated world in a tick.
 #[derive(Clone, Debug)]
 enum WorldOp {
-    /// Sets one field of a live entity.
+    /// Sets one field of a live player to a value the wire can carry: a velocity through `wire_velocity` (a
+    /// multiple of the tick rate), an aim masked to 0..255, any other field as it is. (Bullets never change.)
     Touch {
         at: Index,
         field: usize,
@@ -1413,6 +2378,8 @@ enum WorldOp {
     Despawn(Index),
     Kill,
     Leave,
+    /// One of the client's bullets hits someone: a hit confirmation for its snapshots.
+    Hit,
 }
 
 /// One tick of the generated session: the world's changes and what the network does to this tick's frame.
@@ -1432,14 +2399,17 @@ fn tick_script() -> impl Strategy<Value = TickScript> {
         3 => 65536u32..65560,
         1 => select(&[0u32, 65535, u32::MAX - 1, u32::MAX][..]),
     ];
+    // Velocities of a game (a few hundred units per second, in 1/16 units) and of every size.
+    let value = prop_oneof![2 => edge_i32(), 1 => -5000i32..5000];
     let op = prop_oneof![
-        6 => (any::<Index>(), 0usize..MAX_FIELDS, edge_i32())
+        6 => (any::<Index>(), 0usize..MAX_FIELDS, value)
             .prop_map(|(at, field, value)| WorldOp::Touch { at, field, value }),
         3 => (id, any::<bool>(), fields(), text(0..8))
             .prop_map(|(id, player, fields, name)| WorldOp::Spawn { id, player, fields, name }),
         2 => any::<Index>().prop_map(WorldOp::Despawn),
         1 => Just(WorldOp::Kill),
         1 => Just(WorldOp::Leave),
+        1 => Just(WorldOp::Hit),
     ];
     let ack_delay = prop_oneof![1 => Just(None), 4 => (0u32..4).prop_map(Some)];
     // Views change a little from tick to tick in a game; here they are drawn afresh, which is harsher.
@@ -1463,55 +2433,118 @@ impl ClientView {
     }
 }
 
-/// A consistent stream: a random evolving world (fields set to any value, spawns, despawns, ids reused by new
-/// entities with a new generation, ids at the edges of `u32`, kill and leave events) goes through the server's own
-/// `SnapshotHistory` (random size up to the room's 64), `snapshot::diff`/`full` against the acknowledged baseline,
-/// `EventLog` and piecewise encoder, then over a network that loses frames and loses or delays acknowledgements.
-/// Every frame that arrives decodes, applies, and rebuilds exactly the server's entities, and every event arrives
-/// at most once, in order, and at the latest with the first applied snapshot whose range covers it.
+/// A player's field as the wire has it at `tick_rate`: a velocity rounded to a multiple of the tick rate (by
+/// `wire_velocity`, of a value within +-2^29, so that no velocity change overflows an `i32`), an aim in 0..255.
+fn wire_field(field: usize, value: i32, tick_rate: u32) -> i32 {
+    match field {
+        player_field::VX | player_field::VY => wire_velocity(value >> 2, tick_rate).0,
+        player_field::AIM => value & 255,
+        _ => value,
+    }
+}
+
+/// Appends what follows a snapshot's `created, changed, removed` as the room writes it (`send_snapshots`): the
+/// events after the baseline (the end of the shared body), then the client's own hits after the baseline and its
+/// `own` element.
+fn write_tail(frame: &mut Vec<u8>, events: &[&Event], hits: &[Hit], own: Option<[i32; 2]>) {
+    use rmp::encode::{write_array_len, write_sint, write_uint};
+    // Writing to a Vec cannot fail.
+    let _ = write_array_len(frame, events.len() as u32);
+    for event in events {
+        codec::append(frame, *event);
+    }
+    let _ = write_array_len(frame, hits.len() as u32);
+    for hit in hits {
+        let _ = write_array_len(frame, 2);
+        let _ = write_uint(frame, u64::from(hit.tick));
+        let _ = write_uint(frame, u64::from(hit.victim));
+    }
+    let own = own.as_ref().map_or(&[][..], |own| &own[..]);
+    let _ = write_array_len(frame, own.len() as u32);
+    for &value in own {
+        let _ = write_sint(frame, i64::from(value));
+    }
+}
+
+/// A consistent stream: a random evolving world at a tick rate of 20, 30 or 60 (sometimes 1, 7 or 128) whose
+/// players move on at their velocity every tick and hold wire-valid values (velocities multiples of the tick rate,
+/// aims 0..255; fields set to any such value, spawns, despawns, ids reused by new entities with a new generation,
+/// ids at the edges of `u32`, kill and leave events, hits on the client's behalf) goes through the server's own
+/// `SnapshotHistory` (random size up to the room's 64), a `DeltaWriter` reused across ticks as the room's is (its
+/// output held byte for byte to a fresh `encode_delta`) against the acknowledged baseline, the `EventLog`, and the
+/// room's message layout (header, body, events, hits, `own`), then over a network that loses frames and loses or
+/// delays acknowledgements. Every frame that arrives decodes (its `own` the client's), applies, and rebuilds
+/// exactly the server's entities, and every event and hit arrives at most once, in order, and at the latest with
+/// the first applied snapshot whose range covers it.
 ///
-/// With interest management on (half the sessions), the client sees a different subset of the world each tick and
-/// the room's interest path encodes it: `SharedRecords` against the client's own past view at its baseline, its
-/// bytes held to the serialization of `diff_views` / `full_view`, while a second client's full view is encoded from
-/// the same tick's shared records. The replica must then rebuild exactly the visible subset.
+/// With interest management on (half the sessions), the client sees a different subset of the world each tick
+/// and the room's interest path encodes it: `View::subset` of the current snapshot against the client's own past
+/// view at its baseline, after a second client's full view of the same tick through the same `DeltaWriter` (so
+/// the subset reuses the `created` records it encoded), which must decode to the whole world. The replica must
+/// then rebuild exactly the visible subset.
 #[test]
 fn replica_rebuilds_consistent_streams() {
-    let session = (1usize..=64, any::<bool>(), vec(tick_script(), 1..50));
+    let tick_rate = prop_oneof![3 => select(&[20u32, 30, 60][..]), 1 => select(&[1u32, 7, 128][..])];
+    // The client is a spectator (`own` is []) or the player of an id that comes and goes.
+    let own_id = prop::option::of(1u32..24);
+    let session = (1usize..=64, any::<bool>(), tick_rate, own_id, vec(tick_script(), 1..50));
     let required = [
         Seen::Decoded,
         Seen::Applied,
         Seen::Note("interest frames"),
         Seen::Note("interest deltas"),
-        Seen::Note("delta with mask bit 8"),
+        Seen::Note("delta with residuals"),
+        Seen::Note("delta with nothing changed"),
+        Seen::Note("snapshot with own"),
+        Seen::Note("non-empty changed"),
+        Seen::Note("hit delivered"),
     ];
-    check("replica_rebuilds_consistent_streams", session, &required, |(history_size, interest, ticks), tally| {
+    let name = "replica_rebuilds_consistent_streams";
+    check(name, session, &required, |(history_size, interest, tick_rate, own_id, ticks), tally| {
         let mut live: Vec<(EntityState, u32)> = Vec::new();
         let mut generation = 0u32;
         let mut serial = 0u32;
         let mut history = SnapshotHistory::new(history_size);
         let mut events = EventLog::default();
+        let mut hits: Vec<Hit> = Vec::new();
         let mut view = ClientView::default();
         let mut acks_in_flight: Vec<(u32, u32)> = Vec::new();
-        let mut replica = Replica::new();
+        let mut writer = DeltaWriter::default();
+        let mut replica = Replica::new(tick_rate);
         let mut delivered: Vec<Event> = Vec::new();
-        // Interest management: the shared records, and what the client was shown at each tick it was sent.
-        let mut records = SharedRecords::default();
+        let mut delivered_hits: Vec<Hit> = Vec::new();
+        // Interest management: what the client was shown at each tick it was sent.
         let mut seen: Vec<(u32, Vec<u32>)> = Vec::new();
 
         for (index, script) in ticks.iter().enumerate() {
             let tick = index as u32 + 1;
+            // Steady motion: each player moves on at its velocity, its respawn countdown runs down.
+            for (entity, _) in live.iter_mut().filter(|(e, _)| e.kind == EntityKind::Player) {
+                let f = &mut entity.fields;
+                f[player_field::X] = f[player_field::X].wrapping_add(f[player_field::VX] / tick_rate as i32);
+                f[player_field::Y] = f[player_field::Y].wrapping_add(f[player_field::VY] / tick_rate as i32);
+                f[player_field::RESPAWN] = f[player_field::RESPAWN].saturating_sub(1).max(0);
+            }
             let mut happened = Vec::new();
             for op in &script.ops {
                 match op {
-                    WorldOp::Touch { at, field, value } if !live.is_empty() => {
-                        let slot = at.index(live.len());
-                        let (entity, _) = &mut live[slot];
-                        entity.fields[field % entity.kind.field_count()] = *value;
+                    WorldOp::Touch { at, field, value } => {
+                        let players: Vec<usize> =
+                            (0..live.len()).filter(|&i| live[i].0.kind == EntityKind::Player).collect();
+                        if !players.is_empty() {
+                            let entity = &mut live[*at.get(&players)].0;
+                            entity.fields[*field] = wire_field(*field, *value, tick_rate);
+                        }
                     }
                     WorldOp::Spawn { id, player, fields, name } => {
                         let kind = if *player { EntityKind::Player } else { EntityKind::Bullet };
                         let mut fields = *fields;
                         fields[kind.field_count()..].fill(0);
+                        if *player {
+                            for (field, value) in fields.iter_mut().enumerate() {
+                                *value = wire_field(field, *value, tick_rate);
+                            }
+                        }
                         let entity = EntityState { id: *id, kind, fields, name: player.then(|| Arc::from(&**name)) };
                         generation += 1;
                         match live.binary_search_by_key(id, |(e, _)| e.id) {
@@ -1531,6 +2564,10 @@ fn replica_rebuilds_consistent_streams() {
                         };
                         happened.push(TimedEvent { tick, event });
                     }
+                    WorldOp::Hit => {
+                        serial += 1;
+                        hits.push(Hit { tick, victim: serial });
+                    }
                     _ => {}
                 }
             }
@@ -1539,6 +2576,8 @@ fn replica_rebuilds_consistent_streams() {
             events.record(happened);
             if let Some(oldest) = history.oldest_tick() {
                 events.forget_through(oldest.saturating_sub(1));
+                // Hits no baseline can reach any more are forgotten, as the room does.
+                hits.retain(|hit| hit.tick >= oldest);
             }
 
             // The room: take the acknowledgements that arrived, pick the baseline, encode header and body.
@@ -1551,58 +2590,53 @@ fn replica_rebuilds_consistent_streams() {
             let visible: Vec<u32> = (0..current.entities.len() as u32)
                 .filter(|&i| !interest || script.hidden & (1 << (i % 64)) == 0)
                 .collect();
-            let mut frame = Vec::new();
+            writer.begin_tick(&current);
+            let mut body = Vec::new();
             let baseline = if interest {
                 let base = match (history.get(view.acked), seen.iter().find(|(t, _)| *t == view.acked)) {
                     (Some(snapshot), Some((_, shown))) => Some(View::subset(snapshot, shown)),
                     _ => None,
                 };
-                let baseline = base.map_or(0, |base| base.tick());
-                codec::encode_snapshot_header(&mut frame, tick, baseline, 0);
-                let start = frame.len();
                 let now = View::subset(&current, &visible);
-                records.begin_tick(&current);
-                // Another client, seeing everything in full, encoded from the same records first.
+                // Another client, seeing everything in full, encoded first through the same writer: the subset's
+                // `created` entries then come from the records it encoded.
                 let mut other = Vec::new();
-                records.write_delta(&mut other, None, View::all(&current));
-                records.write_delta(&mut frame, base, now);
-                let delta = match base {
-                    Some(base) => snapshot::diff_views(base, now),
-                    None => snapshot::full_view(now),
-                };
-                let mut reference = Vec::new();
-                codec::append(&mut reference, &delta.created);
-                codec::append(&mut reference, &delta.changed);
-                codec::append(&mut reference, &delta.removed);
-                prop_assert_eq!(&frame[start..], &reference[..], "tick {}: shared records differ from the diff", tick);
-                let full = snapshot::full(&current);
-                let mut reference = Vec::new();
-                codec::append(&mut reference, &full.created);
-                codec::append(&mut reference, &full.changed);
-                codec::append(&mut reference, &full.removed);
-                prop_assert_eq!(other, reference, "tick {}: the other client's full view", tick);
+                writer.write(&mut other, None, View::all(&current), tick_rate);
+                writer.write(&mut body, base, now, tick_rate);
+                prop_assert_eq!(&body, &encode_delta(base, now, tick_rate), "tick {}: the reused writer", tick);
+                let mut full = Vec::new();
+                codec::encode_snapshot_header(&mut full, tick, 0, 0);
+                full.extend(&other);
+                write_tail(&mut full, &events.between(0, tick).collect::<Vec<_>>(), &[], None);
+                match codec::decode_server(&full) {
+                    Ok(ServerMessage::Snapshot(snapshot)) => {
+                        prop_assert_eq!(&snapshot.created, &current.entities, "tick {}: the other client", tick);
+                        prop_assert!(snapshot.changed.is_empty() && snapshot.removed.is_empty());
+                    }
+                    other => return Err(TestCaseError::fail(format!("tick {tick}: the full view is {other:?}"))),
+                }
+                let baseline = base.map_or(0, |base| base.tick());
                 seen.push((tick, visible.clone()));
                 tally.note("interest frames");
-                if baseline != 0 {
-                    tally.note("interest deltas");
-                }
                 baseline
             } else {
-                let base = history.get(view.acked);
-                let (baseline, delta) = match base {
-                    Some(base) => (base.tick, snapshot::diff(base, &current)),
-                    None => (0, snapshot::full(&current)),
-                };
-                codec::encode_snapshot_header(&mut frame, tick, baseline, 0);
-                codec::append(&mut frame, &delta.created);
-                codec::append(&mut frame, &delta.changed);
-                codec::append(&mut frame, &delta.removed);
-                baseline
+                let base = history.get(view.acked).map(|snapshot| View::all(snapshot));
+                writer.write(&mut body, base, View::all(&current), tick_rate);
+                let fresh = encode_delta(base, View::all(&current), tick_rate);
+                prop_assert_eq!(&body, &fresh, "tick {}: the reused writer", tick);
+                base.map_or(0, |base| base.tick())
             };
-            view.last_sent = tick;
+            if interest && baseline != 0 {
+                tally.note("interest deltas");
+            }
+            let mut frame = Vec::new();
+            codec::encode_snapshot_header(&mut frame, tick, baseline, 0);
+            frame.extend(&body);
             let carried: Vec<&Event> = events.between(baseline, tick).collect();
-            codec::append(&mut frame, &carried);
-            codec::append(&mut frame, &Vec::<skirmish::protocol::Hit>::new());
+            let carried_hits: Vec<Hit> = hits.iter().filter(|hit| hit.tick > baseline).copied().collect();
+            let own = own_id.and_then(|id| current.velocity_rest(id));
+            write_tail(&mut frame, &carried, &carried_hits, own);
+            view.last_sent = tick;
             if script.frame_lost {
                 continue;
             }
@@ -1617,6 +2651,14 @@ fn replica_rebuilds_consistent_streams() {
                 Ok(ServerMessage::Snapshot(snapshot)) => snapshot,
                 other => return Err(TestCaseError::fail(format!("tick {tick}: the frame decodes to {other:?}"))),
             };
+            // A player's own entity has no rounding rest here (`from_entities`); a spectator's `own` is [].
+            let own_live = own_id.filter(|id| current.entity(*id).is_some());
+            prop_assert_eq!(snapshot.own, own_live.map(|_| [0, 0]), "tick {}: own", tick);
+            if baseline != 0 {
+                let case =
+                    if snapshot.changed.is_empty() { "delta with nothing changed" } else { "delta with residuals" };
+                tally.note(case);
+            }
             let applied = replica.apply(&snapshot);
             tally.apply(&applied);
             let applied = applied.map_err(|error| TestCaseError::fail(format!("tick {tick}: {error}")))?;
@@ -1629,6 +2671,15 @@ fn replica_rebuilds_consistent_streams() {
             }
             for event in carried {
                 prop_assert!(delivered.contains(event), "tick {}: {:?} carried but never delivered", tick, event);
+            }
+            for hit in applied.new_hits {
+                prop_assert!(!delivered_hits.contains(&hit), "tick {}: {:?} delivered twice", tick, hit);
+                prop_assert!(delivered_hits.last().is_none_or(|last| last.tick <= hit.tick), "hits out of order");
+                delivered_hits.push(hit);
+                tally.note("hit delivered");
+            }
+            for hit in &carried_hits {
+                prop_assert!(delivered_hits.contains(hit), "tick {}: {:?} carried but never delivered", tick, hit);
             }
             if let Some(delay) = script.ack_delay {
                 acks_in_flight.push((tick + 1 + delay, tick));
