@@ -10,9 +10,9 @@
 //!   and their inputs are queued with `Room::handle`. Clients acknowledge with a lag of 0 to 3 ticks (as with 0 to
 //!   100 ms of round trip), so the room encodes 4 distinct delta bodies a tick, as a real crowd would make it.
 //! - The parts, on a copy of the same warmed-up world: `tick/step` (`World::step` after the inputs are set),
-//!   `tick/snapshot` (`WorldSnapshot::capture` plus one `snapshot::diff` against the state of 2 ticks before),
-//!   `tick/encode` (that delta and its events written as MessagePack, once; the room does this once per distinct
-//!   baseline), and `tick/fanout` (one frame per client: header plus a copy of the shared body, as the room does
+//!   `tick/snapshot` (`WorldSnapshot::capture` plus one delta body written by a `DeltaWriter` against the state of 2
+//!   ticks before), `tick/encode` (that body and its events alone, once; the room does this once per distinct
+//!   baseline, or with interest management once per view cell and baseline), and `tick/fanout` (one frame per client: header plus a copy of the shared body, as the room does
 //!   for each client).
 //! - `tick/interest`: `tick/full` with interest management on (`view_radius` [`VIEW_RADIUS`], as `loadbench` runs
 //!   it): each client's frame holds only its neighbourhood, diffed against its own past view.
@@ -35,7 +35,7 @@ use skirmish::codec;
 use skirmish::link::{ClientLink, Outgoing};
 use skirmish::protocol::{Input, Role, ServerMessage, BUTTON_FIRE};
 use skirmish::room::{ClientKey, Room, RoomCommand, RoomStats};
-use skirmish::snapshot::{self, WorldSnapshot};
+use skirmish::snapshot::{DeltaWriter, View, WorldSnapshot};
 use tokio::sync::{mpsc, oneshot};
 
 use common::{Bots, Sim};
@@ -219,28 +219,30 @@ fn tick(c: &mut Criterion) {
         let sim = &mut size.sim;
         group.bench_function(BenchmarkId::new("step", players), |b| b.iter_custom(|iters| sim.timed_steps(iters)));
 
+        let rate = common::config(players).tick_rate;
+        let mut writer = DeltaWriter::default();
+        let mut scratch = Vec::new();
         group.bench_function(BenchmarkId::new("snapshot", players), |b| {
             let (world, base) = (&sim.world, sim.ago(PART_BASELINE_AGO));
             b.iter(|| {
                 let current = WorldSnapshot::capture(world);
-                let delta = snapshot::diff(base, &current);
-                black_box((delta.created.len(), delta.changed.len(), delta.removed.len()));
+                writer.begin_tick(&current);
+                scratch.clear();
+                writer.write(&mut scratch, Some(View::all(base)), View::all(&current), rate);
+                black_box(scratch.len());
             })
         });
 
         let (current, base) = (sim.latest(), sim.ago(PART_BASELINE_AGO));
-        let delta = snapshot::diff(base, current);
-        let encode_body = |body: &mut Vec<u8>| {
+        let events: Vec<_> = sim.events.between(base.tick, current.tick).collect();
+        let mut encode_body = |body: &mut Vec<u8>| {
             body.clear();
-            let events: Vec<_> = sim.events.between(base.tick, current.tick).collect();
-            codec::append(body, &delta.created);
-            codec::append(body, &delta.changed);
-            codec::append(body, &delta.removed);
+            writer.begin_tick(current);
+            writer.write(body, Some(View::all(base)), View::all(current), rate);
             codec::append(body, &events);
         };
         let mut body = Vec::new();
         encode_body(&mut body);
-        let mut scratch = Vec::new();
         group.bench_function(BenchmarkId::new("encode", players), |b| {
             b.iter(|| {
                 // As the room writes a body into a buffer (reused here from iteration to iteration).
@@ -249,11 +251,11 @@ fn tick(c: &mut Criterion) {
             })
         });
         eprintln!(
-            "tick/encode/{players}: delta of {} created, {} changed, {} removed: body {} B",
-            delta.created.len(),
-            delta.changed.len(),
-            delta.removed.len(),
-            body.len()
+            "tick/encode/{players}: delta of {} entities against {} ticks before: body {} B, {:.2} B per entity",
+            current.entities.len(),
+            PART_BASELINE_AGO,
+            body.len(),
+            body.len() as f64 / current.entities.len() as f64
         );
 
         // As the room fans a shared body out: a small head of each client's own and a reference to the body.
@@ -270,7 +272,7 @@ fn tick(c: &mut Criterion) {
                         let mut own = Vec::with_capacity(24);
                         codec::encode_snapshot_header(&mut own, current.tick, base.tick, seq);
                         let body_at = own.len();
-                        own.push(0x90); // no hits
+                        own.extend([0x90, 0x92, 0x00, 0x00]); // no hits, own [0, 0]
                         frames.push(Outgoing::Split { own, body_at, body: shared.clone() });
                     }
                     timed += start.elapsed();

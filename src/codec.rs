@@ -169,15 +169,13 @@ pub fn validate_name(name: &str) -> Result<(), DecodeError> {
 
 /// Decodes a server message (the client side: bots, tests). Server frames are trusted only as far as their shape.
 ///
-/// Snapshots take the lean path of `decode_snapshot_into`; anything it refuses is decoded again by the general
-/// serde decoder, which gives the error its wording, so both paths accept exactly the same messages as long as the
-/// lean one is never more lenient (a fuzz property in `tests/fuzz_decoders.rs` holds that).
+/// Anything that opens like a snapshot takes the lean, exact path of `decode_snapshot_into` and only that: the
+/// general serde decoder is more lenient with a snapshot's binary parts (rmp-serde hands a non-UTF-8 str to the
+/// same visitor as a bin, and reads a bin where a sequence is wanted), which protocol v6 refuses.
 pub fn decode_server(bytes: &[u8]) -> Result<ServerMessage, DecodeError> {
     if is_snapshot(bytes) {
         let mut snapshot = Snapshot::default();
-        if decode_snapshot_into(bytes, &mut snapshot).is_ok() {
-            return Ok(ServerMessage::Snapshot(snapshot));
-        }
+        return decode_snapshot_into(bytes, &mut snapshot).map(|()| ServerMessage::Snapshot(snapshot));
     }
     decode_server_general(bytes)
 }

@@ -108,11 +108,57 @@ impl InterestGrid {
     }
 
     /// Writes into `out` the ascending indices of the entities (placed in `cells`, one per entity of a snapshot) in
-    /// the view of a client in cell `viewer`.
+    /// the view of a client in cell `viewer`, by looking at every entity.
     pub fn view(&self, cells: &[Cell], viewer: Cell, out: &mut Vec<u32>) {
         out.clear();
         out.extend((0..cells.len() as u32).filter(|&index| self.sees(viewer, cells[index as usize])));
     }
+
+    /// Sorts the entities (placed in `cells`) by cell for [`InterestGrid::view_of_index`]: `order` holds their
+    /// indices cell after cell, ascending within a cell, and cell `c`'s are `order[starts[c]..starts[c + 1]]`.
+    pub fn index(&self, cells: &[Cell], index: &mut CellIndex) {
+        let CellIndex { order, starts } = index;
+        starts.clear();
+        starts.resize(self.cell_count() + 1, 0);
+        for &cell in cells {
+            starts[cell as usize + 1] += 1;
+        }
+        for cell in 0..self.cell_count() {
+            starts[cell + 1] += starts[cell];
+        }
+        order.clear();
+        order.resize(cells.len(), 0);
+        let mut next = starts.clone();
+        for (entity, &cell) in cells.iter().enumerate() {
+            order[next[cell as usize] as usize] = entity as u32;
+            next[cell as usize] += 1;
+        }
+    }
+
+    /// As [`InterestGrid::view`], from an index: only the cells in view are looked at. The cells of one row in view
+    /// are adjacent in the index, so each row is one slice.
+    pub fn view_of_index(&self, index: &CellIndex, viewer: Cell, out: &mut Vec<u32>) {
+        out.clear();
+        let (column, row) = (viewer as usize % self.columns, viewer as usize / self.columns);
+        // The reach is symmetric: for `dy` rows away, cells up to `reach[dy]` columns away are in view.
+        for (dy, &reach) in self.reach.iter().enumerate() {
+            let first = column.saturating_sub(reach);
+            let last = (column + reach).min(self.columns - 1);
+            let rows = [row.checked_sub(dy), (dy > 0).then_some(row + dy)];
+            for r in rows.into_iter().flatten().filter(|&r| r < self.rows) {
+                let (from, to) = (index.starts[r * self.columns + first], index.starts[r * self.columns + last + 1]);
+                out.extend_from_slice(&index.order[from as usize..to as usize]);
+            }
+        }
+        out.sort_unstable();
+    }
+}
+
+/// Entities sorted by cell (see [`InterestGrid::index`]).
+#[derive(Debug, Default, Clone)]
+pub struct CellIndex {
+    order: Vec<u32>,
+    starts: Vec<u32>,
 }
 
 #[cfg(test)]
@@ -159,6 +205,16 @@ mod tests {
                     assert!(distance <= 300.0 + 2.0 * cell_diagonal, "{index} at {distance} from {own}");
                 }
             }
+        }
+        // The index gives the same views.
+        let mut index = CellIndex::default();
+        grid.index(grid.cells(), &mut index);
+        for own in (0..snapshot.entities.len()).step_by(7) {
+            let (mut scanned, mut indexed) = (Vec::new(), Vec::new());
+            let viewer = grid.cells()[own];
+            grid.view(grid.cells(), viewer, &mut scanned);
+            grid.view_of_index(&index, viewer, &mut indexed);
+            assert_eq!(scanned, indexed, "around entity {own}");
         }
         // Everyone in one cell sees the same entities.
         let (mut a, mut b) = (Vec::new(), Vec::new());

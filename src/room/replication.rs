@@ -14,7 +14,7 @@ use tracing::debug;
 use super::{Client, Part, Room, SNAPSHOT_HEAD_BYTES};
 use crate::codec;
 use crate::config::HISTORY_TICKS;
-use crate::interest::{Cell, InterestGrid};
+use crate::interest::{Cell, CellIndex, InterestGrid};
 use crate::link::{CloseReason, DisconnectReason, Outgoing};
 use crate::protocol::{player_field, EntityKind, Hit, RosterEntry, ServerMessage};
 use crate::snapshot::{DeltaWriter, EventLog, View, WorldSnapshot};
@@ -266,12 +266,14 @@ impl SeenHistory {
 }
 
 /// Ticks whose cell views are kept once computed: the baselines of nearly every delta are this recent.
-const CACHED_VIEW_TICKS: usize = 4;
+const CACHED_VIEW_TICKS: usize = 8;
 
 /// The views of one tick, by cell, computed on first use.
 #[derive(Debug, Default)]
 struct TickViews {
     tick: u32,
+    /// The tick's entities by cell.
+    index: CellIndex,
     /// By cell: the index in `lists` + 1, 0 while not computed.
     slot_of: Vec<u32>,
     lists: Vec<Vec<u32>>,
@@ -288,6 +290,8 @@ pub(super) struct Interest {
     /// This tick's bodies by (baseline cell, cell, baseline tick); baseline cell `u32::MAX` for full snapshots.
     bodies: HashMap<(Cell, Cell, u32), Bytes>,
     body_capacity: usize,
+    /// This tick's encoded event lists, by the tick they start after (one per baseline tick in use).
+    events: Vec<(u32, Vec<u8>)>,
     scratch: (Vec<u32>, Vec<u32>),
 }
 
@@ -299,6 +303,7 @@ impl Interest {
             views: VecDeque::with_capacity(CACHED_VIEW_TICKS),
             bodies: HashMap::new(),
             body_capacity: 256,
+            events: Vec::new(),
             scratch: (Vec::new(), Vec::new()),
         }
     }
@@ -317,11 +322,13 @@ impl Interest {
             false => TickViews::default(),
         };
         views.tick = current.tick;
+        self.grid.index(self.grid.cells(), &mut views.index);
         views.slot_of.clear();
         views.slot_of.resize(self.grid.cell_count(), 0);
         views.used = 0;
         self.views.push_back(views);
         self.bodies.clear();
+        self.events.clear();
     }
 
     /// The body (`created, changed, removed, events`) of a client in cell `viewer` of `current` whose baseline is
@@ -352,7 +359,18 @@ impl Interest {
         };
         let mut body = Vec::with_capacity(self.body_capacity);
         writer.write(&mut body, base_view, View::subset(current, &seen_now), tick_rate);
-        write_events(&mut body, events, base_view.map_or(0, |base| base.tick()), current.tick);
+        // Events are not filtered by interest: every body with the same baseline tick carries the same list.
+        let after = base_view.map_or(0, |base| base.tick());
+        let encoded = match self.events.iter().position(|(tick, _)| *tick == after) {
+            Some(slot) => &self.events[slot].1,
+            None => {
+                let mut encoded = Vec::new();
+                write_events(&mut encoded, events, after, current.tick);
+                self.events.push((after, encoded));
+                &self.events[self.events.len() - 1].1
+            }
+        };
+        body.extend_from_slice(encoded);
         self.body_capacity = self.body_capacity.max(body.len() + body.len() / 4);
         self.scratch = (seen_before, seen_now);
         let body = Bytes::from(body);
@@ -376,11 +394,7 @@ impl Interest {
             if views.used == views.lists.len() {
                 views.lists.push(Vec::new());
             }
-            let Some((_, cells)) = self.cells.iter().find(|(t, _)| *t == tick) else {
-                out.clear();
-                return;
-            };
-            self.grid.view(cells, cell, &mut views.lists[views.used]);
+            self.grid.view_of_index(&views.index, cell, &mut views.lists[views.used]);
             views.used += 1;
             views.slot_of[cell as usize] = views.used as u32;
         }

@@ -21,9 +21,19 @@ pub type Residuals = [u32; COLUMNS];
 /// known: a player moved on at its velocity, its respawn countdown run down; a bullet as it was.
 #[inline]
 pub fn predict(kind: EntityKind, fields: &mut [i32; MAX_FIELDS], ticks: u32, tick_rate: u32) {
+    use player_field::*;
     if kind == EntityKind::Player {
-        *fields = advance(fields, &[0; COLUMNS], ticks, tick_rate);
+        let (vx, vy) = (fields[VX], fields[VY]);
+        fields[X] = fields[X].wrapping_add(displacement(vx, vx, ticks, tick_rate));
+        fields[Y] = fields[Y].wrapping_add(displacement(vy, vy, ticks, tick_rate));
+        fields[RESPAWN] = countdown(fields[RESPAWN], ticks);
     }
+}
+
+/// A respawn countdown `ticks` ticks on: `max(respawn - ticks, 0)`, exact.
+#[inline]
+fn countdown(respawn: i32, ticks: u32) -> i32 {
+    (i64::from(respawn) - i64::from(ticks)).max(0) as i32
 }
 
 /// How far (1/16 units) a player moves in `ticks` ticks whose velocity went from `from` to `to` (1/16 units/s,
@@ -31,7 +41,7 @@ pub fn predict(kind: EntityKind, fields: &mut [i32; MAX_FIELDS], ticks: u32, tic
 /// after it, so one tick moves it by exactly `to`, and a steady velocity by exactly `ticks * to`.
 #[inline]
 pub fn displacement(from: i32, to: i32, ticks: u32, tick_rate: u32) -> i32 {
-    // In i128: a corrupt stream may carry any velocity and tick gap; the result then only has to be deterministic.
+    // Exact (in i128) whatever a stream holds, then wrapped to 32 bits like every field.
     let (from, to, ticks, rate) = (i128::from(from), i128::from(to), i128::from(ticks), i128::from(tick_rate.max(1)));
     (2 * ticks * from + (to - from) * (ticks + 1) + rate).div_euclid(2 * rate) as i32
 }
@@ -49,7 +59,7 @@ pub fn advance(base: &[i32; MAX_FIELDS], residuals: &[i32; COLUMNS], ticks: u32,
     out[X] = base[X].wrapping_add(displacement(base[VX], out[VX], ticks, tick_rate)).wrapping_add(residuals[X]);
     out[Y] = base[Y].wrapping_add(displacement(base[VY], out[VY], ticks, tick_rate)).wrapping_add(residuals[Y]);
     out[AIM] = base[AIM].wrapping_add(residuals[AIM]) & (AIM_STEPS - 1);
-    out[RESPAWN] = base[RESPAWN].saturating_sub(ticks as i32).max(0).wrapping_add(residuals[RESPAWN]);
+    out[RESPAWN] = countdown(base[RESPAWN], ticks).wrapping_add(residuals[RESPAWN]);
     for field in [HP, SCORE, FLAGS] {
         out[field] = base[field].wrapping_add(residuals[field]);
     }
@@ -69,7 +79,7 @@ pub fn residuals(base: &[i32; MAX_FIELDS], new: &[i32; MAX_FIELDS], ticks: u32, 
     signed[X] = new[X].wrapping_sub(base[X]).wrapping_sub(displacement(base[VX], new[VX], ticks, tick_rate));
     signed[Y] = new[Y].wrapping_sub(base[Y]).wrapping_sub(displacement(base[VY], new[VY], ticks, tick_rate));
     signed[AIM] = ((new[AIM] - base[AIM] + AIM_STEPS / 2) & (AIM_STEPS - 1)) - AIM_STEPS / 2;
-    signed[RESPAWN] = new[RESPAWN].wrapping_sub(base[RESPAWN].saturating_sub(ticks as i32).max(0));
+    signed[RESPAWN] = new[RESPAWN].wrapping_sub(countdown(base[RESPAWN], ticks));
     for field in [HP, SCORE, FLAGS] {
         signed[field] = new[field].wrapping_sub(base[field]);
     }

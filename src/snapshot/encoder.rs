@@ -2,7 +2,7 @@
 //! acknowledged. A body is encoded once for every client that shares its view and baseline; a `created` entry is
 //! encoded once per tick however many bodies create it.
 
-use super::delta::{residuals, ChangeEncoder};
+use super::delta::{residuals, ChangeEncoder, Residuals};
 use super::{View, WorldSnapshot};
 use crate::protocol::EntityKind;
 
@@ -36,6 +36,18 @@ impl CreatedRecords {
     }
 }
 
+/// Each player's residuals against one baseline tick, computed once and shared by every body against that tick
+/// (with interest management, a player is in the view of many cells).
+#[derive(Debug, Default)]
+struct ResidualCache {
+    baseline: u32,
+    /// By entity index in the current snapshot: `None` while not computed, then the residuals (or none).
+    rows: Vec<Option<Option<Residuals>>>,
+}
+
+/// Baseline ticks whose residuals are cached in one tick; clients further behind are rare and computed directly.
+const CACHED_BASELINES: usize = 8;
+
 /// Writes snapshot bodies; keeps its buffers between calls so a tick allocates nothing once warm.
 #[derive(Debug, Default)]
 pub struct DeltaWriter {
@@ -43,11 +55,34 @@ pub struct DeltaWriter {
     changes: ChangeEncoder,
     created: Vec<u32>,
     removed: Vec<u32>,
+    residuals: Vec<ResidualCache>,
+    /// How many of `residuals` are in use this tick.
+    baselines: usize,
 }
 
 impl DeltaWriter {
     pub fn begin_tick(&mut self, current: &WorldSnapshot) {
         self.records.begin_tick(current);
+        self.baselines = 0;
+    }
+
+    /// The cache of this tick's residuals against `baseline`, opened on first use (`None` when all are taken).
+    fn cache(&mut self, baseline: u32, entities: usize) -> Option<usize> {
+        if let Some(slot) = self.residuals[..self.baselines].iter().position(|cache| cache.baseline == baseline) {
+            return Some(slot);
+        }
+        if self.baselines == CACHED_BASELINES {
+            return None;
+        }
+        if self.baselines == self.residuals.len() {
+            self.residuals.push(ResidualCache::default());
+        }
+        let cache = &mut self.residuals[self.baselines];
+        cache.baseline = baseline;
+        cache.rows.clear();
+        cache.rows.resize(entities, None);
+        self.baselines += 1;
+        Some(self.baselines - 1)
     }
 
     /// Appends `created, changed, removed` (three MessagePack values) of `current` against `base`, or a full
@@ -77,32 +112,42 @@ impl DeltaWriter {
     /// Both views in id order at once: one change bit per baseline entity, creations and removals on the way.
     fn walk(&mut self, base: View<'_>, current: View<'_>, tick_rate: u32) {
         let ticks = current.tick().wrapping_sub(base.tick());
+        let cache = self.cache(base.tick(), current.snapshot.entities.len());
         let (old_len, new_len) = (base.len(), current.len());
         let (mut i, mut j) = (0, 0);
         while i < old_len || j < new_len {
-            let old_id = if i < old_len { base.entity(i).id } else { u32::MAX };
-            let new_id = if j < new_len { current.entity(j).id } else { u32::MAX };
-            if old_id < new_id || j == new_len {
-                self.removed.push(old_id);
-                self.changes.entity(None);
-                i += 1;
-            } else if new_id < old_id || i == old_len {
-                self.created.push(current.index(j) as u32);
-                j += 1;
-            } else {
-                let (old, new) = (base.entity(i), current.entity(j));
-                if base.generation(i) != current.generation(j) || old.kind != new.kind {
-                    // The id was reused: the new entity replaces the old one whole.
-                    self.created.push(current.index(j) as u32);
+            let old = if i < old_len { Some(base.key(i)) } else { None };
+            let new = if j < new_len { Some(current.key(j)) } else { None };
+            match (old, new) {
+                (Some(old), new) if new.is_none_or(|new| old.id < new.id) => {
+                    self.removed.push(old.id);
                     self.changes.entity(None);
-                } else if new.kind == EntityKind::Player {
-                    self.changes.entity(residuals(&old.fields, &new.fields, ticks, tick_rate));
-                } else {
-                    // Bullets never change.
-                    self.changes.entity(None);
+                    i += 1;
                 }
-                i += 1;
-                j += 1;
+                (old, Some(new)) if old.is_none_or(|old| new.id < old.id) => {
+                    self.created.push(current.index(j) as u32);
+                    j += 1;
+                }
+                (Some(old), Some(new)) => {
+                    if old != new {
+                        // The id was reused: the new entity replaces the old one whole.
+                        self.created.push(current.index(j) as u32);
+                        self.changes.entity(None);
+                    } else if new.kind == EntityKind::Player {
+                        let compute = || residuals(&base.entity(i).fields, &current.entity(j).fields, ticks, tick_rate);
+                        let row = match cache {
+                            Some(slot) => *self.residuals[slot].rows[current.index(j)].get_or_insert_with(compute),
+                            None => compute(),
+                        };
+                        self.changes.entity(row);
+                    } else {
+                        // Bullets never change.
+                        self.changes.entity(None);
+                    }
+                    i += 1;
+                    j += 1;
+                }
+                _ => unreachable!("one side has an entity left"),
             }
         }
     }
