@@ -488,23 +488,34 @@ impl GameClient {
     pub async fn next_event(&mut self) -> Result<ServerEvent, ClientError> {
         let ws = self.ws.as_mut().ok_or(ClientError::NotConnected)?;
         let frame = next_binary_frame(ws, &mut self.stats).await?;
-        if codec::is_snapshot(&frame.payload) && codec::decode_snapshot_into(&frame.payload, &mut self.scratch).is_ok()
-        {
+        if codec::is_snapshot(&frame.payload) {
+            codec::decode_snapshot_into(&frame.payload, &mut self.scratch)?;
             // `apply` borrows the whole client, so the buffer steps out for the call.
             let snapshot = std::mem::take(&mut self.scratch);
             let event = self.apply(&snapshot);
             self.scratch = snapshot;
             return Ok(event);
         }
-        // The lean decoder already refused a snapshot here; only the general one is left to try (or to word the error).
-        match codec::decode_server_general(&frame.payload)? {
-            ServerMessage::Snapshot(snapshot) => Ok(self.apply(&snapshot)),
-            ServerMessage::Pong { nonce } => Ok(ServerEvent::Pong { nonce }),
-            ServerMessage::Roster { tick, players } => Ok(ServerEvent::Roster { tick, players }),
-            ServerMessage::Chat { tick, from, name, text } => Ok(ServerEvent::Chat { tick, from, name, text }),
-            ServerMessage::Close { code, reason } => Err(ClientError::Closed { code, reason }),
-            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        other_event(codec::decode_server_general(&frame.payload)?)
+    }
+
+    /// As `next_event`, but a snapshot is only read as far as its head (tick, baseline, last input seq) and its
+    /// tick acknowledged without applying it: the replica stays empty and the event lists are empty. A load test's
+    /// light clients use this to cost the server what a player costs while spending next to nothing themselves.
+    pub async fn next_head(&mut self) -> Result<ServerEvent, ClientError> {
+        let ws = self.ws.as_mut().ok_or(ClientError::NotConnected)?;
+        let frame = next_binary_frame(ws, &mut self.stats).await?;
+        if codec::is_snapshot(&frame.payload) {
+            let (tick, baseline, last_input_seq) = codec::snapshot_head(&frame.payload)?;
+            self.last_header = (tick, baseline);
+            self.ack_tick = self.ack_tick.max(tick);
+            match baseline {
+                0 => self.stats.full_snapshots += 1,
+                _ => self.stats.deltas += 1,
+            }
+            return Ok(ServerEvent::Snapshot { tick, baseline, last_input_seq, new_events: vec![], new_hits: vec![] });
         }
+        other_event(codec::decode_server_general(&frame.payload)?)
     }
 
     /// Leaves: closes with 1000, which gives up the seat at once, and waits briefly for the server's answer.
@@ -642,6 +653,17 @@ async fn next_binary_frame<'f>(
             OpCode::Text => return Err(ClientError::Unexpected("a text message".into())),
             OpCode::Ping | OpCode::Pong | OpCode::Continuation => {}
         }
+    }
+}
+
+/// A server message other than a snapshot as the event it is (a close or anything unexpected as an error).
+fn other_event(message: ServerMessage) -> Result<ServerEvent, ClientError> {
+    match message {
+        ServerMessage::Pong { nonce } => Ok(ServerEvent::Pong { nonce }),
+        ServerMessage::Roster { tick, players } => Ok(ServerEvent::Roster { tick, players }),
+        ServerMessage::Chat { tick, from, name, text } => Ok(ServerEvent::Chat { tick, from, name, text }),
+        ServerMessage::Close { code, reason } => Err(ClientError::Closed { code, reason }),
+        other => Err(ClientError::Unexpected(format!("{other:?}"))),
     }
 }
 

@@ -202,6 +202,16 @@ pub fn decode_snapshot_into(bytes: &[u8], snapshot: &mut Snapshot) -> Result<(),
     }
 }
 
+/// A snapshot's head alone: `(tick, baseline, last_input_seq)`, the rest of the message unread.
+pub fn snapshot_head(bytes: &[u8]) -> Result<(u32, u32, u32), DecodeError> {
+    let mut reader = Reader::new(bytes);
+    reader.array_of(10, "a snapshot has 10 elements")?;
+    if reader.int::<u8>()? != server_tag::SNAPSHOT {
+        return Err(ReadError::Shape("not a snapshot").into());
+    }
+    Ok((reader.int()?, reader.int()?, reader.int()?))
+}
+
 fn read_snapshot(reader: &mut Reader, snapshot: &mut Snapshot) -> Result<(), ReadError> {
     reader.array_of(10, "a snapshot has 10 elements")?;
     if reader.int::<u8>()? != server_tag::SNAPSHOT {

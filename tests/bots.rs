@@ -74,6 +74,33 @@ async fn fifty_bots_play_with_snapshots_at_the_tick_rate_and_no_desyncs() {
     server.shutdown().await;
 }
 
+/// Load mode: 3 bots in 4 read only snapshot heads and walk a circle, yet the server sees them as players (inputs
+/// at the rate, acknowledgements, deltas), while the sampled quarter decodes everything with no desync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_load_mode_light_bots_cost_the_server_a_player_each_and_a_sample_still_decodes() {
+    let _turn = MEASURING.lock().await;
+    let server = start(ServerConfig::for_tests()).await;
+    let (_stop_tx, stop) = watch::channel(false);
+    let mut config = swarm_config(url(&server), 40, 5.0);
+    config.decode_every = 4;
+    config.hold_fire = true;
+    let report = within("swarm", swarm::run(config, Arc::new(Progress::default()), stop)).await.expect("swarm runs");
+    let text = report.render();
+    println!("{text}");
+    assert_eq!((report.connected, report.failed, report.disconnected), (40, 0, 0), "{:?}", report.close_reasons);
+    assert_eq!(report.light_bots, 30, "bots 1-3, 5-7, ... are light; 0, 4, 8, ... decode");
+    assert!(text.starts_with("LOAD MODE: 30 light bots"), "the report says so first: {text}");
+    assert!(report.snapshots_per_bot_s > 25.0, "{} snapshots per bot per second", report.snapshots_per_bot_s);
+    assert_eq!(report.desyncs, 0);
+    assert!(report.predictions_checked > 0, "the decoding bots played and measured their prediction");
+    // The light bots acknowledged: nearly all their snapshots were deltas, not a full snapshot per tick.
+    assert!(report.deltas > 20 * report.full_snapshots, "{} deltas, {} full", report.deltas, report.full_snapshots);
+    // And they sent inputs at the rate like the others (30 a second, 40 bots).
+    assert!(report.bytes_out_per_bot_s > 20.0 * 12.0, "{} B/s out per bot", report.bytes_out_per_bot_s);
+    until("bots leave", || players(&server) == 0).await;
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_bots_whose_connections_keep_dropping_resume_every_time_on_deltas() {
     // Not a rate measurement, but fifty bots reconnecting twice a second in all would spoil the others' rates.

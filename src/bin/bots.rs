@@ -86,6 +86,11 @@ struct Args {
     interp_ticks: Option<f64>,
     #[command(flatten)]
     link: skirmish::conditioner::LinkArgs,
+    /// Load mode: 1 bot in N decodes every snapshot and plays (its desyncs and play feel are measured); the other
+    /// bots only read each snapshot's head, acknowledge it and walk a seeded circle, sending the same inputs at the
+    /// same rate, so one process can drive a thousand players in view. Flagged in the report. 1: every bot plays.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..), value_name = "N")]
+    decode_every: u64,
     /// Print one JSON object on stdout at the end instead of the human-readable report.
     #[arg(long)]
     json: bool,
@@ -130,6 +135,7 @@ async fn main() {
         ramp_per_sec: args.ramp,
         input_rate: args.input_rate,
         hold_fire: args.hold_fire,
+        decode_every: args.decode_every as usize,
         name_prefix: args.name_prefix.clone(),
         seed: args.seed,
         protocol_version: args.protocol_version,

@@ -35,6 +35,7 @@ use crate::conditioner::Conditioner;
 use crate::feel::{DelayRule, Feel};
 use crate::protocol::{Event, Join, Role, RoomInfo, RoomOptions, PROTOCOL_VERSION};
 
+mod light;
 mod report;
 
 use report::{delay_rule_name, summarize, BotOutcome};
@@ -85,6 +86,9 @@ pub struct SwarmConfig {
     pub link: Option<Arc<Conditioner>>,
     /// The interpolation delay the bots' play-feel measurements model (see `feel`).
     pub delay_rule: DelayRule,
+    /// Load mode: 1 bot in this many decodes every snapshot and plays; the others are light (`light`): they read
+    /// each snapshot's head only, acknowledge it and walk a seeded circle. 1: every bot plays.
+    pub decode_every: usize,
 }
 
 /// The rooms a swarm creates: their number and the options each is created with.
@@ -348,6 +352,7 @@ async fn play(
 ) -> BotOutcome {
     let player = role == Role::Player;
     let mut outcome = BotOutcome { index, role, ..BotOutcome::default() };
+    let light = player && config.decode_every > 1 && !index.is_multiple_of(config.decode_every);
     let mut client = match client {
         Ok(client) => client,
         Err(error) => {
@@ -357,6 +362,9 @@ async fn play(
             return outcome;
         }
     };
+    if light {
+        return light::play_light(client, index, config, progress, end).await;
+    }
     outcome.connected = true;
     outcome.room = Some(client.welcome.room.clone());
     if player {

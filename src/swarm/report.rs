@@ -15,6 +15,9 @@ use crate::protocol::{Role, RoomInfo};
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub connected: u64,
+    /// Load mode (`--decode-every N`): bots that read snapshot heads only (see `swarm::light`); the desyncs and play
+    /// feel figures are those of the others, which decoded and played. 0 when every bot played.
+    pub light_bots: u64,
     pub failed: u64,
     /// Bots whose connection ended before the run did.
     pub disconnected: u64,
@@ -138,6 +141,8 @@ pub(super) struct BotOutcome {
     pub(super) failure: Option<String>,
     pub(super) connected_for: Duration,
     pub(super) traffic: Traffic,
+    /// A light bot of the load mode: it read snapshot heads only (no desyncs or play feel to measure).
+    pub(super) light: bool,
 }
 
 /// What one client received and sent, or a group of clients summed.
@@ -330,8 +335,10 @@ pub(super) fn summarize(
         close_reasons: spectators.close_reasons,
     };
     let feel = &bots.traffic.feel;
+    let light_bots = outcomes.iter().filter(|outcome| outcome.light && outcome.connected).count() as u64;
     Report {
         connected: bots.connected,
+        light_bots,
         failed: bots.failed,
         disconnected: bots.disconnected,
         snapshots_per_bot_s: bots.rate(bots.traffic.snapshots),
@@ -436,6 +443,17 @@ impl Report {
         );
         if let Some(link) = &self.link {
             text.insert_str(0, &format!("bots' link conditioner: {link}\n"));
+        }
+        if self.light_bots > 0 {
+            let playing = self.connected.saturating_sub(self.light_bots);
+            text.insert_str(
+                0,
+                &format!(
+                    "LOAD MODE: {} light bots read snapshot heads only and walk a circle; {playing} decoded everything \
+                     and played (desyncs and play feel are theirs)\n",
+                    self.light_bots
+                ),
+            );
         }
         if self.drops > 0 || self.failed_resumes > 0 {
             text.push_str(&format!(

@@ -259,5 +259,6 @@ pub fn swarm_config(url: String, count: usize, seconds: f64) -> skirmish::swarm:
         auth_secret: None,
         link: None,
         delay_rule: skirmish::feel::DelayRule::Adaptive,
+        decode_every: 1,
     }
 }
