@@ -485,6 +485,10 @@ async fn play(
         match event {
             Ok(ServerEvent::Snapshot { tick, last_input_seq, new_events, .. }) => {
                 outcome.traffic.snapshots += 1;
+                if let Some((_, entities)) = client.world() {
+                    outcome.traffic.in_view_sum += entities.len() as u64;
+                    outcome.traffic.in_view_samples += 1;
+                }
                 if player {
                     progress.snapshots.fetch_add(1, Ordering::Relaxed);
                 }

@@ -15,6 +15,8 @@ use crate::protocol::{Role, RoomInfo};
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub connected: u64,
+    /// Entities a decoding bot had in view (its rebuilt world), mean over its snapshots.
+    pub in_view_mean: f64,
     /// Load mode (`--decode-every N`): bots that read snapshot heads only (see `swarm::light`); the desyncs and play
     /// feel figures are those of the others, which decoded and played. 0 when every bot played.
     pub light_bots: u64,
@@ -168,6 +170,10 @@ pub(super) struct Traffic {
     /// tick), microseconds.
     pub(super) server_wait: Histogram,
     pub(super) feel: FeelStats,
+    /// Entities in the bot's rebuilt world after each snapshot it applied, summed, and how many snapshots: what a
+    /// player had in view (decoding bots only).
+    pub(super) in_view_sum: u64,
+    pub(super) in_view_samples: u64,
     /// Seconds of play the feel figures cover.
     pub(super) feel_seconds: f64,
 }
@@ -192,6 +198,8 @@ impl Traffic {
         self.server_wait.merge(&other.server_wait);
         self.feel.merge(&other.feel);
         self.feel_seconds += other.feel_seconds;
+        self.in_view_sum += other.in_view_sum;
+        self.in_view_samples += other.in_view_samples;
     }
 }
 
@@ -339,6 +347,7 @@ pub(super) fn summarize(
     Report {
         connected: bots.connected,
         light_bots,
+        in_view_mean: bots.traffic.in_view_sum as f64 / bots.traffic.in_view_samples.max(1) as f64,
         failed: bots.failed,
         disconnected: bots.disconnected,
         snapshots_per_bot_s: bots.rate(bots.traffic.snapshots),
@@ -397,7 +406,7 @@ impl Report {
     pub fn render(&self) -> String {
         let mut text = format!(
             "bots: {} connected, {} failed, {} disconnected early ({:.1} s, {:.0}% of one core)\n\
-             snapshots: {:.1} per bot per second ({} full, {} deltas), {} desyncs\n\
+             snapshots: {:.1} per bot per second ({} full, {} deltas), {} desyncs; {:.0} entities in view\n\
              bandwidth per bot: {:.0} B/s in, {:.0} B/s out\n\
              snapshot inter-arrival: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms\n\
              input to acknowledgement: p50 {:.1} ms, p99 {:.1} ms (at the server: p50 {:.1} ms, p99 {:.1} ms)\n\
@@ -416,6 +425,7 @@ impl Report {
             self.full_snapshots,
             self.deltas,
             self.desyncs,
+            self.in_view_mean,
             self.bytes_in_per_bot_s,
             self.bytes_out_per_bot_s,
             self.interarrival_ms_p50,

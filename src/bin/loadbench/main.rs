@@ -19,6 +19,7 @@
 
 mod chart;
 mod cluster;
+mod floor;
 mod plan;
 mod processes;
 mod report;
@@ -83,6 +84,23 @@ struct Args {
     /// Bots that move and aim but never fire (`bots --hold-fire`): the players-only load of the reference figures.
     #[arg(long)]
     players_only: bool,
+    /// Load mode (`bots --decode-every N`): 1 bot in N decodes and plays, the others read snapshot heads only and
+    /// walk a circle, so one bots process keeps up with 1,000 players in view. Marked in the table.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    decode_every: usize,
+    /// Every room on a generated arena of WIDTHxHEIGHT (`--map-size`) instead of one grown with its players.
+    #[arg(long, value_name = "WxH", conflicts_with = "bundled_arena")]
+    map_size: Option<String>,
+    /// The floor script to measure before each row (`run.sh ENTITIES CLIENTS`) [default: ../shared/floor/run.sh
+    /// beside this crate, when it exists]. Each row's CPU is also given as a ratio to it.
+    #[arg(long, value_name = "PATH")]
+    floor: Option<PathBuf>,
+    /// Skip the floor measurements.
+    #[arg(long, conflicts_with = "floor")]
+    no_floor: bool,
+    /// Entities per floor frame for the interest "on" rows (the "off" rows use 0: every client sees every client).
+    #[arg(long, default_value_t = 12)]
+    floor_entities: usize,
     /// Instead of the rows: N server processes sharing one redis-server's room directory (`--redis`), the bots
     /// spread over their front doors; prints each process's CPU and players and Redis's commands per second and
     /// CPU (needs redis-server).
@@ -181,9 +199,24 @@ fn main() -> ExitCode {
                 rows.push(Row { spec, mode, outcome: Outcome::NotAvailable });
                 continue;
             }
+            let floor = plan.floor.as_ref().map(|script| {
+                let entities = if mode == Mode::On { plan.floor_entities } else { 0 };
+                eprintln!("loadbench: floor, {} clients, {entities} entities per frame ...", spec.total());
+                let reading = floor::measure(script, entities, spec.total(), 18800);
+                match &reading {
+                    Ok(reading) => eprintln!("loadbench:   floor {:.1}% CPU", reading.cpu_percent),
+                    Err(message) => eprintln!("loadbench:   floor failed: {message}"),
+                }
+                reading
+            });
             eprintln!("loadbench: {}, interest {} ...", spec.describe(), mode.name());
             let outcome = match row::run_row(&plan, spec, mode) {
-                Ok(measurement) => {
+                Ok(mut measurement) => {
+                    match floor {
+                        Some(Ok(reading)) => measurement.floor = Some(reading),
+                        Some(Err(message)) => measurement.notes.push(format!("floor failed: {message}")),
+                        None => {}
+                    }
                     eprintln!("loadbench:   {}", report::summary(&measurement));
                     Outcome::Measured(Box::new(measurement))
                 }

@@ -101,6 +101,13 @@ pub struct Plan {
     /// bots create every room of a row from one address.
     pub creation_quota_flag: bool,
     pub players_only: bool,
+    /// `bots --decode-every`: 1 = every bot plays.
+    pub decode_every: usize,
+    /// The floor script measured before each row, if any, and its entities per frame for "on" rows.
+    pub floor: Option<PathBuf>,
+    pub floor_entities: usize,
+    /// A fixed arena for every row (`--map-size`), instead of one grown with the players.
+    pub map_size: Option<(u32, u32)>,
     /// Each room's arena grows with its players (`--map-size`), unless the bundled arena is asked for or this build
     /// of the server cannot generate maps.
     pub scaled_arena: bool,
@@ -115,6 +122,9 @@ impl Plan {
     /// The `--map-size` for rooms of `players`: the bundled arena's 2400 x 1600 grown by sqrt(players / 50) per
     /// side (never below the 320 units a generated side needs), or `None` for the bundled arena itself.
     pub fn arena(&self, players: usize) -> Option<(u32, u32)> {
+        if self.map_size.is_some() {
+            return self.map_size;
+        }
         let scale = (players as f64 / 50.0).sqrt();
         let side = |base: f64| ((base * scale).round() as u32).max(320);
         self.scaled_arena.then(|| (side(2400.0), side(1600.0)))
@@ -188,12 +198,29 @@ pub fn plan(args: &Args) -> Result<Plan, String> {
         max_rooms_flag: help.contains("--max-rooms"),
         creation_quota_flag: help.contains("--room-creations-per-minute"),
         players_only: args.players_only,
+        decode_every: args.decode_every.max(1),
+        floor: if args.no_floor { None } else { crate::floor::locate(args.floor.as_deref()) },
+        floor_entities: args.floor_entities,
+        map_size: match &args.map_size {
+            None => None,
+            Some(text) => Some(parse_map_size(text)?),
+        },
         scaled_arena: !args.bundled_arena && help.contains("--map-size"),
         pinning: pinning(args.no_pin),
         server_bin,
         bots_bin,
         log_dir,
     })
+}
+
+/// `WIDTHxHEIGHT`, both at least 320 (what the server generates).
+fn parse_map_size(text: &str) -> Result<(u32, u32), String> {
+    let (width, height) = text.split_once(['x', 'X']).ok_or_else(|| format!("--map-size {text:?}: use WxH"))?;
+    let side = |part: &str| part.trim().parse::<u32>().ok().filter(|side| *side >= 320);
+    match (side(width), side(height)) {
+        (Some(width), Some(height)) => Ok((width, height)),
+        _ => Err(format!("--map-size {text:?}: two whole numbers of at least 320, e.g. 4000x3000")),
+    }
 }
 
 /// The server on the first CPU this process may use and the bots on the others, when `taskset` exists.

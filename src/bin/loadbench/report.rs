@@ -87,8 +87,13 @@ pub fn utc_now() -> String {
 /// One line per row on stderr while the run goes on.
 pub fn summary(m: &Measurement) -> String {
     format!(
-        "server {:.0}% CPU, {} threads, {:.0} MiB, {} rooms, tick p99 {} ms (worst room {} ms), {:.0} B/player/s, bots {}",
+        "server {:.0}% CPU{}, {} threads, {:.0} MiB, {} rooms, tick p99 {} ms (worst room {} ms), {:.0} B/player/s, bots {}",
         m.server_user_percent + m.server_system_percent,
+        m.floor.as_ref().map_or(String::new(), |floor| format!(
+            " ({:.2} x the floor's {:.1}%)",
+            (m.server_user_percent + m.server_system_percent) / floor.cpu_percent.max(0.01),
+            floor.cpu_percent
+        )),
         m.server_threads,
         m.server_rss_kib as f64 / 1024.0,
         m.rooms.1,
@@ -177,19 +182,19 @@ pub fn render(plan: &Plan, rows: &[Row], header: &Header) -> String {
 
     let _ = writeln!(
         out,
-        "| players | rooms | interest | server CPU % (user + sys) | threads | RSS MiB | tick p50 / p99 / max ms | \
+        "| players | rooms | interest | server CPU % (user + sys) | floor CPU % | x floor | threads | RSS MiB | tick p50 / p99 / max ms | \
          worst room tick p99 ms | overruns | ticks/s | out B/player/s | frames dropped | bots inter-arrival p99 ms | \
          bots ack p99 ms | desyncs | bots CPU % window / run | notes |"
     );
-    let _ = writeln!(out, "|{}", " --- |".repeat(17));
+    let _ = writeln!(out, "|{}", " --- |".repeat(19));
     for row in rows {
         let first = format!("| {} | {} | {} |", row.spec.total(), rooms_cell(&row.spec), row.mode.name());
         match &row.outcome {
             Outcome::NotAvailable => {
-                let _ = writeln!(out, "{first}{} not available in this build |", " — |".repeat(13));
+                let _ = writeln!(out, "{first}{} not available in this build |", " — |".repeat(15));
             }
             Outcome::Failed(message) => {
-                let _ = writeln!(out, "{first}{} failed: {} |", " — |".repeat(13), cell(message));
+                let _ = writeln!(out, "{first}{} failed: {} |", " — |".repeat(15), cell(message));
             }
             Outcome::Measured(m) => {
                 let _ = writeln!(out, "{first} {} |", measured_cells(&row.spec, plan.bots_cores(), m).join(" | "));
@@ -208,7 +213,12 @@ pub fn render(plan: &Plan, rows: &[Row], header: &Header) -> String {
          The bots' inter-arrival, acknowledgement latency and desyncs come from their `--json` report and cover \
          their whole run, ramp-up included; their CPU is shown over the window (from `/proc`) and over their whole \
          run (from their report). A bots process above {SATURATED_PERCENT:.0}% of its cores is flagged: its \
-         latencies then measure the bots more than the server. Logs of each row's server and bots are in `{}`.",
+         latencies then measure the bots more than the server. The floor is `../shared/floor/run.sh E N` (a minimal \
+         broadcaster on the same crates, no game: one frame per client per tick, 30 inputs/s per client; E = 0, \
+         every client sees every client, for the \"off\" rows, E = {} entities, about 160 B frames, for the \"on\" \
+         rows), run right before the row with the same N; \"x floor\" is the row's server CPU over the floor's. \
+         Logs of each row's server and bots are in `{}`.",
+        plan.floor_entities,
         plan.log_dir.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(&plan.log_dir).display()
     );
     out
@@ -300,6 +310,15 @@ fn measured_cells(spec: &RowSpec, bots_cores: usize, m: &Measurement) -> Vec<Str
                     reasons.join("; ")
                 ));
             }
+            if bots.light_bots > 0 {
+                notes.push(format!(
+                    "load mode: {} of {} bots read snapshot heads only (the rest decoded)",
+                    bots.light_bots, bots.connected
+                ));
+            }
+            if bots.in_view_mean > 0.0 {
+                notes.push(format!("{:.0} entities in view", bots.in_view_mean));
+            }
             if bots.snapshots_per_bot_s < 0.9 * m.ticks_per_s {
                 notes.push(format!(
                     "bots got {:.1} snapshots/s over their {:.0} s",
@@ -316,6 +335,10 @@ fn measured_cells(spec: &RowSpec, bots_cores: usize, m: &Measurement) -> Vec<Str
     };
     vec![
         format!("{server_cpu:.0} ({:.0} + {:.0})", m.server_user_percent, m.server_system_percent),
+        m.floor.as_ref().map_or("—".into(), |floor| {
+            format!("{:.1} (E {}, user {:.1}, {} MiB)", floor.cpu_percent, floor.entities, floor.user_percent, floor.rss_mib)
+        }),
+        m.floor.as_ref().map_or("—".into(), |floor| format!("{:.2}", server_cpu / floor.cpu_percent.max(0.01))),
         m.server_threads.to_string(),
         format!("{:.0}", m.server_rss_kib as f64 / 1024.0),
         format!("{} / {} / {}", millis(m.tick_us.0), millis(m.tick_us.1), millis(m.tick_us.2)),

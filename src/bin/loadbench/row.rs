@@ -32,6 +32,11 @@ pub struct BotsReport {
     pub desyncs: u64,
     pub duration_s: f64,
     pub cpu_percent: f64,
+    /// Load mode: bots that read snapshot heads only.
+    #[serde(default)]
+    pub light_bots: u64,
+    #[serde(default)]
+    pub in_view_mean: f64,
 }
 
 /// What one row measured.
@@ -65,6 +70,8 @@ pub struct Measurement {
     /// CPU used over the window by everything but the server and the bots, from /proc/stat.
     pub other_cpu_percent: Option<f64>,
     pub bots: Option<BotsReport>,
+    /// The floor measured right before this row, for the same number of clients.
+    pub floor: Option<crate::floor::FloorReading>,
     pub notes: Vec<String>,
 }
 
@@ -132,6 +139,9 @@ pub fn run_row(plan: &Plan, spec: RowSpec, mode: Mode) -> Result<Measurement, St
     command.arg("--ramp").arg(plan.ramp.to_string());
     if plan.players_only {
         command.arg("--hold-fire");
+    }
+    if plan.decode_every > 1 {
+        command.arg("--decode-every").arg(plan.decode_every.to_string());
     }
     command.arg("--json");
     command.stdout(Stdio::piped()).stderr(log_file(&bots_log)?);
@@ -230,6 +240,7 @@ pub fn run_row(plan: &Plan, spec: RowSpec, mode: Mode) -> Result<Measurement, St
         bots_window_cpu_percent,
         other_cpu_percent,
         bots: bots_report,
+        floor: None,
         notes,
     })
 }
