@@ -374,6 +374,11 @@ impl GameClient {
         entities.binary_search_by_key(&self.welcome.player_id, |e| e.id).ok().map(|i| &entities[i])
     }
 
+    /// The newest snapshot decoded by `next_event`, as it came (for measuring what snapshots hold).
+    pub fn last_snapshot(&self) -> &Snapshot {
+        &self.scratch
+    }
+
     /// The own player with its true velocity: the state's (a multiple of the tick rate) plus the newest snapshot's
     /// `own` correction. What a client predicting its player starts from.
     pub fn me_exact(&self) -> Option<Entity> {

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use crate::msgpack::{ReadError, Reader};
 use crate::protocol::{
-    server_tag, ClientMessage, EntityKind, EntityState, Event, Hit, ServerMessage, Snapshot,
-    BUTTON_FIRE, EVENT_JOIN, EVENT_KILL, EVENT_LEAVE, MAX_FIELDS,
+    server_tag, ClientMessage, EntityKind, EntityState, Event, Hit, ServerMessage, Snapshot, BUTTON_FIRE, EVENT_JOIN,
+    EVENT_KILL, EVENT_LEAVE, MAX_FIELDS,
 };
 
 /// Deepest nesting of arrays a message may have.

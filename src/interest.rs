@@ -19,10 +19,17 @@ pub type Cell = u32;
 /// clients. At a third of the radius the view holds about 1.5 times the circle's area.
 const CELLS_PER_RADIUS: f32 = 3.0;
 
+/// How far (in cells) a viewer may stray out of its view cell before its view moves to the cell it is in: without
+/// this, a player walking along a cell's edge would flip between two views (and be created and removed in full
+/// by the viewers at the edge of them) every few ticks. The view reaches that much further to keep its promise.
+const STICKY_CELLS: f32 = 0.25;
+
 /// The grid of one room.
 #[derive(Debug)]
 pub struct InterestGrid {
     cell: f32,
+    /// How far a viewer may be outside its view cell (see `STICKY_CELLS`).
+    margin: f32,
     columns: usize,
     rows: usize,
     /// For each column distance `dx` between two cells, the greatest row distance still in view (`reach.len()` is
@@ -37,6 +44,9 @@ impl InterestGrid {
     /// A grid for a world of `width` x `height` units and a view radius (> 0).
     pub fn new(width: i32, height: i32, radius: f32) -> InterestGrid {
         let cell = (radius / CELLS_PER_RADIUS).max(16.0);
+        let margin = cell * STICKY_CELLS;
+        // A viewer up to `margin` outside its view cell must still see everything within `radius` of itself.
+        let radius = radius + margin;
         let columns = ((width.max(1) as f32 / cell).ceil() as usize).max(1);
         let rows = ((height.max(1) as f32 / cell).ceil() as usize).max(1);
         // A cell `dx` columns and `dy` rows away has a gap of (dx - 1, dy - 1) cells to the viewer's cell; it is in
@@ -50,7 +60,27 @@ impl InterestGrid {
             let dy = (0..).take_while(|&dy| gap(dx).hypot(gap(dy)) <= radius).last().unwrap_or(0);
             reach.push(dy);
         }
-        InterestGrid { cell, columns, rows, reach, positions: Vec::new(), cells: Vec::new() }
+        InterestGrid { cell, margin, columns, rows, reach, positions: Vec::new(), cells: Vec::new() }
+    }
+
+    /// The cell a viewer at `at` sees from, given the cell it saw from last (`None`: a new viewer): that one while
+    /// `at` stays within the margin around it, else the cell `at` is in.
+    pub fn view_cell(&self, previous: Option<Cell>, at: Vec2) -> Cell {
+        let here = self.cell_of(at);
+        match previous {
+            Some(previous) if previous != here && (previous as usize) < self.cell_count() => {
+                let (column, row) = (previous as usize % self.columns, previous as usize / self.columns);
+                let (left, top) = (column as f32 * self.cell - self.margin, row as f32 * self.cell - self.margin);
+                let side = self.cell + 2.0 * self.margin;
+                let inside = at.x >= left && at.x < left + side && at.y >= top && at.y < top + side;
+                if inside {
+                    previous
+                } else {
+                    here
+                }
+            }
+            _ => here,
+        }
     }
 
     /// The cell holding `at` (positions off the map go to the nearest edge cell).
@@ -136,9 +166,12 @@ impl InterestGrid {
     }
 
     /// As [`InterestGrid::view`], from an index: only the cells in view are looked at. The cells of one row in view
-    /// are adjacent in the index, so each row is one slice.
-    pub fn view_of_index(&self, index: &CellIndex, viewer: Cell, out: &mut Vec<u32>) {
+    /// are adjacent in the index, so each row is one slice; the entities are put back in index order through a
+    /// bitset (`words`, scratch space) rather than a sort.
+    pub fn view_of_index(&self, index: &CellIndex, viewer: Cell, words: &mut Vec<u64>, out: &mut Vec<u32>) {
         out.clear();
+        words.clear();
+        words.resize(index.order.len().div_ceil(64), 0);
         let (column, row) = (viewer as usize % self.columns, viewer as usize / self.columns);
         // The reach is symmetric: for `dy` rows away, cells up to `reach[dy]` columns away are in view.
         for (dy, &reach) in self.reach.iter().enumerate() {
@@ -147,10 +180,18 @@ impl InterestGrid {
             let rows = [row.checked_sub(dy), (dy > 0).then_some(row + dy)];
             for r in rows.into_iter().flatten().filter(|&r| r < self.rows) {
                 let (from, to) = (index.starts[r * self.columns + first], index.starts[r * self.columns + last + 1]);
-                out.extend_from_slice(&index.order[from as usize..to as usize]);
+                for &entity in &index.order[from as usize..to as usize] {
+                    words[entity as usize / 64] |= 1 << (entity % 64);
+                }
             }
         }
-        out.sort_unstable();
+        for (at, &word) in words.iter().enumerate() {
+            let mut word = word;
+            while word != 0 {
+                out.push((at * 64) as u32 + word.trailing_zeros());
+                word &= word - 1;
+            }
+        }
     }
 }
 
@@ -213,7 +254,7 @@ mod tests {
             let (mut scanned, mut indexed) = (Vec::new(), Vec::new());
             let viewer = grid.cells()[own];
             grid.view(grid.cells(), viewer, &mut scanned);
-            grid.view_of_index(&index, viewer, &mut indexed);
+            grid.view_of_index(&index, viewer, &mut Vec::new(), &mut indexed);
             assert_eq!(scanned, indexed, "around entity {own}");
         }
         // Everyone in one cell sees the same entities.

@@ -860,8 +860,6 @@ fn welcome() -> impl Strategy<Value = Welcome> {
     )
 }
 
-/// A full snapshot a fresh replica accepts: baseline 0, entities in ascending id order, nothing changed or removed.
-
 /// A full snapshot a fresh replica accepts: baseline 0, entities in ascending id order, an empty `changed` (a
 /// full snapshot's is always empty), nothing removed, `own` or not.
 fn full_snapshot() -> impl Strategy<Value = Snapshot> {
@@ -1458,7 +1456,7 @@ struct BitSink {
 impl BitSink {
     fn put(&mut self, value: u32, width: u32) {
         for k in 0..width {
-            if self.len % 8 == 0 {
+            if self.len.is_multiple_of(8) {
                 self.bytes.push(0);
             }
             if (value >> k) & 1 == 1 {

@@ -17,13 +17,13 @@ use glam::Vec2;
 use serde::Serialize;
 use serde_json::{json, Value};
 use skirmish::codec::{decode_client, decode_server, encode_client, encode_server};
+use skirmish::protocol::{
+    ClientMessage, EntityKind, EntityState, Event, Hit, Input, Join, MapInfo, Role, RoomInfo, RoomOptions, RosterEntry,
+    RulesInfo, ServerMessage, SessionInfo, Snapshot, Welcome, EVENT_JOIN, EVENT_KILL, EVENT_LEAVE, MAX_FIELDS,
+    PROTOCOL_VERSION,
+};
 use skirmish::sim::{Map, PlayerInput, Rules, World};
 use skirmish::snapshot::{encode_delta, Replica, View, WorldSnapshot};
-use skirmish::protocol::{
-    ClientMessage, EntityKind, EntityState, Event, Hit, Input, Join, MapInfo, Role, RoomInfo,
-    RoomOptions, RosterEntry, RulesInfo, ServerMessage, SessionInfo, Snapshot, Welcome, EVENT_JOIN, EVENT_KILL,
-    EVENT_LEAVE, MAX_FIELDS, PROTOCOL_VERSION,
-};
 
 /// Where the message vectors live, relative to the crate root.
 const GOLDEN_PATH: &str = "client/test/golden.json";
@@ -51,7 +51,6 @@ fn bullet(id: u32, fields: [i32; 6]) -> EntityState {
     all[..6].copy_from_slice(&fields);
     EntityState { id, kind: EntityKind::Bullet, fields: all, name: None }
 }
-
 
 fn entry(id: u32, name: &str, score: i32, hp: i32) -> RosterEntry {
     RosterEntry { id, name: name.into(), score, hp }
@@ -663,7 +662,8 @@ fn delta_vectors() -> Vec<DeltaVector> {
             (bullet(65537, [200, 100, 14400, 0, 1, 9]), 6),
         ],
     );
-    let later = |tick: u32, f: &dyn Fn(&mut Vec<(EntityState, u32)>)| {
+    type Edit<'a> = &'a dyn Fn(&mut Vec<(EntityState, u32)>);
+    let later = |tick: u32, f: Edit<'_>| {
         let mut entities: Vec<(EntityState, u32)> = base
             .entities
             .iter()
@@ -715,7 +715,8 @@ fn delta_vectors() -> Vec<DeltaVector> {
         for tick in 0..90u32 {
             for (i, id) in ids.iter().enumerate() {
                 let angle = (tick as f32 + i as f32 * 7.0) / 10.0;
-                let movement = if (tick / 20 + i as u32) % 3 == 0 { Vec2::ZERO } else { Vec2::from_angle(angle) };
+                let movement =
+                    if (tick / 20 + i as u32).is_multiple_of(3) { Vec2::ZERO } else { Vec2::from_angle(angle) };
                 let aim = (tick * 900 + i as u32 * 5000) as u16;
                 world.set_input(*id, PlayerInput { movement, aim, fire: false, rewind: 0.0 });
             }

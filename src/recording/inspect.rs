@@ -11,9 +11,7 @@ use std::io::Write;
 use serde_json::{json, Map as JsonMap, Value};
 
 use crate::codec;
-use crate::protocol::{
-    ClientMessage, EntityKind, EntityState, Event, Join, Role, ServerMessage,
-};
+use crate::protocol::{ClientMessage, EntityKind, EntityState, Event, Join, Role, ServerMessage};
 
 use super::format::{self, Direction, FileHeader, FormatError, Frame, Op, TickFrame, WireFrame};
 use super::replay::field_name;

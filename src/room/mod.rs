@@ -215,6 +215,12 @@ struct Client {
     backlog_ticks: u8,
     /// Newest tick this client acknowledged (0: none).
     acked_tick: u32,
+    /// Bit `i`: the frame of tick `last_sent_tick - i` was queued for this client. TCP delivers them in order, so a
+    /// client that acknowledged a tick applied every queued frame before it (see `replication::baseline_for`).
+    sent_recent: u64,
+    /// The baseline of the newest frame queued for this client (0: a full one): the client drops the states older
+    /// than a delta's baseline once it applies it, so no later frame may use an older one.
+    last_baseline: u32,
     /// Tick of the newest frame queued for this client.
     last_sent_tick: u32,
     /// Consecutive ticks this client's outbox was full.
@@ -448,6 +454,8 @@ impl Room {
             owed_repeats: 0,
             backlog_ticks: 0,
             acked_tick: 0,
+            sent_recent: 0,
+            last_baseline: 0,
             full_ticks: 0,
             views: SeenHistory::default(),
             last_sent_tick: 0,

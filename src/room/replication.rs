@@ -41,8 +41,9 @@ impl Room {
                 continue;
             }
             // A full snapshot when there is no acknowledgement or it fell out of the history.
-            let mut baseline = match self.history.get(client.acked_tick) {
-                Some(_) => client.acked_tick,
+            let preferred = baseline_for(client);
+            let mut baseline = match self.history.get(preferred) {
+                Some(_) => preferred,
                 None => 0,
             };
             let own_id = match client.part {
@@ -69,10 +70,10 @@ impl Room {
                 Some(interest) => {
                     let index_of = |id: u32| current.entities.binary_search_by_key(&id, |e| e.id).ok();
                     // A player's view centres on itself; a spectator's on whom it follows, or its camera.
-                    let viewer = match client.part {
+                    let centre = match client.part {
                         Part::Player(player) => {
                             let Some(own) = index_of(player.wire_id()) else { continue };
-                            interest.grid.cells()[own]
+                            interest.grid.position(own)
                         }
                         Part::Spectator { follow, camera } => {
                             // Only a player can be followed; any other id leaves the camera in charge.
@@ -80,12 +81,10 @@ impl Room {
                                 .then(|| index_of(follow))
                                 .flatten()
                                 .filter(|&index| current.entities[index].kind == EntityKind::Player);
-                            match followed {
-                                Some(index) => interest.grid.cells()[index],
-                                None => interest.grid.cell_of(camera),
-                            }
+                            followed.map_or(camera, |index| interest.grid.position(index))
                         }
                     };
+                    let viewer = interest.grid.view_cell(client.views.latest(), centre);
                     let seen = client.views.at(baseline).filter(|_| baseline != 0);
                     if seen.is_none() {
                         baseline = 0;
@@ -108,8 +107,9 @@ impl Room {
                     _ => totals.delta += 1,
                 }
                 if let Some(viewer) = client.views.pending.take() {
-                    client.views.record(tick, viewer, client.acked_tick);
+                    client.views.record(tick, viewer, client.acked_tick.min(baseline));
                 }
+                client.last_baseline = baseline;
             }
         }
         self.send_rosters(current);
@@ -188,6 +188,28 @@ fn write_events(out: &mut Vec<u8>, events: &EventLog, after: u32, through: u32) 
     }
 }
 
+/// Baseline ticks are preferred on this grid: clients whose acknowledgements are spread over a few ticks then share
+/// one baseline, so the room encodes a body per grid tick instead of one per acknowledged tick.
+const BASELINE_GRID: u32 = 4;
+
+/// The tick a client's next delta is encoded against: the newest tick on the baseline grid within the grid's span
+/// of its newest acknowledgement whose frame it was sent and that is no older than the baseline of the last frame
+/// it was sent; else its newest acknowledgement. Frames arrive in order, so a client that acknowledged a tick has
+/// applied every frame sent before it, and it keeps every state from its last delta's baseline on (PROTOCOL.md
+/// 7.1). The price: up to `BASELINE_GRID - 1` ticks more in a delta.
+fn baseline_for(client: &Client) -> u32 {
+    let newest = client.acked_tick;
+    for back in 0..BASELINE_GRID.min(newest) {
+        let tick = newest - back;
+        let ago = client.last_sent_tick.wrapping_sub(tick);
+        let sent = ago < 64 && client.sent_recent & (1 << ago) != 0;
+        if tick.is_multiple_of(BASELINE_GRID) && sent && tick >= client.last_baseline {
+            return tick;
+        }
+    }
+    newest
+}
+
 /// Frame counts of one tick's sends.
 #[derive(Default)]
 struct SendTotals {
@@ -215,6 +237,8 @@ fn deliver(
     let Some(link) = &client.link else { return false };
     match link.outbox.try_send(frame) {
         Ok(()) => {
+            let shift = tick.wrapping_sub(client.last_sent_tick);
+            client.sent_recent = if shift >= 64 { 1 } else { (client.sent_recent << shift) | 1 };
             client.last_sent_tick = tick;
             client.full_ticks = 0;
             totals.sent += 1;
@@ -253,7 +277,12 @@ pub(super) struct SeenHistory {
 
 impl SeenHistory {
     pub(super) fn at(&self, tick: u32) -> Option<Cell> {
-        self.ticks.iter().find(|(t, _)| *t == tick).map(|(_, cell)| *cell)
+        self.ticks.iter().rev().find(|(t, _)| *t == tick).map(|(_, cell)| *cell)
+    }
+
+    /// The cell of the newest view sent.
+    pub(super) fn latest(&self) -> Option<Cell> {
+        self.ticks.back().map(|(_, cell)| *cell)
     }
 
     /// Records the view sent at `tick`; views older than the acknowledged tick can never be a baseline again.
@@ -293,6 +322,8 @@ pub(super) struct Interest {
     /// This tick's encoded event lists, by the tick they start after (one per baseline tick in use).
     events: Vec<(u32, Vec<u8>)>,
     scratch: (Vec<u32>, Vec<u32>),
+    /// Scratch bitset of the view queries.
+    words: Vec<u64>,
 }
 
 impl Interest {
@@ -305,6 +336,7 @@ impl Interest {
             body_capacity: 256,
             events: Vec::new(),
             scratch: (Vec::new(), Vec::new()),
+            words: Vec::new(),
         }
     }
 
@@ -394,7 +426,7 @@ impl Interest {
             if views.used == views.lists.len() {
                 views.lists.push(Vec::new());
             }
-            self.grid.view_of_index(&views.index, cell, &mut views.lists[views.used]);
+            self.grid.view_of_index(&views.index, cell, &mut self.words, &mut views.lists[views.used]);
             views.used += 1;
             views.slot_of[cell as usize] = views.used as u32;
         }

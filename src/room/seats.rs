@@ -156,6 +156,8 @@ impl Room {
         client.backlog_ticks = 0;
         client.full_ticks = 0;
         client.acked_tick = baseline;
+        client.sent_recent = 0;
+        client.last_baseline = 0;
         client.roster_due = false;
         self.journal.set_disconnected(&mut self.world, player, false);
         let resumed = Resumed {

@@ -264,9 +264,10 @@ fn late_acknowledgements_still_leave_full_snapshots_behind() {
 }
 
 /// The entities a client should see at `tick` with a view radius, computed independently of the room's grid: those
-/// in the cells (a third of the radius wide) that come within the radius of the client's own cell. Also returns how
-/// many are within the radius itself, all of which must be among them.
-fn expected_view(room: &Room, tick: u32, own_id: u32, radius: f32) -> (Vec<EntityState>, usize) {
+/// in the cells (a third of the radius wide) that come within the radius and the sticky margin (a quarter cell) of
+/// the cell the room says it viewed from, which must be the player's own cell or, while it stays within the margin
+/// of it, the one before. Also returns how many are within the radius itself, all of which must be among them.
+fn expected_view(room: &Room, key: ClientKey, tick: u32, own_id: u32, radius: f32) -> (Vec<EntityState>, usize) {
     let snapshot = room.history.get(tick).expect("tick in history");
     let dt = room.world.rules().dt;
     let position = |e: &EntityState| match e.kind {
@@ -280,16 +281,25 @@ fn expected_view(room: &Room, tick: u32, own_id: u32, radius: f32) -> (Vec<Entit
         }
     };
     let cell = radius / 3.0;
-    let (columns, rows) = ((room.world.map().width as f32 / cell).ceil(), (room.world.map().height as f32 / cell).ceil());
+    let (columns, rows) =
+        ((room.world.map().width as f32 / cell).ceil(), (room.world.map().height as f32 / cell).ceil());
     let cell_of = |at: Vec2| {
         ((at.x / cell).floor().clamp(0.0, columns - 1.0) as i32, (at.y / cell).floor().clamp(0.0, rows - 1.0) as i32)
     };
     let center = position(snapshot.entity(own_id).expect("own player"));
-    let viewer = cell_of(center);
+    let recorded = room.clients.get(key.slot).and_then(|client| client.views.at(tick)).expect("a view was recorded");
+    let viewer = ((recorded % columns as u32) as i32, (recorded / columns as u32) as i32);
+    let margin = cell / 4.0;
+    let (left, top) = (viewer.0 as f32 * cell - margin, viewer.1 as f32 * cell - margin);
+    let near = center.x >= left
+        && center.x < left + cell + 2.0 * margin
+        && center.y >= top
+        && center.y < top + cell + 2.0 * margin;
+    assert!(viewer == cell_of(center) || near, "viewed from {viewer:?}, standing at {center}");
     let in_view = |e: &EntityState| {
         let (column, row) = cell_of(position(e));
         let gap = |d: i32| (d.abs() - 1).max(0) as f32 * cell;
-        gap(column - viewer.0).hypot(gap(row - viewer.1)) <= radius
+        gap(column - viewer.0).hypot(gap(row - viewer.1)) <= radius + margin
     };
     let within_radius = snapshot.entities.iter().filter(|e| position(e).distance(center) <= radius).count();
     (snapshot.entities.iter().filter(|e| in_view(e)).cloned().collect(), within_radius)
@@ -319,7 +329,7 @@ fn with_a_view_radius_each_client_rebuilds_exactly_its_own_view() {
                 let world = room.history.get(snapshot.tick).expect("tick in history");
                 entered_and_left += snapshot.removed.iter().filter(|&&id| world.entity(id).is_some()).count();
                 let own_id = player_id(&room, player.key);
-                let (expected, within_radius) = expected_view(&room, snapshot.tick, own_id, RADIUS);
+                let (expected, within_radius) = expected_view(&room, player.key, snapshot.tick, own_id, RADIUS);
                 partial_views += usize::from(expected.len() < room.history.get(tick).unwrap().entities.len());
                 assert!(expected.len() >= within_radius);
                 assert_eq!(player.replica.latest_states().unwrap().1, expected, "player {i} at tick {tick}");
@@ -328,7 +338,7 @@ fn with_a_view_radius_each_client_rebuilds_exactly_its_own_view() {
         }
         if round % 10 == 9 {
             if let Some(snapshot) = drain(&mut slow) {
-                let (expected, _) = expected_view(&room, snapshot.tick, slow_id, RADIUS);
+                let (expected, _) = expected_view(&room, slow.key, snapshot.tick, slow_id, RADIUS);
                 assert_eq!(slow.replica.latest_states().unwrap().1, expected, "slow client at {}", snapshot.tick);
             }
             send_input(&mut room, &mut slow, 0, false);

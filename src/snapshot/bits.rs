@@ -37,6 +37,24 @@ impl BitWriter {
         self.write(u32::from(set), 1);
     }
 
+    /// Writes `width` bits of each value, as `write` would one by one, with the pending bits kept in registers.
+    pub fn write_each(&mut self, values: impl ExactSizeIterator<Item = u32>, width: u32) {
+        debug_assert!(width <= 32);
+        self.bytes.reserve((values.len() * width as usize).div_ceil(8) + 8);
+        let (mut pending, mut bits) = (self.pending, self.pending_bits);
+        for value in values {
+            debug_assert!(width == 32 || value >> width == 0);
+            pending |= u64::from(value) << bits;
+            bits += width;
+            if bits >= 32 {
+                self.bytes.extend_from_slice(&(pending as u32).to_le_bytes());
+                pending >>= 32;
+                bits -= 32;
+            }
+        }
+        (self.pending, self.pending_bits) = (pending, bits);
+    }
+
     /// The stream so far, its last byte padded with zero bits.
     pub fn finish(&mut self) -> &[u8] {
         let mut rest = self.pending;

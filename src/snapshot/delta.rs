@@ -41,6 +41,16 @@ fn countdown(respawn: i32, ticks: u32) -> i32 {
 /// after it, so one tick moves it by exactly `to`, and a steady velocity by exactly `ticks * to`.
 #[inline]
 pub fn displacement(from: i32, to: i32, ticks: u32, tick_rate: u32) -> i32 {
+    let rate = tick_rate.max(1) as i32;
+    // The common case, a steady velocity on the wire's grid, without a division.
+    if from == to && from % rate == 0 && ticks <= 1 << 16 {
+        return (from / rate).wrapping_mul(ticks as i32);
+    }
+    // Anything a game produces fits i64 exactly (velocities far below 2^24, gaps below 2^16 ticks).
+    if from.unsigned_abs() < 1 << 24 && to.unsigned_abs() < 1 << 24 && ticks < 1 << 16 {
+        let (from, to, ticks, rate) = (i64::from(from), i64::from(to), i64::from(ticks), i64::from(rate));
+        return (2 * ticks * from + (to - from) * (ticks + 1) + rate).div_euclid(2 * rate) as i32;
+    }
     // Exact (in i128) whatever a stream holds, then wrapped to 32 bits like every field.
     let (from, to, ticks, rate) = (i128::from(from), i128::from(to), i128::from(ticks), i128::from(tick_rate.max(1)));
     (2 * ticks * from + (to - from) * (ticks + 1) + rate).div_euclid(2 * rate) as i32
@@ -92,14 +102,17 @@ pub fn residuals(base: &[i32; MAX_FIELDS], new: &[i32; MAX_FIELDS], ticks: u32, 
 pub struct ChangeEncoder {
     bits: BitWriter,
     rows: Vec<Residuals>,
-    marked: usize,
+    /// Over the rows so far: each column's values OR-ed together (its width) and how many are not 0.
+    all: [u32; COLUMNS],
+    nonzero: [u32; COLUMNS],
 }
 
 impl ChangeEncoder {
     pub fn begin(&mut self) {
         self.bits.clear();
         self.rows.clear();
-        self.marked = 0;
+        self.all = [0; COLUMNS];
+        self.nonzero = [0; COLUMNS];
     }
 
     /// The next baseline entity: its residuals, or `None` when it equals its prediction (or is removed, replaced,
@@ -108,9 +121,12 @@ impl ChangeEncoder {
     pub fn entity(&mut self, residuals: Option<Residuals>) {
         self.bits.bit(residuals.is_some());
         if let Some(row) = residuals {
+            for ((all, nonzero), value) in self.all.iter_mut().zip(&mut self.nonzero).zip(row) {
+                *all |= value;
+                *nonzero += u32::from(value != 0);
+            }
             self.rows.push(row);
         }
-        self.marked += 1;
     }
 
     /// The stream: empty when no entity was marked.
@@ -120,12 +136,7 @@ impl ChangeEncoder {
             return self.bits.finish();
         }
         for column in 0..COLUMNS {
-            let (mut all, mut nonzero) = (0u32, 0u32);
-            for row in &self.rows {
-                all |= row[column];
-                nonzero += u32::from(row[column] != 0);
-            }
-            let w = width(all);
+            let (w, nonzero) = (width(self.all[column]), self.nonzero[column]);
             self.bits.write(w, WIDTH_BITS);
             if w == 0 {
                 continue;
@@ -133,15 +144,21 @@ impl ChangeEncoder {
             let count = self.rows.len() as u32;
             let sparse = count + nonzero * w < count * w;
             self.bits.bit(sparse);
-            for row in &self.rows {
-                let value = row[column];
-                if sparse {
-                    self.bits.bit(value != 0);
-                    if value == 0 {
-                        continue;
+            if sparse {
+                for row in &self.rows {
+                    let value = row[column];
+                    // The presence bit, then the value when present: one write of w + 1 bits or of 1.
+                    match value {
+                        0 => self.bits.bit(false),
+                        _ if w < 32 => self.bits.write(1 | (value << 1), w + 1),
+                        _ => {
+                            self.bits.bit(true);
+                            self.bits.write(value, w);
+                        }
                     }
                 }
-                self.bits.write(value, w);
+            } else {
+                self.bits.write_each(self.rows.iter().map(|row| row[column]), w);
             }
         }
         self.bits.finish()
@@ -165,11 +182,7 @@ impl From<Truncated> for ChangeError {
 }
 
 /// Reads a `changed` stream over `count` baseline entities: pushes `(baseline index, residuals)` per marked entity.
-pub fn decode_changes(
-    bytes: &[u8],
-    count: usize,
-    out: &mut Vec<(u32, [i32; COLUMNS])>,
-) -> Result<(), ChangeError> {
+pub fn decode_changes(bytes: &[u8], count: usize, out: &mut Vec<(u32, [i32; COLUMNS])>) -> Result<(), ChangeError> {
     out.clear();
     if bytes.is_empty() {
         return Ok(());

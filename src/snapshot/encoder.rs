@@ -41,8 +41,11 @@ impl CreatedRecords {
 #[derive(Debug, Default)]
 struct ResidualCache {
     baseline: u32,
-    /// By entity index in the current snapshot: `None` while not computed, then the residuals (or none).
-    rows: Vec<Option<Option<Residuals>>>,
+    /// Which use of the cache the rows belong to: a row is valid only if its stamp is the cache's, so a new tick
+    /// needs no clearing.
+    stamp: u32,
+    /// By entity index in the current snapshot: the stamp it was computed under and the residuals (or none).
+    rows: Vec<(u32, Option<Residuals>)>,
 }
 
 /// Baseline ticks whose residuals are cached in one tick; clients further behind are rare and computed directly.
@@ -58,6 +61,8 @@ pub struct DeltaWriter {
     residuals: Vec<ResidualCache>,
     /// How many of `residuals` are in use this tick.
     baselines: usize,
+    /// The last stamp handed to a cache.
+    stamp: u32,
 }
 
 impl DeltaWriter {
@@ -77,10 +82,13 @@ impl DeltaWriter {
         if self.baselines == self.residuals.len() {
             self.residuals.push(ResidualCache::default());
         }
+        self.stamp = self.stamp.wrapping_add(1).max(1);
         let cache = &mut self.residuals[self.baselines];
         cache.baseline = baseline;
-        cache.rows.clear();
-        cache.rows.resize(entities, None);
+        cache.stamp = self.stamp;
+        if cache.rows.len() < entities {
+            cache.rows.resize(entities, (0, None));
+        }
         self.baselines += 1;
         Some(self.baselines - 1)
     }
@@ -136,7 +144,14 @@ impl DeltaWriter {
                     } else if new.kind == EntityKind::Player {
                         let compute = || residuals(&base.entity(i).fields, &current.entity(j).fields, ticks, tick_rate);
                         let row = match cache {
-                            Some(slot) => *self.residuals[slot].rows[current.index(j)].get_or_insert_with(compute),
+                            Some(slot) => {
+                                let cache = &mut self.residuals[slot];
+                                let entry = &mut cache.rows[current.index(j)];
+                                if entry.0 != cache.stamp {
+                                    *entry = (cache.stamp, compute());
+                                }
+                                entry.1
+                            }
                             None => compute(),
                         };
                         self.changes.entity(row);

@@ -17,9 +17,7 @@ use std::sync::Arc;
 pub use encoder::{encode_delta, CreatedRecords, DeltaWriter};
 pub use replica::{Applied, Replica, ReplicaError};
 
-use crate::protocol::{
-    bullet_field, player_field, EntityKind, EntityState, Event, FLAG_DISCONNECTED, MAX_FIELDS,
-};
+use crate::protocol::{bullet_field, player_field, EntityKind, EntityState, Event, FLAG_DISCONNECTED, MAX_FIELDS};
 use crate::sim::{quantize, GameEvent, TimedEvent, World};
 
 /// The server's quantized view of the whole world at one tick, in the wire's terms: a player's velocity rounded to
@@ -85,7 +83,11 @@ impl WorldSnapshot {
                 fields,
                 name: Some(player.name.clone()),
             });
-            snapshot.keys.push(Key { id: player.id.wire_id(), kind: EntityKind::Player, generation: player.id.generation });
+            snapshot.keys.push(Key {
+                id: player.id.wire_id(),
+                kind: EntityKind::Player,
+                generation: player.id.generation,
+            });
             snapshot.velocity_rest.push([rest_x, rest_y]);
         }
         for bullet in world.bullets() {
@@ -102,7 +104,11 @@ impl WorldSnapshot {
                 fields,
                 name: None,
             });
-            snapshot.keys.push(Key { id: bullet.id.wire_id(), kind: EntityKind::Bullet, generation: bullet.id.generation });
+            snapshot.keys.push(Key {
+                id: bullet.id.wire_id(),
+                kind: EntityKind::Bullet,
+                generation: bullet.id.generation,
+            });
             snapshot.velocity_rest.push([0, 0]);
         }
         debug_assert!(snapshot.entities.windows(2).all(|w| w[0].id < w[1].id));
@@ -120,8 +126,11 @@ impl WorldSnapshot {
         let (entities, generations): (Vec<_>, Vec<_>) = entities.into_iter().unzip();
         assert!(entities.windows(2).all(|w| w[0].id < w[1].id), "entities must be sorted by id");
         let velocity_rest = vec![[0, 0]; entities.len()];
-        let keys =
-            entities.iter().zip(generations).map(|(e, generation)| Key { id: e.id, kind: e.kind, generation }).collect();
+        let keys = entities
+            .iter()
+            .zip(generations)
+            .map(|(e, generation)| Key { id: e.id, kind: e.kind, generation })
+            .collect();
         WorldSnapshot { tick, entities, keys, velocity_rest }
     }
 

@@ -488,6 +488,13 @@ async fn play(
                 if let Some((_, entities)) = client.world() {
                     outcome.traffic.in_view_sum += entities.len() as u64;
                     outcome.traffic.in_view_samples += 1;
+                    let last = client.last_snapshot();
+                    outcome.traffic.created += last.created.len() as u64;
+                    outcome.traffic.removed += last.removed.len() as u64;
+                    outcome.traffic.changed_bytes += last.changed.len() as u64;
+                    if last.baseline != 0 {
+                        outcome.traffic.delta_span.record(u64::from(last.tick.wrapping_sub(last.baseline)));
+                    }
                 }
                 if player {
                     progress.snapshots.fetch_add(1, Ordering::Relaxed);

@@ -17,6 +17,13 @@ pub struct Report {
     pub connected: u64,
     /// Entities a decoding bot had in view (its rebuilt world), mean over its snapshots.
     pub in_view_mean: f64,
+    /// Per decoded snapshot: entries created and removed, bytes of the `changed` stream, and the ticks a delta
+    /// spans (tick - baseline, mean and p99).
+    pub created_per_snapshot: f64,
+    pub removed_per_snapshot: f64,
+    pub changed_bytes_per_snapshot: f64,
+    pub delta_span_mean: f64,
+    pub delta_span_p99: f64,
     /// Load mode (`--decode-every N`): bots that read snapshot heads only (see `swarm::light`); the desyncs and play
     /// feel figures are those of the others, which decoded and played. 0 when every bot played.
     pub light_bots: u64,
@@ -174,6 +181,12 @@ pub(super) struct Traffic {
     /// player had in view (decoding bots only).
     pub(super) in_view_sum: u64,
     pub(super) in_view_samples: u64,
+    /// What the decoded snapshots held: entries created and removed, bytes of `changed`, and how many ticks each
+    /// delta spanned (tick - baseline).
+    pub(super) created: u64,
+    pub(super) removed: u64,
+    pub(super) changed_bytes: u64,
+    pub(super) delta_span: Histogram,
     /// Seconds of play the feel figures cover.
     pub(super) feel_seconds: f64,
 }
@@ -200,6 +213,10 @@ impl Traffic {
         self.feel_seconds += other.feel_seconds;
         self.in_view_sum += other.in_view_sum;
         self.in_view_samples += other.in_view_samples;
+        self.created += other.created;
+        self.removed += other.removed;
+        self.changed_bytes += other.changed_bytes;
+        self.delta_span.merge(&other.delta_span);
     }
 }
 
@@ -348,6 +365,11 @@ pub(super) fn summarize(
         connected: bots.connected,
         light_bots,
         in_view_mean: bots.traffic.in_view_sum as f64 / bots.traffic.in_view_samples.max(1) as f64,
+        created_per_snapshot: bots.traffic.created as f64 / bots.traffic.in_view_samples.max(1) as f64,
+        removed_per_snapshot: bots.traffic.removed as f64 / bots.traffic.in_view_samples.max(1) as f64,
+        changed_bytes_per_snapshot: bots.traffic.changed_bytes as f64 / bots.traffic.in_view_samples.max(1) as f64,
+        delta_span_mean: bots.traffic.delta_span.sum() as f64 / bots.traffic.delta_span.count().max(1) as f64,
+        delta_span_p99: bots.traffic.delta_span.quantile(0.99) as f64,
         failed: bots.failed,
         disconnected: bots.disconnected,
         snapshots_per_bot_s: bots.rate(bots.traffic.snapshots),
@@ -407,6 +429,7 @@ impl Report {
         let mut text = format!(
             "bots: {} connected, {} failed, {} disconnected early ({:.1} s, {:.0}% of one core)\n\
              snapshots: {:.1} per bot per second ({} full, {} deltas), {} desyncs; {:.0} entities in view\n\
+             snapshot contents: {:.1} created, {:.1} removed, changed {:.0} B; deltas span {:.2} ticks (p99 {:.0})\n\
              bandwidth per bot: {:.0} B/s in, {:.0} B/s out\n\
              snapshot inter-arrival: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms\n\
              input to acknowledgement: p50 {:.1} ms, p99 {:.1} ms (at the server: p50 {:.1} ms, p99 {:.1} ms)\n\
@@ -426,6 +449,11 @@ impl Report {
             self.deltas,
             self.desyncs,
             self.in_view_mean,
+            self.created_per_snapshot,
+            self.removed_per_snapshot,
+            self.changed_bytes_per_snapshot,
+            self.delta_span_mean,
+            self.delta_span_p99,
             self.bytes_in_per_bot_s,
             self.bytes_out_per_bot_s,
             self.interarrival_ms_p50,

@@ -336,7 +336,10 @@ fn measured_cells(spec: &RowSpec, bots_cores: usize, m: &Measurement) -> Vec<Str
     vec![
         format!("{server_cpu:.0} ({:.0} + {:.0})", m.server_user_percent, m.server_system_percent),
         m.floor.as_ref().map_or("—".into(), |floor| {
-            format!("{:.1} (E {}, user {:.1}, {} MiB)", floor.cpu_percent, floor.entities, floor.user_percent, floor.rss_mib)
+            format!(
+                "{:.1} (E {}, user {:.1}, {} MiB)",
+                floor.cpu_percent, floor.entities, floor.user_percent, floor.rss_mib
+            )
         }),
         m.floor.as_ref().map_or("—".into(), |floor| format!("{:.2}", server_cpu / floor.cpu_percent.max(0.01))),
         m.server_threads.to_string(),
