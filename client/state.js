@@ -12,8 +12,9 @@
 // as it is. Then `changed`, a bit stream (bit i is `(bytes[i >> 3] >> (i & 7)) & 1`, values least significant bit
 // first), adds residuals: one change bit per baseline entity in increasing id order, then nine columns (the player
 // fields in order), each a 6-bit width w (0..32), and when w > 0 a sparse bit and, for each marked player, a
-// presence bit when sparse and a w-bit zigzag value. x, y and respawn get `predicted + r`, vx and vy
-// `baseline + r * tick_rate`, aim `(baseline + r) & 255`, hp, score and flags `baseline + r` (32-bit wrap-around
+// presence bit when sparse and a w-bit zigzag value. vx and vy get `baseline + r * tick_rate`; x and y
+// `baseline + displacement(old v, new v, k) + r` (so a marked player's position moves along with its new velocity,
+// `displacement` below); respawn `predicted + r`, aim `(baseline + r) & 255`, hp, score and flags `baseline + r` (32-bit wrap-around
 // throughout). Anything else in the stream (a change bit on a bullet or on a removed or replaced entity, a width over
 // 32, a bit read past the end, a byte or a padding bit left over, a non-empty stream with no change bit) is a
 // corrupt snapshot, a desync like a missing baseline: nothing is stored, nothing new acknowledged.
@@ -22,7 +23,7 @@
 
 import { KIND_PLAYER, P_AIM, P_RESPAWN, P_VX, P_VY, P_X, P_Y, PLAYER_FIELD_COUNT } from './protocol.js';
 
-/** How many applied tick states are kept (the server keeps 32, so every baseline it can name is here). */
+/** How many applied tick states are kept (the server keeps 64, so every baseline it can name is here). */
 export const HISTORY = 64;
 
 /** Bits of a `changed` column's width, and the widest value a column may hold. */

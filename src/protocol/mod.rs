@@ -1,4 +1,4 @@
-//! Protocol v5: the messages client and server exchange, as plain data.
+//! Protocol v6: the messages client and server exchange, as plain data.
 //!
 //! Every message is a MessagePack array whose first element is a small integer type tag; the rest is positional.
 //! rmp-serde would write enum variants as their name strings, so the (de)serializers here are written by hand to
@@ -100,16 +100,6 @@ pub mod bullet_field {
 
 /// The widest field array of any kind; unused trailing fields stay 0.
 pub const MAX_FIELDS: usize = 9;
-
-/// The field indexes whose bits are set in a `changed` mask, ascending (the order their values travel in).
-pub fn mask_fields(mask: u32) -> impl Iterator<Item = usize> {
-    let mut bits = mask;
-    std::iter::from_fn(move || {
-        let field = (bits != 0).then(|| bits.trailing_zeros() as usize)?;
-        bits &= bits - 1;
-        Some(field)
-    })
-}
 
 /// One entity as a client sees it: the unit of snapshots and deltas.
 #[derive(Clone, Debug, PartialEq, Eq)]
