@@ -215,9 +215,9 @@ struct Client {
     backlog_ticks: u8,
     /// Newest tick this client acknowledged (0: none).
     acked_tick: u32,
-    /// Bit `i`: the frame of tick `last_sent_tick - i` was queued for this client. TCP delivers them in order, so a
-    /// client that acknowledged a tick applied every queued frame before it (see `replication::baseline_for`).
-    sent_recent: u64,
+    /// Bit `i`: tick `acked_tick - i` was acknowledged (bit 0 whenever `acked_tick` is not 0): the ticks a delta may
+    /// be encoded against (see `replication::baseline_for`).
+    acked_recent: u64,
     /// The baseline of the newest frame queued for this client (0: a full one): the client drops the states older
     /// than a delta's baseline once it applies it, so no later frame may use an older one.
     last_baseline: u32,
@@ -410,6 +410,9 @@ impl Room {
     /// Acknowledgements only move forward and only name ticks this client was actually sent.
     fn acknowledge(client: &mut Client, tick: u32) {
         if tick > client.acked_tick && tick <= client.last_sent_tick {
+            let shift = tick - client.acked_tick;
+            let earlier = if client.acked_tick == 0 || shift >= 64 { 0 } else { client.acked_recent << shift };
+            client.acked_recent = earlier | 1;
             client.acked_tick = tick;
         }
     }
@@ -454,7 +457,7 @@ impl Room {
             owed_repeats: 0,
             backlog_ticks: 0,
             acked_tick: 0,
-            sent_recent: 0,
+            acked_recent: 0,
             last_baseline: 0,
             full_ticks: 0,
             views: SeenHistory::default(),

@@ -192,18 +192,16 @@ fn write_events(out: &mut Vec<u8>, events: &EventLog, after: u32, through: u32) 
 /// one baseline, so the room encodes a body per grid tick instead of one per acknowledged tick.
 const BASELINE_GRID: u32 = 4;
 
-/// The tick a client's next delta is encoded against: the newest tick on the baseline grid within the grid's span
-/// of its newest acknowledgement whose frame it was sent and that is no older than the baseline of the last frame
-/// it was sent; else its newest acknowledgement. Frames arrive in order, so a client that acknowledged a tick has
-/// applied every frame sent before it, and it keeps every state from its last delta's baseline on (PROTOCOL.md
-/// 7.1). The price: up to `BASELINE_GRID - 1` ticks more in a delta.
+/// The tick a client's next delta is encoded against: the newest tick on the baseline grid, within the grid's span of
+/// its newest acknowledgement, that it acknowledged and that is no older than the baseline of the last frame it was
+/// sent; else its newest acknowledgement. A client keeps every state it acknowledged from its last delta's baseline
+/// on (PROTOCOL.md 7.1), so any of them will do; the price is up to `BASELINE_GRID - 1` ticks more in a delta.
 fn baseline_for(client: &Client) -> u32 {
     let newest = client.acked_tick;
     for back in 0..BASELINE_GRID.min(newest) {
         let tick = newest - back;
-        let ago = client.last_sent_tick.wrapping_sub(tick);
-        let sent = ago < 64 && client.sent_recent & (1 << ago) != 0;
-        if tick.is_multiple_of(BASELINE_GRID) && sent && tick >= client.last_baseline {
+        let acknowledged = client.acked_recent & (1 << back) != 0;
+        if tick.is_multiple_of(BASELINE_GRID) && acknowledged && tick >= client.last_baseline {
             return tick;
         }
     }
@@ -237,8 +235,6 @@ fn deliver(
     let Some(link) = &client.link else { return false };
     match link.outbox.try_send(frame) {
         Ok(()) => {
-            let shift = tick.wrapping_sub(client.last_sent_tick);
-            client.sent_recent = if shift >= 64 { 1 } else { (client.sent_recent << shift) | 1 };
             client.last_sent_tick = tick;
             client.full_ticks = 0;
             totals.sent += 1;

@@ -156,7 +156,7 @@ impl Room {
         client.backlog_ticks = 0;
         client.full_ticks = 0;
         client.acked_tick = baseline;
-        client.sent_recent = 0;
+        client.acked_recent = u64::from(baseline != 0);
         client.last_baseline = 0;
         client.roster_due = false;
         self.journal.set_disconnected(&mut self.world, player, false);
