@@ -213,12 +213,14 @@ fn scenarios() -> Vec<Scenario> {
     ]
 }
 
-/// The own player as the client reads it from a snapshot: x, y, vx, vy in wire units (1/16).
+/// The own player as the client reads it from a snapshot: x, y, and its exact vx, vy (the entity's, a multiple of
+/// the tick rate, plus the snapshot's `own` rest), in wire units (1/16).
 fn wire_state(world: &World, id: PlayerId) -> [i32; 4] {
     let snapshot = skirmish::snapshot::WorldSnapshot::capture(world);
     let fields = snapshot.entity(id.wire_id()).expect("the player is in the snapshot").fields;
+    let [rest_x, rest_y] = snapshot.velocity_rest(id.wire_id()).expect("a player has a velocity rest");
     assert_eq!(fields[pf::HP], i32::from(world.rules().max_hp), "nothing hurts the player");
-    [fields[pf::X], fields[pf::Y], fields[pf::VX], fields[pf::VY]]
+    [fields[pf::X], fields[pf::Y], fields[pf::VX] + rest_x, fields[pf::VY] + rest_y]
 }
 
 /// What the room makes of a wire input's movement (room.rs, `player_input`; PROTOCOL.md: `axis = value / 127`).

@@ -40,10 +40,10 @@ impl Room {
             if client.link.is_none() {
                 continue;
             }
-            // A full snapshot when there is no acknowledgement or it fell out of the history.
             // Everyone-in-view rooms encode a body per baseline tick, cheap enough without the grid's extra ticks.
             let grid = if self.interest.is_some() { BASELINE_GRID } else { 1 };
             let preferred = baseline_for(client, grid);
+            // A full snapshot when there is no acknowledgement or it fell out of the history.
             let mut baseline = match self.history.get(preferred) {
                 Some(_) => preferred,
                 None => 0,
