@@ -1,5 +1,6 @@
 //! Interest management end to end (`--view-radius`), over real sockets: every client rebuilds exactly the part of
-//! the server's world within its view radius, tick after tick, while players move through each other's views and
+//! the server's world it is sent, which holds everything within its view radius and nothing beyond the farthest a
+//! view of cells reaches (PROTOCOL.md 10), tick after tick, while players move through each other's views and
 //! bullets fly in and out of them.
 
 mod common;
@@ -13,7 +14,10 @@ use skirmish::protocol::{bullet_field, player_field, EntityKind, EntityState};
 use skirmish::server::RunningServer;
 
 const PLAYERS: usize = 12;
-const RADIUS: f32 = 420.0;
+const RADIUS: f32 = 300.0;
+/// The farthest a view reaches (PROTOCOL.md 10): the radius, twice the sticky margin (a quarter cell) and two cell
+/// diagonals, the cells being a third of the radius.
+const REACH: f64 = RADIUS as f64 + 2.0 * (RADIUS as f64 / 12.0) + 2.0 * std::f64::consts::SQRT_2 * RADIUS as f64 / 3.0;
 const TICKS_TO_CHECK: u32 = 150;
 
 /// Where `entity` is at `tick`, in world units, worked out in f64 from the protocol's fields (positions in 1/16
@@ -69,7 +73,7 @@ async fn play_and_check(server: &RunningServer, mut client: GameClient, seed: u3
             // A unit either side of the radius is left to rounding.
             if entity.id == own || distance < f64::from(RADIUS) - 1.0 {
                 assert!(held, "client {own} tick {tick}: entity {} at {distance:.1} is missing", entity.id);
-            } else if distance > f64::from(RADIUS) + 1.0 {
+            } else if distance > REACH + 1.0 {
                 assert!(!held, "client {own} tick {tick}: entity {} at {distance:.1} was sent", entity.id);
                 checked.hidden += 1;
             }
