@@ -204,22 +204,20 @@ pub fn decode_snapshot_into(bytes: &[u8], snapshot: &mut Snapshot) -> Result<(),
 
 /// A snapshot's head alone: `(tick, baseline, last_input_seq)`, the rest of the message unread.
 pub fn snapshot_head(bytes: &[u8]) -> Result<(u32, u32, u32), DecodeError> {
-    let mut reader = Reader::new(bytes);
+    Ok(read_head(&mut Reader::new(bytes))?)
+}
+
+/// The array header, the tag and the three header integers of a snapshot.
+fn read_head(reader: &mut Reader) -> Result<(u32, u32, u32), ReadError> {
     reader.array_of(10, "a snapshot has 10 elements")?;
     if reader.int::<u8>()? != server_tag::SNAPSHOT {
-        return Err(ReadError::Shape("not a snapshot").into());
+        return Err(ReadError::Shape("not a snapshot"));
     }
     Ok((reader.int()?, reader.int()?, reader.int()?))
 }
 
 fn read_snapshot(reader: &mut Reader, snapshot: &mut Snapshot) -> Result<(), ReadError> {
-    reader.array_of(10, "a snapshot has 10 elements")?;
-    if reader.int::<u8>()? != server_tag::SNAPSHOT {
-        return Err(ReadError::Shape("not a snapshot"));
-    }
-    snapshot.tick = reader.int()?;
-    snapshot.baseline = reader.int()?;
-    snapshot.last_input_seq = reader.int()?;
+    (snapshot.tick, snapshot.baseline, snapshot.last_input_seq) = read_head(reader)?;
 
     snapshot.created.clear();
     for _ in 0..reader.array_len()? {
