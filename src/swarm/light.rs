@@ -6,42 +6,36 @@
 //! desyncs and play feel are still measured; the report says which bots were light.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::report::BotOutcome;
-use super::{reason_of, Progress, SwarmConfig};
+use super::{reason_of, Progress, Reported, SwarmConfig};
 use crate::client::{GameClient, ServerEvent};
-use crate::protocol::Role;
 use crate::sim::radians_to_aim;
 
 /// Radians the walk turns per input: a circle every 2π / 0.1 = 63 inputs, about 2 s at 30 inputs a second (the
 /// floor's load client walks the same way).
 const TURN_PER_INPUT: f32 = 0.1;
 
-/// Runs one light bot until the swarm ends or its connection does.
+/// Runs one light bot (connected and counted by `play`, which also finishes it) until the swarm ends or its
+/// connection does.
 pub(super) async fn play_light(
-    mut client: GameClient,
-    index: usize,
-    config: Arc<SwarmConfig>,
-    progress: Arc<Progress>,
-    mut end: watch::Receiver<bool>,
-) -> BotOutcome {
-    let mut outcome = BotOutcome { index, role: Role::Player, light: true, ..BotOutcome::default() };
-    outcome.connected = true;
-    outcome.room = Some(client.welcome.room.clone());
-    progress.connected.fetch_add(1, Ordering::Relaxed);
-    progress.active.fetch_add(1, Ordering::Relaxed);
+    client: &mut GameClient,
+    outcome: &mut BotOutcome,
+    config: &SwarmConfig,
+    progress: &Progress,
+    end: &mut watch::Receiver<bool>,
+) {
     let joined = Instant::now();
     let period = (config.input_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / config.input_rate));
     let mut next_input = joined + period.unwrap_or_default();
     // Where on the circle this bot starts, from the seed: bots do not walk in step.
-    let phase = (config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index as u64) % 628;
+    let phase = (config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ outcome.index as u64) % 628;
     let mut last_arrival: Option<Instant> = None;
-    let (mut reported_in, mut reported_out) = (0, 0);
+    let mut reported = Reported::default();
     loop {
         let event = tokio::select! {
             biased;
@@ -81,19 +75,6 @@ pub(super) async fn play_light(
                 break;
             }
         }
-        let stats = &client.stats;
-        progress.bytes_in.fetch_add(stats.bytes_in - reported_in, Ordering::Relaxed);
-        progress.bytes_out.fetch_add(stats.bytes_out - reported_out, Ordering::Relaxed);
-        (reported_in, reported_out) = (stats.bytes_in, stats.bytes_out);
+        reported.publish(progress, &client.stats);
     }
-    progress.active.fetch_sub(1, Ordering::Relaxed);
-    outcome.connected_for = joined.elapsed();
-    outcome.traffic.bytes_in = client.stats.bytes_in;
-    outcome.traffic.bytes_out = client.stats.bytes_out;
-    outcome.traffic.full_snapshots = client.stats.full_snapshots;
-    outcome.traffic.deltas = client.stats.deltas;
-    if outcome.failure.is_none() {
-        client.close().await;
-    }
-    outcome
 }

@@ -362,9 +362,6 @@ async fn play(
             return outcome;
         }
     };
-    if light {
-        return light::play_light(client, index, config, progress, end).await;
-    }
     outcome.connected = true;
     outcome.room = Some(client.welcome.room.clone());
     if player {
@@ -374,6 +371,11 @@ async fn play(
         progress.spectators_active.fetch_add(1, Ordering::Relaxed);
     }
     let joined = Instant::now();
+    if light {
+        outcome.light = true;
+        light::play_light(&mut client, &mut outcome, &config, &progress, &mut end).await;
+        return finish(outcome, client, joined, &progress).await;
+    }
     let mut brain = Brain::new(config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index as u64);
     // An input rate of 0 makes idle bots, and spectators never send input: they only acknowledge.
     let input_period = (player && config.input_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / config.input_rate));
@@ -381,7 +383,7 @@ async fn play(
     let mut last_arrival: Option<Instant> = None;
     // Inputs not yet reported as processed, oldest first.
     let mut pending: VecDeque<(u32, Instant)> = VecDeque::with_capacity(64);
-    let (mut reported_in, mut reported_out, mut reported_desyncs) = (0, 0, 0);
+    let mut reported = Reported::default();
     let mut acked_sent = 0u32;
     // Only players have a seat to resume (and `run` made sure the server holds seats when churn is asked for).
     let mut churn = (player && config.churn_per_minute > 0.0).then(|| Churn::new(&config, index, joined));
@@ -564,29 +566,48 @@ async fn play(
             }
         }
         if player {
-            // Publish byte and desync counts as deltas, so the progress line stays cheap.
-            let stats = &client.stats;
-            progress.bytes_in.fetch_add(stats.bytes_in - reported_in, Ordering::Relaxed);
-            progress.bytes_out.fetch_add(stats.bytes_out - reported_out, Ordering::Relaxed);
-            progress.desyncs.fetch_add(stats.desyncs - reported_desyncs, Ordering::Relaxed);
-            (reported_in, reported_out, reported_desyncs) = (stats.bytes_in, stats.bytes_out, stats.desyncs);
+            reported.publish(&progress, &client.stats);
         }
     }
-    if player {
-        progress.active.fetch_sub(1, Ordering::Relaxed);
-    } else {
-        progress.spectators_active.fetch_sub(1, Ordering::Relaxed);
-    }
-    outcome.connected_for = joined.elapsed();
     if let Some(feel) = feel {
         outcome.traffic.feel_seconds = feel.elapsed().as_secs_f64();
         outcome.traffic.feel = feel.stats;
     }
-    outcome.traffic.bytes_in = client.stats.bytes_in;
-    outcome.traffic.bytes_out = client.stats.bytes_out;
-    outcome.traffic.full_snapshots = client.stats.full_snapshots;
-    outcome.traffic.deltas = client.stats.deltas;
-    outcome.traffic.desyncs = client.stats.desyncs;
+    finish(outcome, client, joined, &progress).await
+}
+
+/// What a bot already added to the swarm's progress counters.
+#[derive(Default)]
+struct Reported {
+    bytes_in: u64,
+    bytes_out: u64,
+    desyncs: u64,
+}
+
+impl Reported {
+    /// Publishes byte and desync counts as deltas, so the progress line stays cheap.
+    fn publish(&mut self, progress: &Progress, stats: &client::ClientStats) {
+        progress.bytes_in.fetch_add(stats.bytes_in - self.bytes_in, Ordering::Relaxed);
+        progress.bytes_out.fetch_add(stats.bytes_out - self.bytes_out, Ordering::Relaxed);
+        progress.desyncs.fetch_add(stats.desyncs - self.desyncs, Ordering::Relaxed);
+        (self.bytes_in, self.bytes_out, self.desyncs) = (stats.bytes_in, stats.bytes_out, stats.desyncs);
+    }
+}
+
+/// The end of a connected bot's run, whichever way it played: it leaves the active count, its client's counts go
+/// into its outcome, and its socket is closed unless the connection already failed.
+async fn finish(mut outcome: BotOutcome, client: GameClient, joined: Instant, progress: &Progress) -> BotOutcome {
+    match outcome.role {
+        Role::Player => progress.active.fetch_sub(1, Ordering::Relaxed),
+        Role::Spectator => progress.spectators_active.fetch_sub(1, Ordering::Relaxed),
+    };
+    outcome.connected_for = joined.elapsed();
+    let stats = &client.stats;
+    outcome.traffic.bytes_in = stats.bytes_in;
+    outcome.traffic.bytes_out = stats.bytes_out;
+    outcome.traffic.full_snapshots = stats.full_snapshots;
+    outcome.traffic.deltas = stats.deltas;
+    outcome.traffic.desyncs = stats.desyncs;
     if outcome.failure.is_none() {
         client.close().await;
     }
