@@ -2,9 +2,10 @@
 //! that distance of its centre (its own player, or what a spectator watches); everything else costs it nothing.
 //!
 //! The view is made of grid cells, not of a circle per client: a client sees the entities in the cells around its
-//! own cell, every cell that comes within the radius of some point of it (so nothing within the radius is missed,
-//! and a little beyond it is sent too). Every client in a cell then sees exactly the same entities, so the room
-//! encodes one body per cell, not one per client, and a client's past views are a cell per tick, not a list.
+//! view cell (its own cell, kept a little while it strays out of it: `STICKY_CELLS`), every cell that comes within
+//! the radius and that margin of some point of it (so nothing within the radius is missed, and a little beyond it is
+//! sent too). Every client with one view cell then sees exactly the same entities, so the room encodes one body per
+//! cell, not one per client, and a client's past views are a cell per tick, not a list.
 
 use glam::Vec2;
 

@@ -109,7 +109,7 @@ impl Room {
                     _ => totals.delta += 1,
                 }
                 if let Some(viewer) = client.views.pending.take() {
-                    client.views.record(tick, viewer, client.acked_tick.min(baseline));
+                    client.views.record(tick, viewer, baseline);
                 }
                 client.last_baseline = baseline;
             }
@@ -284,9 +284,10 @@ impl SeenHistory {
         self.ticks.back().map(|(_, cell)| *cell)
     }
 
-    /// Records the view sent at `tick`; views older than the acknowledged tick can never be a baseline again.
-    fn record(&mut self, tick: u32, cell: Cell, acked: u32) {
-        while self.ticks.front().is_some_and(|(t, _)| *t < acked) || self.ticks.len() >= HISTORY_TICKS {
+    /// Records the view sent at `tick` against `baseline`; views older than that baseline can never be one again
+    /// (baselines only move forward, `baseline_for`).
+    fn record(&mut self, tick: u32, cell: Cell, baseline: u32) {
+        while self.ticks.front().is_some_and(|(t, _)| *t < baseline) || self.ticks.len() >= HISTORY_TICKS {
             self.ticks.pop_front();
         }
         self.ticks.push_back((tick, cell));
