@@ -32,11 +32,11 @@ use bytes::Bytes;
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
 use skirmish::codec;
-use skirmish::link::{ClientLink, Outgoing};
+use skirmish::link::{ClientLink, OutboxReceiver, Outgoing};
 use skirmish::protocol::{Input, Role, ServerMessage, BUTTON_FIRE};
 use skirmish::room::{ClientKey, Room, RoomCommand, RoomStats};
 use skirmish::snapshot::{DeltaWriter, View, WorldSnapshot};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use common::{Bots, Sim};
 
@@ -53,7 +53,7 @@ const PART_BASELINE_AGO: usize = 2;
 /// One connected client, played by a bot: the outbox its writer would drain, and what it sends.
 struct Client {
     key: ClientKey,
-    outbox: mpsc::Receiver<Outgoing>,
+    outbox: OutboxReceiver,
     seq: u32,
     /// Ticks between a frame's tick and the acknowledgement the room has of it.
     ack_lag: u32,

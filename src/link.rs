@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
 use tokio::sync::{mpsc, watch};
 
 use crate::codec::close_code;
@@ -282,19 +283,50 @@ impl Outgoing {
     }
 }
 
+/// A client's bounded outbox of frames. Frames travel boxed: the channel allocates its slots 32 at a time and an
+/// open connection holds two such blocks for its whole life, so a pointer-sized slot instead of a 64-byte frame
+/// keeps every connection about 3.5 KiB smaller, for one small allocation per frame.
+#[derive(Clone, Debug)]
+pub struct Outbox(mpsc::Sender<Box<Outgoing>>);
+
+impl Outbox {
+    /// Queues a frame unless the outbox is full or its writer is gone (the frame comes back in the error).
+    pub fn try_send(&self, frame: Outgoing) -> Result<(), TrySendError<Outgoing>> {
+        self.0.try_send(Box::new(frame)).map_err(|error| match error {
+            TrySendError::Full(frame) => TrySendError::Full(*frame),
+            TrySendError::Closed(frame) => TrySendError::Closed(*frame),
+        })
+    }
+}
+
+/// The writer's end of an [`Outbox`].
+#[derive(Debug)]
+pub struct OutboxReceiver(mpsc::Receiver<Box<Outgoing>>);
+
+impl OutboxReceiver {
+    /// The next frame; `None` once every link to this client is gone and the outbox is empty.
+    pub async fn recv(&mut self) -> Option<Outgoing> {
+        self.0.recv().await.map(|frame| *frame)
+    }
+
+    pub fn try_recv(&mut self) -> Result<Outgoing, TryRecvError> {
+        self.0.try_recv().map(|frame| *frame)
+    }
+}
+
 /// The room's handle on a client: its bounded outbox and a way to close it.
 #[derive(Clone, Debug)]
 pub struct ClientLink {
-    pub outbox: mpsc::Sender<Outgoing>,
+    pub outbox: Outbox,
     pub(crate) closer: Arc<watch::Sender<Option<CloseReason>>>,
 }
 
 impl ClientLink {
     /// A link with an outbox of `capacity` frames; the receivers go to the writer.
-    pub fn new(capacity: usize) -> (ClientLink, mpsc::Receiver<Outgoing>, watch::Receiver<Option<CloseReason>>) {
+    pub fn new(capacity: usize) -> (ClientLink, OutboxReceiver, watch::Receiver<Option<CloseReason>>) {
         let (outbox, outbox_rx) = mpsc::channel(capacity.max(1));
         let (closer, close_rx) = watch::channel(None);
-        (ClientLink { outbox, closer: Arc::new(closer) }, outbox_rx, close_rx)
+        (ClientLink { outbox: Outbox(outbox), closer: Arc::new(closer) }, OutboxReceiver(outbox_rx), close_rx)
     }
 
     /// Asks the writer to close the connection; the first reason given wins.

@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
@@ -34,7 +35,13 @@ pub struct Session {
 impl Session {
     /// Sends a command to the session's room; false once the room is gone.
     pub async fn send(&self, command: RoomCommand) -> bool {
-        self.room.commands.send(command).await.is_ok()
+        // Nearly always the queue has room. Only a full one is waited on, in a boxed future: inline, the wait would
+        // be part of every connection's task (which lives as long as the connection) for its whole life.
+        match self.room.commands.try_send(command) {
+            Ok(()) => true,
+            Err(TrySendError::Full(command)) => Box::pin(self.room.commands.send(command)).await.is_ok(),
+            Err(TrySendError::Closed(_)) => false,
+        }
     }
 }
 

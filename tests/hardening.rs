@@ -236,6 +236,12 @@ async fn connections_over_the_limits_get_503_and_places_come_back() {
     server.shutdown().await;
 }
 
+/// The frame with its first byte (FIN, reserved bits and opcode) replaced.
+fn with_first_byte(mut frame: Vec<u8>, first: u8) -> Vec<u8> {
+    frame[0] = first;
+    frame
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc6455_violations_close_with_1002_and_oversized_messages_with_1009() {
     let server = start(quick_config()).await;
@@ -247,6 +253,10 @@ async fn rfc6455_violations_close_with_1002_and_oversized_messages_with_1009() {
         (frame(OP_CLOSE, &[3u8; 127], true), 1002, "control frame over 125 bytes"),
         (frame(OP_TEXT, b"hello", true), 1003, "text messages are not accepted; send binary MessagePack"),
         (frame(OP_BINARY, &[0x91; 513], true), 1009, "frame exceeds the message size limit of 512 bytes"),
+        (with_first_byte(frame(OP_BINARY, &input, true), 0xC2), 1002, "reserved bits are not zero"),
+        (with_first_byte(frame(OP_BINARY, &input, true), 0x83), 1002, "unknown opcode 3"),
+        (with_first_byte(frame(OP_PING, b"", true), OP_PING), 1002, "control frame must not be fragmented"),
+        (frame(OP_TEXT, &[0xff, 0xfe], true), 1007, "text message is not valid UTF-8"),
     ];
     for (bytes, code, reason) in cases {
         let mut stream = raw_player(&server).await;
@@ -262,7 +272,7 @@ async fn rfc6455_violations_close_with_1002_and_oversized_messages_with_1009() {
     stream.write_all(&header).await.unwrap();
     assert_eq!(expect_close(&mut stream).await, (1009, "frame exceeds the message size limit of 512 bytes".into()));
     released(&server).await;
-    assert!(server.server_stats.violations.load(Ordering::Relaxed) >= 7);
+    assert!(server.server_stats.violations.load(Ordering::Relaxed) >= 11);
     server.shutdown().await;
 }
 

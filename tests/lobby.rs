@@ -21,7 +21,7 @@ struct Fixture {
     stop: watch::Sender<bool>,
     pool: Option<tokio::runtime::Runtime>,
     /// The links of seated clients: dropping a link would not leave the room, but keeps their outboxes alive.
-    links: Vec<(ClientLink, tokio::sync::mpsc::Receiver<skirmish::link::Outgoing>)>,
+    links: Vec<(ClientLink, skirmish::link::OutboxReceiver)>,
 }
 
 impl Fixture {

@@ -11,13 +11,13 @@ use std::task::Poll;
 use std::time::Duration;
 
 use tokio::io::{AsyncWriteExt, WriteHalf};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::{timeout, Instant};
 
 use super::{closing, LastHeard, Transport};
 use crate::codec::{self, close_code};
 use crate::config::Limits;
-use crate::link::{close_with, CloseReason, DisconnectReason, Outgoing};
+use crate::link::{close_with, CloseReason, DisconnectReason, OutboxReceiver, Outgoing};
 use crate::protocol::ServerMessage;
 use crate::recording::format::Direction;
 use crate::recording::FrameLog;
@@ -116,13 +116,31 @@ async fn write_pending<S: Transport>(write: &mut WriteHalf<S>, pending: &Pending
     }
 }
 
+/// The limits the writer applies: only these, so that its task (alive as long as the connection) stays small.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct WriterLimits {
+    ping_interval: Duration,
+    idle_timeout: Duration,
+    shutdown_grace: Duration,
+}
+
+impl From<&Limits> for WriterLimits {
+    fn from(limits: &Limits) -> WriterLimits {
+        WriterLimits {
+            ping_interval: limits.ping_interval,
+            idle_timeout: limits.idle_timeout,
+            shutdown_grace: limits.shutdown_grace,
+        }
+    }
+}
+
 pub(super) async fn write_loop<S: Transport>(
     mut write: WriteHalf<S>,
-    mut outbox: mpsc::Receiver<Outgoing>,
+    mut outbox: OutboxReceiver,
     close_rx: watch::Receiver<Option<CloseReason>>,
     closer: Arc<watch::Sender<Option<CloseReason>>>,
     last_heard: Arc<LastHeard>,
-    limits: Limits,
+    limits: WriterLimits,
     frame_log: Option<FrameLog>,
 ) {
     let idle_reason = || {
@@ -205,8 +223,9 @@ pub(super) async fn write_loop<S: Transport>(
         // A FIN after the close frame: the peer's read ends cleanly once it has read everything.
         write.shutdown().await
     };
-    // A peer that stopped reading cannot hold the writer past the grace period.
-    let _ = timeout(limits.shutdown_grace, flush).await;
+    // A peer that stopped reading cannot hold the writer past the grace period. Boxed: it runs once, at the end,
+    // and inline it would be part of the writer's task for the connection's whole life.
+    let _ = timeout(limits.shutdown_grace, Box::pin(flush)).await;
 }
 
 /// Writes one frame unless a close is requested, or the peer falls silent for the idle timeout, while the write

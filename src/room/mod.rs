@@ -260,8 +260,9 @@ pub struct Room {
     tap: Option<(SnapshotTap, usize)>,
     /// Encoded snapshot bodies of the current tick, by baseline tick (0 = full): clients sharing a baseline share it.
     bodies: Vec<(u32, Bytes)>,
-    /// Bytes to reserve for a body: the largest so far, so encoding never regrows it.
-    body_capacity: usize,
+    /// Where a body is encoded before it is copied out at its exact size: a body lives on in outboxes, and a buffer
+    /// grown for the largest body (a full snapshot) would be held that large by every queued frame.
+    body_scratch: Vec<u8>,
     /// Encodes the bodies of this tick (its `created` entries once each).
     delta_writer: DeltaWriter,
     /// Set when each client sees only a radius around its player.
@@ -313,7 +314,7 @@ impl Room {
             bodies: Vec::new(),
             interest: (config.view_radius > 0.0)
                 .then(|| Interest::new(config.map.width, config.map.height, config.view_radius)),
-            body_capacity: 256,
+            body_scratch: Vec::new(),
             delta_writer: DeltaWriter::default(),
             seats: HashMap::new(),
             shooters: Vec::new(),

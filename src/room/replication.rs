@@ -57,12 +57,12 @@ impl Room {
                 None => match self.bodies.iter().find(|(b, _)| *b == baseline) {
                     Some((_, body)) => body.clone(),
                     None => {
-                        let mut body = Vec::with_capacity(self.body_capacity);
+                        let body = &mut self.body_scratch;
+                        body.clear();
                         let base = self.history.get(baseline).map(|b| View::all(b));
-                        self.delta_writer.write(&mut body, base, View::all(current), tick_rate);
-                        write_events(&mut body, &self.events, base.map_or(0, |base| base.tick()), tick);
-                        self.body_capacity = self.body_capacity.max(body.len());
-                        let body = Bytes::from(body);
+                        self.delta_writer.write(body, base, View::all(current), tick_rate);
+                        write_events(body, &self.events, base.map_or(0, |base| base.tick()), tick);
+                        let body = Bytes::copy_from_slice(body);
                         self.bodies.push((baseline, body.clone()));
                         body
                     }
@@ -318,7 +318,8 @@ pub(super) struct Interest {
     views: VecDeque<TickViews>,
     /// This tick's bodies by (baseline cell, cell, baseline tick); baseline cell `u32::MAX` for full snapshots.
     bodies: HashMap<(Cell, Cell, u32), Bytes>,
-    body_capacity: usize,
+    /// Where bodies are encoded before being copied out at their exact size (see `Room::body_scratch`).
+    body_scratch: Vec<u8>,
     /// This tick's encoded event lists, by the tick they start after (one per baseline tick in use).
     events: Vec<(u32, Vec<u8>)>,
     scratch: (Vec<u32>, Vec<u32>),
@@ -333,7 +334,7 @@ impl Interest {
             cells: VecDeque::with_capacity(HISTORY_TICKS),
             views: VecDeque::with_capacity(CACHED_VIEW_TICKS),
             bodies: HashMap::new(),
-            body_capacity: 256,
+            body_scratch: Vec::new(),
             events: Vec::new(),
             scratch: (Vec::new(), Vec::new()),
             words: Vec::new(),
@@ -389,8 +390,9 @@ impl Interest {
             }
             None => None,
         };
-        let mut body = Vec::with_capacity(self.body_capacity);
-        writer.write(&mut body, base_view, View::subset(current, &seen_now), tick_rate);
+        let body = &mut self.body_scratch;
+        body.clear();
+        writer.write(body, base_view, View::subset(current, &seen_now), tick_rate);
         // Events are not filtered by interest: every body with the same baseline tick carries the same list.
         let after = base_view.map_or(0, |base| base.tick());
         let encoded = match self.events.iter().position(|(tick, _)| *tick == after) {
@@ -403,9 +405,8 @@ impl Interest {
             }
         };
         body.extend_from_slice(encoded);
-        self.body_capacity = self.body_capacity.max(body.len() + body.len() / 4);
         self.scratch = (seen_before, seen_now);
-        let body = Bytes::from(body);
+        let body = Bytes::copy_from_slice(body);
         self.bodies.insert(key, body.clone());
         body
     }

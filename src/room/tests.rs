@@ -5,18 +5,18 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use glam::Vec2;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use super::*;
 use crate::codec;
-use crate::link::{ClientLink, CloseReason, DisconnectReason, Outgoing};
+use crate::link::{ClientLink, CloseReason, DisconnectReason, OutboxReceiver, Outgoing};
 use crate::protocol::{player_field, EntityKind, EntityState, Snapshot};
 use crate::protocol::{Input, ServerMessage};
 use crate::snapshot::Replica;
 
 struct TestClient {
     key: ClientKey,
-    outbox: mpsc::Receiver<Outgoing>,
+    outbox: OutboxReceiver,
     /// What the room asked the connection to close with, if it did.
     close: watch::Receiver<Option<CloseReason>>,
     replica: Replica,
