@@ -32,7 +32,7 @@ use bytes::Bytes;
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
 use skirmish::codec;
-use skirmish::link::{ClientLink, OutboxReceiver, Outgoing};
+use skirmish::link::{ClientLink, OutboxReceiver, Outgoing, OwnBytes};
 use skirmish::protocol::{Input, Role, ServerMessage, BUTTON_FIRE};
 use skirmish::room::{ClientKey, Room, RoomCommand, RoomStats};
 use skirmish::snapshot::{DeltaWriter, View, WorldSnapshot};
@@ -268,11 +268,13 @@ fn tick(c: &mut Criterion) {
                     // The frames go to the writers, which free them: not part of the tick.
                     frames.clear();
                     let start = Instant::now();
+                    let mut own = Vec::with_capacity(24);
                     for seq in 0..players as u32 {
-                        let mut own = Vec::with_capacity(24);
+                        own.clear();
                         codec::encode_snapshot_header(&mut own, current.tick, base.tick, seq);
                         let body_at = own.len();
                         own.extend([0x90, 0x92, 0x00, 0x00]); // no hits, own [0, 0]
+                        let own = OwnBytes::from(&own[..]);
                         frames.push(Outgoing::Split { own, body_at, body: shared.clone() });
                     }
                     timed += start.elapsed();

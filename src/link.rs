@@ -242,11 +242,47 @@ pub enum Outgoing {
     /// `own[body_at..]` (this client's tail). The writer sends the three in one vectored write, so the shared body
     /// is never copied per client.
     Split {
-        own: Vec<u8>,
+        own: OwnBytes,
         body_at: usize,
         body: Bytes,
     },
     Pong(Vec<u8>),
+}
+
+/// Bytes of a frame kept inline up to this many: a snapshot's own head and tail (tick, baseline, input sequence, a
+/// hit or two and the exact velocity) come to 10 to 30.
+const OWN_INLINE: usize = 46;
+
+/// A client's own bytes of a frame around a shared body. Kept inline, so the room's tick allocates nothing per
+/// client for them; a longer one (a burst of hits) goes to the heap.
+#[derive(Debug, Clone)]
+pub enum OwnBytes {
+    Inline { len: u8, bytes: [u8; OWN_INLINE] },
+    Heap(Vec<u8>),
+}
+
+impl From<&[u8]> for OwnBytes {
+    fn from(slice: &[u8]) -> OwnBytes {
+        match slice.len() {
+            len @ 0..=OWN_INLINE => {
+                let mut bytes = [0; OWN_INLINE];
+                bytes[..len].copy_from_slice(slice);
+                OwnBytes::Inline { len: len as u8, bytes }
+            }
+            _ => OwnBytes::Heap(slice.to_vec()),
+        }
+    }
+}
+
+impl std::ops::Deref for OwnBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            OwnBytes::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            OwnBytes::Heap(bytes) => bytes,
+        }
+    }
 }
 
 impl Outgoing {
@@ -345,8 +381,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn own_bytes_keep_short_heads_inline_and_long_ones_whole() {
+        let short: Vec<u8> = (0..OWN_INLINE as u8).collect();
+        let own = OwnBytes::from(&short[..]);
+        assert!(matches!(own, OwnBytes::Inline { .. }));
+        assert_eq!(&own[..], &short[..]);
+        let long: Vec<u8> = (0..=OWN_INLINE as u8).collect();
+        let own = OwnBytes::from(&long[..]);
+        assert!(matches!(own, OwnBytes::Heap(_)));
+        assert_eq!(&own[..], &long[..]);
+        assert!(OwnBytes::from(&[][..]).is_empty());
+    }
+
+    #[test]
     fn a_split_message_reads_back_whole() {
-        let split = Outgoing::Split { own: vec![1, 2, 6], body_at: 2, body: Bytes::from_static(&[3, 4, 5]) };
+        let split =
+            Outgoing::Split { own: OwnBytes::from(&[1, 2, 6][..]), body_at: 2, body: Bytes::from_static(&[3, 4, 5]) };
         assert_eq!(split.len(), 6);
         assert_eq!(split.into_message(), Some(vec![1, 2, 3, 4, 5, 6]));
         assert_eq!(Outgoing::Pong(vec![9]).into_message(), None);

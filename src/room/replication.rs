@@ -15,7 +15,7 @@ use super::{Client, Part, Room, SNAPSHOT_HEAD_BYTES};
 use crate::codec;
 use crate::config::HISTORY_TICKS;
 use crate::interest::{Cell, CellIndex, InterestGrid};
-use crate::link::{CloseReason, DisconnectReason, Outgoing};
+use crate::link::{CloseReason, DisconnectReason, Outgoing, OwnBytes};
 use crate::protocol::{player_field, EntityKind, Hit, RosterEntry, ServerMessage};
 use crate::snapshot::{DeltaWriter, EventLog, View, WorldSnapshot};
 
@@ -30,6 +30,8 @@ impl Room {
         // Writers may still hold last tick's bodies; each tick encodes fresh ones.
         self.bodies.clear();
         let mut totals = SendTotals::default();
+        // Each client's own head and tail are encoded here, then kept inline in its frame.
+        let mut own = Vec::with_capacity(SNAPSHOT_HEAD_BYTES);
         // Hits no baseline can reach any more are forgotten, as the event log forgets events.
         let oldest_kept = self.history.oldest_tick().unwrap_or(0);
         for (_, client) in self.clients.iter_mut() {
@@ -96,12 +98,12 @@ impl Room {
                     interest.body(base, (current, viewer), &mut self.delta_writer, &self.events, tick_rate)
                 }
             };
-            let mut own = Vec::with_capacity(SNAPSHOT_HEAD_BYTES);
+            own.clear();
             codec::encode_snapshot_header(&mut own, tick, baseline, client.last_applied_seq);
             let body_at = own.len();
             write_hits(&mut own, &client.hits, self.history.get(baseline).map_or(0, |base| base.tick));
             write_own(&mut own, own_id.and_then(|id| current.velocity_rest(id)));
-            let outgoing = Outgoing::Split { own, body_at, body };
+            let outgoing = Outgoing::Split { own: OwnBytes::from(&own[..]), body_at, body };
             if deliver(client, outgoing, tick, self.slow_client_ticks, self.tick_rate, &mut totals) {
                 // Counted here, where the baseline is final (interest management may have fallen back to full).
                 match baseline {
