@@ -15,7 +15,7 @@ const INITIAL_BUFFER: usize = 256;
 /// RFC 6455 section 5.5: control frames carry at most 125 bytes.
 const MAX_CONTROL_PAYLOAD: u64 = 125;
 
-/// A frame's opcode (RFC 6455 section 5.2).
+/// A frame's opcode (RFC 6455 section 5.2), read here and written by the writer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Opcode {
     Continuation = 0x0,

@@ -14,6 +14,7 @@ use tokio::io::{AsyncWriteExt, WriteHalf};
 use tokio::sync::watch;
 use tokio::time::{timeout, Instant};
 
+use super::frames::Opcode;
 use super::{closing, LastHeard, Transport};
 use crate::codec::{self, close_code};
 use crate::config::Limits;
@@ -30,18 +31,10 @@ enum WriteStop {
     Interrupted,
 }
 
-/// WebSocket opcodes the writer sends (RFC 6455 section 5.2).
-mod opcode {
-    pub const BINARY: u8 = 0x2;
-    pub const CLOSE: u8 = 0x8;
-    pub const PING: u8 = 0x9;
-    pub const PONG: u8 = 0xA;
-}
-
 /// The head of an unmasked, unfragmented server frame: FIN, the opcode and the payload length.
-fn frame_head(opcode: u8, len: usize) -> ([u8; 10], usize) {
+fn frame_head(opcode: Opcode, len: usize) -> ([u8; 10], usize) {
     let mut head = [0u8; 10];
-    head[0] = 0x80 | opcode;
+    head[0] = 0x80 | opcode as u8;
     let used = match len {
         0..=125 => {
             head[1] = len as u8;
@@ -62,7 +55,7 @@ fn frame_head(opcode: u8, len: usize) -> ([u8; 10], usize) {
 }
 
 /// Writes one frame whose payload is the concatenation of `parts`, with vectored writes and no copy.
-async fn write_frame<S: Transport>(write: &mut WriteHalf<S>, opcode: u8, parts: &[&[u8]]) -> std::io::Result<()> {
+async fn write_frame<S: Transport>(write: &mut WriteHalf<S>, opcode: Opcode, parts: &[&[u8]]) -> std::io::Result<()> {
     let len = parts.iter().map(|part| part.len()).sum();
     let (head, head_len) = frame_head(opcode, len);
     let mut slices = [IoSlice::new(&[]); 4];
@@ -88,31 +81,31 @@ enum Pending {
 }
 
 /// Logs a frame that went out (`--log-frames`), as it went: opcode and payload.
-fn log_out(log: Option<&FrameLog>, opcode: u8, parts: &[&[u8]]) {
+fn log_out(log: Option<&FrameLog>, opcode: Opcode, parts: &[&[u8]]) {
     if let Some(log) = log {
-        log.record(Direction::Out, opcode, true, parts);
+        log.record(Direction::Out, opcode as u8, true, parts);
     }
 }
 
 fn log_pending(log: Option<&FrameLog>, pending: &Pending) {
     match pending {
-        Pending::Outgoing(Outgoing::Message(bytes)) => log_out(log, opcode::BINARY, &[bytes]),
+        Pending::Outgoing(Outgoing::Message(bytes)) => log_out(log, Opcode::Binary, &[bytes]),
         Pending::Outgoing(split @ Outgoing::Split { .. }) => {
-            log_out(log, opcode::BINARY, &split.parts().unwrap_or_default())
+            log_out(log, Opcode::Binary, &split.parts().unwrap_or_default())
         }
-        Pending::Outgoing(Outgoing::Pong(payload)) => log_out(log, opcode::PONG, &[payload]),
-        Pending::Ping => log_out(log, opcode::PING, &[b"skirmish"]),
+        Pending::Outgoing(Outgoing::Pong(payload)) => log_out(log, Opcode::Pong, &[payload]),
+        Pending::Ping => log_out(log, Opcode::Ping, &[b"skirmish"]),
     }
 }
 
 async fn write_pending<S: Transport>(write: &mut WriteHalf<S>, pending: &Pending) -> std::io::Result<()> {
     match pending {
-        Pending::Outgoing(Outgoing::Message(bytes)) => write_frame(write, opcode::BINARY, &[bytes]).await,
+        Pending::Outgoing(Outgoing::Message(bytes)) => write_frame(write, Opcode::Binary, &[bytes]).await,
         Pending::Outgoing(split @ Outgoing::Split { .. }) => {
-            write_frame(write, opcode::BINARY, &split.parts().unwrap_or_default()).await
+            write_frame(write, Opcode::Binary, &split.parts().unwrap_or_default()).await
         }
-        Pending::Outgoing(Outgoing::Pong(payload)) => write_frame(write, opcode::PONG, &[payload]).await,
-        Pending::Ping => write_frame(write, opcode::PING, &[b"skirmish"]).await,
+        Pending::Outgoing(Outgoing::Pong(payload)) => write_frame(write, Opcode::Pong, &[payload]).await,
+        Pending::Ping => write_frame(write, Opcode::Ping, &[b"skirmish"]).await,
     }
 }
 
@@ -203,14 +196,14 @@ pub(super) async fn write_loop<S: Transport>(
     let reason = close_rx.borrow().clone().unwrap_or_else(|| CloseReason::new(DisconnectReason::PeerClosed, ""));
     let flush = async {
         if let Some(preface) = &reason.preface {
-            write_frame(&mut write, opcode::BINARY, &[preface]).await?;
-            log_out(frame_log.as_ref(), opcode::BINARY, &[preface]);
+            write_frame(&mut write, Opcode::Binary, &[preface]).await?;
+            log_out(frame_log.as_ref(), Opcode::Binary, &[preface]);
         }
         if !reason.echo && reason.code != close_code::NORMAL {
             let message =
                 codec::encode_server(&ServerMessage::Close { code: reason.code, reason: reason.reason.clone() });
-            write_frame(&mut write, opcode::BINARY, &[&message]).await?;
-            log_out(frame_log.as_ref(), opcode::BINARY, &[&message]);
+            write_frame(&mut write, Opcode::Binary, &[&message]).await?;
+            log_out(frame_log.as_ref(), Opcode::Binary, &[&message]);
         }
         // A close frame's reason is at most 123 bytes (RFC 6455 section 5.5).
         let mut end = reason.reason.len().min(123);
@@ -218,8 +211,8 @@ pub(super) async fn write_loop<S: Transport>(
             end -= 1;
         }
         let close = [&reason.code.to_be_bytes()[..], &reason.reason.as_bytes()[..end]];
-        write_frame(&mut write, opcode::CLOSE, &close).await?;
-        log_out(frame_log.as_ref(), opcode::CLOSE, &close);
+        write_frame(&mut write, Opcode::Close, &close).await?;
+        log_out(frame_log.as_ref(), Opcode::Close, &close);
         // A FIN after the close frame: the peer's read ends cleanly once it has read everything.
         write.shutdown().await
     };
@@ -264,10 +257,10 @@ mod tests {
     #[test]
     fn frame_heads_use_the_shortest_length_encoding() {
         // RFC 6455 section 5.2: 7-bit lengths up to 125, then 126 + u16, then 127 + u64; FIN set, no mask.
-        assert_eq!(frame_head(opcode::BINARY, 0), ([0x82, 0, 0, 0, 0, 0, 0, 0, 0, 0], 2));
-        assert_eq!(frame_head(opcode::PONG, 125).0[..2], [0x8a, 125]);
-        assert_eq!(frame_head(opcode::BINARY, 126), ([0x82, 126, 0, 126, 0, 0, 0, 0, 0, 0], 4));
-        assert_eq!(frame_head(opcode::CLOSE, 65535), ([0x88, 126, 0xff, 0xff, 0, 0, 0, 0, 0, 0], 4));
-        assert_eq!(frame_head(opcode::BINARY, 65536), ([0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0], 10));
+        assert_eq!(frame_head(Opcode::Binary, 0), ([0x82, 0, 0, 0, 0, 0, 0, 0, 0, 0], 2));
+        assert_eq!(frame_head(Opcode::Pong, 125).0[..2], [0x8a, 125]);
+        assert_eq!(frame_head(Opcode::Binary, 126), ([0x82, 126, 0, 126, 0, 0, 0, 0, 0, 0], 4));
+        assert_eq!(frame_head(Opcode::Close, 65535), ([0x88, 126, 0xff, 0xff, 0, 0, 0, 0, 0, 0], 4));
+        assert_eq!(frame_head(Opcode::Binary, 65536), ([0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0], 10));
     }
 }

@@ -260,8 +260,9 @@ pub struct Room {
     tap: Option<(SnapshotTap, usize)>,
     /// Encoded snapshot bodies of the current tick, by baseline tick (0 = full): clients sharing a baseline share it.
     bodies: Vec<(u32, Bytes)>,
-    /// Where a body is encoded before it is copied out at its exact size: a body lives on in outboxes, and a buffer
-    /// grown for the largest body (a full snapshot) would be held that large by every queued frame.
+    /// Where a body (with interest management or without) is encoded before it is copied out at its exact size: a
+    /// body lives on in outboxes, and a buffer grown for the largest body (a full snapshot) would be held that large
+    /// by every queued frame.
     body_scratch: Vec<u8>,
     /// Encodes the bodies of this tick (its `created` entries once each).
     delta_writer: DeltaWriter,

@@ -95,7 +95,8 @@ impl Room {
                     }
                     client.views.pending = Some(viewer);
                     let base = seen.and_then(|cell| Some((self.history.get(baseline)?, cell)));
-                    interest.body(base, (current, viewer), &mut self.delta_writer, &self.events, tick_rate)
+                    let encoder = (&mut self.delta_writer, &mut self.body_scratch);
+                    interest.body(base, (current, viewer), encoder, &self.events, tick_rate)
                 }
             };
             own.clear();
@@ -320,8 +321,6 @@ pub(super) struct Interest {
     views: VecDeque<TickViews>,
     /// This tick's bodies by (baseline cell, cell, baseline tick); baseline cell `u32::MAX` for full snapshots.
     bodies: HashMap<(Cell, Cell, u32), Bytes>,
-    /// Where bodies are encoded before being copied out at their exact size (see `Room::body_scratch`).
-    body_scratch: Vec<u8>,
     /// This tick's encoded event lists, by the tick they start after (one per baseline tick in use).
     events: Vec<(u32, Vec<u8>)>,
     scratch: (Vec<u32>, Vec<u32>),
@@ -336,7 +335,6 @@ impl Interest {
             cells: VecDeque::with_capacity(HISTORY_TICKS),
             views: VecDeque::with_capacity(CACHED_VIEW_TICKS),
             bodies: HashMap::new(),
-            body_scratch: Vec::new(),
             events: Vec::new(),
             scratch: (Vec::new(), Vec::new()),
             words: Vec::new(),
@@ -367,12 +365,13 @@ impl Interest {
     }
 
     /// The body (`created, changed, removed, events`) of a client in cell `viewer` of `current` whose baseline is
-    /// the view of cell `base.1` in snapshot `base.0` (a full snapshot without one).
+    /// the view of cell `base.1` in snapshot `base.0` (a full snapshot without one), encoded with the room's writer
+    /// into its scratch buffer and copied out at its size.
     fn body(
         &mut self,
         base: Option<(&Arc<WorldSnapshot>, Cell)>,
         (current, viewer): (&WorldSnapshot, Cell),
-        writer: &mut DeltaWriter,
+        (writer, body): (&mut DeltaWriter, &mut Vec<u8>),
         events: &EventLog,
         tick_rate: u32,
     ) -> Bytes {
@@ -392,7 +391,6 @@ impl Interest {
             }
             None => None,
         };
-        let body = &mut self.body_scratch;
         body.clear();
         writer.write(body, base_view, View::subset(current, &seen_now), tick_rate);
         // Events are not filtered by interest: every body with the same baseline tick carries the same list.
