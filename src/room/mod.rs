@@ -223,6 +223,8 @@ struct Client {
     last_baseline: u32,
     /// Tick of the newest frame queued for this client.
     last_sent_tick: u32,
+    /// The room's tick when this client joined or resumed: it can acknowledge no older tick of this connection.
+    attached_tick: u32,
     /// Consecutive ticks this client's outbox was full.
     full_ticks: u32,
     /// Its recent views (interest management only).
@@ -464,6 +466,7 @@ impl Room {
             full_ticks: 0,
             views: SeenHistory::default(),
             last_sent_tick: 0,
+            attached_tick: self.world.tick(),
             last_applied_seq: 0,
             moving: false,
             roster_due: role == Role::Spectator,
@@ -609,9 +612,9 @@ impl Room {
         let current = Arc::new(WorldSnapshot::capture(&self.world));
         self.journal.end_tick(&current);
         self.history.push(current.clone());
-        if let Some(oldest) = self.history.oldest_tick() {
-            self.events.forget_through(oldest.saturating_sub(1));
-        }
+        // Events outlive the snapshots a baseline needs (`forget_unreachable_ticks`): a full snapshot carries those
+        // of the last 64 ticks, for a newcomer's kill feed.
+        self.events.forget_through(current.tick.saturating_sub(HISTORY_TICKS as u32));
         if let Some((tap, capacity)) = &self.tap {
             let mut tap = tap.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             if tap.len() == *capacity {

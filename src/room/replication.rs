@@ -32,8 +32,8 @@ impl Room {
         let mut totals = SendTotals::default();
         // Each client's own head and tail are encoded here, then kept inline in its frame.
         let mut own = Vec::with_capacity(SNAPSHOT_HEAD_BYTES);
-        // Hits no baseline can reach any more are forgotten, as the event log forgets events.
-        let oldest_kept = self.history.oldest_tick().unwrap_or(0);
+        // Hits are kept as long as events (64 ticks), then forgotten.
+        let oldest_kept = tick.saturating_sub(HISTORY_TICKS as u32 - 1);
         for (_, client) in self.clients.iter_mut() {
             while client.hits.front().is_some_and(|hit| hit.tick < oldest_kept) {
                 client.hits.pop_front();
@@ -118,12 +118,31 @@ impl Room {
             }
         }
         self.send_rosters(current);
+        self.forget_unreachable_ticks();
         self.stats.frames_sent.fetch_add(totals.sent, Ordering::Relaxed);
         self.stats.snapshots_full.fetch_add(totals.full, Ordering::Relaxed);
         self.stats.snapshots_delta.fetch_add(totals.delta, Ordering::Relaxed);
         self.stats.frames_dropped.fetch_add(totals.dropped, Ordering::Relaxed);
         self.stats.bytes_sent.fetch_add(totals.bytes, Ordering::Relaxed);
         self.stats.slow_clients_closed.fetch_add(totals.slow_closed, Ordering::Relaxed);
+    }
+
+    /// Drops the history below the oldest tick any client, held seats included, could still get a delta against:
+    /// `baseline_for` never goes below a client's newest acknowledgement less the grid's span, and a client that
+    /// has acknowledged nothing can only acknowledge ticks from its attachment on. When every client acknowledges
+    /// promptly the room keeps a round trip's worth of ticks instead of all 64 (at 1,000 players, 5 MB less); one
+    /// that lags still has its baseline kept, for as long as the 64-tick history reaches.
+    fn forget_unreachable_ticks(&mut self) {
+        let span = if self.interest.is_some() { BASELINE_GRID - 1 } else { 0 };
+        let reachable = |client: &Client| match client.acked_tick {
+            0 => client.attached_tick,
+            acked => acked.saturating_sub(span),
+        };
+        let Some(oldest) = self.clients.iter().map(|(_, client)| reachable(client)).min() else { return };
+        self.history.forget_before(oldest);
+        if let Some(interest) = &mut self.interest {
+            interest.forget_before(oldest);
+        }
     }
 
     /// Sends each spectator that is due one the room's roster: right after it joined, then once a second. Encoded
@@ -318,6 +337,8 @@ pub(super) struct Interest {
     grid: InterestGrid,
     /// Each entity's cell at each recent tick (by index in that tick's snapshot), newest last.
     cells: VecDeque<(u32, Vec<Cell>)>,
+    /// Buffers of forgotten ticks' cells, for the next ticks.
+    spare_cells: Vec<Vec<Cell>>,
     views: VecDeque<TickViews>,
     /// This tick's bodies by (baseline cell, cell, baseline tick); baseline cell `u32::MAX` for full snapshots.
     bodies: HashMap<(Cell, Cell, u32), Bytes>,
@@ -333,6 +354,7 @@ impl Interest {
         Interest {
             grid: InterestGrid::new(width, height, radius),
             cells: VecDeque::with_capacity(HISTORY_TICKS),
+            spare_cells: Vec::new(),
             views: VecDeque::with_capacity(CACHED_VIEW_TICKS),
             bodies: HashMap::new(),
             events: Vec::new(),
@@ -345,7 +367,7 @@ impl Interest {
         self.grid.rebuild(current, dt);
         let mut cells = match self.cells.len() >= HISTORY_TICKS {
             true => self.cells.pop_front().map(|(_, cells)| cells).unwrap_or_default(),
-            false => Vec::new(),
+            false => self.spare_cells.pop().unwrap_or_default(),
         };
         cells.clear();
         cells.extend_from_slice(self.grid.cells());
@@ -362,6 +384,17 @@ impl Interest {
         self.views.push_back(views);
         self.bodies.clear();
         self.events.clear();
+    }
+
+    /// Drops the cells of ticks older than `tick` (as the snapshot history does), always keeping the newest.
+    fn forget_before(&mut self, tick: u32) {
+        while self.cells.len() > 1 && self.cells.front().is_some_and(|(t, _)| *t < tick) {
+            let forgotten = self.cells.pop_front().map(|(_, cells)| cells);
+            // One tick is forgotten per tick in the steady state: its buffer serves the next one.
+            if let Some(cells) = forgotten.filter(|_| self.spare_cells.len() < 2) {
+                self.spare_cells.push(cells);
+            }
+        }
     }
 
     /// The body (`created, changed, removed, events`) of a client in cell `viewer` of `current` whose baseline is

@@ -158,6 +158,7 @@ impl Room {
         client.acked_tick = baseline;
         client.acked_recent = u64::from(baseline != 0);
         client.last_baseline = 0;
+        client.attached_tick = self.world.tick();
         client.roster_due = false;
         self.journal.set_disconnected(&mut self.world, player, false);
         let resumed = Resumed {

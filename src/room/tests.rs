@@ -263,6 +263,42 @@ fn late_acknowledgements_still_leave_full_snapshots_behind() {
     assert!(deltas_after_silence >= 60 - 2 * LAG, "{deltas_after_silence} deltas in the 60 rounds after the silence");
 }
 
+#[test]
+fn the_history_reaches_back_only_to_the_oldest_acknowledgement_in_use() {
+    let mut room = Room::new(&RoomConfig::for_tests(), Arc::new(RoomStats::default()), None);
+    let mut prompt = join(&mut room, "near", 256).unwrap();
+    let mut lagging = join(&mut room, "far", 256).unwrap();
+    const LAG: usize = 10;
+    let mut in_flight: VecDeque<u32> = VecDeque::new();
+    let mut lagging_deltas = 0;
+    for round in 0..200u32 {
+        let silent = round >= 120;
+        if in_flight.len() > LAG {
+            let tick = in_flight.pop_front().unwrap();
+            if !silent {
+                room.handle(RoomCommand::Ack { client: lagging.key, tick });
+            }
+        }
+        let tick = room.tick();
+        let near = drain(&mut prompt).expect("a frame every tick");
+        room.handle(RoomCommand::Ack { client: prompt.key, tick: near.tick });
+        let far = drain(&mut lagging).expect("a frame every tick");
+        in_flight.push_back(far.tick);
+        let oldest = room.history.oldest_tick().unwrap();
+        if (30..120).contains(&round) {
+            // The lagging client's acknowledgement sets the reach; its deltas are still encoded against it.
+            lagging_deltas += usize::from(far.baseline != 0);
+            assert!(far.baseline == 0 || far.baseline >= oldest, "baseline {} below the history", far.baseline);
+            assert!(tick - oldest <= LAG as u32 + 2, "tick {tick} keeps history from {oldest}");
+        }
+        if round == 199 {
+            // A client that stopped acknowledging keeps its last baseline for the whole 64-tick history.
+            assert_eq!(tick - oldest + 1, HISTORY_TICKS as u32, "a silent client holds the full history");
+        }
+    }
+    assert_eq!(lagging_deltas, 90, "every frame of the lagging client in rounds 30-119 was a delta");
+}
+
 /// The entities a client should see at `tick` with a view radius, computed independently of the room's grid: those
 /// in the cells (a third of the radius wide) that come within the radius and the sticky margin (a quarter cell) of
 /// the cell the room says it viewed from, which must be the player's own cell or, while it stays within the margin

@@ -240,6 +240,14 @@ impl SnapshotHistory {
     pub fn oldest_tick(&self) -> Option<u32> {
         self.ring.front().map(|s| s.tick)
     }
+
+    /// Drops the snapshots older than `tick` (no client can use them as a baseline any more), always keeping the
+    /// newest.
+    pub fn forget_before(&mut self, tick: u32) {
+        while self.ring.len() > 1 && self.ring.front().is_some_and(|s| s.tick < tick) {
+            self.ring.pop_front();
+        }
+    }
 }
 
 /// Game events of recent ticks, in tick order, so each snapshot can carry those after its baseline.
@@ -262,7 +270,7 @@ impl EventLog {
         }
     }
 
-    /// Forgets events at or before `tick` (no baseline that old can be used any more).
+    /// Forgets events at or before `tick` (older than the room keeps them).
     pub fn forget_through(&mut self, tick: u32) {
         while self.events.front().is_some_and(|e| e.tick() <= tick) {
             self.events.pop_front();
