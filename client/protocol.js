@@ -1,4 +1,4 @@
-// protocol.js: the wire contract of docs/PROTOCOL.md (version 6) in one place.
+// protocol.js: the wire contract of docs/PROTOCOL.md (version 7) in one place.
 //
 // Type tags, field indexes, the 1/16 position scale and the aim conversion live here; builders turn client messages
 // into bytes and parseServerMessage turns server bytes into plain objects, checking their shape. Entity fields stay
@@ -24,7 +24,7 @@
 
 import { decode, encode, float32 } from './msgpack.js';
 
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;
 
 /** Client-to-server type tags. */
 export const C2S = Object.freeze({ HELLO: 1, INPUT: 2, ACK: 3, PING: 4, VIEW: 5, CHAT: 6 });
@@ -472,18 +472,18 @@ function parseSession(v) {
   };
 }
 
-/** Elements of a version 6 snapshot. */
+/** Elements of a version 6 or 7 snapshot (the same message; version 7 changed only the columns of `changed`). */
 const SNAPSHOT_LENGTH = 10;
 
 /**
  * Snapshot as plain data: `created` entries are `{id, kind, fields, name}` (fields in wire units, name null for
- * bullets), `changed` the raw bytes of the version 6 bit stream (a Uint8Array, possibly empty; state.js decodes it
+ * bullets), `changed` the raw bytes of the version 7 bit stream (a Uint8Array, possibly empty; state.js decodes it
  * against the baseline, as only the baseline says how many entities it covers), `removed` a list of ids, events
  * `{tick, kind, killer, victim}` / `{tick, kind, playerId, name}` / `{tick, kind, playerId}` (unknown kinds keep
  * `{tick, kind}` only, so a newer server's extra events are skipped rather than fatal), hits `{tick, victim}` (the
  * receiving player's bullets that hit a player), and `own` the own player's velocity correction: null for the wire's
  * `[]` (a spectator), else `{dvx, dvy}` (integers, 1/16 units per second: the own player's true velocity is its
- * entity's `vx + dvx`, `vy + dvy`). Only the 10-element (version 6) form is read: a `changed` that is not a bin, or
+ * entity's `vx + dvx`, `vy + dvy`). Only the 10-element (version 6 and 7) form is read: a `changed` that is not a bin, or
  * an `own` that is not an array of 0 or 2 integers, makes the snapshot unreadable.
  */
 function parseSnapshot(msg) {

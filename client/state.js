@@ -6,17 +6,18 @@
 // Entities are immutable once stored (copy on write): a new tick state shares every entity object its baseline did
 // not change, so keeping 64 states costs little.
 //
-// Version 6 deltas: every entity of the baseline that survives (neither removed nor replaced by a created entry of
+// Version 6 and 7 deltas: every entity of the baseline that survives (neither removed nor replaced by a created entry of
 // its id) is first predicted to the snapshot's tick, `k = tick - baseline` ticks on: a player's x, y advance by
 // `(vx / tick_rate) * k`, `(vy / tick_rate) * k` and its respawn counts down to `max(respawn - k, 0)`; a bullet stays
 // as it is. Then `changed`, a bit stream (bit i is `(bytes[i >> 3] >> (i & 7)) & 1`, values least significant bit
 // first), adds residuals: one change bit per baseline entity in increasing id order, then nine columns (the player
-// fields in order), each a 6-bit width w (0..32), and when w > 0 a sparse bit and, for each marked player, a
-// presence bit when sparse and a w-bit zigzag value. vx and vy get `baseline + r * tick_rate`; x and y
+// fields in order), each a 6-bit width w (0..32), and when w > 0 a sparse bit, a 6-bit short width s (0..w) and,
+// for each marked player, a presence bit when sparse and an s-bit value, which when s < w and it is all ones (the
+// empty value when s is 0) is followed by the zigzag value in w bits (an escape), else is the zigzag value itself. vx and vy get `baseline + r * tick_rate`; x and y
 // `baseline + displacement(old v, new v, k) + r` (so a marked player's position moves along with its new velocity,
 // `displacement` below); respawn `predicted + r`, aim `(baseline + r) & 255`, hp, score and flags `baseline + r` (32-bit wrap-around
 // throughout). Anything else in the stream (a change bit on a bullet or on a removed or replaced entity, a width over
-// 32, a bit read past the end, a byte or a padding bit left over, a non-empty stream with no change bit) is a
+// 32, a short width over the width, a bit read past the end, a byte or a padding bit left over, a non-empty stream with no change bit) is a
 // corrupt snapshot, a desync like a missing baseline: nothing is stored, nothing new acknowledged.
 // Every stored state's `entities` Map iterates in increasing id order (it is built that way), which is the order
 // the next delta's change bits follow: no sorting per snapshot.
@@ -367,9 +368,15 @@ export class SnapshotStore {
       if (w > CHANGED_MAX_WIDTH) return { reason: `changed column ${col} is ${w} bits wide`, corrupt: true };
       if (w === 0) continue;
       const sparse = reader.read(1) !== 0;
+      // Version 7: a short width, whose all-ones value (empty for 0) escapes to a value of the full width w.
+      const short = reader.read(CHANGED_WIDTH_BITS);
+      if (reader.overrun) return { reason: `changed ends inside column ${col}`, corrupt: true };
+      if (short > w) return { reason: `changed column ${col} has a short width ${short} over its width ${w}`, corrupt: true };
+      const escape = short === 32 ? 0xffffffff : (1 << short) - 1 >>> 0;
       for (let j = 0; j < count; j++) {
         if (sparse && reader.read(1) === 0) continue;
-        const u = reader.read(w);
+        let u = reader.read(short);
+        if (short < w && u === escape) u = reader.read(w);
         // Zigzag: 0, 1, 2, 3... are 0, -1, 1, -2...
         const r = (u >>> 1) ^ -(u & 1);
         const fields = marked[j].fields;

@@ -416,9 +416,9 @@ mod tests {
             decode_client(&[0x93, 0x01, 0x02, 0xa0], 128).unwrap(),
             ClientMessage::Hello { version: 2, name: String::new(), join: None, auth: None }
         );
-        assert!(decode_client(&[0x94, 0x01, 0x06, 0xa0, 0x91, 0x01], 128).is_err());
+        assert!(decode_client(&[0x94, 0x01, 0x07, 0xa0, 0x91, 0x01], 128).is_err());
         let hello = encode_client(&ClientMessage::hello("ab"));
-        assert_eq!(hello, [0x94, 0x01, 0x06, 0xa2, b'a', b'b', 0x91, 0x01]);
+        assert_eq!(hello, [0x94, 0x01, 0x07, 0xa2, b'a', b'b', 0x91, 0x01]);
         // Room options leave out what follows the last one given.
         let create = Join::Create(RoomOptions { max_players: Some(8), ..RoomOptions::default() });
         let hello =

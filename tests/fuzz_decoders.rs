@@ -3,11 +3,11 @@
 //!
 //! - the server's `codec::decode_client`, on arbitrary bytes and on mutated valid client messages;
 //! - the client's `codec::decode_server`, on arbitrary bytes, on mutated valid server messages and on snapshot
-//!   frames whose `changed` element (a bin since protocol v6) and `own` element take any shape: on a frame that
+//!   frames whose `changed` element (a bin since protocol v6, with escapes in its columns since v7) and `own` element take any shape: on a frame that
 //!   opens like a snapshot it is exactly the lean snapshot decoder (`codec::decode_snapshot_into`), which accepts
-//!   nothing the general serde decoder refuses and nothing the v6 spec forbids;
-//! - the client's `snapshot::Replica` (protocol v6: prediction, then the bit-packed residuals of `changed`), on
-//!   inconsistent snapshot streams, checked against a plain model of the v6 rules for applying snapshots (PROTOCOL.md
+//!   nothing the general serde decoder refuses and nothing the v7 spec forbids;
+//! - the client's `snapshot::Replica` (protocol v7: prediction, then the bit-packed residuals of `changed`), on
+//!   inconsistent snapshot streams, checked against a plain model of the v7 rules for applying snapshots (PROTOCOL.md
 //!   6.2 and 7), with `changed` streams built by the test's own bit writer, well-formed or corrupt in every way the
 //!   rules name; and on consistent streams built by the server's own `SnapshotHistory`, `DeltaWriter` /
 //!   `encode_delta`, event log and message layout, which it must rebuild exactly;
@@ -15,7 +15,7 @@
 //!
 //! A decoder that panics, aborts (a stack overflow) or answers outside its contract fails the property; proptest
 //! then shrinks the input to a minimal one and prints it. The model reads the spec only, and the crate must match
-//! it exactly. The v6 spec's worked example of a `changed` stream is checked first as a fixed case
+//! it exactly. The v7 spec's worked example of a `changed` stream is checked first as a fixed case
 //! (`changed_stream_worked_example`), through the test's own bit writer and reader and the crate's replica, and so
 //! is each deviation from the spec this suite once found in the crate, now fixed (the `regression_*` tests: a
 //! non-UTF-8 str as `changed`, a bin as `own` or `removed`, a predicted aim outside 0..255, a respawn countdown over
@@ -708,9 +708,9 @@ const CLIENT_PREFIXES: [&[u8]; 8] = [
     &[0x93, 0x01, 0x01],                               // hello, then the name
     &[0x99, 0x02, 1, 0, 0, 0, 0, 0, 0],                // input, then an extra element to skip
     &[0x92, 0x06],                                     // chat, then the text
-    &[0x95, 0x01, 0x06, 0xa0, 0x91, 0x01],             // a v6 hello with a join, then the auth token
-    &[0x94, 0x01, 0x06, 0xa0, 0x93, 0x05],             // a v6 resume, then the resume token
-    &[0x96, 0x01, 0x06, 0xa0, 0x91, 0x01, 0xa1, b'x'], // a v6 hello with auth, then an extra element to skip
+    &[0x95, 0x01, 0x07, 0xa0, 0x91, 0x01],             // a v7 hello with a join, then the auth token
+    &[0x94, 0x01, 0x07, 0xa0, 0x93, 0x05],             // a v7 resume, then the resume token
+    &[0x96, 0x01, 0x07, 0xa0, 0x91, 0x01, 0xa1, b'x'], // a v7 hello with auth, then an extra element to skip
 ];
 
 /// `decode_client` on nesting bombs (up to 3000 nested arrays or maps where the decoder reads or skips a value)
@@ -726,7 +726,7 @@ fn client_decoder_on_nesting_bombs() {
         prop_oneof![Just(LIMIT), 128usize..=65536],
     )
         .prop_map(|(prefix, opener, depth, tail, limit)| ([prefix, &opener.repeat(depth), &tail].concat(), limit));
-    assert_eq!(PROTOCOL_VERSION, 6, "CLIENT_PREFIXES hold hellos of this version");
+    assert_eq!(PROTOCOL_VERSION, 7, "CLIENT_PREFIXES hold hellos of this version");
     // Bombs are all refused: by size (1009) when over the limit, by depth or shape (1007) otherwise.
     let refusals = [Seen::Refused1007, Seen::Refused1009];
     check("client_decoder_on_nesting_bombs", frames, &refusals, |(bytes, limit), tally| {
@@ -1506,6 +1506,8 @@ enum Corrupt {
     EndsEarly,
     /// A column width of 33..63.
     TooWide,
+    /// A short width above its column's width.
+    ShortOverWidth,
     /// A whole byte left over after the last column.
     ByteAfterEnd,
     /// A set bit in the last byte's padding.
@@ -1521,6 +1523,7 @@ impl Corrupt {
         match self {
             Corrupt::EndsEarly => "it ends early",
             Corrupt::TooWide => "a column is wider than 32 bits",
+            Corrupt::ShortOverWidth => "a column's short width exceeds its full width",
             Corrupt::ByteAfterEnd | Corrupt::NonZeroPadding | Corrupt::MarksNothing => {
                 "bytes or bits after its end, or no entity marked"
             }
@@ -1531,6 +1534,7 @@ impl Corrupt {
         match self {
             Corrupt::EndsEarly => "refused: changed ends early",
             Corrupt::TooWide => "refused: a column wider than 32 bits",
+            Corrupt::ShortOverWidth => "refused: a short width over its column's width",
             Corrupt::ByteAfterEnd => "refused: a byte after the last column",
             Corrupt::NonZeroPadding => "refused: non-zero padding",
             Corrupt::MarksNothing => "refused: changed marks nothing",
@@ -1544,14 +1548,18 @@ struct Changes {
     rows: Vec<(u32, [i32; COLUMNS])>,
     sparse: bool,
     widest: u32,
+    /// Whether a value went escaped (a short width's all-ones value, then the full width).
+    escaped: bool,
 }
 
-/// Reads `bytes` as the v6 spec says, against the baseline state's ids in increasing order: an empty bin marks
+/// Reads `bytes` as the v7 spec says, against the baseline state's ids in increasing order: an empty bin marks
 /// nothing; otherwise one change bit per id (at least one set), then 9 columns of a 6-bit width (33..63 corrupt),
-/// a sparse bit when the width is not 0, and per marked entity (a presence bit first when sparse) a zigzag value
-/// of that width; then only zero padding, less than a byte of it. The checks come in the order the bits are read.
+/// when the width is not 0 a sparse bit and a 6-bit short width (above the width: corrupt), and per marked entity
+/// (a presence bit first when sparse) a value of the short width, which when it is all ones and the short width is
+/// below the width is followed by the zigzag value in the full width; then only zero padding, less than a byte of
+/// it. The checks come in the order the bits are read.
 fn read_changes(bytes: &[u8], ids: &[u32]) -> Result<Changes, Corrupt> {
-    let mut changes = Changes { rows: Vec::new(), sparse: false, widest: 0 };
+    let mut changes = Changes { rows: Vec::new(), sparse: false, widest: 0, escaped: false };
     if bytes.is_empty() {
         return Ok(changes);
     }
@@ -1575,11 +1583,20 @@ fn read_changes(bytes: &[u8], ids: &[u32]) -> Result<Changes, Corrupt> {
         changes.widest = changes.widest.max(width);
         let sparse = source.take(1)? == 1;
         changes.sparse |= sparse;
+        let short = source.take(6)?;
+        if short > width {
+            return Err(Corrupt::ShortOverWidth);
+        }
         for (_, row) in changes.rows.iter_mut() {
             if sparse && source.take(1)? == 0 {
                 continue;
             }
-            row[column] = unzigzag(source.take(width)?);
+            let mut value = source.take(short)?;
+            if short < width && u64::from(value) == (1u64 << short) - 1 {
+                value = source.take(width)?;
+                changes.escaped = true;
+            }
+            row[column] = unzigzag(value);
         }
     }
     let left = bytes.len() * 8 - source.at;
@@ -1614,6 +1631,9 @@ struct ResidualPlan {
     extra_width: [u32; COLUMNS],
     /// Each column's sparse bit: the encoder's choice (`None`), or either (both valid).
     sparse: [Option<bool>; COLUMNS],
+    /// Bits taken off each column's width for its short width (0: the width itself, no escapes; any short width
+    /// is valid).
+    short_cut: [u32; COLUMNS],
     bad_mark: Option<BadMark>,
     corruption: Option<Corruption>,
 }
@@ -1638,6 +1658,8 @@ enum Corruption {
     ExtraByte(u8),
     /// Column `.0` declares width `.1` (33..63), and the stream ends there.
     Wide(usize, u32),
+    /// Column `.0` declares a short width `.1` above its width (where that is below 63), and the stream ends there.
+    ShortOver(usize, u32),
     /// These bits set in the last byte's padding, where it has some.
     Padding(u8),
 }
@@ -1656,6 +1678,7 @@ fn stream_plan() -> BoxedStrategy<StreamPlan> {
         any::<Index>().prop_map(Corruption::Truncated),
         any::<u8>().prop_map(Corruption::ExtraByte),
         (0..COLUMNS, 33u32..64).prop_map(|(column, width)| Corruption::Wide(column, width)),
+        (0..COLUMNS, 1u32..32).prop_map(|(column, over)| Corruption::ShortOver(column, over)),
         any::<u8>().prop_map(Corruption::Padding),
     ];
     // Columns drawn as vectors, not arrays: the value trees of nine-element arrays of unions make stack frames
@@ -1668,14 +1691,16 @@ fn stream_plan() -> BoxedStrategy<StreamPlan> {
         vec(columns(residual().boxed()), 1..6),
         columns(prop_oneof![8 => Just(0u32), 1 => 1u32..=32].boxed()),
         columns(prop::option::weighted(0.3, any::<bool>()).boxed()),
+        columns(prop_oneof![4 => Just(0u32), 1 => 1u32..=33].boxed()),
         prop::option::weighted(0.15, bad_mark),
         prop::option::weighted(0.3, corruption),
     )
-        .prop_map(|(marks, rows, extra_width, sparse, bad_mark, corruption)| ResidualPlan {
+        .prop_map(|(marks, rows, extra_width, sparse, short_cut, bad_mark, corruption)| ResidualPlan {
             marks,
             rows,
             extra_width,
             sparse,
+            short_cut,
             bad_mark,
             corruption,
         });
@@ -1695,8 +1720,9 @@ fn strictly_ascending(ids: impl IntoIterator<Item = u32>) -> bool {
 
 /// Writes the `changed` stream of `plan` over the baseline entities `base` (ids ascending, with their kinds) of a
 /// snapshot with these `created` and `removed` lists; a bad mark adds the id it needs to one of them (in order
-/// when the list is sorted). The encoder's rules are the spec's informative ones: each column as wide as its widest
-/// zigzag value (plus the plan's extra bits), sparse when `c + nonzero * w < c * w` (unless the plan says).
+/// when the list is sorted). The encoder's rules: each column as wide as its widest zigzag value (plus the plan's
+/// extra bits), sparse when `c + nonzero * w < c * w` (unless the plan says), its short width the width less the
+/// plan's cut (values that do not fit it, or equal its all-ones escape, go escaped).
 fn write_changes(
     plan: &StreamPlan,
     base: &[(u32, EntityKind)],
@@ -1775,6 +1801,15 @@ fn write_changes(
         let (c, nonzero, w) = (count as u32, nonzero as u32, width);
         let sparse = plan.sparse[column].unwrap_or(c + nonzero * w < c * w);
         sink.put(u32::from(sparse), 1);
+        if let Some(Corruption::ShortOver(at, over)) = plan.corruption {
+            if at == column && width + over < 64 {
+                sink.put(width + over, 6);
+                return sink.bytes;
+            }
+        }
+        let short = width.saturating_sub(plan.short_cut[column]);
+        sink.put(short, 6);
+        let escape = ((1u64 << short) - 1) as u32;
         for &value in &values {
             if sparse {
                 sink.put(u32::from(value != 0), 1);
@@ -1782,7 +1817,12 @@ fn write_changes(
                     continue;
                 }
             }
-            sink.put(value, width);
+            if short < width && (value >= escape) {
+                sink.put(escape, short);
+                sink.put(value, width);
+            } else {
+                sink.put(value, short);
+            }
         }
     }
     let mut bytes = sink.bytes;
@@ -1800,7 +1840,7 @@ fn write_changes(
 }
 
 /// The spec's worked example, written with the test's own bit writer and read back by its reader and by the
-/// crate's replica (a fixed case before the random ones: bytes `12 08 00 c0 80 00 00 00`).
+/// crate's replica (a fixed case before the random ones: bytes `12 08 02 00 30 18 08 00 00 00`).
 #[test]
 fn changed_stream_worked_example() {
     let player = |id, fields: [i32; MAX_FIELDS]| EntityState { id, kind: EntityKind::Player, fields, name: None };
@@ -1818,11 +1858,12 @@ fn changed_stream_worked_example() {
         rows: vec![row],
         extra_width: [0; COLUMNS],
         sparse: [None; COLUMNS],
+        short_cut: [0; COLUMNS],
         bad_mark: None,
         corruption: None,
     };
     let bytes = write_changes(&StreamPlan::Residuals(plan), &kinds, &mut vec![], &mut vec![]);
-    assert_eq!(bytes, [0x12, 0x08, 0x00, 0xc0, 0x80, 0x00, 0x00, 0x00]);
+    assert_eq!(bytes, [0x12, 0x08, 0x02, 0x00, 0x30, 0x18, 0x08, 0x00, 0x00, 0x00]);
     let read = read_changes(&bytes, &[1, 2, 65536]).unwrap();
     assert_eq!(read.rows, vec![(2, row)]);
     let full = Snapshot { tick: 10, created: base, ..Snapshot::default() };
@@ -1866,6 +1907,7 @@ struct ModelApplied {
     residual_rows: usize,
     sparse: bool,
     widest: u32,
+    escaped: bool,
     /// Whether an unmarked player of the baseline was predicted to move.
     predicted_motion: bool,
 }
@@ -2036,6 +2078,7 @@ impl ReplicaModel {
             residual_rows: changes.rows.len(),
             sparse: changes.sparse,
             widest: changes.widest,
+            escaped: changes.escaped,
             predicted_motion,
         })
     }
@@ -2190,12 +2233,14 @@ fn replica_on_inconsistent_streams() {
         Seen::Note("applied a delta with residuals"),
         Seen::Note("applied a delta with a sparse column"),
         Seen::Note("applied a delta with a 32-bit column"),
+        Seen::Note("applied a delta with an escaped value"),
         Seen::Note("applied a delta predicting a moving player"),
         Seen::Note("refused: stale tick"),
         Seen::Note("refused: ids out of order"),
         Seen::Note("refused: missing baseline"),
         Seen::Note("refused: changed ends early"),
         Seen::Note("refused: a column wider than 32 bits"),
+        Seen::Note("refused: a short width over its column's width"),
         Seen::Note("refused: a byte after the last column"),
         Seen::Note("refused: non-zero padding"),
         Seen::Note("refused: changed marks nothing"),
@@ -2224,6 +2269,9 @@ fn replica_on_inconsistent_streams() {
                     }
                     if expected.widest == 32 {
                         tally.note("applied a delta with a 32-bit column");
+                    }
+                    if expected.escaped {
+                        tally.note("applied a delta with an escaped value");
                     }
                     if expected.predicted_motion {
                         tally.note("applied a delta predicting a moving player");
@@ -2654,6 +2702,7 @@ fn mark_first(base: &[EntityState], r: [i32; COLUMNS]) -> Vec<u8> {
         rows: vec![r],
         extra_width: [0; COLUMNS],
         sparse: [None; COLUMNS],
+        short_cut: [0; COLUMNS],
         bad_mark: None,
         corruption: None,
     };

@@ -1,6 +1,6 @@
-// Test helper (no tests of its own): version 6 snapshots as the server builds them, for the tests of state.js and
+// Test helper (no tests of its own): version 7 snapshots as the server builds them, for the tests of state.js and
 // of everything fed from it. A bit writer, the `changed` encoder (change bits, then nine columns of zigzag residuals
-// against the prediction, each column's width and sparseness chosen like the server's encoder, or forced), and a
+// against the prediction, each column's widths and sparseness chosen like the server's encoder, or forced), and a
 // snapshot builder that goes through the real MessagePack encoder and protocol.js's parser.
 import { encode } from '../msgpack.js';
 import { KIND_PLAYER, PLAYER_FIELD_COUNT, parseServerMessage } from '../protocol.js';
@@ -8,7 +8,7 @@ import { KIND_PLAYER, PLAYER_FIELD_COUNT, parseServerMessage } from '../protocol
 /** The player field names, in column order. */
 export const FIELDS = Object.freeze(['x', 'y', 'vx', 'vy', 'aim', 'hp', 'score', 'respawn', 'flags']);
 
-/** Bits least significant first, bit i of the stream in byte i >> 3 at bit i & 7, as PROTOCOL v6 reads them. */
+/** Bits least significant first, bit i of the stream in byte i >> 3 at bit i & 7, as PROTOCOL v7 reads them. */
 export class BitWriter {
   constructor() {
     this.bits = [];
@@ -49,36 +49,59 @@ export function bitLength(u) {
 }
 
 /**
+ * The server's layout of a column of zigzag values whose full width is `width` (PROTOCOL.md 6.2, "the server's
+ * choices"): the short width and sparseness that take the fewest bits, of equal ones the widest short width, dense
+ * before sparse.
+ */
+export function cheapestLayout(values, width) {
+  const escapes = (u, short) => short < width && (short === 0 || u >= 2 ** short - 1);
+  const cost = (u, short) => short + (escapes(u, short) ? width : 0);
+  let best = null;
+  for (let short = width; short >= 0; short--) {
+    const dense = values.reduce((sum, u) => sum + cost(u, short), 0);
+    const sparse = values.reduce((sum, u) => sum + 1 + (u === 0 ? 0 : cost(u, short)), 0);
+    if (best === null || dense < best.bits) best = { short, sparse: false, bits: dense };
+    if (sparse < best.bits) best = { short, sparse: true, bits: sparse };
+  }
+  return best;
+}
+
+/**
  * `changed` bytes from residuals: `marks` is one change bit per baseline entity (in id order, 0/1 or false/true),
- * `residuals` one array of nine residuals per marked entity, in order. `options.width[col]` / `options.sparse[col]`
- * force a column's width or sparse bit (otherwise the server's choice: the bit length of the largest zigzag value,
- * sparse when `c + nonzero * w < c * w`). Empty bytes when nothing is marked.
+ * `residuals` one array of nine residuals per marked entity, in order. `options.width[col]`, `options.short[col]`
+ * and `options.sparse[col]` force a column's width, short width or sparse bit (otherwise the server's choice: the
+ * bit length of the largest zigzag value, and `cheapestLayout`). Empty bytes when nothing is marked.
  */
 export function encodeResiduals(marks, residuals, options = {}) {
   if (!marks.some((m) => m)) return new Uint8Array(0);
   const w = new BitWriter();
   for (const m of marks) w.bit(m);
-  const c = residuals.length;
   for (let col = 0; col < PLAYER_FIELD_COUNT; col++) {
     const values = residuals.map((r) => zigzag(r[col] ?? 0));
     const width = options.width?.[col] ?? Math.max(0, ...values.map(bitLength));
     w.write(width, 6);
     if (width === 0) continue;
-    const nonzero = values.filter((u) => u !== 0).length;
-    const sparse = options.sparse?.[col] ?? c + nonzero * width < c * width;
+    const chosen = cheapestLayout(values, width);
+    const sparse = options.sparse?.[col] ?? chosen.sparse;
+    const short = options.short?.[col] ?? (options.width?.[col] !== undefined ? width : chosen.short);
     w.bit(sparse);
+    w.write(short, 6);
     for (const u of values) {
       if (sparse) {
         w.bit(u !== 0);
         if (u === 0) continue;
       }
-      w.write(u, width);
+      if (short < width && (short === 0 || u >= 2 ** short - 1)) {
+        w.write(2 ** short - 1, short);
+        w.write(u, width);
+      } else {
+        w.write(u, short);
+      }
     }
   }
   return w.bytes();
 }
 
-/** A player's fields predicted `k` ticks on at `tickRate` (PROTOCOL v6 "Prediction"). */
 export function predict(fields, k, tickRate, vx = fields[2], vy = fields[3]) {
   const f = fields.slice();
   // Written out again here (not imported from state.js) so the tests check the store against the spec's formula.

@@ -112,11 +112,11 @@ test('without an onRoster callback a roster is ignored; a malformed one closes w
 
 test('the hello carries the join (a resume too) and the join token, left out when there is none', () => {
   const plain = connect(() => ({}), quickPlay());
-  assert.deepEqual(decode(plain.socket.sent[0]), [1, 6, 'watcher', [1]]);
+  assert.deepEqual(decode(plain.socket.sent[0]), [1, 7, 'watcher', [1]]);
   const signed = connect(() => ({}), quickPlay(), 'a.b.c');
-  assert.deepEqual(decode(signed.socket.sent[0]), [1, 6, 'watcher', [1], 'a.b.c']);
+  assert.deepEqual(decode(signed.socket.sent[0]), [1, 7, 'watcher', [1], 'a.b.c']);
   const back = connect(() => ({}), resume('room.secret', 1234));
-  assert.deepEqual(decode(back.socket.sent[0]), [1, 6, 'watcher', [5, 'room.secret', 1234]]);
+  assert.deepEqual(decode(back.socket.sent[0]), [1, 7, 'watcher', [5, 'room.secret', 1234]]);
 });
 
 test('a chat line reaches onChat, parsed; without onChat it is ignored', () => {
@@ -183,7 +183,7 @@ test('a version 3 welcome is refused as a version mismatch, not as an unreadable
   socket.receive([1, 3, 7, 30, 1, map, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], ['r', 'r', 0]]);
   assert.equal(conn.state, 'closed');
   assert.deepEqual(calls[0].slice(0, 2), ['close', 4000]);
-  assert.match(calls[0][2], /server speaks protocol version 3, this client 6/);
+  assert.match(calls[0][2], /server speaks protocol version 3, this client 7/);
 });
 
 test('a snapshot whose hits are malformed closes with 1007, as one with a malformed event does', () => {
@@ -200,7 +200,7 @@ test('a snapshot whose hits are malformed closes with 1007, as one with a malfor
 // ---------------------------------------------------------------------------------------------------------------
 // Redirects: [7, url, join] before the welcome, then the server's 4014 close
 
-const WELCOME = [1, 6, 7, 30, 1, ['m', 10, 10, [], []], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 6], ['r', 'r', 0], null];
+const WELCOME = [1, 7, 7, 30, 1, ['m', 10, 10, [], []], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 6], ['r', 'r', 0], null];
 const B = 'ws://127.0.0.1:9002/ws';
 const C = 'ws://127.0.0.1:9003/ws';
 
@@ -231,7 +231,7 @@ test('a redirect is followed: the same name and token say hello on its url with 
   assert.equal(conn.send(new Uint8Array([0x90])), false, 'nothing goes out before the new socket opens');
   assert.deepEqual(redirects, [[B, seat('seat.tok'), 1]]);
   next.open();
-  assert.deepEqual(decode(next.sent[0]), [1, 6, 'watcher', [6, 'seat.tok'], 'a.b.c']);
+  assert.deepEqual(decode(next.sent[0]), [1, 7, 'watcher', [6, 'seat.tok'], 'a.b.c']);
   assert.deepEqual(conn.join, joinRoom('k3j9x2m4q8rt'), 'the join asked for is kept');
   assert.deepEqual(conn.helloJoin, seat('seat.tok'));
   next.receive(WELCOME);
@@ -248,7 +248,7 @@ test('a redirected resume keeps its resume join and no join token', () => {
   const { conn, socket } = connect(() => ({}), resume('r.tok', 500));
   redirect(socket, B, [5, 'r.tok', 500]);
   FakeSocket.last.open();
-  assert.deepEqual(decode(FakeSocket.last.sent[0]), [1, 6, 'watcher', [5, 'r.tok', 500]]);
+  assert.deepEqual(decode(FakeSocket.last.sent[0]), [1, 7, 'watcher', [5, 'r.tok', 500]]);
   assert.equal(conn.join.kind, 'resume');
 });
 

@@ -46,10 +46,10 @@ const NO_CHANGES = new Uint8Array(0);
 const bin = (...bytes) => new Uint8Array(bytes);
 
 test('builds client messages', () => {
-  assert.equal(PROTOCOL_VERSION, 6);
-  // [1, 6, "ana", [1]]: quick play when no join is given, and no auth element when there is no token.
-  assert.equal(hex(helloMessage('ana')), '940106a3616e619101');
-  assert.equal(hex(helloMessage('ab', createRoom({ maxPlayers: 8 }))), '940106a26162920393c0c008');
+  assert.equal(PROTOCOL_VERSION, 7);
+  // [1, 7, "ana", [1]]: quick play when no join is given, and no auth element when there is no token.
+  assert.equal(hex(helloMessage('ana')), '940107a3616e619101');
+  assert.equal(hex(helloMessage('ab', createRoom({ maxPlayers: 8 }))), '940107a26162920393c0c008');
   assert.equal(hex(viewMessage(7, 1200, 800)), '940507cd04b0cd0320');
   // Version 5: always 8 elements, view_delay_ms last (0 when not given).
   assert.equal(hex(inputMessage(1, 127, 0, 0, 0, 1235)), '980201' + '7f000000' + 'cd04d3' + '00');
@@ -299,14 +299,14 @@ const ROOM = ['k3j9x2m4q8rt', 'arena 1', 0];
 
 test('hello carries the join token as a 5th element, and leaves it out when there is none', () => {
   const token = 'eyJhbGciOiJIUzI1NiJ9.eyJuYW1lIjoiYW5hIn0.c2ln';
-  assert.deepEqual(decode(helloMessage('ana', quickPlay(), token)), [1, 6, 'ana', [1], token]);
+  assert.deepEqual(decode(helloMessage('ana', quickPlay(), token)), [1, 7, 'ana', [1], token]);
   const room = decode(helloMessage('ana', joinRoom('k3j9x2m4q8rt'), 'jwt'));
-  assert.deepEqual(room, [1, 6, 'ana', [2, 'k3j9x2m4q8rt'], 'jwt']);
-  // [1, 6, "ana", [1], "jwt"]: 95 = array of 5, a3 "jwt" last.
-  assert.equal(hex(helloMessage('ana', quickPlay(), 'jwt')), '950106a3616e619101a36a7774');
+  assert.deepEqual(room, [1, 7, 'ana', [2, 'k3j9x2m4q8rt'], 'jwt']);
+  // [1, 7, "ana", [1], "jwt"]: 95 = array of 5, a3 "jwt" last.
+  assert.equal(hex(helloMessage('ana', quickPlay(), 'jwt')), '950107a3616e619101a36a7774');
   // null and undefined both mean "no token": a 4-element hello, not a nil 5th element.
-  assert.equal(hex(helloMessage('ana', quickPlay(), null)), '940106a3616e619101');
-  assert.equal(hex(helloMessage('ana', quickPlay(), undefined)), '940106a3616e619101');
+  assert.equal(hex(helloMessage('ana', quickPlay(), null)), '940107a3616e619101');
+  assert.equal(hex(helloMessage('ana', quickPlay(), undefined)), '940107a3616e619101');
   assert.throws(() => helloMessage('ana', quickPlay(), 42), TypeError);
 });
 
@@ -316,10 +316,10 @@ test('a resume join: [5, token, last_tick], last_tick 0 when nothing is held', (
   assert.deepEqual(joinArray(resume(token)), [5, token, 0]);
   assert.deepEqual(joinArray(resume(token, 4294967295)), [5, token, 4294967295]);
   // The whole hello: the name is ignored by the server for a resume but must still be a string (may be empty).
-  assert.deepEqual(decode(helloMessage('', resume(token, 77))), [1, 6, '', [5, token, 77]]);
+  assert.deepEqual(decode(helloMessage('', resume(token, 77))), [1, 7, '', [5, token, 77]]);
   const bytes = hex(helloMessage('ana', resume('t', 300)));
-  // 94 01 05 a3"ana" 93 05 a1"t" cd012c: the tick as a uint16.
-  assert.equal(bytes, '940106a3616e61' + '9305a174cd012c');
+  // 94 01 07 a3"ana" 93 05 a1"t" cd012c: the tick as a uint16.
+  assert.equal(bytes, '940107a3616e61' + '9305a174cd012c');
   assert.throws(() => joinArray(resume(undefined, 1)), TypeError);
   assert.throws(() => joinArray(resume('t', -1)), TypeError);
   assert.throws(() => joinArray(resume('t', 1.5)), TypeError);
@@ -564,8 +564,8 @@ test('a seat join: [6, seat_token], a string and nothing else', () => {
   assert.deepEqual(seat(SEAT_TOKEN), { kind: 'seat', token: SEAT_TOKEN });
   assert.deepEqual(joinArray(seat(SEAT_TOKEN)), [6, SEAT_TOKEN]);
   // [1, 6, "ana", [6, "t"], "jwt"]: the hello after a redirect keeps the name and the join token.
-  assert.equal(hex(helloMessage('ana', seat('t'), 'jwt')), '950106a3616e61' + '9206a174' + 'a36a7774');
-  assert.deepEqual(decode(helloMessage('', seat(SEAT_TOKEN))), [1, 6, '', [6, SEAT_TOKEN]]);
+  assert.equal(hex(helloMessage('ana', seat('t'), 'jwt')), '950107a3616e61' + '9206a174' + 'a36a7774');
+  assert.deepEqual(decode(helloMessage('', seat(SEAT_TOKEN))), [1, 7, '', [6, SEAT_TOKEN]]);
   assert.throws(() => joinArray(seat(undefined)), TypeError);
   assert.throws(() => joinArray(seat(42)), TypeError);
 });

@@ -402,13 +402,14 @@ test("the spec's worked example: its bytes and the state they decode to", () => 
       bullet(65536, 0, 0, 1600, 0, 1, 9),
     ]),
   );
-  // Change bits 0 1 0; x: w=2, dense, zigzag(+1) = 2; y, vx, vy: w=0; aim: w=3, dense, zigzag(+2) = 4; the rest w=0.
-  const bytes = [0x12, 0x08, 0x00, 0xc0, 0x80, 0x00, 0x00, 0x00];
+  // Change bits 0 1 0; x: w=2, dense, short width 2, zigzag(+1) = 2; y, vx, vy: w=0; aim: w=3, dense, short width 3,
+  // zigzag(+2) = 4; the rest w=0.
+  const bytes = [0x12, 0x08, 0x02, 0x00, 0x30, 0x18, 0x08, 0x00, 0x00, 0x00];
   const w = new BitWriter();
   w.bit(0).bit(1).bit(0);
-  w.write(2, 6).bit(0).write(2, 2);
+  w.write(2, 6).bit(0).write(2, 6).write(2, 2);
   w.write(0, 6).write(0, 6).write(0, 6);
-  w.write(3, 6).bit(0).write(4, 3);
+  w.write(3, 6).bit(0).write(3, 6).write(4, 3);
   for (let i = 0; i < 4; i++) w.write(0, 6);
   assert.deepEqual([...w.bytes()], bytes, 'the bit writer agrees with the bytes worked out by hand');
   assert.deepEqual([...changedFor(store.current, 12, TR, { 2: { x: 3201, aim: 66 } })], bytes, 'and so does the encoder');
@@ -438,24 +439,25 @@ test('a hand-built stream: dense and sparse columns, negative residuals, a 32-bi
   const store = threePlayers();
   const w = new BitWriter();
   w.bit(1).bit(1).bit(1).bit(0); // players 1, 2, 3 marked; the bullet not
-  // x: dense, 4 bits: +3, -2, 0
-  w.write(4, 6).bit(0).write(zigzag(3), 4).write(zigzag(-2), 4).write(zigzag(0), 4);
-  // y: sparse, 32 bits: player 1 absent, player 2 -2^31 (zigzag 0xffffffff), player 3 2^31 - 1 (0xfffffffe)
-  w.write(32, 6).bit(1).bit(0).bit(1).write(0xffffffff, 32).bit(1).write(0xfffffffe, 32);
+  // x: dense, 4 bits, short width 2: +3 (zigzag 6) and -2 (zigzag 3, the escape itself) escaped, 0 short
+  w.write(4, 6).bit(0).write(2, 6).write(3, 2).write(zigzag(3), 4).write(3, 2).write(zigzag(-2), 4).write(zigzag(0), 2);
+  // y: sparse, 32 bits, short width 0 (every present value escaped): player 1 absent, player 2 -2^31 (zigzag
+  // 0xffffffff), player 3 2^31 - 1 (0xfffffffe)
+  w.write(32, 6).bit(1).write(0, 6).bit(0).bit(1).write(0xffffffff, 32).bit(1).write(0xfffffffe, 32);
   // vx: sparse, 3 bits: player 1 -2 steps (-60), the others absent
-  w.write(3, 6).bit(1).bit(1).write(zigzag(-2), 3).bit(0).bit(0);
+  w.write(3, 6).bit(1).write(3, 6).bit(1).write(zigzag(-2), 3).bit(0).bit(0);
   // vy: dense, 2 bits: 0, +1 step (+30), -1 step (-30)
-  w.write(2, 6).bit(0).write(zigzag(0), 2).write(zigzag(1), 2).write(zigzag(-1), 2);
+  w.write(2, 6).bit(0).write(2, 6).write(zigzag(0), 2).write(zigzag(1), 2).write(zigzag(-1), 2);
   // aim: dense, 5 bits: 250 + 8 wraps to 2, 3 - 5 wraps to 254, 0 + 0
-  w.write(5, 6).bit(0).write(zigzag(8), 5).write(zigzag(-5), 5).write(0, 5);
+  w.write(5, 6).bit(0).write(5, 6).write(zigzag(8), 5).write(zigzag(-5), 5).write(0, 5);
   // hp: sparse, 8 bits: only player 3, +100 (a respawn)
-  w.write(8, 6).bit(1).bit(0).bit(0).bit(1).write(zigzag(100), 8);
-  // score: a 32-bit wide column too, dense: -2^31, 0, 0
-  w.write(32, 6).bit(0).write(zigzag(-(2 ** 31)), 32).write(0, 32).write(0, 32);
+  w.write(8, 6).bit(1).write(8, 6).bit(0).bit(0).bit(1).write(zigzag(100), 8);
+  // score: a 32-bit wide column too, dense, short width 1: -2^31 escaped (1, then 32 bits), 0, 0 in one bit each
+  w.write(32, 6).bit(0).write(1, 6).write(1, 1).write(zigzag(-(2 ** 31)), 32).write(0, 1).write(0, 1);
   // respawn: dense 1 bit: 0, 0, -1 (applied to the prediction: 10 - 2 = 8, then 7)
-  w.write(1, 6).bit(0).write(0, 1).write(0, 1).write(zigzag(-1), 1);
+  w.write(1, 6).bit(0).write(1, 6).write(0, 1).write(0, 1).write(zigzag(-1), 1);
   // flags: sparse, 1 bit: player 3 -1
-  w.write(1, 6).bit(1).bit(0).bit(0).bit(1).write(zigzag(-1), 1);
+  w.write(1, 6).bit(1).write(1, 6).bit(0).bit(0).bit(1).write(zigzag(-1), 1);
   const changed = w.bytes();
   assert.equal(store.apply(snapshot({ tick: 12, baseline: 10, changed })).status, APPLIED, store.desyncReason);
   assert.deepEqual(dump(store.current), [
@@ -490,6 +492,22 @@ test("the server's encoder choices decode too: sparse where it pays, widths from
     assert.equal(again.apply(snapshot({ tick: 12, baseline: 10, changed: forced })).status, APPLIED);
     assert.deepEqual(dump(again.current), dump(store.current));
   }
+  // Forced short widths (version 7): every value escaped (0), most escaped (1), some (2); the same state.
+  for (const short of [0, 1, 2]) {
+    const again = threePlayers();
+    const forced = changedFor(again.current, 12, TR, targets, { short: new Array(9).fill(short) });
+    assert.equal(again.apply(snapshot({ tick: 12, baseline: 10, changed: forced })).status, APPLIED, `short ${short}`);
+    assert.deepEqual(dump(again.current), dump(store.current), `short ${short}`);
+  }
+});
+
+test('an outlier is escaped: the column keeps the short width of the small values', () => {
+  const store = threePlayers();
+  // Players 1 and 3 move one unit off, player 2 a thousand: x's width is 11 bits, its short width 2.
+  const targets = { 1: { x: 1004 + 1 }, 2: { x: 1000 }, 3: { x: 501 } };
+  const changed = changedFor(store.current, 12, TR, targets);
+  assert.equal(store.apply(snapshot({ tick: 12, baseline: 10, changed })).status, APPLIED, store.desyncReason);
+  assert.deepEqual([1, 2, 3].map((id) => store.current.entities.get(id).fields[0]), [1005, 1000, 501]);
 });
 
 /**
@@ -516,7 +534,7 @@ function stream(marks, tail = (w) => w) {
   const w = new BitWriter();
   for (const m of marks) w.bit(m);
   const c = marks.filter((m) => m).length;
-  w.write(2, 6).bit(0);
+  w.write(2, 6).bit(0).write(2, 6);
   for (let i = 0; i < c; i++) w.write(zigzag(1), 2);
   for (let col = 1; col < 9; col++) w.write(0, 6);
   tail(w);
@@ -554,6 +572,14 @@ test('corrupt: a column 33 bits wide (or 63)', () => {
   }
 });
 
+test('corrupt: a short width over the column width', () => {
+  const w = new BitWriter();
+  w.bit(1).bit(0).bit(0).bit(0);
+  w.write(3, 6).bit(0).write(4, 6).write(zigzag(1), 4);
+  for (let col = 1; col < 9; col++) w.write(0, 6);
+  assert.match(assertCorrupt(w.bytes(), 'short 4 of 3'), /short width 4 over its width 3/);
+});
+
 test('corrupt: a truncated stream (in the change bits, before a column, inside a value)', () => {
   const good = stream([1, 0, 1, 0]);
   assert.match(assertCorrupt(good.subarray(0, good.length - 1), 'last byte cut'), /ends/);
@@ -567,7 +593,7 @@ test('corrupt: a truncated stream (in the change bits, before a column, inside a
   assert.match(store.desyncReason, /change bits/);
   // A 32-bit value cut after its low 16 bits.
   const w = new BitWriter();
-  w.bit(1).bit(0).bit(0).bit(0).write(32, 6).bit(0).write(0x12345, 16);
+  w.bit(1).bit(0).bit(0).bit(0).write(32, 6).bit(0).write(32, 6).write(0x12345, 16);
   assert.match(assertCorrupt(w.bytes(), 'inside a value'), /ends inside column 0/);
 });
 
@@ -576,10 +602,10 @@ test('corrupt: a byte left over after the last column, or padding bits that are 
   const longer = new Uint8Array(good.length + 1);
   longer.set(good);
   assert.match(assertCorrupt(longer, 'an extra 0 byte'), /1 bytes left over/);
-  // 4 change bits + 7 + 2 * 2 + 8 * 6 = 63 bits: one padding bit, which must be 0.
-  assert.equal(good.length, 8);
+  // 4 change bits + 13 + 2 * 2 + 8 * 6 = 69 bits: three padding bits, which must be 0.
+  assert.equal(good.length, 9);
   const padded = good.slice();
-  padded[7] |= 0x80;
+  padded[8] |= 0x80;
   assert.match(assertCorrupt(padded, 'a padding bit set'), /padding/);
 });
 

@@ -13,7 +13,7 @@ mod wire;
 pub use wire::{EVENT_JOIN, EVENT_KILL, EVENT_LEAVE};
 
 /// Version carried by `hello` and `welcome`; a client speaking another version is refused with close code 4000.
-pub const PROTOCOL_VERSION: u16 = 6;
+pub const PROTOCOL_VERSION: u16 = 7;
 
 /// Type tags of client-to-server messages.
 pub mod client_tag {

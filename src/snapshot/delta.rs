@@ -1,8 +1,9 @@
-//! The delta coding of protocol version 6 (PROTOCOL.md 6.2): every entity of the baseline is first *predicted* to the
+//! The delta coding of protocol version 7 (PROTOCOL.md 6.2): every entity of the baseline is first *predicted* to the
 //! new tick (a player moved on by its velocity, its respawn countdown run down), and only what differs from the
 //! prediction is sent, as residuals laid out field by field: one change bit per baseline entity, then per field a
-//! width and the marked entities' zigzag residuals in that many bits. Steady motion costs one bit; a turning player a
-//! few bits per axis.
+//! full width, a short width and the marked entities' zigzag residuals in the short width, the few that do not fit
+//! escaped to the full one. Steady motion costs one bit; a turning player a few bits per axis; one player bumping
+//! into a wall no longer widens the column for everyone else.
 
 use super::bits::{unzigzag, width, zigzag, BitReader, BitWriter, Truncated};
 use crate::protocol::{player_field, EntityKind, MAX_FIELDS};
@@ -98,21 +99,87 @@ pub fn residuals(base: &[i32; MAX_FIELDS], new: &[i32; MAX_FIELDS], ticks: u32, 
 }
 
 /// Builds a `changed` bit stream: [`ChangeEncoder::entity`] once per baseline entity in id order, then `finish`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ChangeEncoder {
     bits: BitWriter,
     rows: Vec<Residuals>,
-    /// Over the rows so far: each column's values OR-ed together (its width) and how many are not 0.
-    all: [u32; COLUMNS],
-    nonzero: [u32; COLUMNS],
+    /// Over the rows so far, per column: how many values have each bit length (0 to 32), and how many of those are
+    /// all ones at their length (`2^len - 1`, the escape of a short width of `len`).
+    lengths: [[u32; 33]; COLUMNS],
+    all_ones: [[u32; 33]; COLUMNS],
+}
+
+impl Default for ChangeEncoder {
+    fn default() -> ChangeEncoder {
+        ChangeEncoder {
+            bits: BitWriter::default(),
+            rows: Vec::new(),
+            lengths: [[0; 33]; COLUMNS],
+            all_ones: [[0; 33]; COLUMNS],
+        }
+    }
+}
+
+/// How a column is written: its full width, its short width (escapes below the full one), sparse or dense.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ColumnLayout {
+    full: u32,
+    short: u32,
+    sparse: bool,
+}
+
+impl ColumnLayout {
+    /// The cheapest layout for a column of `lengths` and `all_ones` (see `ChangeEncoder`): fewest bits, and of
+    /// equal ones the widest short width, dense before sparse (PROTOCOL.md 6.2, "the server's choices").
+    fn cheapest(lengths: &[u32; 33], all_ones: &[u32; 33]) -> ColumnLayout {
+        let full = (0..=32).rev().find(|&len| lengths[len] != 0).unwrap_or(0) as u32;
+        let rows: u32 = lengths.iter().sum();
+        let (zeros, nonzero) = (lengths[0], rows - lengths[0]);
+        let mut best = ColumnLayout { full, short: full, sparse: false };
+        let mut best_bits = u64::MAX;
+        // Values longer than the short width: a running sum from the top.
+        let mut longer = 0u64;
+        for short in (0..=full).rev() {
+            let (dense, sparse) = if short == full {
+                (u64::from(rows * full), u64::from(rows + nonzero * full))
+            } else {
+                longer += u64::from(lengths[short as usize + 1]);
+                // With a short width of 0 every value, a zero too, is the (empty) escape.
+                let escaped = longer + u64::from(if short == 0 { 0 } else { all_ones[short as usize] });
+                let zeros_escaped = if short == 0 { u64::from(zeros) } else { 0 };
+                let (rows, nonzero, short, full) =
+                    (u64::from(rows), u64::from(nonzero), u64::from(short), u64::from(full));
+                (rows * short + (escaped + zeros_escaped) * full, rows + nonzero * short + escaped * full)
+            };
+            if dense < best_bits {
+                (best, best_bits) = (ColumnLayout { full, short, sparse: false }, dense);
+            }
+            if sparse < best_bits {
+                (best, best_bits) = (ColumnLayout { full, short, sparse: true }, sparse);
+            }
+        }
+        best
+    }
+
+    /// Writes one present value.
+    #[inline]
+    fn write(self, bits: &mut BitWriter, value: u32) {
+        let escape = ((1u64 << self.short) - 1) as u32;
+        if self.short == self.full || value < escape && self.short != 0 {
+            bits.write(value, self.short);
+        } else {
+            bits.write(escape, self.short);
+            bits.write(value, self.full);
+        }
+    }
 }
 
 impl ChangeEncoder {
     pub fn begin(&mut self) {
         self.bits.clear();
         self.rows.clear();
-        self.all = [0; COLUMNS];
-        self.nonzero = [0; COLUMNS];
+        self.lengths = [[0; 33]; COLUMNS];
+        self.all_ones = [[0; 33]; COLUMNS];
     }
 
     /// The next baseline entity: its residuals, or `None` when it equals its prediction (or is removed, replaced,
@@ -121,9 +188,10 @@ impl ChangeEncoder {
     pub fn entity(&mut self, residuals: Option<Residuals>) {
         self.bits.bit(residuals.is_some());
         if let Some(row) = residuals {
-            for ((all, nonzero), value) in self.all.iter_mut().zip(&mut self.nonzero).zip(row) {
-                *all |= value;
-                *nonzero += u32::from(value != 0);
+            for ((lengths, all_ones), value) in self.lengths.iter_mut().zip(&mut self.all_ones).zip(row) {
+                let len = width(value) as usize;
+                lengths[len] += 1;
+                all_ones[len] += u32::from(value != 0 && value & value.wrapping_add(1) == 0);
             }
             self.rows.push(row);
         }
@@ -136,29 +204,30 @@ impl ChangeEncoder {
             return self.bits.finish();
         }
         for column in 0..COLUMNS {
-            let (w, nonzero) = (width(self.all[column]), self.nonzero[column]);
-            self.bits.write(w, WIDTH_BITS);
-            if w == 0 {
+            let layout = ColumnLayout::cheapest(&self.lengths[column], &self.all_ones[column]);
+            self.bits.write(layout.full, WIDTH_BITS);
+            if layout.full == 0 {
                 continue;
             }
-            let count = self.rows.len() as u32;
-            let sparse = count + nonzero * w < count * w;
-            self.bits.bit(sparse);
-            if sparse {
-                for row in &self.rows {
-                    let value = row[column];
-                    // The presence bit, then the value when present: one write of w + 1 bits or of 1.
-                    match value {
-                        0 => self.bits.bit(false),
-                        _ if w < 32 => self.bits.write(1 | (value << 1), w + 1),
-                        _ => {
-                            self.bits.bit(true);
-                            self.bits.write(value, w);
+            self.bits.bit(layout.sparse);
+            self.bits.write(layout.short, WIDTH_BITS);
+            match layout {
+                // The common case, every value in the full width, in one pass.
+                ColumnLayout { sparse: false, short, full } if short == full => {
+                    self.bits.write_each(self.rows.iter().map(|row| row[column]), full);
+                }
+                ColumnLayout { sparse, .. } => {
+                    for row in &self.rows {
+                        let value = row[column];
+                        if sparse {
+                            self.bits.bit(value != 0);
+                            if value == 0 {
+                                continue;
+                            }
                         }
+                        layout.write(&mut self.bits, value);
                     }
                 }
-            } else {
-                self.bits.write_each(self.rows.iter().map(|row| row[column]), w);
             }
         }
         self.bits.finish()
@@ -169,8 +238,10 @@ impl ChangeEncoder {
 #[derive(Debug, PartialEq, Eq)]
 pub enum ChangeError {
     Truncated,
-    /// A column width above 32.
+    /// A column's full width above 32.
     Width(u32),
+    /// A column's short width above its full width `.1`.
+    ShortWidth(u32, u32),
     /// A byte or a set bit after the last column, or a non-empty stream marking nothing.
     Malformed,
 }
@@ -205,11 +276,20 @@ pub fn decode_changes(bytes: &[u8], count: usize, out: &mut Vec<(u32, [i32; COLU
             continue;
         }
         let sparse = reader.bit()?;
+        let short = reader.read(WIDTH_BITS)?;
+        if short > w {
+            return Err(ChangeError::ShortWidth(short, w));
+        }
+        let escape = ((1u64 << short) - 1) as u32;
         for (_, row) in out.iter_mut() {
             if sparse && !reader.bit()? {
                 continue;
             }
-            row[column] = unzigzag(reader.read(w)?);
+            let mut value = reader.read(short)?;
+            if short < w && value == escape {
+                value = reader.read(w)?;
+            }
+            row[column] = unzigzag(value);
         }
     }
     match reader.at_end() {
@@ -314,6 +394,102 @@ mod tests {
     }
 
     #[test]
+    fn an_outlier_is_escaped_instead_of_widening_its_column() {
+        let base = player(0, 0, 0, 0, 0);
+        let mut encoder = ChangeEncoder::default();
+        encoder.begin();
+        let mut news = Vec::new();
+        for i in 0..32 {
+            let mut new = base;
+            // Thirty-one players off by one unit (zigzag 2, 2 bits); one bumped 500 units (zigzag 1000, 10 bits).
+            new[player_field::X] = if i == 7 { 500 } else { 1 };
+            news.push(new);
+            encoder.entity(residuals(&base, &new, 1, 30));
+        }
+        // x: full width 10, dense, short width 2: 31 values of 2 bits, one escape (11) and its 10 bits.
+        let expected_bits = 32 + (6 + 1 + 6 + 32 * 2 + 10) + 8 * 6;
+        let bytes = encoder.finish().to_vec();
+        assert_eq!(bytes.len(), (expected_bits as usize).div_ceil(8));
+        let mut decoded = Vec::new();
+        decode_changes(&bytes, 32, &mut decoded).unwrap();
+        for (index, row) in &decoded {
+            assert_eq!(advance(&base, row, 1, 30), news[*index as usize]);
+        }
+    }
+
+    #[test]
+    fn values_equal_to_the_escape_are_escaped_and_read_back() {
+        // Zigzag 3 is all ones in 2 bits: with the short width of 2 this column gets, it must go escaped.
+        let values = [3u32, 1, 1, 1, 1, 1, 1, 1, 40];
+        let mut encoder = ChangeEncoder::default();
+        encoder.begin();
+        let base = player(0, 0, 0, 0, 0);
+        let mut news = Vec::new();
+        for &value in &values {
+            let mut new = base;
+            new[player_field::X] = unzigzag(value);
+            news.push(new);
+            encoder.entity(residuals(&base, &new, 1, 30));
+        }
+        let x = player_field::X;
+        let layout = ColumnLayout::cheapest(&encoder.lengths[x], &encoder.all_ones[x]);
+        assert_eq!(layout, ColumnLayout { full: 6, short: 2, sparse: false }, "9 x 2 bits + 2 escapes x 6");
+        let bytes = encoder.finish().to_vec();
+        let mut decoded = Vec::new();
+        decode_changes(&bytes, values.len(), &mut decoded).unwrap();
+        assert_eq!(decoded.len(), values.len());
+        for (index, row) in &decoded {
+            assert_eq!(advance(&base, row, 1, 30), news[*index as usize], "value {}", values[*index as usize]);
+        }
+    }
+
+    #[test]
+    fn every_layout_reads_back_what_was_written() {
+        // Each short width and both forms for one column, written by hand, decoded by the reader.
+        let values = [0u32, 1, 2, 3, 7, 8, 200, 0, 5];
+        let full = width(200);
+        for short in 0..=full {
+            for sparse in [false, true] {
+                let layout = ColumnLayout { full, short, sparse };
+                let mut bits = BitWriter::default();
+                for _ in &values {
+                    bits.bit(true);
+                }
+                bits.write(full, WIDTH_BITS);
+                bits.bit(sparse);
+                bits.write(short, WIDTH_BITS);
+                for &value in &values {
+                    if sparse {
+                        bits.bit(value != 0);
+                        if value == 0 {
+                            continue;
+                        }
+                    }
+                    layout.write(&mut bits, value);
+                }
+                for _ in 1..COLUMNS {
+                    bits.write(0, WIDTH_BITS);
+                }
+                let mut decoded = Vec::new();
+                decode_changes(bits.finish(), values.len(), &mut decoded).unwrap();
+                let xs: Vec<u32> = decoded.iter().map(|(_, row)| zigzag(row[player_field::X])).collect();
+                assert_eq!(xs, values, "short {short} sparse {sparse}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_short_width_above_the_full_one_is_corrupt() {
+        let mut bits = BitWriter::default();
+        bits.bit(true);
+        bits.write(3, WIDTH_BITS);
+        bits.bit(false);
+        bits.write(4, WIDTH_BITS);
+        let mut out = Vec::new();
+        assert_eq!(decode_changes(bits.finish(), 1, &mut out), Err(ChangeError::ShortWidth(4, 3)));
+    }
+
+    #[test]
     fn a_sparse_column_is_chosen_when_few_values_are_set() {
         let base = player(0, 0, 0, 0, 0);
         let mut encoder = ChangeEncoder::default();
@@ -327,7 +503,7 @@ mod tests {
             encoder.entity(residuals(&base, &new, 1, 30));
         }
         // 64 change bits, x dense at 2 bits, hp sparse: 64 presence bits and one 18-bit value, not 64 x 18.
-        let expected_bits = 64 + (6 + 1 + 64 * 2) + (6 + 1 + 64 + 18) + 7 * 6;
+        let expected_bits = 64 + (6 + 1 + 6 + 64 * 2) + (6 + 1 + 6 + 64 + 18) + 7 * 6;
         assert_eq!(encoder.finish().len(), (expected_bits as usize).div_ceil(8));
     }
 }

@@ -122,6 +122,7 @@ impl Replica {
             let reason = match error {
                 ChangeError::Truncated => "it ends early",
                 ChangeError::Width(_) => "a column is wider than 32 bits",
+                ChangeError::ShortWidth(..) => "a column's short width exceeds its full width",
                 ChangeError::Malformed => "bytes or bits after its end, or no entity marked",
             };
             ReplicaError::CorruptChanges { tick: snapshot.tick, reason }
