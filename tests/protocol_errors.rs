@@ -63,13 +63,13 @@ async fn welcomed(server: &skirmish::server::RunningServer) -> RawSocket {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_protocol_version_mismatch_is_refused_with_a_clear_reason() {
     let server = start(ServerConfig::for_tests()).await;
-    // A newer client, an old v5, v4 and v3 one, and a v2 one (whose hello has no `join`): each gets the mismatch with
-    // both versions.
-    for version in [7, 5, 4, 3, 2] {
+    // A newer client, an old v6, v5, v4 and v3 one, and a v2 one (whose hello has no `join`): each gets the mismatch
+    // with both versions.
+    for version in [8, 6, 5, 4, 3, 2] {
         match within("connect", GameClient::connect_with_version(&url(&server), "other", version)).await {
             Err(ClientError::Closed { code, reason }) => {
                 assert_eq!(code, close_code::VERSION_MISMATCH);
-                assert_eq!(reason, format!("protocol version mismatch: server speaks 6, client sent {version}"));
+                assert_eq!(reason, format!("protocol version mismatch: server speaks 7, client sent {version}"));
             }
             Err(other) => panic!("unexpected error {other}"),
             Ok(_) => panic!("a client with protocol {version} was welcomed"),
