@@ -152,3 +152,53 @@ async fn read_frame_from(read: &mut tokio::net::tcp::ReadHalf<'_>) -> std::io::R
     read.read_exact(&mut payload).await?;
     Ok((head[0] & 0x0f, payload))
 }
+
+/// A relay that hands the server's bytes to the client 7 at a time, a millisecond apart, so that every frame
+/// arrives in pieces.
+async fn trickling_relay(server: std::net::SocketAddr) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (client, _) = listener.accept().await.unwrap();
+        let upstream = TcpStream::connect(server).await.unwrap();
+        let (mut client_read, mut client_write) = client.into_split();
+        let (mut up_read, mut up_write) = upstream.into_split();
+        tokio::spawn(async move { tokio::io::copy(&mut client_read, &mut up_write).await });
+        let mut buffer = [0u8; 4096];
+        while let Ok(read @ 1..) = up_read.read(&mut buffer).await {
+            for piece in buffer[..read].chunks(7) {
+                if client_write.write_all(piece).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_read_cancelled_halfway_through_a_frame_loses_nothing() {
+    // The bots read inside `select!`s with timers. A read dropped while a frame is half there must leave the rest
+    // to the next read (fastwebsockets' reader lost the half-read frame and the stream then read as garbage).
+    let server = start(ServerConfig::for_tests()).await;
+    let _other = connect(&server, "other").await;
+    let relay = trickling_relay(server.local_addr).await;
+    let mut client = skirmish::client::GameClient::connect(&format!("ws://{relay}/ws"), "trickled").await.unwrap();
+    let (mut snapshots, mut cancelled) = (0, 0);
+    while snapshots < 30 {
+        tokio::select! {
+            event = client.next_event() => {
+                match event.expect("every frame reads whole") {
+                    skirmish::client::ServerEvent::Snapshot { .. } => snapshots += 1,
+                    other => panic!("unexpected {other:?}"),
+                }
+                client.send_ack().await.unwrap();
+            }
+            _ = tokio::time::sleep(Duration::from_micros(300)) => cancelled += 1,
+        }
+    }
+    assert!(cancelled > 100, "reads were cancelled mid-frame ({cancelled} times)");
+    assert_eq!(client.stats.desyncs, 0);
+    server.shutdown().await;
+}

@@ -1,23 +1,28 @@
-//! Reads the frames a client sends (RFC 6455 section 5.2) into a buffer sized for the messages this protocol
-//! carries. Client messages are tens of bytes, so the buffer starts at `INITIAL_BUFFER` bytes, grows only for a
-//! frame that needs it (up to the message size limit) and shrinks back once that frame is read: an idle connection
-//! holds a few hundred bytes here instead of the fixed 8 KiB a general-purpose WebSocket reader keeps per socket.
+//! Reads WebSocket frames (RFC 6455 section 5.2) into a buffer sized for the messages this protocol carries. The
+//! server reads client frames with it: client messages are tens of bytes, so the buffer starts at `SERVER_BUFFER`
+//! bytes, grows only for a frame that needs it (up to the message size limit) and shrinks back once that frame is
+//! read: an idle connection holds a few hundred bytes here instead of the fixed 8 KiB a general-purpose WebSocket
+//! reader keeps per socket. The crate's client reads the server's frames with it too, with a larger floor.
+//!
+//! Reading is cancel-safe: everything received stays in the reader's buffer until a whole frame is there, so a read
+//! dropped by a `select!` loses nothing and the next one carries on (fastwebsockets' reader is not, which under load
+//! desynchronised clients that select between reading and a timer).
 //!
 //! Only the framing is checked here (reserved bits, opcodes, control frame rules, sizes); what a frame means
-//! (masking, fragmentation, close codes) is the connection's to judge, since it decides how to close.
+//! (masking, fragmentation, close codes) is the caller's to judge, since it decides how to close.
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-/// Bytes the buffer starts with and shrinks back to: a frame head and a typical client message, with room for a
-/// few pipelined ones.
-const INITIAL_BUFFER: usize = 256;
+/// Bytes the server's buffer for a client starts with and shrinks back to: a frame head and a typical client
+/// message, with room for a few pipelined ones.
+pub(crate) const SERVER_BUFFER: usize = 256;
 
 /// RFC 6455 section 5.5: control frames carry at most 125 bytes.
 const MAX_CONTROL_PAYLOAD: u64 = 125;
 
 /// A frame's opcode (RFC 6455 section 5.2), read here and written by the writer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Opcode {
+pub(crate) enum Opcode {
     Continuation = 0x0,
     Text = 0x1,
     Binary = 0x2,
@@ -46,7 +51,7 @@ impl Opcode {
 
 /// One frame as received, its payload already unmasked.
 #[derive(Debug)]
-pub(super) struct ClientFrame<'a> {
+pub(crate) struct ReadFrame<'a> {
     pub fin: bool,
     pub opcode: Opcode,
     /// Whether the frame carried a masking key (every client frame must, section 5.1).
@@ -56,7 +61,7 @@ pub(super) struct ClientFrame<'a> {
 
 /// Why no frame could be read.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum FrameError {
+pub enum FrameError {
     #[error("the stream ended")]
     Ended,
     #[error("{0}")]
@@ -75,26 +80,36 @@ pub(super) enum FrameError {
 }
 
 /// Reads frames from `read`, refusing payloads over `max_payload` bytes before reading them.
-pub(super) struct FrameReader<R> {
+pub(crate) struct FrameReader<R> {
     read: R,
     /// Bytes read and not yet consumed are `buffer[start..]`.
     buffer: Vec<u8>,
     start: usize,
     max_payload: usize,
+    /// The capacity the buffer starts with and is shrunk back to.
+    floor: usize,
+    /// Where the last frame's payload lies in `buffer`.
+    payload: (usize, usize),
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
-    pub(super) fn new(read: R, max_payload: usize) -> FrameReader<R> {
-        FrameReader { read, buffer: Vec::with_capacity(INITIAL_BUFFER), start: 0, max_payload }
+    /// A reader whose buffer starts at, and shrinks back to, `floor` bytes.
+    pub(crate) fn new(read: R, max_payload: usize, floor: usize) -> FrameReader<R> {
+        FrameReader { read, buffer: Vec::with_capacity(floor), start: 0, max_payload, floor, payload: (0, 0) }
+    }
+
+    /// The payload of the frame `next_frame` returned last (empty before the first).
+    pub(crate) fn last_payload(&self) -> &[u8] {
+        &self.buffer[self.payload.0..self.payload.1]
     }
 
     /// The stream, with whatever was read past the last frame dropped (it is only drained after this).
-    pub(super) fn into_inner(self) -> R {
+    pub(crate) fn into_inner(self) -> R {
         self.read
     }
 
     /// The next frame. Its payload is valid until the next call.
-    pub(super) async fn next_frame(&mut self) -> Result<ClientFrame<'_>, FrameError> {
+    pub(crate) async fn next_frame(&mut self) -> Result<ReadFrame<'_>, FrameError> {
         self.reclaim();
         self.fill(2).await?;
         let [first, second] = [self.buffer[self.start], self.buffer[self.start + 1]];
@@ -131,20 +146,22 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         self.fill(head_len + payload_len).await?;
         let payload_at = self.start + head_len;
         self.start = payload_at + payload_len;
+        self.payload = (payload_at, self.start);
         let payload = &mut self.buffer[payload_at..self.start];
         if let Some(mask) = mask {
             for (index, byte) in payload.iter_mut().enumerate() {
                 *byte ^= mask[index % 4];
             }
         }
-        Ok(ClientFrame { fin, opcode, masked, payload })
+        Ok(ReadFrame { fin, opcode, masked, payload })
     }
 
     /// Drops consumed bytes, and gives back the memory a large frame made the buffer grow by.
     fn reclaim(&mut self) {
+        self.payload = (0, 0);
         let buffered = self.buffer.len() - self.start;
-        if self.buffer.capacity() > INITIAL_BUFFER && buffered <= INITIAL_BUFFER {
-            let mut smaller = Vec::with_capacity(INITIAL_BUFFER);
+        if self.buffer.capacity() > self.floor && buffered <= self.floor {
+            let mut smaller = Vec::with_capacity(self.floor);
             smaller.extend_from_slice(&self.buffer[self.start..]);
             self.buffer = smaller;
             self.start = 0;
@@ -207,7 +224,7 @@ mod tests {
         let (mut client, server) = tokio::io::duplex(1 << 20);
         client.write_all(&bytes).await.unwrap();
         drop(client);
-        FrameReader::new(server, max_payload)
+        FrameReader::new(server, max_payload, SERVER_BUFFER)
     }
 
     #[tokio::test]
@@ -237,11 +254,11 @@ mod tests {
         let mut bytes = client_frame(0x82, &large, Some([1, 2, 3, 4]));
         bytes.extend(client_frame(0x82, b"small", Some([1, 2, 3, 4])));
         let mut reader = reader_over(bytes, 8192).await;
-        assert_eq!(reader.buffer.capacity(), INITIAL_BUFFER);
+        assert_eq!(reader.buffer.capacity(), SERVER_BUFFER);
         assert_eq!(reader.next_frame().await.unwrap().payload, &large[..]);
         assert!(reader.buffer.capacity() >= 4000);
         assert_eq!(reader.next_frame().await.unwrap().payload, b"small");
-        assert_eq!(reader.buffer.capacity(), INITIAL_BUFFER);
+        assert_eq!(reader.buffer.capacity(), SERVER_BUFFER);
     }
 
     #[tokio::test]
@@ -271,5 +288,26 @@ mod tests {
         bytes.truncate(8);
         let mut reader = reader_over(bytes, 512).await;
         assert!(matches!(reader.next_frame().await, Err(FrameError::Ended)));
+    }
+
+    #[tokio::test]
+    async fn a_read_cancelled_halfway_through_a_frame_loses_nothing() {
+        // An unmasked 3,000-byte frame (a server frame) arriving in three pieces, each read cancelled while the
+        // frame is incomplete: the next read still returns it whole, and the frame after it.
+        let payload: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+        let mut bytes = client_frame(0x82, &payload, None);
+        bytes.extend(client_frame(0x82, b"next", None));
+        let (mut sender, receiver) = tokio::io::duplex(1 << 16);
+        let mut reader = FrameReader::new(receiver, 1 << 16, SERVER_BUFFER);
+        for piece in [&bytes[..1], &bytes[1..3], &bytes[3..1500]] {
+            sender.write_all(piece).await.unwrap();
+            let read = tokio::time::timeout(std::time::Duration::from_millis(20), reader.next_frame()).await;
+            assert!(read.is_err(), "an incomplete frame must not be returned");
+        }
+        sender.write_all(&bytes[1500..]).await.unwrap();
+        let frame = reader.next_frame().await.unwrap();
+        assert_eq!((frame.opcode, frame.masked, frame.payload), (Opcode::Binary, false, &payload[..]));
+        assert_eq!(reader.last_payload(), &payload[..]);
+        assert_eq!(reader.next_frame().await.unwrap().payload, b"next");
     }
 }

@@ -37,7 +37,7 @@ use crate::room::RoomCommand;
 use crate::session::{self, Refusal, Session};
 use crate::telemetry::ServerStats;
 
-mod frames;
+pub mod frames;
 mod writer;
 
 use frames::{FrameError, FrameReader, Opcode};
@@ -189,7 +189,7 @@ async fn serve_in_span<S: Transport>(ws: WebSocket<S>, peer: SocketAddr, context
     // fastwebsockets did the upgrade; from here the connection reads client frames itself (`frames`, with a buffer
     // sized for this protocol's small messages) and the writer frames what the server sends (`write_frame`).
     let (read, write) = tokio::io::split(ws.into_inner());
-    let read = FrameReader::new(read, context.limits.max_message_bytes);
+    let read = FrameReader::new(read, context.limits.max_message_bytes, frames::SERVER_BUFFER);
     let (link, outbox_rx, close_rx) = ClientLink::new(context.limits.outbox_frames);
     let last_heard = Arc::new(LastHeard::new());
     // `--log-frames`: this peer's frames, both ways, go to a file.

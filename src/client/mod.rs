@@ -1,7 +1,8 @@
 //! A WebSocket client for the game: connect, hello, apply snapshots to a `Replica`, acknowledge, send input.
 //!
 //! The bots and the integration tests use it, so they exercise the same code path as any real client: the same
-//! codec, the same delta rules, over a real socket.
+//! codec, the same delta rules, over a real socket. fastwebsockets does the handshake; frames are then read and
+//! written by `socket`, cancel-safely, since callers read inside `select!`s with timers.
 //!
 //! A player's session outlives its socket (protocol v4): every welcome carries a single-use resume token, and the
 //! replica remembers the newest tick it holds. After the socket is gone (a network drop, or `drop_connection` to
@@ -12,7 +13,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use fastwebsockets::{handshake, Frame, OpCode, Payload, WebSocket};
+use fastwebsockets::{handshake, WebSocket};
 use http_body_util::Empty;
 use hyper::header::{CONNECTION, HOST, UPGRADE};
 use hyper::upgrade::Upgraded;
@@ -21,13 +22,17 @@ use hyper_util::rt::TokioIo;
 use thiserror::Error;
 use tokio::net::TcpStream;
 
+mod socket;
+
 use crate::codec::{self, close_code, DecodeError};
 use crate::conditioner::Conditioner;
+use crate::connection::frames::FrameError;
 use crate::protocol::{
     player_field, ClientMessage, Event, Hit, Input, Join, Role, RosterEntry, ServerMessage, Snapshot, Welcome,
     PROTOCOL_VERSION,
 };
 use crate::snapshot::{Entity, Replica, ReplicaError};
+use socket::{Received, Socket};
 
 /// Largest server message the client accepts (a full snapshot of thousands of entities fits easily).
 const MAX_SERVER_MESSAGE: usize = 16 << 20;
@@ -48,6 +53,9 @@ pub enum ClientError {
     Unexpected(String),
     #[error("WebSocket error: {0}")]
     WebSocket(#[from] fastwebsockets::WebSocketError),
+    /// Reading or writing frames after the handshake.
+    #[error("WebSocket error: {0}")]
+    Frame(#[from] FrameError),
     /// The socket was dropped (`drop_connection`) and no resume has replaced it yet.
     #[error("not connected: the connection was dropped")]
     NotConnected,
@@ -144,7 +152,7 @@ pub enum ServerEvent {
 /// A welcomed client: connected, or (after `drop_connection`) waiting for `resume`.
 pub struct GameClient {
     /// `None` between a dropped connection and the resume that replaces it.
-    ws: Option<WebSocket<TokioIo<Upgraded>>>,
+    ws: Option<Socket>,
     /// The newest welcome: a resume replaces it, and with it the session's next (single-use) resume token.
     pub welcome: Welcome,
     pub replica: Replica,
@@ -289,7 +297,7 @@ impl GameClient {
         conditioner: Option<Arc<Conditioner>>,
     ) -> Result<GameClient, ClientError> {
         let mut client = GameClient {
-            ws: Some(ws),
+            ws: Some(Socket::new(ws.into_inner(), MAX_SERVER_MESSAGE)),
             // Filled in from the server's welcome below, before the client is handed out.
             welcome: Welcome::default(),
             // Made again from the welcome's tick rate below.
@@ -316,7 +324,8 @@ impl GameClient {
                     return Ok(client);
                 }
                 ServerMessage::Redirect { url, join: next } if client.stats.redirects < u64::from(MAX_REDIRECTS) => {
-                    client.ws = Some(open_through(&url, client.conditioner.as_deref()).await?);
+                    let ws = open_through(&url, client.conditioner.as_deref()).await?;
+                    client.ws = Some(Socket::new(ws.into_inner(), MAX_SERVER_MESSAGE));
                     client.server_url = Some(url);
                     client.stats.redirects += 1;
                     join = Some(next);
@@ -359,7 +368,7 @@ impl GameClient {
         self.replica.latest().map_or(0, |(tick, _)| tick)
     }
 
-    fn ws(&mut self) -> Result<&mut WebSocket<TokioIo<Upgraded>>, ClientError> {
+    fn ws(&mut self) -> Result<&mut Socket, ClientError> {
         self.ws.as_mut().ok_or(ClientError::NotConnected)
     }
 
@@ -401,7 +410,7 @@ impl GameClient {
     /// Sends raw bytes as one binary message (tests of the server's validation).
     pub async fn send_bytes(&mut self, bytes: Vec<u8>) -> Result<(), ClientError> {
         let len = bytes.len() as u64;
-        self.ws()?.write_frame(Frame::binary(Payload::Owned(bytes))).await?;
+        self.ws()?.send_binary(&bytes).await.map_err(FrameError::from)?;
         self.stats.bytes_out += len;
         Ok(())
     }
@@ -454,8 +463,8 @@ impl GameClient {
     /// Reads and decodes the next server message without applying it (a test may drop it on purpose).
     pub async fn next_message(&mut self) -> Result<ServerMessage, ClientError> {
         let ws = self.ws.as_mut().ok_or(ClientError::NotConnected)?;
-        let frame = next_binary_frame(ws, &mut self.stats).await?;
-        match codec::decode_server(&frame.payload)? {
+        let payload = next_binary_frame(ws, &mut self.stats).await?;
+        match codec::decode_server(payload)? {
             ServerMessage::Close { code, reason } => Err(ClientError::Closed { code, reason }),
             message => Ok(message),
         }
@@ -492,16 +501,16 @@ impl GameClient {
     /// path); anything else, and any snapshot the lean decoder refuses, goes through `codec::decode_server`.
     pub async fn next_event(&mut self) -> Result<ServerEvent, ClientError> {
         let ws = self.ws.as_mut().ok_or(ClientError::NotConnected)?;
-        let frame = next_binary_frame(ws, &mut self.stats).await?;
-        if codec::is_snapshot(&frame.payload) {
-            codec::decode_snapshot_into(&frame.payload, &mut self.scratch)?;
+        let payload = next_binary_frame(ws, &mut self.stats).await?;
+        if codec::is_snapshot(payload) {
+            codec::decode_snapshot_into(payload, &mut self.scratch)?;
             // `apply` borrows the whole client, so the buffer steps out for the call.
             let snapshot = std::mem::take(&mut self.scratch);
             let event = self.apply(&snapshot);
             self.scratch = snapshot;
             return Ok(event);
         }
-        other_event(codec::decode_server_general(&frame.payload)?)
+        other_event(codec::decode_server_general(payload)?)
     }
 
     /// As `next_event`, but a snapshot is only read as far as its head (tick, baseline, last input seq) and its
@@ -509,9 +518,9 @@ impl GameClient {
     /// light clients use this to cost the server what a player costs while spending next to nothing themselves.
     pub async fn next_head(&mut self) -> Result<ServerEvent, ClientError> {
         let ws = self.ws.as_mut().ok_or(ClientError::NotConnected)?;
-        let frame = next_binary_frame(ws, &mut self.stats).await?;
-        if codec::is_snapshot(&frame.payload) {
-            let (tick, baseline, last_input_seq) = codec::snapshot_head(&frame.payload)?;
+        let payload = next_binary_frame(ws, &mut self.stats).await?;
+        if codec::is_snapshot(payload) {
+            let (tick, baseline, last_input_seq) = codec::snapshot_head(payload)?;
             self.last_header = (tick, baseline);
             self.ack_tick = self.ack_tick.max(tick);
             match baseline {
@@ -520,7 +529,7 @@ impl GameClient {
             }
             return Ok(ServerEvent::Snapshot { tick, baseline, last_input_seq, new_events: vec![], new_hits: vec![] });
         }
-        other_event(codec::decode_server_general(&frame.payload)?)
+        other_event(codec::decode_server_general(payload)?)
     }
 
     /// Leaves: closes with 1000, which gives up the seat at once, and waits briefly for the server's answer.
@@ -541,10 +550,10 @@ impl GameClient {
 
     async fn close_with(mut self, code: u16, reason: &[u8]) {
         let Some(ws) = self.ws.as_mut() else { return };
-        let _ = ws.write_frame(Frame::close(code, reason)).await;
+        let _ = ws.send_close(code, reason).await;
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
-            while let Ok(frame) = ws.read_frame().await {
-                if frame.opcode == OpCode::Close {
+            while let Ok((received, _)) = ws.next().await {
+                if matches!(received, Received::Close(..)) {
                     break;
                 }
             }
@@ -554,7 +563,7 @@ impl GameClient {
 
     /// Ends the socket at once WITHOUT a close frame, as a network failure would; the server holds the seat for the
     /// grace. The client keeps its replica and resume token for `resume`; until then every send or read fails with
-    /// `NotConnected`. Nothing is written: fastwebsockets sends nothing when dropped (it has no close-on-drop), and
+    /// `NotConnected`. Nothing is written: the socket sends nothing when dropped (it has no close-on-drop), and
     /// what hyper hands back under the upgrade is our own `TcpStream`, which is closed (or reset) right here.
     pub fn drop_connection(&mut self, how: Abrupt) {
         let Some(ws) = self.ws.take() else { return };
@@ -589,7 +598,8 @@ impl GameClient {
         let mut url = self.server_url.clone().unwrap_or_else(|| url.to_string());
         let mut hops = 0;
         let (ws, welcome) = loop {
-            let mut ws = open_through(&url, self.conditioner.as_deref()).await?;
+            let ws = open_through(&url, self.conditioner.as_deref()).await?;
+            let mut ws = Socket::new(ws.into_inner(), MAX_SERVER_MESSAGE);
             let join = Some(Join::Resume { token: token.clone(), last_tick: held_tick });
             // The name is ignored for a resume (the seat keeps its own) but must still be a valid name string.
             let hello = codec::encode_client(&ClientMessage::Hello {
@@ -599,10 +609,10 @@ impl GameClient {
                 auth: None,
             });
             let hello_len = hello.len() as u64;
-            ws.write_frame(Frame::binary(Payload::Owned(hello))).await?;
+            ws.send_binary(&hello).await.map_err(FrameError::from)?;
             self.stats.bytes_out += hello_len;
-            let frame = next_binary_frame(&mut ws, &mut self.stats).await?;
-            match codec::decode_server(&frame.payload)? {
+            let payload = next_binary_frame(&mut ws, &mut self.stats).await?;
+            match codec::decode_server(payload)? {
                 ServerMessage::Welcome(welcome) => break (ws, welcome),
                 ServerMessage::Close { code, reason } => return Err(ClientError::Closed { code, reason }),
                 ServerMessage::Redirect { url: next, .. } if hops < MAX_REDIRECTS => {
@@ -640,24 +650,15 @@ impl GameClient {
     }
 }
 
-/// Reads frames until a binary one arrives (pings and pongs are answered by the library), counting bytes in.
-/// A close frame or a text frame ends the session with an error.
-async fn next_binary_frame<'f>(
-    ws: &'f mut WebSocket<TokioIo<Upgraded>>,
-    stats: &mut ClientStats,
-) -> Result<Frame<'f>, ClientError> {
-    loop {
-        let frame = ws.read_frame().await?;
-        stats.bytes_in += frame.payload.len() as u64;
-        match frame.opcode {
-            OpCode::Binary => return Ok(frame),
-            OpCode::Close => {
-                let (code, reason) = parse_close(&frame.payload);
-                return Err(ClientError::Closed { code, reason });
-            }
-            OpCode::Text => return Err(ClientError::Unexpected("a text message".into())),
-            OpCode::Ping | OpCode::Pong | OpCode::Continuation => {}
-        }
+/// Reads frames until a binary one arrives and returns its payload (pings are answered, pongs skipped), counting
+/// bytes in. A close frame or a text frame ends the session with an error.
+async fn next_binary_frame<'f>(ws: &'f mut Socket, stats: &mut ClientStats) -> Result<&'f [u8], ClientError> {
+    let (received, bytes_in) = ws.next().await?;
+    stats.bytes_in += bytes_in;
+    match received {
+        Received::Binary => Ok(ws.payload()),
+        Received::Close(code, reason) => Err(ClientError::Closed { code, reason }),
+        Received::Unexpected(what) => Err(ClientError::Unexpected(what.into())),
     }
 }
 
