@@ -55,6 +55,17 @@ impl BitWriter {
         (self.pending, self.pending_bits) = (pending, bits);
     }
 
+    /// Runs `fill` with a writer whose pending bits are locals (kept in registers, as `write_each` does), for runs
+    /// of values of varying widths; `reserve` bytes are reserved first.
+    #[inline]
+    pub fn run<R>(&mut self, reserve: usize, fill: impl FnOnce(&mut BitRun<'_>) -> R) -> R {
+        self.bytes.reserve(reserve + 8);
+        let mut run = BitRun { bytes: &mut self.bytes, pending: self.pending, bits: self.pending_bits };
+        let result = fill(&mut run);
+        (self.pending, self.pending_bits) = (run.pending, run.bits);
+        result
+    }
+
     /// The stream so far, its last byte padded with zero bits.
     pub fn finish(&mut self) -> &[u8] {
         let mut rest = self.pending;
@@ -67,6 +78,28 @@ impl BitWriter {
         self.pending = 0;
         self.pending_bits = 0;
         &self.bytes
+    }
+}
+
+/// A run of writes into a [`BitWriter`] (see [`BitWriter::run`]).
+pub struct BitRun<'a> {
+    bytes: &'a mut Vec<u8>,
+    pending: u64,
+    bits: u32,
+}
+
+impl BitRun<'_> {
+    /// Writes the low `width` bits of `value` (`width` <= 32; the bits above it must be 0).
+    #[inline(always)]
+    pub fn put(&mut self, value: u32, width: u32) {
+        debug_assert!(width <= 32 && (width == 32 || value >> width == 0));
+        self.pending |= u64::from(value) << self.bits;
+        self.bits += width;
+        if self.bits >= 32 {
+            self.bytes.extend_from_slice(&(self.pending as u32).to_le_bytes());
+            self.pending >>= 32;
+            self.bits -= 32;
+        }
     }
 }
 

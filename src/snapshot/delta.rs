@@ -5,7 +5,7 @@
 //! escaped to the full one. Steady motion costs one bit; a turning player a few bits per axis; one player bumping
 //! into a wall no longer widens the column for everyone else.
 
-use super::bits::{unzigzag, width, zigzag, BitReader, BitWriter, Truncated};
+use super::bits::{unzigzag, width, zigzag, BitReader, BitRun, BitWriter, Truncated};
 use crate::protocol::{player_field, EntityKind, MAX_FIELDS};
 
 /// A player's fields, the columns of `changed` in this order.
@@ -163,15 +163,15 @@ impl ColumnLayout {
         best
     }
 
-    /// Writes one present value.
-    #[inline]
-    fn write(self, bits: &mut BitWriter, value: u32) {
+    /// Writes one present value: in the short width, or as the escape and then in the full width.
+    #[inline(always)]
+    fn write(self, bits: &mut BitRun<'_>, value: u32) {
         let escape = ((1u64 << self.short) - 1) as u32;
         if self.short == self.full || value < escape && self.short != 0 {
-            bits.write(value, self.short);
+            bits.put(value, self.short);
         } else {
-            bits.write(escape, self.short);
-            bits.write(value, self.full);
+            bits.put(escape, self.short);
+            bits.put(value, self.full);
         }
     }
 }
@@ -217,17 +217,21 @@ impl ChangeEncoder {
                 ColumnLayout { sparse: false, short, full } if short == full => {
                     self.bits.write_each(self.rows.iter().map(|row| row[column]), full);
                 }
-                ColumnLayout { sparse, .. } => {
-                    for row in &self.rows {
-                        let value = row[column];
-                        if sparse {
-                            self.bits.bit(value != 0);
-                            if value == 0 {
-                                continue;
+                ColumnLayout { sparse, short, .. } => {
+                    let rows = &self.rows;
+                    let reserve = (rows.len() * (short + 1) as usize).div_ceil(8);
+                    self.bits.run(reserve, |bits| {
+                        for row in rows {
+                            let value = row[column];
+                            if sparse {
+                                bits.put(u32::from(value != 0), 1);
+                                if value == 0 {
+                                    continue;
+                                }
                             }
+                            layout.write(bits, value);
                         }
-                        layout.write(&mut self.bits, value);
-                    }
+                    });
                 }
             }
         }
@@ -520,7 +524,7 @@ mod tests {
                             continue;
                         }
                     }
-                    layout.write(&mut bits, value);
+                    bits.run(0, |run| layout.write(run, value));
                 }
                 for _ in 1..COLUMNS {
                     bits.write(0, WIDTH_BITS);
