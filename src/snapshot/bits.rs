@@ -22,14 +22,7 @@ impl BitWriter {
     /// Writes the low `width` bits of `value` (`width` <= 32; the bits above it must be 0).
     #[inline]
     pub fn write(&mut self, value: u32, width: u32) {
-        debug_assert!(width <= 32 && (width == 32 || value >> width == 0));
-        self.pending |= u64::from(value) << self.pending_bits;
-        self.pending_bits += width;
-        if self.pending_bits >= 32 {
-            self.bytes.extend_from_slice(&(self.pending as u32).to_le_bytes());
-            self.pending >>= 32;
-            self.pending_bits -= 32;
-        }
+        self.run(0, |bits| bits.put(value, width));
     }
 
     #[inline]
@@ -37,26 +30,8 @@ impl BitWriter {
         self.write(u32::from(set), 1);
     }
 
-    /// Writes `width` bits of each value, as `write` would one by one, with the pending bits kept in registers.
-    pub fn write_each(&mut self, values: impl ExactSizeIterator<Item = u32>, width: u32) {
-        debug_assert!(width <= 32);
-        self.bytes.reserve((values.len() * width as usize).div_ceil(8) + 8);
-        let (mut pending, mut bits) = (self.pending, self.pending_bits);
-        for value in values {
-            debug_assert!(width == 32 || value >> width == 0);
-            pending |= u64::from(value) << bits;
-            bits += width;
-            if bits >= 32 {
-                self.bytes.extend_from_slice(&(pending as u32).to_le_bytes());
-                pending >>= 32;
-                bits -= 32;
-            }
-        }
-        (self.pending, self.pending_bits) = (pending, bits);
-    }
-
-    /// Runs `fill` with a writer whose pending bits are locals (kept in registers, as `write_each` does), for runs
-    /// of values of varying widths; `reserve` bytes are reserved first.
+    /// Runs `fill` with a writer whose pending bits are locals (kept in registers, not written back to `self`
+    /// after every value as `write` does), for a column's run of values; `reserve` bytes are reserved first.
     #[inline]
     pub fn run<R>(&mut self, reserve: usize, fill: impl FnOnce(&mut BitRun<'_>) -> R) -> R {
         self.bytes.reserve(reserve + 8);

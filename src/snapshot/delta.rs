@@ -212,28 +212,20 @@ impl ChangeEncoder {
             }
             self.bits.bit(layout.sparse);
             self.bits.write(layout.short, WIDTH_BITS);
-            match layout {
-                // The common case, every value in the full width, in one pass.
-                ColumnLayout { sparse: false, short, full } if short == full => {
-                    self.bits.write_each(self.rows.iter().map(|row| row[column]), full);
-                }
-                ColumnLayout { sparse, short, .. } => {
-                    let rows = &self.rows;
-                    let reserve = (rows.len() * (short + 1) as usize).div_ceil(8);
-                    self.bits.run(reserve, |bits| {
-                        for row in rows {
-                            let value = row[column];
-                            if sparse {
-                                bits.put(u32::from(value != 0), 1);
-                                if value == 0 {
-                                    continue;
-                                }
-                            }
-                            layout.write(bits, value);
+            let (rows, sparse) = (&self.rows, layout.sparse);
+            let reserve = (rows.len() * (layout.short + 1) as usize).div_ceil(8);
+            self.bits.run(reserve, |bits| {
+                for row in rows {
+                    let value = row[column];
+                    if sparse {
+                        bits.put(u32::from(value != 0), 1);
+                        if value == 0 {
+                            continue;
                         }
-                    });
+                    }
+                    layout.write(bits, value);
                 }
-            }
+            });
         }
         self.bits.finish()
     }
