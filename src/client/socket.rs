@@ -10,7 +10,7 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 
-use crate::connection::frames::{FrameError, FrameReader, Opcode};
+use crate::connection::frames::{frame_head, FrameError, FrameReader, Opcode};
 
 type Stream = TokioIo<Upgraded>;
 
@@ -114,18 +114,8 @@ impl Socket {
             self.out.clear();
             self.written = 0;
         }
-        self.out.push(0x80 | opcode as u8);
-        match payload.len() {
-            len @ 0..=125 => self.out.push(0x80 | len as u8),
-            len @ 126..=0xFFFF => {
-                self.out.push(0x80 | 126);
-                self.out.extend_from_slice(&(len as u16).to_be_bytes());
-            }
-            len => {
-                self.out.push(0x80 | 127);
-                self.out.extend_from_slice(&(len as u64).to_be_bytes());
-            }
-        }
+        let (head, used) = frame_head(opcode, payload.len(), true);
+        self.out.extend_from_slice(&head[..used]);
         self.mask_state ^= self.mask_state << 13;
         self.mask_state ^= self.mask_state >> 7;
         self.mask_state ^= self.mask_state << 17;

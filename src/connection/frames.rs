@@ -2,7 +2,8 @@
 //! server reads client frames with it: client messages are tens of bytes, so the buffer starts at `SERVER_BUFFER`
 //! bytes, grows only for a frame that needs it (up to the message size limit) and shrinks back once that frame is
 //! read: an idle connection holds a few hundred bytes here instead of the fixed 8 KiB a general-purpose WebSocket
-//! reader keeps per socket. The crate's client reads the server's frames with it too, with a larger floor.
+//! reader keeps per socket. The crate's client reads the server's frames with it too, with a larger floor, and both
+//! ends build frame heads with `frame_head`.
 //!
 //! Reading is cancel-safe: everything received stays in the reader's buffer until a whole frame is there, so a read
 //! dropped by a `select!` loses nothing and the next one carries on (fastwebsockets' reader is not, which under load
@@ -47,6 +48,33 @@ impl Opcode {
     fn is_control(self) -> bool {
         matches!(self, Opcode::Close | Opcode::Ping | Opcode::Pong)
     }
+}
+
+/// The head of an unfragmented frame: FIN, the opcode and the payload length, with the mask bit set when `masked`
+/// (a client's frame, whose 4-byte masking key follows the head). Returns the bytes and how many of them are used.
+pub(crate) fn frame_head(opcode: Opcode, len: usize, masked: bool) -> ([u8; 10], usize) {
+    let mut head = [0u8; 10];
+    head[0] = 0x80 | opcode as u8;
+    let used = match len {
+        0..=125 => {
+            head[1] = len as u8;
+            2
+        }
+        126..=0xffff => {
+            head[1] = 126;
+            head[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            4
+        }
+        _ => {
+            head[1] = 127;
+            head[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+            10
+        }
+    };
+    if masked {
+        head[1] |= 0x80;
+    }
+    (head, used)
 }
 
 /// One frame as received, its payload already unmasked.

@@ -14,7 +14,7 @@ use tokio::io::{AsyncWriteExt, WriteHalf};
 use tokio::sync::watch;
 use tokio::time::{timeout, Instant};
 
-use super::frames::Opcode;
+use super::frames::{frame_head, Opcode};
 use super::{closing, LastHeard, Transport};
 use crate::codec::{self, close_code};
 use crate::config::Limits;
@@ -31,33 +31,10 @@ enum WriteStop {
     Interrupted,
 }
 
-/// The head of an unmasked, unfragmented server frame: FIN, the opcode and the payload length.
-fn frame_head(opcode: Opcode, len: usize) -> ([u8; 10], usize) {
-    let mut head = [0u8; 10];
-    head[0] = 0x80 | opcode as u8;
-    let used = match len {
-        0..=125 => {
-            head[1] = len as u8;
-            2
-        }
-        126..=0xffff => {
-            head[1] = 126;
-            head[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-            4
-        }
-        _ => {
-            head[1] = 127;
-            head[2..10].copy_from_slice(&(len as u64).to_be_bytes());
-            10
-        }
-    };
-    (head, used)
-}
-
 /// Writes one frame whose payload is the concatenation of `parts`, with vectored writes and no copy.
 async fn write_frame<S: Transport>(write: &mut WriteHalf<S>, opcode: Opcode, parts: &[&[u8]]) -> std::io::Result<()> {
     let len = parts.iter().map(|part| part.len()).sum();
-    let (head, head_len) = frame_head(opcode, len);
+    let (head, head_len) = frame_head(opcode, len, false);
     let mut slices = [IoSlice::new(&[]); 4];
     slices[0] = IoSlice::new(&head[..head_len]);
     for (slot, part) in slices[1..].iter_mut().zip(parts) {
@@ -257,10 +234,13 @@ mod tests {
     #[test]
     fn frame_heads_use_the_shortest_length_encoding() {
         // RFC 6455 section 5.2: 7-bit lengths up to 125, then 126 + u16, then 127 + u64; FIN set, no mask.
-        assert_eq!(frame_head(Opcode::Binary, 0), ([0x82, 0, 0, 0, 0, 0, 0, 0, 0, 0], 2));
-        assert_eq!(frame_head(Opcode::Pong, 125).0[..2], [0x8a, 125]);
-        assert_eq!(frame_head(Opcode::Binary, 126), ([0x82, 126, 0, 126, 0, 0, 0, 0, 0, 0], 4));
-        assert_eq!(frame_head(Opcode::Close, 65535), ([0x88, 126, 0xff, 0xff, 0, 0, 0, 0, 0, 0], 4));
-        assert_eq!(frame_head(Opcode::Binary, 65536), ([0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0], 10));
+        assert_eq!(frame_head(Opcode::Binary, 0, false), ([0x82, 0, 0, 0, 0, 0, 0, 0, 0, 0], 2));
+        assert_eq!(frame_head(Opcode::Pong, 125, false).0[..2], [0x8a, 125]);
+        assert_eq!(frame_head(Opcode::Binary, 126, false), ([0x82, 126, 0, 126, 0, 0, 0, 0, 0, 0], 4));
+        assert_eq!(frame_head(Opcode::Close, 65535, false), ([0x88, 126, 0xff, 0xff, 0, 0, 0, 0, 0, 0], 4));
+        assert_eq!(frame_head(Opcode::Binary, 65536, false), ([0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0], 10));
+        // A client's frame (the crate's client) sets the mask bit over the same length encoding.
+        assert_eq!(frame_head(Opcode::Binary, 5, true).0[..2], [0x82, 0x85]);
+        assert_eq!(frame_head(Opcode::Close, 300, true), ([0x88, 0xfe, 1, 44, 0, 0, 0, 0, 0, 0], 4));
     }
 }
